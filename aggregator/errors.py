@@ -1,0 +1,118 @@
+"""The error tree. Every message is a sentence a curator can act on.
+
+    MassageEventsError                 str(e) is a sentence a curator can act on
+    ├── ConfigError(problems)          refused before any fetch; exit status 2
+    ├── SourceError(source_id)         one source failed; the run goes on, last good events kept
+    │   ├── FetchError
+    │   │   ├── RetryableFetchError    timeout, reset, 429, 5xx: back off and retry
+    │   │   └── FetchRefused           404/410, too large, bad scheme, redirect loop, robots.txt, SSRF
+    │   └── ParseError                 not a calendar/feed/page we understand, wrong encoding
+    ├── RecordRejected(source_id, external_id)   one record skipped by normalize, counted by class
+    └── DeliveryError                  SMTP or outbox failure
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class MassageEventsError(Exception):
+    """Base of every error massage-events expects; str(e) is shown to the user as is."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong in a config file: where, what, and how to fix it."""
+
+    path: str
+    line: int | None
+    problem: str
+    fix: str | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else self.path
+        text = f"{where}: {self.problem}"
+        if self.fix:
+            text += f"; {self.fix}"
+        return text
+
+
+class ConfigError(MassageEventsError):
+    """sources.yaml is refused; lists every problem found, each with file, line and fix."""
+
+    exit_code = 2
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = list(problems)
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        if len(self.problems) == 1:
+            return str(self.problems[0])
+        lines = [f"{len(self.problems)} problems in the configuration:"]
+        lines += [f"  - {p}" for p in self.problems]
+        return "\n".join(lines)
+
+
+class SourceError(MassageEventsError):
+    """One source could not be read. The run goes on; its last good events are kept.
+
+    `reason` is a short machine-readable class of failure ("timeout", "too_large",
+    "http_500", "ssrf", "not_a_calendar", ...) shown in `status` beside the message.
+    """
+
+    reason = "source_error"
+
+    def __init__(self, message: str, *, source_id: str | None = None, reason: str | None = None,
+                 http_status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.source_id = source_id
+        self.http_status = http_status
+        if reason:
+            self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.source_id}: {self.message}" if self.source_id else self.message
+
+
+class FetchError(SourceError):
+    reason = "fetch_error"
+
+
+class RetryableFetchError(FetchError):
+    """Timeout, connection reset, 429, 5xx: worth trying again later."""
+
+    reason = "retryable"
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw) -> None:
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
+
+
+class FetchRefused(FetchError):
+    """404/410, too large, bad scheme, redirect loop, robots.txt, SSRF: retrying will not help."""
+
+    reason = "refused"
+
+
+class ParseError(SourceError):
+    """The bytes came, but they are not a calendar/feed/page we can read."""
+
+    reason = "parse_error"
+
+
+class RecordRejected(MassageEventsError):
+    """One record of a source is skipped (no start, end before start, past the horizon...)."""
+
+    def __init__(self, message: str, *, source_id: str | None = None,
+                 external_id: str | None = None, reason: str = "rejected") -> None:
+        super().__init__(message)
+        self.message = message
+        self.source_id = source_id
+        self.external_id = external_id
+        self.reason = reason
+
+
+class DeliveryError(MassageEventsError):
+    """An email could not be delivered (SMTP refused it, or the outbox is not writable)."""

@@ -1,0 +1,79 @@
+"""What every source adapter is handed and what it must provide.
+
+An adapter is one module in sources/, named after its `type:`, exposing one class
+with `type_name`, `Options` and `read()`. It imports only aggregator.model,
+aggregator.errors, aggregator.timezones and this module. It fetches only through
+the Fetcher it is handed, yields RawEvent (and Skipped, to say what it passed
+over and why) and raises a SourceError subclass when the source as a whole
+cannot be read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import ClassVar, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from aggregator.model import RawEvent, Window
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    url: str  # final URL after redirects
+    status: int
+    content: bytes
+    text: str  # decoded from bytes: BOM, then declared charset, then HTTP charset, then UTF-8
+    content_type: str
+    from_cache: bool = False  # unchanged since last run (304, or same body): may skip re-parsing
+    last_modified: str | None = None  # the Last-Modified header, for year-less dates
+
+
+class Fetcher(Protocol):
+    def get(self, url: str, *, accept: str | None = None, discovered: bool = False) -> Fetched:
+        """Fetch url. `discovered=True` for links found in fetched content (SSRF-checked)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """Something a source held that is not an event we publish, and why (shown by `sources check`)."""
+
+    item: str
+    reason: str
+
+
+class SourceOptions(BaseModel):
+    """The keys every source accepts; an adapter's Options subclass adds its own."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(description="unique slug, stable: it appears in events.json")
+    type: str = Field(description="the adapter: ical, jsonld, html, rss, mbox, maildir, imap")
+    url: str = Field(description="where the source is read from")
+    name: str | None = Field(None, description="a human name for the source")
+    timezone: str | None = Field(None, description="zone for times the source gives without one")
+    region: str | None = Field(None, description="region tag for every event, e.g. a US state: IL")
+    tags: tuple[str, ...] = Field((), description="tags added to every event of this source")
+    include: tuple[str, ...] = Field((), description="keep only items mentioning one of these words")
+    exclude: tuple[str, ...] = Field((), description="drop items mentioning any of these words")
+    broad: bool = Field(False, description="a general calendar: keep only massage/bodywork events")
+    refresh_minutes: int | None = Field(None, ge=5, description="how often serve refreshes it")
+    enabled: bool = Field(True, description="false: keep the entry but do not fetch it")
+
+    # Whether this type may read a local path (mbox/maildir archives do; web types don't).
+    allows_local_path: ClassVar[bool] = False
+
+
+class SourceAdapter(Protocol):
+    type_name: ClassVar[str]  # the `type:` value == entry-point name
+    Options: ClassVar[type[SourceOptions]]  # this type's keys; validated before any fetch
+
+    def read(self, options: SourceOptions, fetcher: Fetcher, window: Window) -> Iterator[RawEvent | Skipped]:
+        """Yield the source's events inside window (and Skipped items).
+
+        Raise a SourceError subclass when the source as a whole can't be read.
+        `options.timezone` is already the source's or else the calendar's zone.
+        """
+        ...

@@ -1,0 +1,44 @@
+"""Shared fixtures: one loopback HTTP server per session, temp databases, config factory."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.servers import LoopbackServer
+
+SHARED_CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
+
+
+@pytest.fixture(scope="session")
+def server():
+    srv = LoopbackServer().start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def http(server):
+    """The session server with an empty request log."""
+    server.log.clear()
+    return server
+
+
+@pytest.fixture
+def make_config(tmp_path):
+    """Write a sources.yaml from text (dedented) and return its path."""
+
+    def write(text: str, name: str = "sources.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
+        return path
+
+    return write
+
+
+def corpus_files(folder: str) -> list[Path]:
+    """Files of ../shared/corpus/<folder>, or [] where ../shared is absent (a user's clone)."""
+    base = SHARED_CORPUS / folder
+    return sorted(p for p in base.iterdir() if p.is_file()) if base.is_dir() else []
