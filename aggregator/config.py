@@ -79,6 +79,103 @@ class FetchSettings(_Section):
         return value
 
 
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class DigestSettings(_Section):
+    """The weekly email digest (aggregator/digest.py)."""
+
+    day: str = Field("mon", description="weekday the digest is sent: mon, tue, ... sun")
+    time: str = Field("08:00", description="local time (calendar timezone) it is sent, HH:MM")
+    days_ahead: int = Field(7, ge=1, le=62, description="how many coming days each digest lists")
+    from_address: str | None = Field(None, description="sender address; default digest@<base_url host>")
+    from_name: str | None = Field(None, description="sender name; default the calendar's name")
+    reply_to: str | None = Field(None, description="where replies go; default the curator's address")
+    list_id: str | None = Field(None, description="List-Id, e.g. digest.events.example.org")
+    send_empty: bool = Field(False, description="also mail subscribers with no matching events")
+    secret_env: str = Field("MASSAGE_EVENTS_SECRET",
+                            description="NAME of the environment variable holding the link-signing secret")
+    grace_hours: int = Field(6, ge=1, le=72, description="a missed digest is still sent this many hours late")
+
+    @field_validator("day")
+    @classmethod
+    def _day(cls, value: str) -> str:
+        short = str(value).strip().lower()[:3]
+        if short not in _DAYS:
+            raise ValueError(f'"{value}" is not a weekday; write one of {", ".join(_DAYS)}')
+        return short
+
+    @field_validator("time")
+    @classmethod
+    def _time(cls, value: str) -> str:
+        parts = str(value).strip().split(":")
+        if len(parts) != 2 or not all(p.isdigit() for p in parts) or int(parts[0]) > 23 or int(parts[1]) > 59:
+            raise ValueError(f'"{value}" is not a time; write HH:MM, e.g. "08:00"')
+        return f"{int(parts[0]):02d}:{int(parts[1]):02d}"
+
+    @field_validator("from_address", "reply_to")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is not None and ("@" not in value or any(c in value for c in " <>\r\n,")):
+            raise ValueError(f'"{value}" is not an email address; write e.g. digest@events.example.org')
+        return value
+
+
+class SmtpSettings(_Section):
+    """Where mail goes. No host: every message is written to <out>/outbox/ as an .eml file."""
+
+    host: str | None = Field(None, description="SMTP relay host; leave out to write mail to the outbox folder")
+    port: int | None = Field(None, ge=1, le=65535, description="default 587 (starttls), 465 (tls), 25 (none)")
+    security: str = Field("starttls", description="starttls | tls | none")
+    username: str | None = Field(None, description="SMTP login")
+    password_env: str | None = Field(None, description="NAME of the environment variable holding the password")
+    timeout: float = Field(30, gt=0, description="seconds to wait on the SMTP server")
+
+    @field_validator("security")
+    @classmethod
+    def _security(cls, value: str) -> str:
+        if value not in ("starttls", "tls", "none"):
+            raise ValueError(f'"{value}" is not a security mode; write starttls, tls or none')
+        return value
+
+
+class ScheduleSettings(_Section):
+    """What `serve` runs by itself (aggregator/scheduler.py)."""
+
+    enabled: bool = Field(True, description="false: serve only serves; use cron with run / digest --send")
+    refresh_minutes: int = Field(60, ge=5, le=10080, description="how often every source is refreshed")
+
+
+class AlertSettings(_Section):
+    """Emails to calendar.curator_email when a source breaks (aggregator/alerts.py)."""
+
+    after_failures: int = Field(3, ge=1, le=100, description="failed runs in a row before the curator is told")
+    on_empty: bool = Field(True, description="also tell when a source that had events suddenly yields none")
+
+
+class FeedSpec(_Section):
+    """One filtered feed written as a static file (aggregator/feeds.py), e.g. feeds/il.ics."""
+
+    name: str = Field(description="its title in calendar apps, e.g. Illinois")
+    path: str = Field(description="where it is written under the output folder, e.g. feeds/il.ics")
+    region: tuple[str, ...] = Field((), description="regions kept, e.g. [IL, WI]; empty: any")
+    tag: tuple[str, ...] = Field((), description="tags kept, e.g. [ce]; empty: any")
+    source: tuple[str, ...] = Field((), description="source ids kept; empty: any")
+
+    @field_validator("region", "tag", "source", mode="before")
+    @classmethod
+    def _listify(cls, value):
+        return (value,) if isinstance(value, str) else value
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        parts = value.replace("\\", "/").split("/")
+        if value.startswith("/") or ".." in parts or not value.endswith(".ics") or any(not p for p in parts):
+            raise ValueError(f'"{value}" must be a relative path ending in .ics, e.g. feeds/il.ics')
+        return value
+
+
 class Config(BaseModel):
     """The validated sources.yaml."""
 
@@ -88,6 +185,11 @@ class Config(BaseModel):
     calendar: CalendarSettings
     fetch: FetchSettings = FetchSettings()
     sources: tuple[SourceOptions, ...] = ()
+    feeds: tuple[FeedSpec, ...] = ()  # filtered static feeds (aggregator/feeds.py)
+    digest: DigestSettings = DigestSettings()
+    smtp: SmtpSettings = SmtpSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
+    alerts: AlertSettings = AlertSettings()
 
     def source(self, source_id: str) -> SourceOptions:
         for s in self.sources:
@@ -104,6 +206,11 @@ SECTIONS: dict[str, type[BaseModel] | None] = {
     "calendar": CalendarSettings,
     "fetch": FetchSettings,
     "sources": None,
+    "feeds": None,  # a list: validated by _parse_feeds
+    "digest": DigestSettings,
+    "smtp": SmtpSettings,
+    "schedule": ScheduleSettings,
+    "alerts": AlertSettings,
 }
 
 
@@ -136,8 +243,17 @@ def _pydantic_problems(err: ValidationError, model: type[BaseModel], data: Marke
             if msg.startswith("Value error, "):
                 msg = msg[len("Value error, "):]
             where = ".".join(str(p) for p in loc)
-            problems.append(Problem(path, line, f'{label}: "{where}": {msg}'))
+            problems.append(Problem(path, line, f'{label}: "{where}": {msg}', _TYPE_FIXES.get(kind)))
     return problems
+
+
+_TYPE_FIXES = {
+    "int_parsing": "write a whole number", "int_type": "write a whole number",
+    "float_parsing": "write a number", "bool_parsing": "write true or false", "bool_type": "write true or false",
+    "string_type": "write text (quote it if it starts with a special character)",
+    "tuple_type": "write a list, e.g. [a, b]", "list_type": "write a list, e.g. [a, b]",
+    "dict_type": "write a mapping of keys", "model_type": "write a mapping of keys",
+}
 
 
 def _check_url(url: Any, options_cls: type[SourceOptions]) -> str | None:
@@ -152,7 +268,9 @@ def _check_url(url: Any, options_cls: type[SourceOptions]) -> str | None:
     if options_cls.allows_local_path and parts.scheme in ("", "file"):
         return None
     if parts.scheme == "" and not options_cls.allows_local_path:
-        return f'url "{url}" is not an http(s) address; write it in full, e.g. https://{url.lstrip("/")}'
+        looks_like_host = "." in url and not any(c.isspace() for c in url)
+        example = f"https://{url.lstrip('/')}" if looks_like_host else "https://example.org/events.ics"
+        return f'url "{url}" is not an http(s) address; write the full address, e.g. {example}'
     return f'url "{url}" uses "{parts.scheme}:"; only http and https are fetched'
 
 
@@ -191,10 +309,11 @@ def parse_config(data: Any, path: str = "sources.yaml") -> Config:
             problems += _pydantic_problems(err, model, raw, path, name)
 
     sources = _parse_sources(data, path, problems)
+    feeds = _parse_feeds(data, path, problems, {s.id for s in sources})
 
     if problems:
         raise ConfigError(problems)
-    return Config(path=Path(path), sources=tuple(sources), **sections)
+    return Config(path=Path(path), sources=tuple(sources), feeds=tuple(feeds), **sections)
 
 
 def _parse_sources(data: MarkedDict, path: str, problems: list[Problem]) -> list[SourceOptions]:
@@ -256,6 +375,41 @@ def _parse_sources(data: MarkedDict, path: str, problems: list[Problem]) -> list
         except ValidationError as err:
             problems += [p for p in _pydantic_problems(err, options_cls, item, path, label)
                          if not (url_problem and '"url"' in p.problem)]
+    return result
+
+
+def _parse_feeds(data: MarkedDict, path: str, problems: list[Problem], source_ids: set[str]) -> list[FeedSpec]:
+    raw = data.get("feeds")
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        problems.append(Problem(path, data.line_of("feeds"), '"feeds" must be a list',
+                                'write each feed as "- name: Illinois" with "path: feeds/il.ics" under "feeds:"'))
+        return []
+    lines = getattr(raw, "item_lines", [data.line_of("feeds")] * len(raw))
+    result, seen = [], {}
+    for index, item in enumerate(raw):
+        line = lines[index] if index < len(lines) else None
+        label = f"feed #{index + 1}"
+        if not isinstance(item, dict):
+            problems.append(Problem(path, line, f"{label} must be a mapping", 'start it with "- name: Illinois"'))
+            continue
+        if not isinstance(item, MarkedDict):
+            item = _mark(item, line)
+        try:
+            spec = FeedSpec(**item)
+        except ValidationError as err:
+            problems += _pydantic_problems(err, FeedSpec, item, path, label)
+            continue
+        for sid in spec.source:
+            if sid not in source_ids:
+                problems.append(Problem(path, item.line_of("source"), f'{label}: no source with id "{sid}"',
+                                        _suggest(sid, source_ids) or f"known ids: {', '.join(sorted(source_ids))}"))
+        if spec.path in seen:
+            problems.append(Problem(path, item.line_of("path"), f'{label}: path "{spec.path}" is used twice',
+                                    f"line {seen[spec.path]} writes it already; give each feed its own file"))
+        seen.setdefault(spec.path, item.line_of("path"))
+        result.append(spec)
     return result
 
 

@@ -1,0 +1,41 @@
+# Two commands: `make demo` and `make test`. Both set everything up on first use.
+VENV    ?= .venv
+PYTHON  ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
+             command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
+             && echo $$p && break; done)
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed-stamp
+JS      := tests/js/node_modules/.installed-stamp
+
+.PHONY: demo test install serve bench fuzz clean
+
+$(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "massage-events needs Python 3.11 or newer (python3.11 not found)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+# ical.js (Thunderbird's parser) for the cross-parser tests; skipped where npm is absent.
+$(JS): tests/js/package.json
+	@if command -v npm >/dev/null 2>&1 && [ -f tests/js/package.json ]; then \
+	  npm ci --prefix tests/js --no-audit --no-fund --silent && touch $(JS); \
+	else echo "npm not found: the ical.js cross-parser tests will be skipped"; fi
+
+demo: $(STAMP)
+	$(BIN)/massage-events demo
+
+serve: $(STAMP)
+	$(BIN)/massage-events demo --serve
+
+test: $(STAMP)
+	@-$(MAKE) --no-print-directory $(JS)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) demo-out out tests/js/node_modules .pytest_cache
