@@ -1,0 +1,488 @@
+"""type "ical": an iCalendar feed (RFC 5545) -> one RawEvent per occurrence.
+
+Parsed from bytes with icalendar, recurrences expanded with recurring-ical-events
+inside the window. Real-world breakage is repaired in the open (khal's habit): a
+VEVENT that cannot be read is skipped with a reason and a warning naming the
+source, the UID and the assumption; the rest of the calendar is still read. A
+body that is not iCalendar at all (HTML, empty, garbage) raises ParseError.
+
+What is emitted (RawEvent):
+
+- timed events: aware datetimes. A TZID (backed by a VTIMEZONE or not, IANA or
+  Windows name) is honoured; UTC and floating times are read in X-WR-TIMEZONE
+  when the calendar has one (Google), else floating times are read in
+  `options.timezone` (the source's or else the calendar's zone). UTC times, and
+  times in a zone with no IANA name, are converted to that display zone (same
+  instant). `RawEvent.timezone` is the IANA zone the event is shown in.
+- all-day events (VALUE=DATE): `date`s, with the exclusive end date as the
+  source states it (DTEND, or DTSTART + DURATION); a DATE start with neither
+  lasts one day (end = start + 1 day, RFC 5545 3.6.1).
+- a DATE-TIME start with neither DTEND nor DURATION has no length: end is None.
+- a single event: external_id = UID. An occurrence of a recurring series
+  (RRULE, RDATE, or RECURRENCE-ID overrides): external_id =
+  "UID/<recurrence id>", the recurrence id as ISO 8601, in UTC when timed
+  ("uid/2026-03-03T00:30:00+00:00") and as a date when all-day
+  ("uid/2026-03-03"). Overridden occurrences carry their override's fields.
+- STATUS:CANCELLED, or METHOD:CANCEL on the calendar, -> Status.CANCELLED;
+  STATUS:TENTATIVE -> Status.TENTATIVE.
+- DESCRIPTION (else X-ALT-DESC as HTML), URL (else X-ORIGINAL-URL), LOCATION,
+  CATEGORIES -> tags.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import logging
+import re
+from collections.abc import Iterable, Iterator
+from datetime import date, datetime, timedelta, timezone, tzinfo
+from zoneinfo import ZoneInfo
+
+import icalendar
+import recurring_ical_events
+import x_wr_timezone
+
+from aggregator.errors import ParseError
+from aggregator.model import RawEvent, Status, Window
+from aggregator.timezones import resolve_zone, zone_name
+from sources.base import Fetcher, Skipped, SourceOptions
+
+log = logging.getLogger(__name__)
+
+ACCEPT = "text/calendar, application/ics;q=0.9, text/plain;q=0.5, */*;q=0.1"
+MAX_OCCURRENCES_PER_SERIES = 1000  # a runaway FREQ=MINUTELY never floods the feed
+UTC = ZoneInfo("UTC")
+
+# Properties without which a VEVENT cannot be placed in time.
+_TIME_PROPS = ("DTSTART", "DTEND", "DURATION", "RECURRENCE-ID")
+_RULE_PROPS = ("RRULE", "RDATE", "EXDATE")
+# Private markers copied onto every occurrence by recurring-ical-events.
+_HAS_END = "X-MASSAGE-EVENTS-HAS-END"
+_TZID = "X-MASSAGE-EVENTS-TZID"
+_RRULE_DROPPED = "X-MASSAGE-EVENTS-RRULE-DROPPED"
+
+
+class ICalAdapter:
+    """Reads an iCalendar feed (a chapter's Google, Outlook, Apple or WordPress calendar)."""
+
+    type_name = "ical"
+    Options = SourceOptions
+
+    def read(self, options: SourceOptions, fetcher: Fetcher, window: Window) -> Iterator[RawEvent | Skipped]:
+        fetched = fetcher.get(options.url, accept=ACCEPT)
+        yield from read_ical_bytes(fetched.content, options, window, origin=fetched.url or options.url)
+
+
+def read_ical_bytes(content: bytes, options: SourceOptions, window: Window, *,
+                    origin: str) -> Iterator[RawEvent | Skipped]:
+    """The events of an iCalendar body (a feed, or a text/calendar part of an email).
+
+    Raises ParseError at once (not lazily) when `content` is not iCalendar;
+    returns an iterator of RawEvent (and Skipped, for VEVENTs passed over and why).
+    `origin` names where the bytes came from, for messages (a URL, "message <id>").
+    """
+    calendars = parse_calendars(content, source_id=options.id, origin=origin)
+    return _read_calendars(calendars, options, window)
+
+
+# --------------------------------------------------------------------------- parsing
+
+_BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"),
+         (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
+_HTML = re.compile(r"^\s*(<!doctype|<html|<head|<body|<\?xml|<!--|<[a-z]+[\s>])", re.I)
+_BEGIN = re.compile(r"^BEGIN:VCALENDAR\s*$", re.I | re.M)
+
+
+def _decode(content: bytes, source_id: str | None, origin: str) -> str:
+    for bom, encoding in _BOMS:
+        if content.startswith(bom):
+            return content[len(bom):].decode(encoding, errors="replace")
+    try:
+        return content.decode("utf-8")
+    except UnicodeDecodeError:
+        log.warning("%s: %s is not UTF-8 as RFC 5545 requires; read as Windows-1252", source_id, origin,
+                    extra={"source": source_id})
+        return content.decode("windows-1252", errors="replace")
+
+
+def parse_calendars(content: bytes, *, source_id: str | None, origin: str) -> list[icalendar.Calendar]:
+    """Bytes -> the VCALENDARs they hold, or ParseError with a sentence saying what they are instead."""
+
+    def refuse(message: str, reason: str = "not_a_calendar") -> ParseError:
+        return ParseError(message, source_id=source_id, reason=reason)
+
+    if not content or not content.strip():
+        raise refuse(f"{origin} returned an empty body, not an iCalendar file; "
+                     "check the URL in sources.yaml or try again later", "empty")
+    text = _decode(content, source_id, origin)
+    if "\x00" in text:
+        raise refuse(f"{origin} is binary data, not an iCalendar file; check the URL in sources.yaml")
+    if not _BEGIN.search(text):
+        if _HTML.match(text):
+            raise refuse(f"{origin} returned a web page (HTML), not an iCalendar file; the URL may point at "
+                         "the calendar's page or a login/error page: use the .ics (iCal export) link instead")
+        raise refuse(f"{origin} is not an iCalendar file (no BEGIN:VCALENDAR); "
+                     "check that the URL is the calendar's .ics (iCal export) link")
+    try:
+        calendars = icalendar.Calendar.from_ical(text, multiple=True)
+    except Exception as first:  # icalendar raises ValueError, but also KeyError/IndexError on odd input
+        if re.search(r"^END:VCALENDAR\s*$", text, re.I | re.M) is None:
+            # An unclosed calendar (truncated download or a sloppy generator): close it and retry.
+            try:
+                calendars = icalendar.Calendar.from_ical(text.rstrip() + "\r\nEND:VCALENDAR\r\n", multiple=True)
+                log.warning("%s: %s has no END:VCALENDAR (truncated?); read it as if closed", source_id,
+                            origin, extra={"source": source_id})
+            except Exception:
+                calendars = None
+        else:
+            calendars = None
+        if calendars is None:
+            raise refuse(f"{origin} is not a well-formed iCalendar file ({_short(first)}); "
+                         "ask the calendar's owner to fix its export or use another feed URL", "malformed") from None
+    calendars = [c for c in calendars if isinstance(c, icalendar.Component) and c.name == "VCALENDAR"]
+    if not calendars:
+        raise refuse(f"{origin} holds no VCALENDAR; check that the URL is the calendar's .ics link")
+    return calendars
+
+
+def _short(error: BaseException) -> str:
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text[:160]
+
+
+# --------------------------------------------------------------------------- reading
+
+def _read_calendars(calendars: list[icalendar.Calendar], options: SourceOptions,
+                    window: Window) -> Iterator[RawEvent | Skipped]:
+    seen: set[str] = set()
+    for calendar in calendars:
+        for item in _read_calendar(calendar, options, window):
+            if isinstance(item, RawEvent):
+                if item.external_id in seen:
+                    yield Skipped(f"VEVENT {item.external_id}",
+                                  "another VEVENT has the same UID and recurrence id; the first one is kept")
+                    continue
+                seen.add(item.external_id)
+            yield item
+
+
+class _Context:
+    """What one calendar says about reading its times."""
+
+    def __init__(self, calendar: icalendar.Calendar, options: SourceOptions) -> None:
+        self.source = options.id
+        self.method = str(calendar.get("METHOD", "")).strip().upper()
+        self.x_wr: ZoneInfo | None = None
+        x_wr = calendar.get("X-WR-TIMEZONE")
+        if x_wr is not None and str(x_wr).strip():
+            self.x_wr = resolve_zone(str(x_wr))
+            if self.x_wr is None:
+                log.warning("%s: X-WR-TIMEZONE %r is not a zone we know; floating times read in %s",
+                            self.source, str(x_wr), options.timezone or "UTC", extra={"source": self.source})
+        # The zone floating times are read in and events are shown in when nothing better is said.
+        self.display: ZoneInfo = self.x_wr or resolve_zone(options.timezone) or UTC
+        self.unknown_tzids_warned: set[str] = set()
+
+    def warn(self, message: str, *args) -> None:
+        log.warning("%s: " + message, self.source, *args, extra={"source": self.source})
+
+
+def _read_calendar(calendar: icalendar.Calendar, options: SourceOptions,
+                   window: Window) -> Iterator[RawEvent | Skipped]:
+    ctx = _Context(calendar, options)
+    skipped = list(_repair(calendar, ctx))
+    yield from skipped
+    if ctx.x_wr is not None:
+        try:
+            calendar = x_wr_timezone.to_standard(calendar, timezone=ctx.x_wr)
+        except Exception as e:  # a value the walker cannot convert: keep times as written
+            ctx.warn("could not apply X-WR-TIMEZONE (%s); times read as written", _short(e))
+    series_uids = _series_uids(calendar)
+    # Floating times are compared with the window as wall-clock times; widen it by a day
+    # and filter exactly once each occurrence is placed in its zone.
+    lo, hi = window.start - timedelta(days=1), window.end + timedelta(days=1)
+    for comp in _expand(calendar, lo, hi, ctx):
+        item = _to_raw(comp, ctx, series_uids)
+        if isinstance(item, RawEvent) and not _overlaps(item, window):
+            continue
+        yield item
+
+
+def _uid(comp: icalendar.Component) -> str:
+    uid = str(comp.get("UID", "") or "").strip()
+    if uid:
+        return uid
+    # No UID (RFC 5545 requires one): derive a stable one from what the event says.
+    seed = "|".join(str(comp.get(k, "")) for k in ("SUMMARY", "DTSTART", "LOCATION"))
+    try:
+        seed += "|" + comp["DTSTART"].to_ical().decode()
+    except Exception:
+        pass
+    return "nouid-" + hashlib.sha256(seed.encode("utf-8", "replace")).hexdigest()[:16]
+
+
+def _describe(comp: icalendar.Component) -> str:
+    title = " ".join(str(comp.get("SUMMARY", "") or "").split())
+    return f'VEVENT {_uid(comp)}' + (f' "{title[:60]}"' if title else "")
+
+
+def _repair(calendar: icalendar.Calendar, ctx: _Context) -> Iterator[Skipped]:
+    """Drop the VEVENTs that cannot be placed in time (Skipped), fix the ones that can.
+
+    Also writes the private markers each occurrence carries: whether the source gave
+    an end, and the TZID it named.
+    """
+    kept = []
+    for comp in calendar.subcomponents:
+        if comp.name != "VEVENT":
+            kept.append(comp)
+            continue
+        if "UID" not in comp or not str(comp.get("UID") or "").strip():
+            uid = _uid(comp)
+            ctx.warn("VEVENT %r has no UID; identified as %s from its title and start",
+                     str(comp.get("SUMMARY", "")), uid)
+            comp["UID"] = uid
+        reason = _unreadable(comp, ctx)
+        if reason:
+            ctx.warn("%s skipped: %s", _describe(comp), reason)
+            yield Skipped(_describe(comp), reason)
+            continue
+        comp[_HAS_END] = "1" if ("DTEND" in comp or "DURATION" in comp) else "0"
+        tzid = _tzid(comp.get("DTSTART"))
+        if tzid:
+            comp[_TZID] = tzid
+        kept.append(comp)
+    calendar.subcomponents[:] = kept
+
+
+def _unreadable(comp: icalendar.Component, ctx: _Context) -> str | None:
+    """Why this VEVENT cannot be read (None when it can, perhaps after a logged repair)."""
+    if "DTSTART" not in comp:
+        return "it has no DTSTART (start)"
+    for name in _TIME_PROPS:
+        if name in comp:
+            try:
+                value = comp[name]
+                value = value[0] if isinstance(value, list) else value
+                (value.dt if name != "DURATION" else value.dt)
+            except Exception:
+                message = next((m for n, m in comp.errors if n.upper() == name), "unreadable value")
+                return f"its {name} cannot be read ({_short(message)})"
+    for name in _RULE_PROPS:
+        if name not in comp:
+            continue
+        values = comp[name]
+        values = values if isinstance(values, list) else [values]
+        good = [v for v in values if _rule_readable(v, name)]
+        if len(good) == len(values):
+            continue
+        del comp[name]
+        if good:
+            comp[name] = good if len(good) > 1 else good[0]
+        if name == "RRULE":
+            comp[_RRULE_DROPPED] = "1"
+            ctx.warn("%s has an empty or unreadable RRULE; read as a single event", _describe(comp))
+        else:
+            ctx.warn("%s has an unreadable %s; that value is ignored", _describe(comp), name)
+    return None
+
+
+def _rule_readable(value, name: str) -> bool:
+    try:
+        if name == "RRULE":
+            return isinstance(value, icalendar.vRecur) and bool(value.get("FREQ"))
+        for v in value.dts:
+            v.dt
+        return True
+    except Exception:
+        return False
+
+
+def _tzid(prop) -> str | None:
+    try:
+        tzid = prop.params.get("TZID") if prop is not None else None
+    except AttributeError:
+        return None
+    return str(tzid) if tzid else None
+
+
+def _series_uids(calendar: icalendar.Calendar) -> set[str]:
+    uids = set()
+    for comp in calendar.walk("VEVENT"):
+        if "RRULE" in comp or "RDATE" in comp or "RECURRENCE-ID" in comp or _RRULE_DROPPED in comp:
+            uids.add(str(comp.get("UID")))
+    return uids
+
+
+def _expand(calendar: icalendar.Calendar, lo: datetime, hi: datetime, ctx: _Context) -> Iterator[icalendar.Component]:
+    """Occurrences between lo and hi. A series recurring-ical-events cannot expand is read on its own,
+    so one bad RRULE never loses the other events."""
+    try:
+        yield from _capped(recurring_ical_events.of(calendar).between(lo, hi), ctx)
+        return
+    except Exception as e:
+        ctx.warn("the calendar could not be expanded as a whole (%s); reading each series on its own", _short(e))
+    groups: dict[str, list[icalendar.Component]] = {}
+    others = []
+    for comp in calendar.subcomponents:
+        if comp.name == "VEVENT":
+            groups.setdefault(str(comp.get("UID")), []).append(comp)
+        else:
+            others.append(comp)
+    for uid, comps in groups.items():
+        single = icalendar.Calendar()
+        for key, value in calendar.items():
+            single[key] = value
+        for comp in (*others, *comps):
+            single.add_component(comp)
+        try:
+            occurrences = list(_capped(recurring_ical_events.of(single).between(lo, hi), ctx))
+        except Exception as e:
+            ctx.warn("VEVENT %s: its recurrence cannot be expanded (%s); only the event as written is kept",
+                     uid, _short(e))
+            occurrences = [c for c in comps if "RECURRENCE-ID" not in c]
+            for c in occurrences:
+                for name in _RULE_PROPS:
+                    c.pop(name, None)
+        yield from occurrences
+
+
+def _capped(occurrences: Iterable[icalendar.Component], ctx: _Context) -> Iterator[icalendar.Component]:
+    counts: dict[str, int] = {}
+    for comp in occurrences:
+        uid = str(comp.get("UID"))
+        n = counts[uid] = counts.get(uid, 0) + 1
+        if n == MAX_OCCURRENCES_PER_SERIES + 1:
+            ctx.warn("VEVENT %s recurs more than %d times in the window; later occurrences are left out",
+                     uid, MAX_OCCURRENCES_PER_SERIES)
+        if n <= MAX_OCCURRENCES_PER_SERIES:
+            yield comp
+
+
+def _place(value, tzid: str | None, ctx: _Context) -> datetime | date:
+    """A DTSTART/DTEND value as an aware datetime (or a date), in the zone it is shown in."""
+    if not isinstance(value, datetime):
+        return value
+    if value.tzinfo is None:
+        zone = None
+        if tzid:
+            zone = resolve_zone(tzid)
+            if zone is None and tzid not in ctx.unknown_tzids_warned:
+                ctx.unknown_tzids_warned.add(tzid)
+                ctx.warn("TZID %r has no VTIMEZONE and names no zone we know; its times are read in %s",
+                         tzid, ctx.display.key)
+        return value.replace(tzinfo=zone or ctx.display)
+    name = zone_name(value.tzinfo)
+    if name and name != "UTC" and resolve_zone(name) is not None:
+        return value
+    if name is None and tzid:
+        # A VTIMEZONE with a private TZID ("Eastern"): keep the instant, show it in a real zone.
+        zone = resolve_zone(tzid)
+        if zone is not None:
+            return value.astimezone(zone)
+    return value.astimezone(ctx.display)
+
+
+def _recurrence_key(value) -> str:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("floating recurrence id")
+        return value.astimezone(timezone.utc).isoformat()
+    return value.isoformat()
+
+
+def _text(comp: icalendar.Component, name: str) -> str | None:
+    value = comp.get(name)
+    if value is None:
+        return None
+    if isinstance(value, list):
+        value = value[0] if value else ""
+    text = str(value).strip()
+    return text or None
+
+
+def _categories(comp: icalendar.Component) -> tuple[str, ...]:
+    tags: list[str] = []
+    values = comp.get("CATEGORIES")
+    if values is None:
+        return ()
+    for value in values if isinstance(values, list) else [values]:
+        cats = getattr(value, "cats", None)
+        if cats is None:
+            cats = str(value).split(",")
+        tags += [str(c).strip() for c in cats if str(c).strip()]
+    return tuple(dict.fromkeys(tags))
+
+
+def _status(comp: icalendar.Component, ctx: _Context) -> Status:
+    if ctx.method == "CANCEL":
+        return Status.CANCELLED
+    status = str(comp.get("STATUS", "") or "").strip().upper()
+    if status == "CANCELLED":
+        return Status.CANCELLED
+    if status == "TENTATIVE":
+        return Status.TENTATIVE
+    return Status.CONFIRMED
+
+
+def _to_raw(comp: icalendar.Component, ctx: _Context, series_uids: set[str]) -> RawEvent | Skipped:
+    uid = str(comp.get("UID"))
+    tzid = str(comp.get(_TZID)) if comp.get(_TZID) is not None else None
+    try:
+        start = _place(comp["DTSTART"].dt, tzid, ctx)
+        end = None
+        if str(comp.get(_HAS_END, "1")) == "1" or not isinstance(start, datetime):
+            end_prop = comp.get("DTEND")
+            end_tzid = _tzid(end_prop) or tzid
+            end = _place(end_prop.dt, end_tzid, ctx) if end_prop is not None else None
+            if end is None and not isinstance(start, datetime):
+                end = start + timedelta(days=1)
+        if isinstance(start, datetime) and isinstance(end, date) and not isinstance(end, datetime):
+            end = None  # DTSTART timed, DTEND a date: not a length we can trust
+        external_id = uid
+        if uid in series_uids:
+            rid_prop = comp.get("RECURRENCE-ID")
+            rid = rid_prop.dt if rid_prop is not None else comp["DTSTART"].dt
+            if isinstance(rid, datetime) and rid.tzinfo is None:
+                rid = _place(rid, _tzid(rid_prop) or tzid, ctx)
+            external_id = f"{uid}/{_recurrence_key(rid)}"
+    except Exception as e:
+        return Skipped(_describe(comp), f"its times cannot be read ({_short(e)})")
+
+    if isinstance(start, datetime):
+        shown = zone_name(start.tzinfo) or ctx.display.key
+    else:
+        shown = ctx.display.key
+    title = _text(comp, "SUMMARY")
+    if not title:
+        return Skipped(_describe(comp), "it has no SUMMARY (title)")
+    description = _text(comp, "DESCRIPTION") or _text(comp, "X-ALT-DESC")
+    url = _text(comp, "URL") or _text(comp, "X-ORIGINAL-URL")
+    return RawEvent(
+        external_id=external_id,
+        title=title,
+        start=start,
+        end=end,
+        timezone=shown,
+        location=_text(comp, "LOCATION"),
+        url=url,
+        description=description,
+        status=_status(comp, ctx),
+        tags=_categories(comp),
+    )
+
+
+def _overlaps(event: RawEvent, window: Window) -> bool:
+    start = _utc(event.start, event.timezone)
+    end = _utc(event.end, event.timezone) if event.end is not None else None
+    if end is None:
+        end = start + (timedelta(days=1) if not isinstance(event.start, datetime) else timedelta(0))
+    return end >= window.start and start <= window.end
+
+
+def _utc(value: datetime | date, zone: str | None) -> datetime:
+    if isinstance(value, datetime):
+        return value.astimezone(timezone.utc)
+    tz: tzinfo = resolve_zone(zone) or UTC
+    return datetime.combine(value, datetime.min.time(), tzinfo=tz).astimezone(timezone.utc)
