@@ -176,6 +176,14 @@ class FeedSpec(_Section):
         return value
 
 
+class FilterSettings(_Section):
+    """Keyword rules for every source (a source's own include/exclude add to them)."""
+
+    include: tuple[str, ...] = Field((), description="keep only items mentioning one of these words "
+                                                     "(for sources without an include of their own)")
+    exclude: tuple[str, ...] = Field((), description="drop items mentioning any of these words")
+
+
 class Config(BaseModel):
     """The validated sources.yaml."""
 
@@ -184,6 +192,7 @@ class Config(BaseModel):
     path: Path
     calendar: CalendarSettings
     fetch: FetchSettings = FetchSettings()
+    filters: FilterSettings = FilterSettings()
     sources: tuple[SourceOptions, ...] = ()
     feeds: tuple[FeedSpec, ...] = ()  # filtered static feeds (aggregator/feeds.py)
     digest: DigestSettings = DigestSettings()
@@ -205,6 +214,7 @@ class Config(BaseModel):
 SECTIONS: dict[str, type[BaseModel] | None] = {
     "calendar": CalendarSettings,
     "fetch": FetchSettings,
+    "filters": FilterSettings,
     "sources": None,
     "feeds": None,  # a list: validated by _parse_feeds
     "digest": DigestSettings,

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from aggregator import dedupe, lifecycle, outputs
-from aggregator.config import CalendarSettings, Config
+from aggregator.config import CalendarSettings, Config, FilterSettings
 from aggregator.errors import ParseError, RecordRejected, SourceError
 from aggregator.model import Event, RawEvent, Window
 from aggregator.normalize import normalize, record_uid
@@ -66,10 +66,18 @@ def window_for(calendar: CalendarSettings, now: datetime) -> Window:
 
 
 def read_source(options: SourceOptions, calendar: CalendarSettings, fetcher: Fetcher, window: Window,
-                *, may_skip_unchanged: bool = False) -> SourceOutcome:
-    """Read and normalize one source, storing nothing. Never raises for a bad source."""
+                *, filters: FilterSettings | None = None, may_skip_unchanged: bool = False) -> SourceOutcome:
+    """Read and normalize one source, storing nothing. Never raises for a bad source.
+
+    `filters` are the global keyword rules: their excludes add to the source's, and their
+    includes apply to a source that has none of its own.
+    """
     outcome = SourceOutcome()
-    options = options.model_copy(update={"timezone": options.timezone or calendar.timezone})
+    update = {"timezone": options.timezone or calendar.timezone}
+    if filters is not None:
+        update["exclude"] = tuple(dict.fromkeys(options.exclude + filters.exclude))
+        update["include"] = options.include or filters.include
+    options = options.model_copy(update=update)
     view = _SourceFetcher(fetcher, options, may_skip_unchanged)
     try:
         adapter = adapter_for(options.type)()
@@ -125,7 +133,7 @@ def run(config: Config, store: Store, out_dir: Path, *, now: datetime | None = N
 
     def work(options: SourceOptions) -> tuple[SourceOptions, SourceOutcome, float]:
         began = time.monotonic()
-        outcome = read_source(options, config.calendar, fetcher, window,
+        outcome = read_source(options, config.calendar, fetcher, window, filters=config.filters,
                               may_skip_unchanged=has_records[options.id])
         return options, outcome, time.monotonic() - began
 
