@@ -1,0 +1,663 @@
+"""Events read from the prose of mailing-list posts (rss, mbox, maildir and imap use it).
+
+A post is an announcement when its subject and body name a date AND a time (or "all day")
+for something after the post was sent:
+
+    "Reminder: spring mixer next Tuesday at 6:30 at Cafe Lula, 2537 N Kedzie"
+
+Dates: "March 10", "Tue, Mar. 10th", "10 March 2026", "3/10", "2026-03-10", "10.03.2026",
+"today", "tonight", "tomorrow", "this Saturday", "next Tuesday", "on Friday". Relative
+dates are resolved against the post's own date; a date without a year is the first such
+day not before the post (a day of tolerance). Times: "6:30pm", "6:30-8:30 PM",
+"from 6 to 8 pm", "18:30", "noon", with a zone when the post names one ("7pm ET",
+"6:30 PM Pacific", "18:30 CET"), else the source's zone. Place: "Location:/Where:/Venue:"
+lines, "at Cafe Lula, 2537 N Kedzie", or a street-address line.
+
+Not events (returned as a reason): chatter and replies that name no date and time, job
+ads, things for sale, meeting minutes, dues/renewal deadlines ("due by March 1"), office
+closures, and dates already past when the post was sent.
+
+`records_from_posts` collapses replies, reminders and forwards of one announcement into
+one record (threading by In-Reply-To/References and by subject + event date) whose details
+come from the most complete post; a cancellation post marks it CANCELLED.
+
+Pure functions, no I/O. Imports only the model and the zone helpers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from aggregator.model import RawEvent, Status
+from aggregator.timezones import resolve_zone
+from sources.base import Skipped
+
+# ---------------------------------------------------------------------------------------------
+# Vocabulary
+
+_MONTHS = {
+    "jan": 1, "feb": 2, "mar": 3, "apr": 4, "may": 5, "jun": 6,
+    "jul": 7, "aug": 8, "sep": 9, "oct": 10, "nov": 11, "dec": 12,
+}
+_MONTH_RE = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
+             r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)")
+_WEEKDAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
+_WD_RE = (r"(?:mon(?:day)?|tue(?:s(?:day)?)?|wed(?:nesday)?|thu(?:r(?:s(?:day)?)?)?"
+          r"|fri(?:day)?|sat(?:urday)?|sun(?:day)?)")
+_WD_FULL_RE = r"(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|tues|thurs)"
+
+# Zones as posts name them. Summer/winter abbreviations both mean the region's local time:
+# people write "7pm EST" in July and mean Eastern time.
+ZONE_WORDS = {
+    "et": "America/New_York", "est": "America/New_York", "edt": "America/New_York",
+    "eastern": "America/New_York",
+    "ct": "America/Chicago", "cst": "America/Chicago", "cdt": "America/Chicago",
+    "central": "America/Chicago",
+    "mt": "America/Denver", "mst": "America/Denver", "mdt": "America/Denver",
+    "mountain": "America/Denver",
+    "pt": "America/Los_Angeles", "pst": "America/Los_Angeles", "pdt": "America/Los_Angeles",
+    "pacific": "America/Los_Angeles",
+    "akst": "America/Anchorage", "akdt": "America/Anchorage", "alaska": "America/Anchorage",
+    "hst": "Pacific/Honolulu", "hawaii": "Pacific/Honolulu",
+    "cet": "Europe/Berlin", "cest": "Europe/Berlin", "met": "Europe/Berlin",
+    "bst": "Europe/London", "uk": "Europe/London", "wet": "Europe/Lisbon",
+    "gmt": "UTC", "utc": "UTC", "z": "UTC",
+    "aest": "Australia/Sydney", "aedt": "Australia/Sydney",
+    "ist": "Asia/Kolkata", "jst": "Asia/Tokyo",
+}
+_ZONE_RE = (r"(?P<tz>(?:[ECMP][SD]?T|AK[SD]T|HST|CES?T|MET|BST|WET|GMT|UTC|AE[SD]T|IST|JST)\b"
+            r"|(?:eastern|central|mountain|pacific|alaska|hawaii)(?:\s+(?:standard|daylight))?"
+            r"(?:\s+time)?\b)")
+
+_AMPM = r"(?:a\.?\s?m\.?|p\.?\s?m\.?)(?![a-z])"
+_HOUR = r"(?:[01]?\d|2[0-3])"
+_CLOCK = rf"(?:{_HOUR}(?::[0-5]\d)?\s*{_AMPM}|{_HOUR}[:.][0-5]\d|noon|midnight|{_HOUR}(?=\s*(?:-|–|—|to|until|till)\s*\d{{1,2}}(?::[0-5]\d)?\s*{_AMPM}))"
+_RANGE_SEP = r"\s*(?:-|–|—|to|until|till)\s*"
+
+_TIME_RE = re.compile(
+    rf"(?<![\w:/.])(?:from\s+)?(?P<t1>{_CLOCK})(?:{_RANGE_SEP}(?P<t2>{_CLOCK}))?(?:\s*\(?\s*{_ZONE_RE}\)?)?",
+    re.I,
+)
+_ALL_DAY_RE = re.compile(r"\ball[- ]day\b", re.I)
+
+_DATE_PATTERNS = [
+    # Tuesday, March 10th, 2026 / Mar. 10 / March 10-11
+    re.compile(rf"(?<![\w/])(?:{_WD_RE}\.?,?\s+)?(?:the\s+)?(?P<mon>{_MONTH_RE})\.?\s+(?P<day>\d{{1,2}})(?:st|nd|rd|th)?"
+               rf"(?![\d:])(?:,?\s+(?P<year>20\d\d))?(?!\d)", re.I),
+    # Tuesday 10 March 2026 / 10th of March
+    re.compile(rf"(?<![\w/])(?:{_WD_RE}\.?,?\s+)?(?:the\s+)?(?P<day>\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?(?P<mon>{_MONTH_RE})\b\.?"
+               rf"(?:,?\s+(?P<year>20\d\d))?", re.I),
+    # 2026-03-10
+    re.compile(r"(?<![\w/.-])(?P<year>20\d\d)-(?P<mnum>\d\d)-(?P<day>\d\d)(?![\d])"),
+    # Tue 3/10 or 3/10/2026 or 3/10/26 (US order)
+    re.compile(rf"(?<![\w/.])(?:{_WD_RE}\.?,?\s+)?(?P<mnum>1[0-2]|0?[1-9])/(?P<day>3[01]|[12]\d|0?[1-9])"
+               r"(?:/(?P<year>(?:20)?\d\d))?(?![\d/])", re.I),
+    # 10.03.2026 (European order; the year is required so "6.30" is never a date)
+    re.compile(r"(?<![\w/.])(?P<day>3[01]|[12]\d|0?[1-9])\.(?P<mnum>1[0-2]|0?[1-9])\.(?P<year>20\d\d)(?!\d)"),
+]
+_RELATIVE_RE = re.compile(
+    rf"\b(?:(?P<word>today|tonight|tomorrow|this\s+(?:evening|afternoon|morning))"
+    rf"|(?:(?P<rel>this\s+coming|this|next|coming|last|on|every)\s+)?(?P<wd>{_WD_FULL_RE}|{_WD_RE}(?=\.?\s*(?:,|at|@|\d|from|night|evening|morning|afternoon))))\b",
+    re.I,
+)
+
+# A date in this context is a deadline, not the event's date.
+_DEADLINE_BEFORE = re.compile(
+    r"(?:\b(?:by|before|until|thru|through|deadline|due|expires?|expiring|closes?|closing|closed|no\s+later\s+than"
+    r"|renew(?:al)?s?|rsvp|register|registration|submit|submissions?|applications?|apply|posted|sent|ends?)"
+    r"\b[\s:,]*(?:(?:on|is|are|of|the|at|noon|midnight|\d{1,2}(?::\d\d)?\s*[ap]\.?m\.?|be|will|must|received)[\s,]+){0,3})$",
+    re.I,
+)
+_PAST_BEFORE = re.compile(r"\b(?:last|past|previous|on|at|from)\s+(?:our\s+|the\s+)?(?:meeting|mixer|session|event)?\s*(?:of\s+|on\s+)?$", re.I)
+
+_NOT_EVENT_SUBJECTS = [
+    (re.compile(r"\bminutes\b", re.I), "meeting minutes, not an announcement"),
+    (re.compile(r"\bfor\s+sale\b|\bselling\b|^\W*(?:fs|wts|wtb)\b|\bused\s+table\b", re.I), "something for sale, not an event"),
+    (re.compile(r"\b(?:job|jobs|hiring|position|positions|opening|openings|employment|help\s+wanted|seeking\s+(?:a\s+)?(?:lmt|therapist|massage)|now\s+hiring|career)\b", re.I),
+     "a job ad, not an event"),
+    (re.compile(r"\b(?:dues|renewal|renew|membership\s+fees?)\b", re.I), "a renewal deadline, not an event"),
+    (re.compile(r"\boffice\b.*\bclos|\bclos(?:ed|ure|ing)\b.*\b(?:holiday|office)|\bholiday\s+hours\b", re.I),
+     "an office closure, not an event"),
+]
+_CANCEL_RE = re.compile(r"\b(?:cancel+ed|cancel+ing|cancel+ation|called\s+off)\b", re.I)
+_CANCEL_SUBJECT_RE = re.compile(r"\b(?:cancel+ed|cancel+ation|called\s+off)\b", re.I)
+
+# Prefixes that make a post a reply, reminder, forward or update of an announcement.
+_PREFIX_RE = re.compile(
+    r"^\s*(?:\[[^\]]{1,40}\]\s*|(?:re|aw|sv|fwd?|fw|tr|wg|reminder|friendly\s+reminder|last\s+call|update[d]?"
+    r"|correction|change|new\s+date|cancel+ed|canceled|cancellation|save\s+the\s+date|announcing|announcement"
+    r"|event|reminder\s*[-–]|tonight|tomorrow|this\s+week)\s*(?:\[\d+\])?\s*[:!–-]\s*)+",
+    re.I,
+)
+
+_PLACE_LABEL_RE = re.compile(r"^\s*(?:location|where|venue|place|address|ort|lieu|adresse)\s*[:\-–]\s*(?P<place>.+?)\s*$", re.I | re.M)
+_STREET_WORDS = (r"(?:st|street|ave|avenue|rd|road|blvd|boulevard|dr|drive|ln|lane|way|pl|place|ct|court|pkwy|parkway"
+                 r"|hwy|highway|sq|square|ter|terrace|cir|circle|broadway)")
+_ADDRESS_LINE_RE = re.compile(
+    rf"^\s*(?P<addr>(?:[A-Z][\w'’&. -]{{1,60}},\s*)?\d{{1,6}}\s+(?:[NSEW]\.?\s+)?[A-Z0-9][\w.'-]*(?:\s+[\w.'-]+){{0,4}}\s+{_STREET_WORDS}\b\.?[^\n]*?)\s*$",
+    re.I | re.M,
+)
+_VENUE_WORD = r"[A-Z][\w'’&.-]*"
+_AT_PLACE_RE = re.compile(
+    rf"(?:\bat|@)\s+(?P<place>(?:the\s+)?{_VENUE_WORD}(?:\s+(?:{_VENUE_WORD}|of|the|and|&|on|de|la|\d+[A-Za-z]*))*"
+    rf"(?:\s*,\s*(?:\d{{1,6}}\s+[^\n,;()]+?|Suite\s+\w+|[A-Z][\w.'-]+(?:\s+[A-Z][\w.'-]+)*))*)"
+    rf"(?=\s*(?:[.;!\n)(]|\s-\s|\s+on\s|\s+from\s|\s+at\s|\s+in\s|\s+this\s|\s+next\s|\s+to\s|\s+starting\s|\s+(?:is|will|has|was)\s|\s*,\s*(?:from|starting|on|at)\s|$))",
+)
+_ONLINE_RE = re.compile(r"\b(?:on\s+zoom|via\s+zoom|zoom\s+(?:meeting|call|link)|online\s+via|google\s+meet|webinar)\b", re.I)
+_NOT_PLACES = re.compile(
+    rf"^(?:the\s+)?(?:noon|midnight|{_WD_RE}|{_MONTH_RE}|least|all|this|that|our|your|my|it|which|which\s+time|home|work|"
+    r"first|last|once|any|some|no|one|what|eastern|central|mountain|pacific|least\s+\w+)\b",
+    re.I,
+)
+_ZONE_ONLY = re.compile(r"^(?:[ECMP][SD]?T|AK[SD]T|HST|CES?T|GMT|UTC|BST)$")
+_IN_PLACE_RE = re.compile(
+    rf"\bin\s+(?P<place>(?:the\s+)?(?:[a-z]+\s+of\s+(?:the\s+)?)?{_VENUE_WORD}(?:\s+(?:{_VENUE_WORD}|of|the|and|&))*"
+    rf"\s*,\s*\d{{1,6}}\s+[^\n,;()]+?)(?=\s*(?:[.;!\n)(]|$))",
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# One post
+
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    """One list post as a feed, mbox or mailbox gave it."""
+
+    id: str  # Message-ID or the feed entry's id/guid
+    subject: str
+    body: str  # plain text (HTML already turned into text)
+    sent: datetime  # aware
+    author: str = ""
+    url: str | None = None
+    in_reply_to: str | None = None
+    references: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What one post says: an event (start set) or why it is not one (reason set)."""
+
+    start: datetime | date | None = None
+    end: datetime | date | None = None
+    timezone: str | None = None
+    location: str | None = None
+    cancelled: bool = False
+    reason: str | None = None
+    score: int = 0  # how complete: used to pick the best post of a thread
+
+    @property
+    def is_event(self) -> bool:
+        return self.start is not None
+
+
+@dataclass
+class _DateHit:
+    pos: int
+    end: int
+    day: date
+    in_subject: bool
+    deadline: bool = False
+    weak: bool = False  # a bare weekday ("Sunday"): used only when no explicit date is given
+
+
+@dataclass
+class _TimeHit:
+    pos: int
+    end: int
+    start: time
+    stop: time | None
+    zone: str | None
+    deadline: bool = False
+
+
+def html_to_text(html: str) -> str:
+    """HTML as the lines a reader sees: blocks and <br> become line breaks, scripts dropped."""
+    if not html or not re.search(r"<[a-zA-Z/!][^>]*>", html):
+        return html or ""
+    from bs4 import BeautifulSoup  # here: most posts are plain text
+
+    soup = BeautifulSoup(html, "html.parser")
+    for bad in soup.find_all(["script", "style", "head", "title"]):
+        bad.decompose()
+    for br in soup.find_all("br"):
+        br.replace_with("\n")
+    for block in soup.find_all(["p", "div", "li", "h1", "h2", "h3", "h4", "h5", "tr", "table", "blockquote"]):
+        block.insert_after("\n")
+    for quote in soup.find_all("blockquote"):
+        quote.insert_before("\n")
+    text = soup.get_text()
+    lines = [re.sub(r"[ \t\u00a0]+", " ", line).strip() for line in text.replace("\r", "").split("\n")]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+def clean_subject(subject: str) -> str:
+    """The announcement's title: no Re:/Fwd:/Reminder:/[list] prefixes, single spaces."""
+    text = re.sub(r"\s+", " ", subject or "").strip()
+    previous = None
+    while previous != text:
+        previous = text
+        text = _PREFIX_RE.sub("", text).strip()
+    return text.strip(" -–:") or (subject or "").strip()
+
+
+def subject_key(subject: str) -> str:
+    words = re.findall(r"[a-z0-9]+", clean_subject(subject).lower())
+    return " ".join(words)
+
+
+def strip_quotes(body: str) -> str:
+    """The post's own words: quoted replies, "On .. wrote:" lines, signatures and list footers removed.
+
+    A forwarded message's body is kept (it is the announcement), minus its header lines.
+    """
+    lines = []
+    in_forward_headers = False
+    for line in (body or "").replace("\r\n", "\n").split("\n"):
+        stripped = line.strip()
+        if stripped in ("-- ", "--") or re.match(r"^_{10,}$", stripped):
+            break  # signature or list footer
+        if re.match(r"^-{3,}\s*(?:original message|forwarded message)\s*-{3,}$", stripped, re.I) or \
+                re.match(r"^begin forwarded message:?$", stripped, re.I):
+            in_forward_headers = True
+            continue
+        if in_forward_headers:
+            if re.match(r"^(?:from|date|sent|subject|to|cc|reply-to)\s*:", stripped, re.I):
+                continue
+            if not stripped:
+                in_forward_headers = False
+                continue
+            in_forward_headers = False
+        if stripped.startswith(">"):
+            continue
+        if re.match(r"^on\b.{0,160}\bwrote:?$", stripped, re.I) or re.match(r"^.{0,80}\bwrote:$", stripped):
+            continue
+        lines.append(line)
+    return "\n".join(lines).strip()
+
+
+def _year_for(month: int, day: int, sent_local: date, tolerance: int = 1) -> date | None:
+    for year in (sent_local.year - 1, sent_local.year, sent_local.year + 1):
+        try:
+            candidate = date(year, month, day)
+        except ValueError:
+            continue
+        if candidate >= sent_local - timedelta(days=tolerance):
+            return candidate
+    return None
+
+
+def _find_dates(text: str, subject_len: int, sent_local: date) -> list[_DateHit]:
+    hits: list[_DateHit] = []
+    taken: list[tuple[int, int]] = []
+
+    def free(a: int, b: int) -> bool:
+        return all(b <= x or a >= y for x, y in taken)
+
+    for pattern in _DATE_PATTERNS:
+        for m in pattern.finditer(text):
+            if not free(m.start(), m.end()):
+                continue
+            groups = m.groupdict()
+            if groups.get("mon"):
+                word = groups["mon"]
+                if word.lower() == "may" and not word[0].isupper():
+                    continue  # the verb, not the month
+                month = _MONTHS[word[:3].lower()]
+            else:
+                month = int(groups["mnum"])
+            day = int(groups["day"])
+            year = groups.get("year")
+            if year:
+                y = int(year)
+                y = y + 2000 if y < 100 else y
+                try:
+                    found = date(y, month, day)
+                except ValueError:
+                    continue
+            else:
+                found = _year_for(month, day, sent_local)
+                if found is None:
+                    continue
+            taken.append((m.start(), m.end()))
+            hits.append(_DateHit(m.start(), m.end(), found, m.start() < subject_len))
+    for m in _RELATIVE_RE.finditer(text):
+        if not free(m.start(), m.end()):
+            continue
+        word = (m.group("word") or "").lower()
+        if word:
+            offset = 1 if word == "tomorrow" else 0
+            found = sent_local + timedelta(days=offset)
+        else:
+            rel = re.sub(r"\s+", " ", (m.group("rel") or "").lower())
+            wd_text = m.group("wd")
+            if not rel and not wd_text[0].isupper():
+                continue  # "a saturday" in passing
+            around = text[max(0, m.start() - 12):m.start()].lower() + "|" + text[m.end():m.end() + 14].lower()
+            if re.search(r"(?:through|thru|to|-|–)\s*\|", around) or re.search(r"\|\s*(?:through|thru|to|-|–)\s*[a-z]", around):
+                continue  # "Monday through Friday": opening hours, not a date
+            if rel == "every":
+                continue  # a standing schedule, not one date
+            target = _WEEKDAYS[wd_text[:3].lower()]
+            ahead = (target - sent_local.weekday()) % 7
+            if rel == "last":
+                found = sent_local - timedelta(days=(sent_local.weekday() - target) % 7 or 7)
+            elif rel == "next":
+                found = sent_local + timedelta(days=ahead or 7)
+            else:  # this / coming / on / bare weekday: the upcoming one (today counts)
+                found = sent_local + timedelta(days=ahead)
+        taken.append((m.start(), m.end()))
+        weak = not word and not (m.group("rel") or "").strip()
+        hits.append(_DateHit(m.start(), m.end(), found, m.start() < subject_len, weak=weak))
+    hits.sort(key=lambda h: h.pos)
+    for hit in hits:
+        before = text[max(0, hit.pos - 40):hit.pos]
+        before = before.split("\n")[-1]
+        if _DEADLINE_BEFORE.search(before):
+            hit.deadline = True
+    return hits
+
+
+def _clock(text: str, ampm_hint: str | None = None) -> tuple[int, int, str | None] | None:
+    t = text.strip().lower()
+    if t == "noon":
+        return 12, 0, "pm"
+    if t == "midnight":
+        return 0, 0, "am"
+    m = re.match(r"(\d{1,2})(?:[:.](\d\d))?\s*(a|p)?", t)
+    if not m:
+        return None
+    hour, minute = int(m.group(1)), int(m.group(2) or 0)
+    ap = (m.group(3) + "m") if m.group(3) and re.search(r"[ap]\.?\s?m", t) else None
+    return hour, minute, ap
+
+
+def _to_time(hour: int, minute: int, ap: str | None) -> time | None:
+    if ap:
+        if not 1 <= hour <= 12:
+            return None
+        hour = hour % 12 + (12 if ap == "pm" else 0)
+    elif hour > 23:
+        return None
+    elif 1 <= hour <= 6:
+        hour += 12  # "at 6:30" with no am/pm: an evening event, as lists write them
+    return time(hour, minute)
+
+
+def _find_times(text: str) -> list[_TimeHit]:
+    hits = []
+    for m in _TIME_RE.finditer(text):
+        first = _clock(m.group("t1"))
+        second = _clock(m.group("t2")) if m.group("t2") else None
+        if first is None:
+            continue
+        h1, m1, ap1 = first
+        start_t = stop_t = None
+        if second:
+            h2, m2, ap2 = second
+            if ap1 is None and ap2:
+                # "6:30-8:30pm": the start shares the end's half of the day, unless that puts it after the end
+                candidate = _to_time(h1, m1, ap2)
+                end_candidate = _to_time(h2, m2, ap2)
+                if candidate and end_candidate and candidate > end_candidate:
+                    candidate = _to_time(h1, m1, "am")
+                start_t, stop_t = candidate, end_candidate
+            else:
+                start_t = _to_time(h1, m1, ap1) if ap1 or ":" in m.group("t1") or "." in m.group("t1") or m.group("t1").isalpha() \
+                    else None
+                stop_t = _to_time(h2, m2, ap2)
+                if start_t and stop_t and stop_t < start_t and ap2 is None and h2 < 12:
+                    stop_t = time(h2 + 12, m2) if h2 + 12 < 24 else stop_t
+        else:
+            raw = m.group("t1")
+            if ap1 is None and not raw.isalpha() and ":" not in raw and "." not in raw:
+                continue
+            if ap1 is None and "." in raw and not re.search(r"\d\.\d\d", raw):
+                continue
+            start_t = _to_time(h1, m1, ap1)
+        if start_t is None:
+            continue
+        zone = None
+        if m.group("tz"):
+            word = re.sub(r"\s+(?:standard|daylight|time)", "", m.group("tz").lower()).strip()
+            zone = ZONE_WORDS.get(word)
+        hits.append(_TimeHit(m.start(), m.end(), start_t, stop_t, zone))
+    for hit in hits:
+        before = text[max(0, hit.pos - 30):hit.pos].split("\n")[-1]
+        if _DEADLINE_BEFORE.search(before):
+            hit.deadline = True
+    return hits
+
+
+def _clean_place(place: str) -> str | None:
+    place = re.sub(r"\s+", " ", place).strip(" .,;:-–")
+    place = re.sub(r"^(?:the\s+)?(?:location|venue)\s+(?:is|will\s+be)\s+", "", place, flags=re.I)
+    if not place or len(place) < 3 or _NOT_PLACES.match(place) or _ZONE_ONLY.match(place):
+        return None
+    if _TIME_RE.fullmatch(place):
+        return None
+    return place[:200]
+
+
+def find_place(text: str) -> str | None:
+    """The event's place as the post writes it, or None."""
+    m = _PLACE_LABEL_RE.search(text)
+    if m:
+        place = _clean_place(m.group("place"))
+        if place:
+            # a label line followed by an address line: "Where: Cafe Lula\n2537 N Kedzie Ave"
+            after = text[m.end():].lstrip("\n").split("\n", 1)[0]
+            if _ADDRESS_LINE_RE.match(after) and not re.search(r"\d", place):
+                place = f"{place}, {after.strip()}"
+            return place
+    for m in _AT_PLACE_RE.finditer(text):
+        place = _clean_place(m.group("place"))
+        if place:
+            return place
+    m = _IN_PLACE_RE.search(text)
+    if m and _clean_place(m.group("place")):
+        return _clean_place(m.group("place"))
+    m = _ADDRESS_LINE_RE.search(text)
+    if m:
+        line_start = text.rfind("\n", 0, m.start("addr")) + 1
+        previous = text[:max(0, line_start - 1)].rstrip("\n").split("\n")[-1].strip()
+        addr = m.group("addr").strip()
+        if previous and len(previous) < 60 and not re.search(r"[.:!?]$|\d", previous):
+            return _clean_place(f"{previous}, {addr}")
+        return _clean_place(addr)
+    if _ONLINE_RE.search(text):
+        return "Online"
+    return None
+
+
+def read_post(subject: str, body: str, sent: datetime, zone: ZoneInfo) -> Reading:
+    """Read one post: the event it announces, or the reason it is not an announcement."""
+    if sent.tzinfo is None:
+        sent = sent.replace(tzinfo=zone)
+    sent_local = sent.astimezone(zone)
+    title = clean_subject(subject)
+    for pattern, reason in _NOT_EVENT_SUBJECTS:
+        if pattern.search(title):
+            return Reading(reason=reason)
+
+    own = strip_quotes(body)
+    head = f"{subject.strip()}\n"
+    text = head + own
+    cancelled = bool(_CANCEL_SUBJECT_RE.search(subject)) or bool(
+        re.search(r"\b(?:is|has\s+been|have\s+been|been|are|was|will\s+be)\s+(?:cancel+ed|called\s+off)\b", own, re.I))
+
+    dates = _find_dates(text, len(head), sent_local.date())
+    times = _find_times(text)
+    upcoming = [d for d in dates if not d.deadline and d.day >= sent_local.date()]
+    upcoming.sort(key=lambda d: (d.weak, d.pos))  # explicit dates before bare weekdays
+    if not upcoming:
+        if any(d.deadline for d in dates):
+            return Reading(reason="names only a deadline, not an event", cancelled=cancelled)
+        if dates:
+            return Reading(reason="names only dates already past when it was sent", cancelled=cancelled)
+        return Reading(reason="names no date and time for an event", cancelled=cancelled)
+
+    usable_times = [t for t in times if not t.deadline]
+    all_day = bool(_ALL_DAY_RE.search(text))
+    chosen: tuple[_DateHit, _TimeHit | None] | None = None
+    for d in upcoming:
+        # the time closest to this date: first one after it in the same paragraph, else the nearest before
+        after = [t for t in usable_times if t.pos >= d.end and "\n\n" not in text[d.end:t.pos]]
+        before = [t for t in usable_times if t.end <= d.pos and "\n\n" not in text[t.end:d.pos]]
+        near = after[0] if after else (before[-1] if before else None)
+        if near is None and usable_times and len(upcoming) == 1:
+            near = usable_times[0]
+        if near is not None or all_day:
+            chosen = (d, near)
+            break
+    if chosen is None:
+        if cancelled:
+            d = upcoming[0]
+            return Reading(start=d.day, cancelled=True, location=find_place(own or subject), score=1,
+                           timezone=zone.key)
+        return Reading(reason="names a date but no time for an event", cancelled=cancelled)
+
+    day_hit, time_hit = chosen
+    if time_hit is None:
+        return Reading(start=day_hit.day, end=None, timezone=zone.key, location=find_place(text),
+                       cancelled=cancelled, score=2)
+    event_zone = resolve_zone(time_hit.zone) if time_hit.zone else zone
+    event_zone = event_zone or zone
+    start = datetime.combine(day_hit.day, time_hit.start, tzinfo=event_zone)
+    if start < sent - timedelta(hours=1):
+        return Reading(reason="names only dates already past when it was sent", cancelled=cancelled)
+    end = None
+    if time_hit.stop is not None:
+        end = datetime.combine(day_hit.day, time_hit.stop, tzinfo=event_zone)
+        if end <= start:
+            end += timedelta(days=1)
+    location = find_place(own) or find_place(subject)
+    score = 3 + (2 if location else 0) + (1 if location and re.search(r"\d", location) else 0) \
+        + (1 if end else 0) + min(len(own) // 200, 3)
+    return Reading(start=start, end=end, timezone=event_zone.key, location=location,
+                   cancelled=cancelled, score=score)
+
+
+# ---------------------------------------------------------------------------------------------
+# Many posts: threads collapse into one record
+
+
+@dataclass
+class _Thread:
+    posts: list[tuple[Post, Reading]] = field(default_factory=list)
+
+
+def _significant(subject: str) -> set[str]:
+    stop = {"the", "and", "for", "with", "our", "your", "this", "next", "event", "meeting", "reminder",
+            "join", "monthly", "night", "evening", "from", "about", "update", "updated", "cancelled",
+            "canceled", "tonight", "tomorrow", "week", "massage", "therapists", "therapist", "chapter"}
+    return {w for w in re.findall(r"[a-z]{4,}", clean_subject(subject).lower()) if w not in stop}
+
+
+def records_from_posts(posts: Iterable[Post], zone: ZoneInfo, *, source_id: str = "",
+                       ) -> Iterator[RawEvent | Skipped]:
+    """One RawEvent per announced event (replies, reminders, forwards collapsed), Skipped for the rest."""
+    posts = sorted(posts, key=lambda p: (p.sent, p.id))
+    readings = [(p, read_post(p.subject, p.body, p.sent, zone)) for p in posts]
+
+    # Threads by Message-ID references.
+    root_of: dict[str, str] = {}
+    for post, _ in readings:
+        parent = None
+        for ref in (post.in_reply_to, *post.references):
+            if ref and ref in root_of:
+                parent = root_of[ref]
+                break
+        root_of[post.id] = parent or post.id
+
+    # Event clusters: same thread or similar subject, and the same event day.
+    clusters: list[list[tuple[Post, Reading]]] = []
+    for post, reading in readings:
+        if not reading.is_event:
+            continue
+        day = reading.start if isinstance(reading.start, date) and not isinstance(reading.start, datetime) \
+            else reading.start.date()
+        home = None
+        for cluster in clusters:
+            first_post, first = cluster[0]
+            first_day = first.start if not isinstance(first.start, datetime) else first.start.date()
+            if first_day != day:
+                continue
+            same_thread = root_of.get(post.id) == root_of.get(first_post.id)
+            similar = bool(_significant(post.subject) & _significant(first_post.subject)) or \
+                subject_key(post.subject) == subject_key(first_post.subject)
+            if same_thread or similar:
+                home = cluster
+                break
+        if home is None:
+            clusters.append([(post, reading)])
+        else:
+            home.append((post, reading))
+
+    # A cancellation that names no date cancels the thread's upcoming event.
+    clustered = {p.id for cluster in clusters for p, _ in cluster}
+    for post, reading in readings:
+        if post.id in clustered:
+            continue
+        if reading.cancelled and not reading.reason or (reading.cancelled and reading.reason and
+                                                        "no date" in reading.reason):
+            for cluster in clusters:
+                if any(root_of.get(p.id) == root_of.get(post.id) or
+                       (_significant(p.subject) & _significant(post.subject)) for p, _ in cluster):
+                    cluster.append((post, replace(reading, start=None)))
+                    clustered.add(post.id)
+                    break
+        if post.id not in clustered:
+            reason = reading.reason or "not an event"
+            if root_of.get(post.id) != post.id or re.match(r"^\s*(?:re|aw|sv)\s*:", post.subject, re.I):
+                if reason == "names no date and time for an event":
+                    reason = "a reply that names no date and time for an event"
+            yield Skipped(item=_item(post), reason=reason)
+
+    for cluster in clusters:
+        events = [(p, r) for p, r in cluster if r.is_event]
+        best_post, best = max(events, key=lambda pr: (pr[1].score, pr[0].sent))
+        root_post = cluster[0][0]
+        cancelled = any(r.cancelled for _, r in cluster)
+        location = best.location or next((r.location for _, r in events if r.location), None)
+        body_post = max((p for p, r in events if not r.cancelled), key=lambda p: len(p.body), default=best_post)
+        title_post = next((p for p, r in events if not re.match(r"^\s*(?:re|aw|sv|fwd?|fw)\s*:", p.subject, re.I)),
+                          root_post)
+        title = clean_subject(title_post.subject)
+        title = re.sub(r"^\s*(?:cancel+ed|postponed)\s*[:!-]?\s*", "", title, flags=re.I) or title
+        urls = [p.url for p, _ in cluster if p.url]
+        yield RawEvent(
+            external_id=root_post.id,
+            title=title,
+            start=best.start,
+            end=best.end,
+            timezone=best.timezone,
+            location=location,
+            url=urls[0] if urls else None,
+            description=strip_quotes(body_post.body)[:4000],
+            status=Status.CANCELLED if cancelled else Status.CONFIRMED,
+            extra={"posts": ", ".join(p.id for p, _ in cluster)},
+        )
+        for post, _ in cluster:
+            if post is not root_post:
+                yield Skipped(item=_item(post), reason=f"the same announcement as {root_post.id}; collapsed into it")
+
+
+def _item(post: Post) -> str:
+    return f"{post.subject.strip()[:120] or '(no subject)'} <{post.id}>"
+
+
+def post_id(*parts: str) -> str:
+    """A stable id for a post that has none of its own."""
+    return "post-" + hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:24]
+
+
+__all__ = ["Post", "html_to_text", "Reading", "read_post", "records_from_posts", "clean_subject", "strip_quotes",
+           "find_place", "post_id", "ZONE_WORDS"]
+
+_UTC = timezone.utc
