@@ -1,0 +1,234 @@
+"""type "html": plain event listings with no structured data, mapped by CSS selectors.
+
+    - id: chapter-page
+      type: html
+      url: https://example.org/chapter/calendar.html
+      selectors:
+        event: "div.event"          # one element per event (required)
+        title: "h3"                 # inside it (required)
+        start: ".when"              # required; "time@datetime" reads an attribute
+        end: ".until"               # optional: a time ("8:00 pm") or a date
+        location: ".where"          # optional
+        link: "a@href"              # optional; relative links are made absolute
+        description: ".desc"        # optional
+      dayfirst: false               # optional: read 3/4/2026 as 3 April
+
+A selector may end in `@attr` to read an attribute instead of the text
+("a@href", "time@datetime"); a bare `@attr` reads the event element's own
+attribute. When the start selector matches several elements in one event
+(".date, .time"), their texts are read together, so a date in one element and
+a time range in another make one start and end. A <time datetime> element is
+read by its machine-readable attribute.
+
+Dates are read by sources.dates: "Tue, March 3 · 6:30 PM", "3/3/2026 18:30",
+"March 3rd, 6:30pm-8pm", ISO 8601; a year missing is read as the nearest such
+day to the page's Last-Modified date, else today. An event block whose date
+cannot be read is reported as Skipped(title, "no date found").
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import soupsieve
+from bs4 import BeautifulSoup, Tag
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from aggregator.model import RawEvent, Window
+from aggregator.timezones import resolve_zone
+from sources.base import Fetched, Fetcher, Skipped, SourceOptions
+from sources.dates import parse_when
+from sources.pages import absolute, check_page, page_date, text_hash, unique_ids
+
+ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
+REQUIRED = ("event", "title", "start")
+OPTIONAL = ("end", "location", "link", "description")
+_ATTR = re.compile(r"^(?P<css>.*?)\s*@(?P<attr>[A-Za-z_:][-\w:.]*)$")
+
+
+class Selectors(BaseModel):
+    """Where each field of an event is found on the page."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    event: str = Field(description="CSS selector of one element per event")
+    title: str = Field(description="the title, inside the event element")
+    start: str = Field(description="the date and time it starts")
+    end: str | None = Field(None, description="when it ends: a time or a date")
+    location: str | None = Field(None, description="the place")
+    link: str | None = Field(None, description='the event\'s own page, e.g. "a@href"')
+    description: str | None = Field(None, description="a longer text")
+
+
+def split_selector(value: str) -> tuple[str, str | None]:
+    """'a@href' -> ('a', 'href'); 'h3' -> ('h3', None); '@href' -> ('', 'href')."""
+    value = value.strip()
+    m = _ATTR.match(value)
+    if m and m.group("css").count("[") == m.group("css").count("]"):
+        return m.group("css").strip(), m.group("attr")
+    return value, None
+
+
+def _check_selectors(value: Any) -> Any:
+    if isinstance(value, Selectors):
+        return value
+    if not isinstance(value, dict):
+        raise ValueError('selectors must be a mapping, e.g. {event: "div.event", title: "h3", start: ".when"}')
+    known = REQUIRED + OPTIONAL
+    unknown = [k for k in value if k not in known]
+    if unknown:
+        import difflib
+
+        hints = []
+        for key in unknown:
+            close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+            hints.append(f'"{key}"' + (f' (did you mean "{close[0]}"?)' if close else ""))
+        raise ValueError(f"unknown selector {', '.join(hints)}; the selectors are: {', '.join(known)}")
+    missing = [k for k in REQUIRED if not value.get(k)]
+    if missing:
+        raise ValueError("selectors must name " + ", ".join(f'"{k}"' for k in missing)
+                         + ' (event, title and start are required), e.g. {event: "div.event", title: "h3", '
+                         'start: ".when"}')
+    for key, selector in value.items():
+        if selector is None:
+            continue
+        if not isinstance(selector, str):
+            raise ValueError(f'selector "{key}" must be text, e.g. "h3" or "a@href"')
+        css, _attr = split_selector(selector)
+        if key == "event" and not css:
+            raise ValueError('selector "event" must be a CSS selector, e.g. "div.event"')
+        if css:
+            try:
+                soupsieve.compile(css)
+            except Exception as e:  # noqa: BLE001 - soupsieve.SelectorSyntaxError
+                first = str(e).splitlines()[0] if str(e) else type(e).__name__
+                raise ValueError(f'selector "{key}": "{selector}" is not a valid CSS selector ({first})') from None
+    return value
+
+
+class HtmlOptions(SourceOptions):
+    selectors: Selectors = Field(description="CSS selectors of the event blocks and their fields")
+    dayfirst: bool = Field(False, description="read 3/4/2026 as 3 April (day first), not March 4")
+
+    @field_validator("selectors", mode="before")
+    @classmethod
+    def _selectors(cls, value: Any) -> Any:
+        return _check_selectors(value)
+
+
+@dataclass(frozen=True, slots=True)
+class _Field:
+    css: str
+    attr: str | None
+
+
+def _pick(block: Tag, selector: str | None, *, html_out: bool = False, all_matches: bool = False) -> str | None:
+    if not selector:
+        return None
+    css, attr = split_selector(selector)
+    elements = [block] if not css else (block.select(css) if all_matches else [block.select_one(css)])
+    values = []
+    for el in elements:
+        if el is None:
+            continue
+        if attr:
+            value = el.get(attr)
+            if isinstance(value, list):
+                value = " ".join(value)
+        elif html_out:
+            value = el.decode_contents()
+        else:
+            value = _text_of(el)
+        if value and str(value).strip():
+            values.append(str(value).strip())
+    return " ".join(values) if values else None
+
+
+def _text_of(el: Tag) -> str:
+    """An element's text; a <time datetime> (itself or its only one) speaks by its attribute."""
+    text = re.sub(r"\s+([,.;:])", r"\1", el.get_text(" ", strip=True))
+    times = [el] if el.name == "time" else el.find_all("time", attrs={"datetime": True}, limit=2)
+    if len(times) == 1 and times[0].get("datetime"):
+        machine = str(times[0]["datetime"]).strip()
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", machine):
+            return f"{machine} {text}"  # the date from the attribute, the time from the words
+        if re.match(r"\d{4}-\d{2}-\d{2}[T ]\d", machine):
+            return machine
+    return text
+
+
+def read_listing(page: Fetched, options: HtmlOptions) -> list[RawEvent | Skipped]:
+    """The events of one listing page, in page order."""
+    check_page(page, options.id)
+    soup = BeautifulSoup(page.text, "lxml")
+    sel = options.selectors
+    reference = page_date(page)
+    zone = resolve_zone(options.timezone) if options.timezone else None
+    events: list[RawEvent] = []
+    out: list[RawEvent | Skipped] = []
+    keys: list[str] = []
+    for block in soup.select(sel.event):
+        title = _pick(block, sel.title)
+        if not title:
+            snippet = block.get_text(" ", strip=True)[:60] or str(block)[:60]
+            out.append(Skipped(item=snippet, reason="no title found"))
+            continue
+        start_text = _pick(block, sel.start, all_matches=True)
+        end_text = _pick(block, sel.end, all_matches=True)
+        when = parse_when(start_text, end_text, reference=reference, dayfirst=options.dayfirst)
+        if when is None:
+            out.append(Skipped(item=title, reason="no date found" + (f' in "{start_text[:60]}"' if start_text
+                                                                   else "")))
+            continue
+        start, end = when.start, when.end
+        if zone is not None:
+            start = _localize(start, zone)
+            end = _localize(end, zone) if end is not None else None
+        link = _pick(block, sel.link)
+        if link is None and sel.link is None:
+            anchor = block.select_one("a[href]") if block.name != "a" else block
+            link = anchor.get("href") if anchor is not None else None
+        url = absolute(link, page.url) if link else None
+        if url and not url.startswith(("http://", "https://")):
+            url = None
+        location = _pick(block, sel.location)
+        description = _pick(block, sel.description, html_out=True)
+        key = url or text_hash(title, start.isoformat())
+        if url and url.split("#", 1)[0] == page.url.split("#", 1)[0]:
+            key = text_hash(page.url, title, start.isoformat())  # links back to the listing itself
+        event = RawEvent(external_id=key, title=title, start=start, end=end, location=location, url=url,
+                         description=description, extra={"date_text": start_text or ""})
+        keys.append(key)
+        events.append(event)
+        out.append(event)
+    ids = iter(unique_ids(keys, [e.start.isoformat() for e in events]))
+    final: list[RawEvent | Skipped] = []
+    from dataclasses import replace
+
+    for item in out:
+        if isinstance(item, RawEvent):
+            new_id = next(ids)
+            final.append(replace(item, external_id=new_id) if new_id != item.external_id else item)
+        else:
+            final.append(item)
+    return final
+
+
+def _localize(value, zone):
+    from datetime import datetime
+
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=zone)
+    return value
+
+
+class HtmlAdapter:
+    type_name: ClassVar[str] = "html"
+    Options: ClassVar[type[SourceOptions]] = HtmlOptions
+
+    def read(self, options: SourceOptions, fetcher: Fetcher, window: Window) -> Iterator[RawEvent | Skipped]:
+        page = fetcher.get(options.url, accept=ACCEPT)
+        yield from read_listing(page, options)  # type: ignore[arg-type]

@@ -1,0 +1,574 @@
+"""type "jsonld": schema.org Events embedded in web pages.
+
+Reads every schema.org Event (and subtype: EducationEvent, SocialEvent,
+BusinessEvent, MusicEvent...) a page states, in any of the three syntaxes pages
+use: JSON-LD (single objects, arrays, @graph, ItemList, events nested in other
+things), microdata, and h-event / hCalendar microformats. Parsing is done by
+extruct (JSON-LD, microdata) and mf2py (microformats), from the fetched bytes:
+neither ever fetches anything itself.
+
+    - id: chi-meetup
+      type: jsonld
+      url: https://example.org/g/events/
+      follow: "a.event-link"    # optional: links of event pages to read too
+      follow_limit: 50          # optional: at most this many of them
+
+A page with no events yields none; a body that is not a web page at all
+(empty, binary, a feed) is a ParseError.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import re
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+from typing import Any, ClassVar
+
+import jstyleson
+import lxml.etree
+import lxml.html
+import mf2py
+import soupsieve
+from bs4 import BeautifulSoup
+from pydantic import Field, field_validator
+
+from aggregator.errors import ParseError, SourceError
+from aggregator.model import RawEvent, Status, Window
+from aggregator.timezones import resolve_zone
+from sources.base import Fetched, Fetcher, Skipped, SourceOptions
+from sources.dates import parse_iso, parse_when
+from sources.pages import absolute, check_page, page_date, text_hash, unique_ids
+
+log = logging.getLogger(__name__)
+
+ACCEPT = "text/html,application/xhtml+xml;q=0.9,application/ld+json;q=0.8,*/*;q=0.5"
+_NOT_EVENTS = {"EventSeries", "EventVenue", "EventReservation", "EventStatusType", "EventAttendanceModeEnumeration"}
+
+
+class JsonLdOptions(SourceOptions):
+    follow: str | None = Field(None, description="CSS selector of links to event pages to fetch too")
+    follow_limit: int = Field(50, ge=1, le=1000, description="at most this many followed pages")
+
+    @field_validator("follow")
+    @classmethod
+    def _selector(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if not value.strip():
+            raise ValueError("follow is empty; write a CSS selector such as \"a.event-link\"")
+        try:
+            soupsieve.compile(value)
+        except Exception as e:  # soupsieve.SelectorSyntaxError and friends
+            raise ValueError(f'follow "{value}" is not a valid CSS selector ({_first_line(e)})') from None
+        return value
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
+
+
+# ---------------------------------------------------------------- extraction
+
+
+def _type_names(thing: dict) -> list[str]:
+    value = thing.get("@type", thing.get("type"))
+    values = value if isinstance(value, list) else [value]
+    names = []
+    for v in values:
+        if isinstance(v, str) and v:
+            names.append(re.split(r"[/#:]", v.strip())[-1])
+    return names
+
+
+def is_event(thing: Any) -> bool:
+    if not isinstance(thing, dict):
+        return False
+    return any(n.endswith("Event") and n not in _NOT_EVENTS for n in _type_names(thing))
+
+
+def _walk(node: Any, found: list[dict], depth: int = 0) -> None:
+    """Every Event object at any depth: @graph, ItemList, arrays, events of an Organization..."""
+    if depth > 40:
+        return
+    if isinstance(node, list):
+        for item in node:
+            _walk(item, found, depth + 1)
+        return
+    if not isinstance(node, dict):
+        return
+    if is_event(node):
+        found.append(node)
+    for key, value in node.items():
+        if key in ("superEvent", "@context"):
+            continue  # the festival a workshop belongs to is not one of the page's events
+        if isinstance(value, (dict, list)):
+            _walk(value, found, depth + 1)
+
+
+def _jsonld_blocks(tree) -> list[Any]:
+    blocks = []
+    for node in tree.xpath('//script[translate(@type, "ABCDEFGHIJKLMNOPQRSTUVWXYZ", '
+                           '"abcdefghijklmnopqrstuvwxyz")="application/ld+json"]'):
+        script = node.text_content() if hasattr(node, "text_content") else node.xpath("string()")
+        script = (script or "").strip()
+        if not script:
+            continue
+        for attempt in (script, re.sub(r"^\s*(//.*|<!--.*-->)\s*$", "", script, flags=re.M),
+                        html.unescape(script)):
+            try:
+                blocks.append(json.loads(attempt, strict=False))
+                break
+            except ValueError:
+                try:
+                    blocks.append(jstyleson.loads(attempt, strict=False))
+                    break
+                except Exception:  # noqa: BLE001 - jstyleson raises many kinds
+                    continue
+        else:
+            log.warning("a JSON-LD block could not be read; skipped")
+    return blocks
+
+
+def _microdata_to_jsonld(item: Any) -> Any:
+    """extruct's microdata item {"type", "properties"} as a JSON-LD-like dict."""
+    if isinstance(item, list):
+        return [_microdata_to_jsonld(i) for i in item]
+    if not isinstance(item, dict):
+        return item
+    if "properties" in item or "type" in item:
+        out: dict[str, Any] = {}
+        types = item.get("type")
+        if types:
+            out["@type"] = types
+        if item.get("id"):
+            out["@id"] = item["id"]
+        for key, value in (item.get("properties") or {}).items():
+            out[key] = _microdata_to_jsonld(value)
+        if "value" in item and "name" not in out:
+            out["name"] = item["value"]
+        return out
+    return item
+
+
+def _microdata(tree, base_url: str) -> list[Any]:
+    from extruct.w3cmicrodata import MicrodataExtractor
+
+    try:
+        return [_microdata_to_jsonld(i) for i in MicrodataExtractor().extract_items(tree, base_url)]
+    except Exception as e:  # noqa: BLE001 - a broken microdata tree must not sink the page
+        log.warning("microdata could not be read (%s); skipped", e)
+        return []
+
+
+def _hevents(text: str, base_url: str) -> list[dict]:
+    try:
+        parsed = mf2py.parse(doc=text, url=base_url or None, html_parser="lxml", metaformats=False)
+    except Exception as e:  # noqa: BLE001
+        log.warning("microformats could not be read (%s); skipped", e)
+        return []
+    found: list[dict] = []
+
+    def walk(items: list, depth: int = 0) -> None:
+        for item in items or []:
+            if not isinstance(item, dict) or depth > 20:
+                continue
+            if "h-event" in item.get("type", []):
+                found.append(_hevent_to_jsonld(item))
+            walk(item.get("children", []), depth + 1)
+            for values in (item.get("properties") or {}).values():
+                walk([v for v in values if isinstance(v, dict) and "type" in v], depth + 1)
+
+    walk(parsed.get("items", []))
+    return found
+
+
+def _mf_value(values: Any) -> Any:
+    if not values:
+        return None
+    value = values[0] if isinstance(values, list) else values
+    if isinstance(value, dict):
+        if "html" in value and "type" not in value:
+            return value.get("html") or value.get("value")
+        return value
+    return value
+
+
+def _hevent_to_jsonld(item: dict) -> dict:
+    props = item.get("properties") or {}
+    out: dict[str, Any] = {"@type": "Event", "_syntax": "h-event"}
+    out["name"] = _mf_value(props.get("name"))
+    out["startDate"] = _mf_value(props.get("start"))
+    out["endDate"] = _mf_value(props.get("end"))
+    url = _mf_value(props.get("url"))
+    out["url"] = url.get("value") if isinstance(url, dict) else url
+    description = _mf_value(props.get("description")) or _mf_value(props.get("summary"))
+    content = _mf_value(props.get("content"))
+    if isinstance(description, dict):
+        description = description.get("value")
+    if not description and content:
+        description = content.get("html") if isinstance(content, dict) else content
+    out["description"] = description
+    loc = _mf_value(props.get("location"))
+    if isinstance(loc, dict):
+        p = loc.get("properties") or {}
+        name = _mf_value(p.get("name")) or loc.get("value")
+        address = {"streetAddress": _mf_value(p.get("street-address")),
+                   "addressLocality": _mf_value(p.get("locality")),
+                   "addressRegion": _mf_value(p.get("region")),
+                   "postalCode": _mf_value(p.get("postal-code"))}
+        adr = _mf_value(p.get("adr"))
+        if isinstance(adr, dict):
+            ap = adr.get("properties") or {}
+            address = {"streetAddress": _mf_value(ap.get("street-address")),
+                       "addressLocality": _mf_value(ap.get("locality")),
+                       "addressRegion": _mf_value(ap.get("region")),
+                       "postalCode": _mf_value(ap.get("postal-code"))}
+        out["location"] = {"@type": "Place", "name": name, "address": address}
+    else:
+        out["location"] = loc
+    categories = props.get("category") or []
+    out["keywords"] = [c for c in categories if isinstance(c, str)]
+    return {k: v for k, v in out.items() if v not in (None, "", [])}
+
+
+def extract_events(page_text: str, base_url: str) -> list[dict]:
+    """Every schema.org Event the page states, as JSON-LD-like dicts (JSON-LD, then microdata, then h-event).
+
+    Raises ParseError only when the text cannot be parsed as HTML at all.
+    """
+    body = page_text.encode("utf-8", "surrogatepass")
+    stripped = page_text.strip()
+    found: list[dict] = []
+    if stripped[:1] in ("{", "["):  # served as application/ld+json itself
+        try:
+            _walk(json.loads(stripped, strict=False), found)
+            return found
+        except ValueError:
+            pass
+    try:
+        tree = lxml.html.fromstring(body, parser=lxml.html.HTMLParser(encoding="utf-8", recover=True))
+    except (lxml.etree.ParserError, ValueError) as e:
+        raise ParseError(f"the page cannot be parsed as HTML ({_first_line(e)})", reason="not_a_page") from None
+    for block in _jsonld_blocks(tree):
+        _walk(block, found)
+    for item in _microdata(tree, base_url):
+        _walk(item, found)
+    if not found and re.search(r"\b(h-event|vevent)\b", page_text):
+        found.extend(_hevents(page_text, base_url))
+    return found
+
+
+# ---------------------------------------------------------------- mapping to RawEvent
+
+
+def _first(value: Any) -> Any:
+    while isinstance(value, list):
+        value = value[0] if value else None
+    return value
+
+
+def _text(value: Any) -> str | None:
+    value = _first(value)
+    if isinstance(value, dict):
+        value = value.get("@value", value.get("name", value.get("value")))
+        value = _first(value)
+    if value is None or isinstance(value, (dict, list)):
+        return None
+    text = html.unescape(str(value)).strip()
+    return text or None
+
+
+def _names(value: Any) -> list[str]:
+    items = value if isinstance(value, list) else [value]
+    out = []
+    for item in items:
+        t = _text(item.get("name") if isinstance(item, dict) else item)
+        if t and t not in out:
+            out.append(t)
+    return out
+
+
+def _address(addr: Any) -> str | None:
+    addr = _first(addr)
+    if isinstance(addr, str):
+        return html.unescape(addr).strip() or None
+    if not isinstance(addr, dict):
+        return None
+    locality_region = " ".join(p for p in (_text(addr.get("addressRegion")), _text(addr.get("postalCode"))) if p)
+    parts = [_text(addr.get("streetAddress")), _text(addr.get("addressLocality")), locality_region or None]
+    country = _text(addr.get("addressCountry"))
+    if country and len(country) > 3:
+        parts.append(country)
+    return ", ".join(p for p in parts if p) or None
+
+
+def _place(place: Any) -> tuple[str | None, str | None]:
+    """(text of a physical place, URL of a virtual one)."""
+    if isinstance(place, str):
+        text = html.unescape(place).strip()
+        if re.match(r"https?://", text):
+            return None, text
+        return text or None, None
+    if not isinstance(place, dict):
+        return None, None
+    names = _type_names(place)
+    if "VirtualLocation" in names:
+        return None, _text(place.get("url"))
+    name = _text(place.get("name"))
+    address = _address(place.get("address"))
+    if name and address and address.lower().startswith(name.lower()):
+        name = None
+    text = ", ".join(p for p in (name, address) if p) or None
+    return text, None
+
+
+def _location(event: dict, base: str) -> tuple[str | None, bool]:
+    """(location text, is online)."""
+    places = event.get("location")
+    places = places if isinstance(places, list) else [places]
+    physical, virtual = [], []
+    for place in places:
+        text, url = _place(place)
+        if text:
+            physical.append(text)
+        if url:
+            virtual.append(absolute(url, base) or url)
+    mode = str(_first(event.get("eventAttendanceMode")) or "")
+    online = mode.endswith("OnlineEventAttendanceMode") or (bool(virtual) and not physical)
+    if online:
+        return (virtual[0] if virtual else (physical[0] if physical else "Online")), True
+    text = physical[0] if physical else None
+    if virtual and text:
+        text += f" (also online: {virtual[0]})"
+    return text, False
+
+
+def _price(offers: Any) -> str | None:
+    items = offers if isinstance(offers, list) else [offers]
+    for offer in items:
+        if not isinstance(offer, dict):
+            continue
+        currency = _text(offer.get("priceCurrency")) or ""
+        price, low, high = (_text(offer.get(k)) for k in ("price", "lowPrice", "highPrice"))
+        symbol = "$" if currency.upper() == "USD" else (currency + " " if currency else "")
+        if price is not None:
+            try:
+                if float(re.sub(r"[^\d.]", "", price) or "nan") == 0:
+                    return "Free"
+            except ValueError:
+                pass
+            return f"{symbol}{price}".strip()
+        if low and high and low != high:
+            return f"{symbol}{low}–{high}".strip()
+        if low:
+            return f"from {symbol}{low}".strip()
+    return None
+
+
+def _status(event: dict) -> tuple[Status, str | None]:
+    value = str(_first(event.get("eventStatus")) or "")
+    name = re.split(r"[/#:]", value)[-1]
+    if name == "EventCancelled":
+        return Status.CANCELLED, None
+    if name == "EventPostponed":
+        return Status.TENTATIVE, "Postponed: a new date is to be announced."
+    if name == "EventRescheduled":
+        previous = _text(event.get("previousStartDate"))
+        note = "Rescheduled" + (f" (it was planned for {previous})." if previous else ".")
+        return Status.TENTATIVE, note
+    if name == "EventMovedOnline":
+        return Status.CONFIRMED, "Moved online."
+    return Status.CONFIRMED, None
+
+
+def _time(value: Any, zone_name: str | None, reference: date):
+    text = _text(value)
+    if not text:
+        return None
+    parsed = parse_iso(text)
+    if parsed is None:
+        when = parse_when(text, reference=reference)
+        parsed = when.start if when else None
+    if isinstance(parsed, datetime):
+        zone = resolve_zone(zone_name) if zone_name else None
+        if parsed.tzinfo is None:
+            if zone is not None:
+                parsed = parsed.replace(tzinfo=zone)
+        elif zone is not None:
+            # Shown in the source's zone when the offset agrees with it (DST-correct names).
+            local = parsed.astimezone(zone)
+            if local.utcoffset() == parsed.utcoffset():
+                parsed = local
+    return parsed
+
+
+def to_raw_event(event: dict, base: str, zone_name: str | None, reference: date) -> RawEvent | Skipped:
+    """One schema.org Event dict as a RawEvent (external_id is provisional: see `read_page`)."""
+    title = _text(event.get("name")) or _text(event.get("headline")) or _text(event.get("summary"))
+    if not title:
+        return Skipped(item=_text(event.get("url")) or "an event without a name", reason="no title found")
+    start = _time(event.get("startDate"), zone_name, reference)
+    if start is None:
+        return Skipped(item=title, reason="no date found")
+    end = _time(event.get("endDate"), zone_name, reference)
+    if isinstance(start, datetime) and isinstance(end, date) and not isinstance(end, datetime):
+        end = None if end <= start.date() else datetime.combine(end, start.timetz())
+    elif not isinstance(start, datetime) and end is not None:
+        # schema.org's endDate is the last day; the calendar's end is the day after (iCalendar DTEND)
+        last = end.date() if isinstance(end, datetime) else end
+        end = last + timedelta(days=1) if last > start else None
+    if end is not None and isinstance(start, datetime) and isinstance(end, datetime):
+        if (start.tzinfo is None) != (end.tzinfo is None) or end < start:
+            end = None
+
+    url = absolute(_text(event.get("url")), base)
+    ident = _text(event.get("@id"))
+    ident = absolute(ident, base) if ident and not ident.startswith("_:") else None
+    location, online = _location(event, base)
+    status, note = _status(event)
+
+    lines = []
+    if note:
+        lines.append(note)
+    description = _text(event.get("description"))
+    if description:
+        lines.append(description)
+    organizers = _names(event.get("organizer"))
+    if organizers:
+        lines.append("Organizer: " + ", ".join(organizers))
+    price = _price(event.get("offers"))
+    if price or event.get("isAccessibleForFree") in (True, "true", "True"):
+        lines.append("Price: " + (price or "Free"))
+    if online and location and location != "Online":
+        lines.append(f"Online: {location}")
+
+    extra: dict[str, str] = {}
+    image = _first(event.get("image"))
+    image = image.get("url") if isinstance(image, dict) else image
+    image = absolute(_text(image), base)
+    if image:
+        extra["image"] = image
+    if organizers:
+        extra["organizer"] = ", ".join(organizers)
+    if price:
+        extra["price"] = price
+    extra["syntax"] = str(event.get("_syntax", "schema.org"))
+    extra["type"] = (_type_names(event) or ["Event"])[0]
+
+    keywords = event.get("keywords")
+    if isinstance(keywords, str):
+        keywords = [k for k in re.split(r"\s*,\s*", keywords) if k]
+    tags = tuple(str(k).strip() for k in (keywords or []) if isinstance(k, str) and k.strip())[:10]
+
+    key = ident or url or text_hash(title, start.isoformat())
+    return RawEvent(external_id=key, title=title, start=start, end=end,
+                    timezone=None,
+                    location=location, url=url or (ident if ident and ident.startswith("http") and "#" not in ident
+                                                   else None),
+                    description="\n\n".join(lines) or None, status=status, tags=tags, extra=extra)
+
+
+def read_page(page: Fetched, zone_name: str | None, source_id: str | None = None) -> list[RawEvent | Skipped]:
+    """Every event (or Skipped) of one fetched page, with external ids unique within it."""
+    check_page(page, source_id)
+    try:
+        found = extract_events(page.text, page.url)
+    except ParseError as e:
+        e.source_id = source_id
+        raise
+    reference = page_date(page)
+    items = [to_raw_event(e, page.url, zone_name, reference) for e in found]
+    events = [i for i in items if isinstance(i, RawEvent)]
+    ids = unique_ids([e.external_id for e in events], [_start_key(e.start) for e in events])
+    renamed = iter(ids)
+    out: list[RawEvent | Skipped] = []
+    seen: set[str] = set()
+    for item in items:
+        if isinstance(item, RawEvent):
+            new_id = next(renamed)
+            if new_id in seen:
+                continue
+            seen.add(new_id)
+            if new_id != item.external_id:
+                item = _replace_id(item, new_id)
+        out.append(item)
+    return out
+
+
+def _start_key(value: datetime | date) -> str:
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        from datetime import timezone
+
+        return value.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return value.strftime("%Y%m%dT%H%M%S") if isinstance(value, datetime) else value.strftime("%Y%m%d")
+
+
+def _replace_id(event: RawEvent, new_id: str) -> RawEvent:
+    from dataclasses import replace
+
+    return replace(event, external_id=new_id)
+
+
+def follow_links(page: Fetched, selector: str) -> list[str]:
+    """Absolute http(s) links the selector picks on the page, in order, without repeats."""
+    soup = BeautifulSoup(page.text, "lxml")
+    links: list[str] = []
+    for element in soup.select(selector):
+        href = element.get("href")
+        if not href:
+            inner = element.find("a", href=True)
+            href = inner.get("href") if inner else None
+        url = absolute(href, page.url) if href else None
+        if url:
+            url = url.split("#", 1)[0]
+        if url and url.startswith(("http://", "https://")) and url not in links and url != page.url:
+            links.append(url)
+    return links
+
+
+class JsonLdAdapter:
+    type_name: ClassVar[str] = "jsonld"
+    Options: ClassVar[type[SourceOptions]] = JsonLdOptions
+
+    def read(self, options: SourceOptions, fetcher: Fetcher, window: Window) -> Iterator[RawEvent | Skipped]:
+        page = fetcher.get(options.url, accept=ACCEPT)
+        zone = options.timezone
+        items = read_page(page, zone, options.id)
+        follow = getattr(options, "follow", None)
+        if follow:
+            by_id: dict[str, RawEvent] = {}
+            skipped: list[Skipped] = []
+            for item in items:
+                if isinstance(item, RawEvent):
+                    by_id[item.external_id] = item
+                else:
+                    skipped.append(item)
+            links = follow_links(page, follow)
+            limit = getattr(options, "follow_limit", 50)
+            if len(links) > limit:
+                skipped.append(Skipped(item=f"{len(links) - limit} more event pages",
+                                       reason=f"not followed: follow_limit is {limit}"))
+            fetched = {page.url, options.url}
+            for link in links[:limit]:
+                if link in fetched:
+                    continue
+                fetched.add(link)
+                try:
+                    sub = fetcher.get(link, accept=ACCEPT, discovered=True)
+                    fetched.add(sub.url)
+                    sub_items = read_page(sub, zone, options.id)
+                except SourceError as e:
+                    skipped.append(Skipped(item=link, reason=f"followed page not read: {e.message}"))
+                    continue
+                for item in sub_items:
+                    if isinstance(item, RawEvent):
+                        by_id[item.external_id] = item  # the event's own page says more than the index
+                    else:
+                        skipped.append(item)
+            yield from by_id.values()
+            yield from skipped
+            return
+        yield from items

@@ -1,0 +1,100 @@
+"""Shared helpers of the page adapters (jsonld, html): is it a page, links, identities.
+
+Pure functions over fetched bytes and text; no I/O.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import date, datetime, timezone
+from email.utils import parsedate_to_datetime
+from urllib.parse import urljoin, urlsplit
+
+from aggregator.errors import ParseError
+from sources.base import Fetched
+
+_TAG = re.compile(rb"<\s*(?:!doctype\s+html|html|head|body|div|span|p|a|section|article|main|script|ul|li|table"
+                  rb"|h[1-6]|time|meta|title)\b", re.I)
+
+
+def what_else(content: bytes) -> str | None:
+    """A short name of what the body is when it is something other than a web page, else None."""
+    head = content[:2048].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if head.startswith(b"begin:vcalendar"):
+        return "an iCalendar feed (use type: ical)"
+    if head.startswith(b"<?xml") or head.startswith(b"<rss") or head.startswith(b"<feed") or head.startswith(b"<rdf"):
+        if re.search(rb"<(rss|feed|rdf:rdf)\b", content[:4096], re.I):
+            return "an RSS/Atom feed (use type: rss)"
+    if head.startswith(b"%pdf"):
+        return "a PDF document"
+    return None
+
+
+def check_page(page: Fetched, source_id: str | None = None) -> None:
+    """Raise ParseError unless the body is an HTML page (possibly one without events)."""
+    content = page.content
+    if not content or not content.strip():
+        raise ParseError(f"{page.url} returned an empty page; check the URL", source_id=source_id,
+                         reason="empty")
+    other = what_else(content)
+    if other:
+        raise ParseError(f"{page.url} is {other}, not a web page", source_id=source_id, reason="not_a_page")
+    sample = content[:65536]
+    if b"\x00" in sample and not page.text.lstrip().startswith("<"):
+        raise ParseError(f"{page.url} is binary data, not a web page", source_id=source_id, reason="not_a_page")
+    if not _TAG.search(content[:262144]) and not _TAG.search(page.text[:262144].encode("utf-8", "ignore")):
+        raise ParseError(f"{page.url} is not an HTML page (no HTML markup found); check the URL",
+                         source_id=source_id, reason="not_a_page")
+
+
+def absolute(url: str | None, base: str) -> str | None:
+    """`url` made absolute against the page's URL; None for empty or non-web links."""
+    if not url or not isinstance(url, str):
+        return None
+    url = url.strip()
+    if not url or url.startswith("#") and not base:
+        return None
+    joined = urljoin(base, url) if base and urlsplit(base).scheme in ("http", "https") else url
+    scheme = urlsplit(joined).scheme.lower()
+    if scheme not in ("http", "https", ""):
+        return None
+    return joined
+
+
+def text_hash(*parts: object) -> str:
+    """A stable identity from an event's own words when it has no URL or @id."""
+    joined = "\x00".join(str(p) for p in parts)
+    return "sha256:" + hashlib.sha256(joined.encode("utf-8")).hexdigest()[:24]
+
+
+def page_date(page: Fetched) -> date:
+    """The page's own date, for year-less dates: its Last-Modified header, else today."""
+    if page.last_modified:
+        try:
+            when = parsedate_to_datetime(page.last_modified)
+        except (TypeError, ValueError, IndexError):
+            when = None
+        if when is not None:
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=timezone.utc)
+            return when.date()
+    return datetime.now(timezone.utc).date()
+
+
+def unique_ids(keys: list[str], starts: list[object]) -> list[str]:
+    """Make external ids unique: an id shared by several events gets the start appended to each."""
+    counts: dict[str, int] = {}
+    for k in keys:
+        counts[k] = counts.get(k, 0) + 1
+    out, seen = [], set()
+    for key, start in zip(keys, starts, strict=True):
+        value = f"{key}#{start}" if counts[key] > 1 else key
+        n = 2
+        candidate = value
+        while candidate in seen:
+            candidate = f"{value}~{n}"
+            n += 1
+        seen.add(candidate)
+        out.append(candidate)
+    return out

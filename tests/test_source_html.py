@@ -1,0 +1,149 @@
+"""type html: plain listings mapped by CSS selectors, with the date formats real pages print."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+
+from aggregator.config import parse_config
+from aggregator.errors import ConfigError
+from aggregator.fetch import HttpFetcher
+from aggregator.model import RawEvent
+from aggregator.yamlfile import loads_yaml
+from sources.base import Skipped
+from sources.html import HtmlAdapter, HtmlOptions, split_selector
+from tests.adapter_contract import DEFAULT_WINDOW, AdapterContract
+
+CHICAGO = ZoneInfo("America/Chicago")
+CHAPTER = {"event": "div.event", "title": "h3", "start": ".when", "location": ".where", "link": "a@href",
+           "description": ".desc"}
+LAST_MODIFIED = "Mon, 15 Feb 2027 10:00:00 GMT"
+
+
+class TestHtmlContract(AdapterContract):
+    adapter = HtmlAdapter
+    good_fixture = "html/chapter_listing_formats.html"
+    options_extra = {"selectors": CHAPTER}
+    html_is_foreign = False
+    min_records = 5
+
+
+def read(http, fixture: str, selectors: dict, *, last_modified: str | None = LAST_MODIFIED, **extra):
+    url = http.url(f"/files/html/{fixture}")
+    if last_modified:
+        url += "?last_modified=" + quote(last_modified)
+    options = HtmlOptions(id="chapter", type="html", url=url, timezone="America/Chicago", selectors=selectors,
+                          **extra)
+    return list(HtmlAdapter().read(options, HttpFetcher(), DEFAULT_WINDOW))
+
+
+def by_title(items) -> dict[str, RawEvent]:
+    return {i.title: i for i in items if isinstance(i, RawEvent)}
+
+
+def test_listing_formats_give_the_right_local_times(http):
+    found = by_title(read(http, "chapter_listing_formats.html", CHAPTER))
+    # "Wed, March 3 · 6:30 PM": no year; the page's Last-Modified (Feb 2027) and the weekday say 2027
+    assert found["Evening Networking"].start == datetime(2027, 3, 3, 18, 30, tzinfo=CHICAGO)
+    assert found["Business Basics Class"].start == datetime(2027, 3, 10, 18, 30, tzinfo=CHICAGO)  # 3/10/2027 18:30
+    talk = found["Prenatal Massage Talk"]  # "March 17th, 6:30pm-8pm"
+    assert (talk.start, talk.end) == (datetime(2027, 3, 17, 18, 30, tzinfo=CHICAGO),
+                                      datetime(2027, 3, 17, 20, 0, tzinfo=CHICAGO))
+    assert found["Board Meeting"].start == datetime(2027, 3, 24, 18, 30, tzinfo=CHICAGO)  # <time datetime>
+    conference = found["Spring Conference"]
+    assert (conference.start, conference.end) == (date(2027, 4, 9), date(2027, 4, 12))
+
+
+def test_fields_and_relative_links_made_absolute(http):
+    found = by_title(read(http, "chapter_listing_formats.html", CHAPTER))
+    networking = found["Evening Networking"]
+    assert networking.url == http.url("/chapter/events/networking-march")
+    assert networking.external_id == networking.url
+    assert networking.location == "Kinship Cafe, 1 W Lake St, Chicago"
+    assert "Meet fellow therapists." in networking.description
+    assert found["Business Basics Class"].url == http.url("/files/html/business-basics.html")
+    assert found["Prenatal Massage Talk"].url == "https://other.example/prenatal"
+
+
+def test_block_without_a_date_is_skipped_with_the_reason(http):
+    items = read(http, "chapter_listing_formats.html", CHAPTER)
+    [skipped] = [i for i in items if isinstance(i, Skipped)]
+    assert skipped.item == "Summer Retreat"
+    assert skipped.reason.startswith("no date found")
+
+
+def test_year_missing_without_last_modified_is_read_from_today(http):
+    with time_machine.travel(datetime(2027, 2, 1, 12, tzinfo=timezone.utc), tick=False):
+        found = by_title(read(http, "chapter_listing_formats.html", CHAPTER, last_modified=None))
+    assert found["Evening Networking"].start.date() == date(2027, 3, 3)
+
+
+def test_date_in_one_element_and_time_range_in_another(http):
+    selectors = {"event": "li.item", "title": ".title", "start": ".date, .time", "location": ".venue",
+                 "link": "a.more@href"}
+    found = by_title(read(http, "date_and_time_apart.html", selectors))
+    ce = found["CE Day: Lymphatic Drainage"]
+    assert (ce.start, ce.end) == (datetime(2027, 3, 6, 18, 30, tzinfo=CHICAGO),
+                                  datetime(2027, 3, 6, 20, 0, tzinfo=CHICAGO))
+    assert ce.url == http.url("/files/html/date_and_time_apart.html?event=lymph")
+    breakfast = found["Members' Breakfast"]
+    assert (breakfast.start.hour, breakfast.end.hour, breakfast.end.minute) == (9, 10, 30)
+    assert found["Legislative Update Call"].start == datetime(2027, 3, 20, 12, 0, tzinfo=CHICAGO)
+
+
+def test_separate_end_selector_and_wordpress_time_elements(http):
+    selectors = {"event": "article", "title": "h3", "start": "time", "location": "address", "link": "h3 a@href"}
+    found = by_title(read(http, "wordpress_events_list.html", selectors))
+    clinic = found["Sports Massage Clinic"]
+    assert (clinic.start, clinic.end) == (datetime(2027, 3, 13, 10, tzinfo=CHICAGO),
+                                          datetime(2027, 3, 13, 13, tzinfo=CHICAGO))
+    assert clinic.location == "Kezar Pavilion, San Francisco"
+    selectors = {"event": "article", "title": "h3", "start": ".tribe-event-date-start",
+                 "end": ".tribe-event-time"}
+    party = by_title(read(http, "wordpress_events_list.html", selectors))["Guild Holiday Party"]
+    assert (party.start, party.end) == (datetime(2026, 12, 12, 18, tzinfo=CHICAGO),
+                                        datetime(2026, 12, 12, 21, tzinfo=CHICAGO))
+
+
+def test_selector_attribute_syntax():
+    assert split_selector("a@href") == ("a", "href")
+    assert split_selector("time@datetime") == ("time", "datetime")
+    assert split_selector("@data-start") == ("", "data-start")
+    assert split_selector("h3") == ("h3", None)
+
+
+def _config(selectors: str) -> str:
+    return ("calendar: {timezone: America/Chicago}\nsources:\n  - id: chapter\n    type: html\n"
+            "    url: https://example.org/events\n" + selectors)
+
+
+@pytest.mark.parametrize(("selectors", "message"), [
+    ('    selectors: {event: "div.event", title: "h3"}\n',
+     'sources.yaml:6: source "chapter": "selectors": selectors must name "start" (event, title and start are '
+     'required), e.g. {event: "div.event", title: "h3", start: ".when"}'),
+    ('    selectors: {event: "div.event", title: "h3", start: ".when", lcoation: ".where"}\n',
+     'sources.yaml:6: source "chapter": "selectors": unknown selector "lcoation" (did you mean "location"?); '
+     "the selectors are: event, title, start, end, location, link, description"),
+    ('    selectors: {event: "div[[", title: "h3", start: ".when"}\n',
+     'selector "event": "div[[" is not a valid CSS selector'),
+])
+def test_config_refuses_bad_selectors_with_line_and_fix(selectors, message):
+    with pytest.raises(ConfigError) as caught:
+        parse_config(loads_yaml(_config(selectors), "sources.yaml"), "sources.yaml")
+    assert message in str(caught.value)
+
+
+def test_config_refuses_html_source_without_selectors():
+    with pytest.raises(ConfigError) as caught:
+        parse_config(loads_yaml(_config(""), "sources.yaml"), "sources.yaml")
+    assert 'missing key "selectors"' in str(caught.value)
+
+
+def test_config_accepts_a_complete_mapping():
+    config = parse_config(loads_yaml(_config('    selectors: {event: "div.event", title: "h3", start: ".when", '
+                                             'link: "a@href"}\n'), "sources.yaml"), "sources.yaml")
+    assert config.sources[0].selectors.link == "a@href"
