@@ -1,0 +1,353 @@
+"""The benchmark: massage-events over a synthetic farm, cold, warm and sequential.
+
+    .venv/bin/python -m benchmarks.run                      # 300 sources, 20 ms latency
+    .venv/bin/python -m benchmarks.run --sources 50 --latency-ms 0 --skip-sequential
+    .venv/bin/python -m benchmarks.run --dedupe-scale 100000
+
+It generates the farm (benchmarks/farm.py), serves it on loopback hosts
+(benchmarks/serve_farm.py), then runs `aggregator.pipeline.run` in a fresh
+process per phase:
+
+- COLD: an empty database and HTTP cache;
+- WARM: the same database and cache, nothing changed on the farm;
+- SEQUENTIAL: concurrency 1, per_host 1, cold (the baseline a parallel run must beat).
+
+It prints a table and writes benchmarks/results/latest.json: wall and CPU time, peak
+memory, requests, 200s and 304s per phase (from the farm server's log), events published
+against the truth, extraction precision/recall and pairwise de-duplication
+precision/recall/F1 against truth.json.
+
+--dedupe-scale N times `aggregator.dedupe.merge` over N synthetic normalized records
+(with the farm's kinds of duplicates) and scores its groups the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+from benchmarks import farm as farm_mod
+from benchmarks.metrics import Extracted, dedupe_scores, match_records, merge_errors, pairwise_scores
+from benchmarks.serve_farm import FarmServer
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
+UTC = timezone.utc
+
+
+def _maxrss_mb() -> float:
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
+
+
+# --------------------------------------------------------------------------- one phase
+
+
+def run_phase(config_path: Path, db_path: Path, out_dir: Path, now: datetime | None) -> dict:
+    """One pipeline run in this process; what it cost and what it reported."""
+    from aggregator.config import load_config
+    from aggregator.pipeline import run
+    from aggregator.store import Store
+
+    config = load_config(config_path)
+    rss_before = _maxrss_mb()
+    with Store(db_path) as store:
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        report = run(config, store, out_dir, now=now)
+        wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    failed = report.failed
+    reasons: dict[str, int] = {}
+    for s in failed:
+        reasons[s.error_reason or "?"] = reasons.get(s.error_reason or "?", 0) + 1
+    return {
+        "wall_s": round(wall, 3), "cpu_s": round(cpu, 3),
+        "peak_rss_mb": round(_maxrss_mb(), 1), "rss_before_run_mb": round(rss_before, 1),
+        "sources_ok": len(report.ok), "sources_failed": len(failed),
+        "sources_unchanged": sum(1 for s in report.sources if s.unchanged),
+        "failure_reasons": reasons,
+        "failures": [f"{s.source_id} [{s.error_reason}]: {s.error_message}" for s in failed[:10]],
+        "records": sum(s.records for s in report.sources),
+        "events_published": report.events_published,
+    }
+
+
+def _phase_in_child(config_path: Path, db_path: Path, out_dir: Path, now: datetime | None) -> dict:
+    cmd = [sys.executable, "-m", "benchmarks.run", "--phase", str(config_path), str(db_path), str(out_dir)]
+    if now is not None:
+        cmd.append(now.isoformat())
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"the benchmark phase failed (exit {done.returncode}):\n{done.stderr[-4000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+def score(db_path: Path, out_dir: Path, truth: dict) -> dict:
+    """Extraction and de-duplication against the truth, from the store and events.json."""
+    from aggregator.store import Store
+
+    with Store(db_path) as store:
+        extracted = [Extracted(e.sources[0].source, e.sources[0].external_id, e.title, e.start, e.url)
+                     for e in store.records()]
+        if (out_dir / "events.json").is_file():  # the contract file, as subscribers get it
+            published = json.loads((out_dir / "events.json").read_text(encoding="utf-8"))["events"]
+        else:
+            from aggregator.codec import event_to_dict
+
+            published = [event_to_dict(e) for e in store.published_events()]
+    matching = match_records(extracted, truth["records"])
+    groups = [[(s["source"], s["external_id"]) for s in ev.get("sources", [])] for ev in published]
+    pairs = dedupe_scores(groups, matching, truth["records"])
+    placed_events = {truth["records"][i]["event"] for i in matching.truth_of.values()}
+    live = [ev for ev in published if ev.get("status") != "cancelled"]
+    return {
+        "truth_events": len(truth["events"]),
+        "truth_records": len(truth["records"]),
+        "records_stored": matching.extracted,
+        "events_published": len(published),
+        "events_published_not_cancelled": len(live),
+        "events_expected_from_stored_records": len(placed_events),
+        "extraction": {"precision": round(matching.precision, 4), "recall": round(matching.recall, 4),
+                       "correct": len(matching.correct),
+                       "missed_by_type": _missed_by_type(matching, truth),
+                       "examples_wrong": [f"{s} {x}: {why}" for s, x, why in matching.wrong[:8]]},
+        "dedupe": pairs.as_dict(),
+        "dedupe_errors": merge_errors(groups, matching, truth),
+    }
+
+
+def _missed_by_type(matching, truth) -> dict:
+    types = {s: s.split("-")[1] for s in {r["source"] for r in truth["records"]}}
+    out: dict[str, int] = {}
+    for source, n in matching.missed_by_source.items():
+        out[types.get(source, "?")] = out.get(types.get(source, "?"), 0) + n
+    return dict(sorted(out.items()))
+
+
+# --------------------------------------------------------------------------- the farm benchmark
+
+
+def benchmark(*, sources: int = 300, latency_ms: float = 20.0, hosts: int = 32, seed: int = 7,
+              anchor: date | None = None, workdir: Path | None = None, sequential: bool = True,
+              in_process: bool = False, concurrency: int | None = None, per_host: int | None = None,
+              types: list[str] | None = None, log=print) -> dict:
+    """Generate, serve, run cold/warm/sequential, score. Returns the results dict."""
+    tmp = None
+    if workdir is None:
+        tmp = tempfile.TemporaryDirectory(prefix="massage-bench-")
+        workdir = Path(tmp.name)
+    workdir = Path(workdir)
+    try:
+        t0 = time.perf_counter()
+        farm = farm_mod.generate(workdir / "farm", n_sources=sources, seed=seed, anchor=anchor, types=types,
+                                 n_hosts=hosts)
+        gen_s = time.perf_counter() - t0
+        truth = json.loads((workdir / "farm" / "truth.json").read_text(encoding="utf-8"))
+        now = farm.anchor
+        phase = run_phase if in_process else _phase_in_child
+        results: dict = {
+            "when": datetime.now(UTC).isoformat(timespec="seconds"),
+            "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "platform": sys.platform},
+            "farm": {"sources": len(farm.sources), "types": sorted({s.type for s in farm.sources}),
+                     "hosts": hosts, "latency_ms": latency_ms, "seed": seed, "anchor": farm.anchor.date().isoformat(),
+                     "records": len(truth["records"]), "events": len(truth["events"]),
+                     "generate_s": round(gen_s, 2)},
+            "phases": {},
+        }
+        log(f"farm: {len(farm.sources)} sources ({', '.join(results['farm']['types'])}) on {hosts} hosts, "
+            f"{len(truth['records'])} records of {len(truth['events'])} events, {latency_ms:g} ms latency")
+        with FarmServer(workdir / "farm", latency_ms=latency_ms, n_hosts=hosts) as server:
+            parallel = farm_mod.write_sources_yaml(workdir / "farm", server.base_urls, concurrency=concurrency,
+                                                   per_host=per_host)
+            serial = farm_mod.write_sources_yaml(workdir / "farm", server.base_urls, concurrency=1, per_host=1,
+                                                 name="sources-sequential.yaml")
+            plan = [("cold", parallel, "parallel"), ("warm", parallel, "parallel")]
+            if sequential:
+                plan.append(("sequential", serial, "sequential"))
+            for name, config, db_name in plan:
+                server.log.clear()
+                out = workdir / f"out-{db_name}"
+                log(f"{name} run ...")
+                measured = phase(config, workdir / f"{db_name}.sqlite", out, now)
+                measured.update(server.log.counts())
+                results["phases"][name] = measured
+                if name == "cold":
+                    results["quality"] = score(workdir / f"{db_name}.sqlite", out, truth)
+                    cold_uids = _uids(out)
+                if name == "warm":
+                    results["phases"]["warm"]["same_uids_as_cold"] = _uids(out) == cold_uids
+            results["server_user_agents"] = sorted({e.user_agent for e in server.log.entries})[:3]
+        _ratios(results)
+        return results
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+
+
+def _uids(out: Path) -> list[str]:
+    return sorted(e["uid"] for e in json.loads((out / "events.json").read_text(encoding="utf-8"))["events"])
+
+
+def _ratios(results: dict) -> None:
+    p = results["phases"]
+    r = {}
+    if "sequential" in p and p["cold"]["wall_s"]:
+        r["sequential_over_cold_wall"] = round(p["sequential"]["wall_s"] / p["cold"]["wall_s"], 2)
+    if p.get("warm") and p["cold"]["cpu_s"]:
+        r["warm_cpu_fraction_of_cold"] = round(p["warm"]["cpu_s"] / p["cold"]["cpu_s"], 3)
+    results["ratios"] = r
+
+
+# --------------------------------------------------------------------------- dedupe at scale
+
+
+def synthetic_records(n: int, seed: int = 11, anchor: date | None = None):
+    """About n normalized source records (aggregator.model.Event) with the farm's duplicates, and their truth."""
+    from aggregator.model import Event, SourceRef, Status
+    from aggregator.normalize import record_uid
+
+    n_sources = max(12, round(n / 12))
+    farm = farm_mod.plan(n_sources=n_sources, seed=seed, anchor=anchor or date(2026, 3, 2), types=["ical"],
+                         n_hosts=1)
+    records, truth = [], {}
+    for item in farm.records:
+        ext = f"{item.source.id}-{item.n}-{item.start:%Y%m%dT%H%M}@farm.example"
+        records.append(Event(
+            uid=record_uid(item.source.id, ext), title=item.title, start=item.start, end=item.end, all_day=False,
+            timezone=getattr(item.start.tzinfo, "key", "UTC"), location=item.location, url=item.url,
+            description=item.description, status=Status.CONFIRMED, region=item.source.region, tags=(),
+            sources=(SourceRef(item.source.id, ext, item.url),)))
+        truth[(item.source.id, ext)] = item.event.id
+    return records, truth
+
+
+def dedupe_scale(n: int, seed: int = 11) -> dict:
+    """Time aggregator.dedupe.merge(records, known={}) over n synthetic records."""
+    from aggregator import dedupe
+
+    t0 = time.perf_counter()
+    records, truth = synthetic_records(n, seed)
+    built = time.perf_counter() - t0
+    rss0 = _maxrss_mb()
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    merged = dedupe.merge(records, known={})
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    groups = [[(s.source, s.external_id) for s in ev.sources] for ev in merged]
+    scores = pairwise_scores(groups, truth)
+    return {"records": len(records), "true_events": len(set(truth.values())), "merged_events": len(merged),
+            "merge_wall_s": round(wall, 3), "merge_cpu_s": round(cpu, 3),
+            "peak_rss_mb": round(_maxrss_mb(), 1), "rss_before_merge_mb": round(rss0, 1),
+            "build_records_s": round(built, 2), "dedupe": scores.as_dict()}
+
+
+# --------------------------------------------------------------------------- output
+
+
+def table(results: dict) -> str:
+    lines = []
+    p = results.get("phases", {})
+    if p:
+        f = results["farm"]
+        lines.append(f"farm: {f['sources']} sources ({', '.join(f['types'])}), {f['records']} records of "
+                     f"{f['events']} events, {f['hosts']} hosts, {f['latency_ms']:g} ms latency, "
+                     f"{results['machine']['cpus']} CPUs")
+        head = f"{'phase':<11}{'wall s':>8}{'cpu s':>8}{'peak MB':>9}{'requests':>10}{'200':>6}{'304':>6}" \
+               f"{'ok':>6}{'failed':>7}{'unchanged':>10}{'events':>8}"
+        lines += [head, "-" * len(head)]
+        for name, m in p.items():
+            lines.append(f"{name:<11}{m['wall_s']:>8.2f}{m['cpu_s']:>8.2f}{m['peak_rss_mb']:>9.0f}"
+                         f"{m['requests']:>10}{m['ok_200']:>6}{m['not_modified_304']:>6}{m['sources_ok']:>6}"
+                         f"{m['sources_failed']:>7}{m['sources_unchanged']:>10}{m['events_published']:>8}")
+        r = results.get("ratios", {})
+        if r:
+            lines.append("  ".join(f"{k} = {v}" for k, v in r.items()))
+        for name, m in p.items():
+            if m.get("failure_reasons"):
+                lines.append(f"{name} failures by reason: {m['failure_reasons']}")
+        q = results.get("quality")
+        if q:
+            e, d = q["extraction"], q["dedupe"]
+            lines.append(f"events published {q['events_published']} vs truth {q['truth_events']} "
+                         f"(stored records place {q['events_expected_from_stored_records']} events)")
+            lines.append(f"extraction: {q['records_stored']} records stored of {q['truth_records']}; "
+                         f"precision {e['precision']:.3f} recall {e['recall']:.3f}; missed by type {e['missed_by_type']}")
+            lines.append(f"de-duplication (pairwise): precision {d['precision']:.3f} recall {d['recall']:.3f} "
+                         f"F1 {d['f1']:.3f} ({d['correct_pairs']} of {d['true_pairs']} true pairs, "
+                         f"{d['predicted_pairs']} predicted)")
+            errs = q["dedupe_errors"]
+            if errs["wrong_merges_by_near_miss"]:
+                lines.append(f"  wrong merges by near-miss: {errs['wrong_merges_by_near_miss']}")
+            if errs["missed_pairs_by_variation"]:
+                lines.append(f"  missed pairs by variation: {errs['missed_pairs_by_variation']}")
+    s = results.get("dedupe_scale")
+    if s:
+        d = s["dedupe"]
+        lines.append(f"dedupe scale: merge of {s['records']} records -> {s['merged_events']} events "
+                     f"(truth {s['true_events']}) in {s['merge_wall_s']:.2f} s wall, {s['merge_cpu_s']:.2f} s CPU, "
+                     f"peak RSS {s['peak_rss_mb']:.0f} MB (before merge {s['rss_before_merge_mb']:.0f} MB); "
+                     f"pairwise P {d['precision']:.3f} R {d['recall']:.3f} F1 {d['f1']:.3f}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--phase"]:  # internal: one phase in a fresh process
+        config, db, out = map(Path, argv[1:4])
+        now = datetime.fromisoformat(argv[4]) if len(argv) > 4 else None
+        print(json.dumps(run_phase(config, db, out, now)))
+        return 0
+    if argv[:1] == ["--dedupe-phase"]:  # internal: dedupe scale in a fresh process
+        print(json.dumps(dedupe_scale(int(argv[1]), int(argv[2]))))
+        return 0
+    p = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0])
+    p.add_argument("--sources", type=int, default=300)
+    p.add_argument("--latency-ms", type=float, default=20.0)
+    p.add_argument("--hosts", type=int, default=32, help="loopback hosts the farm is spread over")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--anchor", type=date.fromisoformat, default=None, help="the farm's today (default: today)")
+    p.add_argument("--concurrency", type=int, default=None, help="fetch.concurrency (default: the config's)")
+    p.add_argument("--per-host", type=int, default=None, help="fetch.per_host (default: the config's)")
+    p.add_argument("--types", default=None, help="comma-separated source types (default: all registered)")
+    p.add_argument("--skip-sequential", action="store_true")
+    p.add_argument("--workdir", type=Path, default=None, help="keep the farm, databases and outputs here")
+    p.add_argument("--dedupe-scale", type=int, default=None, metavar="N",
+                   help="only time dedupe.merge over N synthetic records")
+    p.add_argument("--results", type=Path, default=RESULTS, help="where to write the JSON results")
+    args = p.parse_args(argv)
+
+    if args.dedupe_scale:
+        done = subprocess.run([sys.executable, "-m", "benchmarks.run", "--dedupe-phase", str(args.dedupe_scale),
+                               str(args.seed)], cwd=ROOT, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            print(done.stderr[-4000:], file=sys.stderr)
+            return 1
+        results = {"when": datetime.now(UTC).isoformat(timespec="seconds"),
+                   "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+                   "dedupe_scale": json.loads(done.stdout.strip().splitlines()[-1])}
+        path = args.results.with_name("dedupe-scale.json") if args.results == RESULTS else args.results
+    else:
+        results = benchmark(sources=args.sources, latency_ms=args.latency_ms, hosts=args.hosts, seed=args.seed,
+                            anchor=args.anchor, workdir=args.workdir, sequential=not args.skip_sequential,
+                            concurrency=args.concurrency, per_host=args.per_host,
+                            types=args.types.split(",") if args.types else None,
+                            log=lambda m: print(m, file=sys.stderr, flush=True))
+        path = args.results
+    print(table(results))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"results written to {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
