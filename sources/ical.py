@@ -35,6 +35,7 @@ import codecs
 import hashlib
 import logging
 import re
+import warnings
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
@@ -49,6 +50,8 @@ from aggregator.timezones import resolve_zone, zone_name
 from sources.base import Fetcher, Skipped, SourceOptions
 
 log = logging.getLogger(__name__)
+# icalendar guesses '/mozilla.org/.../Europe/Berlin' means Europe/Berlin, as we do; not worth a warning.
+warnings.filterwarnings("ignore", category=icalendar.error.GloballyUniqueTZIDGuessed)
 
 ACCEPT = "text/calendar, application/ics;q=0.9, text/plain;q=0.5, */*;q=0.1"
 MAX_OCCURRENCES_PER_SERIES = 1000  # a runaway FREQ=MINUTELY never floods the feed
@@ -124,29 +127,47 @@ def parse_calendars(content: bytes, *, source_id: str | None, origin: str) -> li
                          "the calendar's page or a login/error page: use the .ics (iCal export) link instead")
         raise refuse(f"{origin} is not an iCalendar file (no BEGIN:VCALENDAR); "
                      "check that the URL is the calendar's .ics (iCal export) link")
-    try:
-        calendars = icalendar.Calendar.from_ical(text, multiple=True)
-    except Exception as first:  # icalendar raises ValueError, but also KeyError/IndexError on odd input
-        if re.search(r"^END:VCALENDAR\s*$", text, re.I | re.M) is None:
-            # An unclosed calendar (truncated download or a sloppy generator): close it and retry.
-            try:
-                calendars = icalendar.Calendar.from_ical(text.rstrip() + "\r\nEND:VCALENDAR\r\n", multiple=True)
-                log.warning("%s: %s has no END:VCALENDAR (truncated?); read it as if closed", source_id,
-                            origin, extra={"source": source_id})
-            except Exception:
-                calendars = None
-        else:
-            calendars = None
-        if calendars is None:
-            raise refuse(f"{origin} is not a well-formed iCalendar file ({_short(first)}); "
-                         "ask the calendar's owner to fix its export or use another feed URL", "malformed") from None
-    calendars = [c for c in calendars if isinstance(c, icalendar.Component) and c.name == "VCALENDAR"]
-    if not calendars:
-        raise refuse(f"{origin} holds no VCALENDAR; check that the URL is the calendar's .ics link")
+    calendars, first_error = None, None
+    for repair, candidate in _repairs(text):
+        try:
+            calendars = [c for c in icalendar.Calendar.from_ical(candidate, multiple=True)
+                         if isinstance(c, icalendar.Component) and c.name == "VCALENDAR"]
+            if not calendars:
+                raise ValueError("no complete VCALENDAR component")
+        except Exception as e:  # icalendar raises ValueError, but also KeyError/IndexError on odd input
+            first_error, calendars = first_error or e, None
+            continue
+        if repair:
+            log.warning("%s: %s could not be read as written (%s); read %s", source_id, origin,
+                        _short(first_error), repair, extra={"source": source_id})
+        break
+    if calendars is None:
+        raise refuse(f"{origin} is not a well-formed iCalendar file ({_short(first_error)}); "
+                     "ask the calendar's owner to fix its export or use another feed URL", "malformed")
     return calendars
 
 
-def _short(error: BaseException) -> str:
+_VALARM = re.compile(r"^BEGIN:VALARM\s*$.*?^END:VALARM\s*$\n?", re.I | re.M | re.S)
+_VTIMEZONE = re.compile(r"^BEGIN:VTIMEZONE\s*$.*?^END:VTIMEZONE\s*$\n?", re.I | re.M | re.S)
+
+
+def _repairs(text: str) -> Iterator[tuple[str | None, str]]:
+    """The text as written, then the repairs real feeds need, most faithful first."""
+    yield None, text
+    if not re.search(r"^END:VCALENDAR\s*$", text, re.I | re.M):
+        text = text.rstrip() + "\r\nEND:VCALENDAR\r\n"
+        yield "as if it ended with END:VCALENDAR (a truncated download?)", text
+    # Reminders are not events: a broken TRIGGER ("PT-2H") must not lose the calendar.
+    no_alarms = _VALARM.sub("", text)
+    if no_alarms != text:
+        yield "without its VALARM reminders", no_alarms
+    # A broken VTIMEZONE ("TZOFFSETFROM:+5328"): read the zones from their TZID names instead.
+    no_zones = _VTIMEZONE.sub("", no_alarms)
+    if no_zones != no_alarms:
+        yield "without its VTIMEZONE definitions, zones taken from their TZID names", no_zones
+
+
+def _short(error: BaseException | None) -> str:
     text = " ".join(str(error).split()) or type(error).__name__
     return text[:160]
 
@@ -182,7 +203,7 @@ class _Context:
                             self.source, str(x_wr), options.timezone or "UTC", extra={"source": self.source})
         # The zone floating times are read in and events are shown in when nothing better is said.
         self.display: ZoneInfo = self.x_wr or resolve_zone(options.timezone) or UTC
-        self.unknown_tzids_warned: set[str] = set()
+        self.warned_tzids: set[str] = set()
 
     def warn(self, message: str, *args) -> None:
         log.warning("%s: " + message, self.source, *args, extra={"source": self.source})
@@ -364,23 +385,26 @@ def _place(value, tzid: str | None, ctx: _Context) -> datetime | date:
     """A DTSTART/DTEND value as an aware datetime (or a date), in the zone it is shown in."""
     if not isinstance(value, datetime):
         return value
-    if value.tzinfo is None:
+    if value.tzinfo is None:  # floating, or a TZID icalendar could not resolve
         zone = None
         if tzid:
             zone = resolve_zone(tzid)
-            if zone is None and tzid not in ctx.unknown_tzids_warned:
-                ctx.unknown_tzids_warned.add(tzid)
+            if zone is None and tzid not in ctx.warned_tzids:
+                ctx.warned_tzids.add(tzid)
                 ctx.warn("TZID %r has no VTIMEZONE and names no zone we know; its times are read in %s",
                          tzid, ctx.display.key)
         return value.replace(tzinfo=zone or ctx.display)
-    name = zone_name(value.tzinfo)
-    if name and name != "UTC" and resolve_zone(name) is not None:
-        return value
-    if name is None and tzid:
-        # A VTIMEZONE with a private TZID ("Eastern"): keep the instant, show it in a real zone.
-        zone = resolve_zone(tzid)
-        if zone is not None:
-            return value.astimezone(zone)
+    key = getattr(value.tzinfo, "key", None)
+    if key and key != "UTC" and resolve_zone(key) is not None:
+        return value  # an IANA zone
+    if not tzid:
+        return value.astimezone(ctx.display)  # UTC ("Z"): same instant, shown in the calendar's zone
+    zone = resolve_zone(tzid)
+    if zone is not None:
+        # A VTIMEZONE under a Windows or IANA name: the wall time is read in the IANA zone
+        # (as Outlook, Google and khal do); vendors' VTIMEZONEs are often stale or wrong.
+        return value.replace(tzinfo=zone)
+    # A private TZID ("Eastern") defined by its VTIMEZONE: keep the instant, show it in a real zone.
     return value.astimezone(ctx.display)
 
 
