@@ -1,0 +1,121 @@
+"""`massage-events sources check`: what one source yields and skips, with reasons; nothing stored."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+import time_machine
+
+from aggregator.cli import main
+
+NOW = datetime(2027, 2, 1, 12, tzinfo=timezone.utc)
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(autouse=True)
+def frozen_clock():
+    with time_machine.travel(NOW, tick=False):
+        yield
+
+
+def sources_yaml(make_config, http) -> Path:
+    return make_config(f"""
+        calendar:
+          timezone: America/Chicago
+        sources:
+          - id: meetup
+            type: jsonld
+            url: {http.url('/files/jsonld/no_offset_status_online.html')}
+            timezone: America/New_York
+          - id: chapter
+            type: html
+            url: {http.url('/files/html/chapter_listing_formats.html')}
+            selectors: {{event: "div.event", title: "h3", start: ".when", location: ".where", link: "a@href"}}
+          - id: broken
+            type: jsonld
+            url: {http.url('/status/404')}
+        """)
+
+
+def run_cli(capsys, *args) -> tuple[int, str]:
+    code = main(["sources", "check", *args])
+    return code, capsys.readouterr().out
+
+
+def test_json_is_the_contract_object(make_config, http, capsys):
+    path = sources_yaml(make_config, http)
+    code, out = run_cli(capsys, "--config", str(path), "meetup", "--json")
+    data = json.loads(out)
+    assert code == 0
+    assert set(data) == {"records", "skipped", "error"} and data["error"] is None
+    record = next(r for r in data["records"] if r["title"] == "Spring Sports Massage Clinic")
+    assert set(record) == {"external_id", "title", "start", "end", "all_day", "timezone", "location", "url",
+                           "description", "status"}
+    assert record["start"] == "2027-03-14T10:00:00-04:00" and record["timezone"] == "America/New_York"
+    assert record["external_id"] == "https://nymn.example/e/clinic"
+    convention = next(r for r in data["records"] if r["title"] == "State Convention")
+    assert (convention["start"], convention["all_day"]) == ("2027-04-09", True)
+    assert {"item": "Date To Be Announced", "reason": "no date found"} in data["skipped"]
+
+
+def test_table_lists_records_and_skipped_with_reasons(make_config, http, capsys):
+    path = sources_yaml(make_config, http)
+    code, out = run_cli(capsys, "--config", str(path), "chapter")
+    assert code == 0
+    assert "Prenatal Massage Talk" in out and "2027-03-17 18:30–20:00 CDT" in out
+    assert "Skipped:" in out and "Summer Retreat: no date found" in out
+    assert "5 records, 1 skipped" in out
+
+
+def test_window_options_skip_what_falls_outside(make_config, http, capsys):
+    path = sources_yaml(make_config, http)
+    code, out = run_cli(capsys, "--config", str(path), "chapter", "--since", "2027-03-15", "--until",
+                        "2027-03-31", "--json")
+    data = json.loads(out)
+    assert sorted(r["title"] for r in data["records"]) == ["Board Meeting", "Prenatal Massage Talk"]
+    reasons = {s["item"]: s["reason"] for s in data["skipped"]}
+    assert "ended before 2027-03-15" in reasons["Evening Networking"]
+    assert "after the horizon" in reasons["Spring Conference"]
+
+
+def test_refused_source_exits_1_and_still_prints_the_object(make_config, http, capsys):
+    path = sources_yaml(make_config, http)
+    code, out = run_cli(capsys, "--config", str(path), "broken", "--json")
+    data = json.loads(out)
+    assert code == 1
+    assert data["records"] == [] and "404" in data["error"] and data["error"].startswith("broken: ")
+
+
+def test_type_and_url_without_sources_yaml(tmp_path, http, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no sources.yaml here: calendar defaults
+    code, out = run_cli(capsys, "--type", "jsonld", http.url("/files/jsonld/other_zone_tokyo.html"), "--json")
+    [record] = json.loads(out)["records"]
+    assert code == 0
+    assert datetime.fromisoformat(record["start"]) == datetime(2027, 3, 10, 10, tzinfo=timezone.utc)
+
+
+def test_local_path_is_read_as_the_url_would_be(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    local = FIXTURES / "jsonld" / "graph_itemlist_subtypes.html"
+    code, out = run_cli(capsys, "--type", "jsonld", str(local), "--json")
+    assert code == 0
+    assert len(json.loads(out)["records"]) == 4
+
+
+def test_html_type_on_the_command_line_says_to_use_sources_yaml(tmp_path, http, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code = main(["sources", "check", "--type", "html", http.url("/files/html/chapter_listing_formats.html")])
+    said = capsys.readouterr()
+    assert code == 2
+    assert "type html needs selectors" in said.err + said.out
+    assert "sources check SOURCE_ID" in said.err + said.out
+
+
+def test_check_stores_nothing(make_config, http, capsys, tmp_path):
+    path = sources_yaml(make_config, http)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    run_cli(capsys, "--config", str(path), "meetup")
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
