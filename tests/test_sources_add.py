@@ -1,0 +1,160 @@
+"""`massage-events sources add URL`: detects what the URL is, previews it, and appends a valid entry
+to sources.yaml (comments and order kept) that a run then reads."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+import time_machine
+
+from aggregator.cli import main
+from aggregator.config import load_config
+from aggregator.discover import Detection, append_source, choose_id, detect
+from aggregator.fetch import HttpFetcher
+
+NOW = datetime(2027, 2, 1, 12, tzinfo=timezone.utc)
+
+EXISTING = """\
+# Our chapter's sources. Keep this comment!
+calendar:
+  name: Test Calendar
+  timezone: America/Chicago   # the chapter's zone
+
+sources:
+  # the state chapter feed
+  - id: chapter-il
+    type: ical
+    url: {ical}
+
+# global keyword rules stay below the list
+filters:
+  exclude: [webinar-spam]
+"""
+
+
+@pytest.fixture(autouse=True)
+def frozen_clock():
+    with time_machine.travel(NOW, tick=False):
+        yield
+
+
+@pytest.fixture
+def config_file(make_config, http) -> Path:
+    return make_config(EXISTING.format(ical=http.url("/files/ical/dst_crossing_chicago.ics")))
+
+
+def add(capsys, config: Path, url: str, *extra: str) -> tuple[int, str]:
+    code = main(["sources", "add", "--config", str(config), url, "--yes", *extra])
+    return code, capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("fixture", "type_name"), [
+    ("ical/rrule_exdate_recurid.ics", "ical"),
+    ("jsonld/graph_itemlist_subtypes.html", "jsonld"),
+    ("jsonld/microdata_event.html", "jsonld"),
+    ("jsonld/hevent_microformats.html", "jsonld"),
+    ("rss/list_archive_rss20.xml", "rss"),
+    ("rss/list_archive_atom.xml", "rss"),
+    ("html/chapter_listing_formats.html", None),
+    ("jsonld/no_events_organization.html", None),
+])
+def test_detects_each_kind_of_source(http, fixture, type_name):
+    page = HttpFetcher().get(http.url(f"/files/{fixture}"))
+    assert detect(page).type_name == type_name
+
+
+def test_page_linking_its_calendar_feed_adds_the_feed(http):
+    page = HttpFetcher().get(http.url("/files/html/links_its_ical_feed.html"))
+    found = detect(page)
+    assert found.type_name == "ical" and found.url == http.url("/files/ical/all_day_and_multi_day.ics")
+
+
+def test_added_entry_loads_and_a_run_yields_the_previewed_events(config_file, http, capsys, tmp_path):
+    from aggregator.pipeline import run
+    from aggregator.store import Store
+
+    before = config_file.read_text()
+    code, out = add(capsys, config_file, http.url("/files/jsonld/graph_itemlist_subtypes.html"))
+    assert code == 0, out
+    assert "type jsonld" in out
+    previewed = {"Therapist Coffee Social", "Building a Private Practice", "Table Massage Exchange",
+                 "Nested Open House"}
+    assert all(title in out for title in previewed)
+
+    after = config_file.read_text()
+    # everything that was there is still there, in order; the entry sits at the end of the list
+    assert after.startswith(before.split("\n# global")[0])
+    assert "# global keyword rules stay below the list\nfilters:\n  exclude: [webinar-spam]\n" in after
+    assert "# Our chapter's sources. Keep this comment!" in after
+    config = load_config(config_file)
+    assert [s.id for s in config.sources] == ["chapter-il", "chicago-bodywork-meetup"]
+    added = config.source("chicago-bodywork-meetup")
+    assert added.type == "jsonld" and added.name == "Chicago Bodywork Meetup"
+
+    store = Store(tmp_path / "events.db")
+    run(config, store, tmp_path / "out", now=NOW)
+    published = {e.title for e in store.published_events()
+                 if any(s.source == "chicago-bodywork-meetup" for s in e.sources)}
+    assert published == previewed
+
+
+def test_second_add_of_a_similar_site_gets_a_unique_id(config_file, http, capsys):
+    url = http.url("/files/jsonld/graph_itemlist_subtypes.html")
+    assert add(capsys, config_file, url)[0] == 0
+    assert add(capsys, config_file, url)[0] == 0
+    ids = [s.id for s in load_config(config_file).sources]
+    assert ids == ["chapter-il", "chicago-bodywork-meetup", "chicago-bodywork-meetup-2"]
+
+
+def test_explicit_id_is_used(config_file, http, capsys):
+    code, _ = add(capsys, config_file, http.url("/files/jsonld/microdata_event.html"), "--id", "tx-chapter")
+    assert code == 0
+    assert load_config(config_file).source("tx-chapter").type == "jsonld"
+
+
+def test_plain_listing_is_refused_with_an_html_selectors_hint(config_file, http, capsys):
+    before = config_file.read_text()
+    code, out = add(capsys, config_file, http.url("/files/html/chapter_listing_formats.html"))
+    assert code == 1
+    assert "type: html" in out and "selectors:" in out and "sources check" in out
+    assert config_file.read_text() == before, "nothing is written for a page we cannot read by ourselves"
+
+
+def test_without_yes_and_no_answer_nothing_is_written(config_file, http, capsys, monkeypatch):
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("n\n"))
+    before = config_file.read_text()
+    code = main(["sources", "add", "--config", str(config_file), http.url("/files/jsonld/microdata_event.html")])
+    assert code == 1 and config_file.read_text() == before
+    assert "Nothing written." in capsys.readouterr().out
+
+
+def test_add_creates_sources_yaml_when_there_is_none(tmp_path, http, capsys):
+    path = tmp_path / "sources.yaml"
+    code, _ = add(capsys, path, http.url("/files/ical/rrule_exdate_recurid.ics"))
+    assert code == 0
+    [source] = load_config(path).sources
+    assert source.type == "ical"
+
+
+@pytest.mark.parametrize("text", [
+    "calendar: {timezone: UTC}\nsources: []\n# end\n",
+    "calendar: {timezone: UTC}\nsources:\n",
+    "calendar: {timezone: UTC}\nsources:\n- id: a\n  type: ical\n  url: https://a.example/a.ics\n  name: |\n"
+    "    two\n    lines\n",
+])
+def test_append_keeps_the_file_valid_in_every_list_style(text, tmp_path):
+    new = append_source(text, "new-one", Detection("ical", "https://b.example/b.ics", "B"))
+    path = tmp_path / "sources.yaml"
+    path.write_text(new)
+    assert load_config(path).sources[-1].id == "new-one"
+    assert new.startswith(text.split("sources:")[0])
+
+
+def test_id_comes_from_the_site_name_or_host():
+    assert choose_id(Detection("ical", "https://www.amta-il.example/cal.ics", "AMTA Illinois | Events"),
+                     set()) == "amta-illinois-events"
+    assert choose_id(Detection("ical", "https://www.amta-il.example/cal.ics", None), {"x"}) == "amta-il-cal-ics"
