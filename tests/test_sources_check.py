@@ -119,3 +119,28 @@ def test_check_stores_nothing(make_config, http, capsys, tmp_path):
     before = sorted(p.name for p in tmp_path.iterdir())
     run_cli(capsys, "--config", str(path), "meetup")
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+@pytest.mark.parametrize(("source_id", "titles", "skipped"), [
+    ("chi-bodywork-meetup", {"LMT Coffee & Conversation", "Online: Ethics for Massage Therapists (2 CE hours)",
+                             "Lakefront Walk & Stretch"}, "followed page not read"),
+    ("amta-wi", {"Madison Networking Night", "Milwaukee CE Day: Myofascial Techniques",
+                 "Chapter Board Meeting (members welcome)"}, "no date found"),
+])
+def test_demo_page_sources_yield_their_events(tmp_path, capsys, source_id, titles, skipped):
+    from aggregator.demo import DemoServer, write_demo_config
+
+    with DemoServer(today=NOW.date()) as samples:
+        path = write_demo_config(tmp_path, samples.base_url)
+        code, out = run_cli(capsys, "--config", str(path), source_id, "--json")
+    data = json.loads(out)
+    assert code == 0 and data["error"] is None
+    assert {r["title"] for r in data["records"]} == titles
+    assert any(skipped in s["reason"] for s in data["skipped"])
+    by_title = {r["title"]: r for r in data["records"]}
+    if source_id == "amta-wi":
+        ce = by_title["Milwaukee CE Day: Myofascial Techniques"]  # date and time range in two elements
+        assert ce["start"] == "2027-02-21T09:00:00-06:00" and ce["end"] == "2027-02-21T16:00:00-06:00"
+    else:
+        assert by_title["Lakefront Walk & Stretch"]["status"] == "cancelled"
+        assert "Price: $20.00" in by_title["Online: Ethics for Massage Therapists (2 CE hours)"]["description"]
