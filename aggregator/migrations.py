@@ -92,7 +92,7 @@ def m_digest_subscribers(db: sqlite3.Connection) -> None:
     db.execute("""
         CREATE TABLE subscribers (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
-            email TEXT NOT NULL UNIQUE,
+            email TEXT NOT NULL UNIQUE COLLATE NOCASE,  -- one row per mailbox, however it is typed
             status TEXT NOT NULL CHECK (status IN ('pending', 'active', 'unsubscribed', 'suspended')),
             regions TEXT NOT NULL DEFAULT '[]',
             tags TEXT NOT NULL DEFAULT '[]',

@@ -1,0 +1,108 @@
+"""Subscribers: address validation, the status lifecycle, and the curator's CLI."""
+
+import io
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from aggregator import subscribers
+from aggregator.store import Store
+from aggregator.subscribers import InvalidAddress, normalize_address, subscribers_command
+from tests.smtp_server import digest_config
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def db(tmp_path):
+    with Store(tmp_path / "db.sqlite") as store:
+        yield store.db
+
+
+@pytest.mark.parametrize("raw, clean", [
+    ("Ann@Example.ORG", "Ann@example.org"),
+    ("  bob.smith+events@mail.example.co.uk ", "bob.smith+events@mail.example.co.uk"),
+    ("zoë@bücher.example", None),  # non-ASCII local part: refused
+    ("ann@bücher.example", "ann@xn--bcher-kva.example"),
+])
+def test_addresses_are_normalized(raw, clean):
+    if clean is None:
+        with pytest.raises(InvalidAddress):
+            normalize_address(raw)
+    else:
+        assert normalize_address(raw) == clean
+
+
+@pytest.mark.parametrize("bad", ["", "ann", "ann@", "@example.org", "ann@localhost", "ann@@example.org",
+                                 "ann@example..org", "a b@example.org", "ann@example.org\r\nBcc: x@evil.org",
+                                 "ann@-example.org", "<ann@example.org>", "ann@example.org, bob@example.org",
+                                 ".ann@example.org", "ann@127.0.0.1"])
+def test_invalid_addresses_are_refused_with_a_sentence(bad):
+    with pytest.raises(InvalidAddress) as err:
+        normalize_address(bad)
+    assert str(err.value).endswith(".")
+
+
+def test_web_signup_is_pending_and_confirmation_is_due_at_most_hourly(db):
+    sub, send = subscribers.request_subscription(db, "ann@example.org", ["IL"], now=T0)
+    assert sub.status == "pending" and send
+    subscribers.mark_confirm_sent(db, sub.id, T0)
+    _, send_again = subscribers.request_subscription(db, "ann@example.org", ["IL"], now=T0 + timedelta(minutes=30))
+    assert not send_again
+    _, send_later = subscribers.request_subscription(db, "ann@example.org", ["IL"], now=T0 + timedelta(minutes=61))
+    assert send_later
+
+
+def test_confirm_activates_and_unsubscribe_is_idempotent(db):
+    sub, _ = subscribers.request_subscription(db, "ann@example.org", now=T0)
+    assert subscribers.confirm(db, "ann@example.org", T0).status == "active"
+    assert subscribers.unsubscribe(db, "ann@example.org", T0)
+    assert subscribers.unsubscribe(db, "ann@example.org", T0)
+    assert subscribers.get(db, "ann@example.org").status == "unsubscribed"
+    # A stale confirm link does not bring them back.
+    assert subscribers.confirm(db, "ann@example.org", T0) is None
+
+
+def test_active_subscriber_signing_up_again_gets_no_email(db):
+    subscribers.add_active(db, "ann@example.org")
+    sub, send = subscribers.request_subscription(db, "ann@example.org", now=T0)
+    assert sub.status == "active" and not send
+
+
+def test_three_hard_bounces_suspend(db):
+    sub, _ = subscribers.add_active(db, "ann@example.org")
+    assert not subscribers.record_bounce(db, sub.id, T0)
+    assert not subscribers.record_bounce(db, sub.id, T0)
+    assert subscribers.record_bounce(db, sub.id, T0)
+    assert subscribers.get(db, "ann@example.org").status == "suspended"
+
+
+def test_preferences_match_regions_and_tags_ignoring_case(db):
+    sub, _ = subscribers.add_active(db, "ann@example.org", ["il, wi"], ["CE"])
+    assert sub.regions == ("il", "wi")
+    assert sub.wants("IL", ("ce", "social"))
+    assert not sub.wants("TX", ("ce",))
+    assert not sub.wants("IL", ("social",))
+    assert not sub.wants(None, ("ce",))
+    everyone, _ = subscribers.add_active(db, "bob@example.org")
+    assert everyone.wants(None, ())
+
+
+def test_cli_add_list_remove(tmp_path):
+    config = digest_config(tmp_path)
+    db_path = tmp_path / "db.sqlite"
+    out = io.StringIO()
+    assert subscribers_command(config, db_path, "add", "Ann@Example.org", ["IL"], ["ce"], out) == 0
+    assert "Added Ann@example.org (active; IL, ce)" in out.getvalue()
+    out = io.StringIO()
+    assert subscribers_command(config, db_path, "list", None, [], [], out) == 0
+    assert "Ann@example.org\tactive\tregions IL; tags ce" in out.getvalue()
+    out = io.StringIO()
+    assert subscribers_command(config, db_path, "add", "not-an-address", [], [], out) == 2
+    assert "is not an email address" in out.getvalue()
+    out = io.StringIO()
+    assert subscribers_command(config, db_path, "remove", "ann@EXAMPLE.org", [], [], out) == 0
+    assert "Removed ann@example.org" in out.getvalue()
+    out = io.StringIO()
+    assert subscribers_command(config, db_path, "remove", "ann@example.org", [], [], out) == 1
+    assert "not on the list" in out.getvalue()
