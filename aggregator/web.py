@@ -344,13 +344,27 @@ def make_app(config, db_path: Path, out_dir: Path) -> App:
     return App(config, Path(db_path), Path(out_dir))
 
 
-def make_server(config, db_path: Path, out_dir: Path, host: str = "127.0.0.1", port: int = 8000):
-    """A waitress server (not yet running) for the app: `.run()` serves, `.close()` stops."""
+def make_server(config, db_path: Path, out_dir: Path, host: str = "127.0.0.1", port: int = 8000, **options):
+    """A waitress server (not yet running) for the app: `run_server(server, stop_event)` serves it."""
     from waitress.server import create_server
 
-    return create_server(make_app(config, db_path, out_dir), host=host, port=port, threads=8,
-                         max_request_body_size=1024 * 1024, channel_timeout=60, ident="massage-events",
-                         clear_untrusted_proxy_headers=True)
+    settings = dict(threads=8, max_request_body_size=1024 * 1024, channel_timeout=60, ident="massage-events",
+                    clear_untrusted_proxy_headers=True)
+    settings.update(options)
+    return create_server(make_app(config, db_path, out_dir), host=host, port=port, **settings)
+
+
+def run_server(server, stop: threading.Event) -> None:
+    """Serve until `stop` is set, then close the listener, open connections and workers (in this thread)."""
+    timeout = min(server.adj.asyncore_loop_timeout, 0.5)
+    try:
+        while not stop.is_set() and server._map:
+            server.asyncore.loop(timeout=timeout, map=server._map, use_poll=server.adj.asyncore_use_poll, count=1)
+    finally:
+        for channel in list(server._map.values()):
+            channel.close()
+        server.close()
+        server.task_dispatcher.shutdown()
 
 
 def serve_command(config, db_path: Path, out_dir: Path, host: str, port: int) -> int:
@@ -364,19 +378,18 @@ def serve_command(config, db_path: Path, out_dir: Path, host: str, port: int) ->
     if scheduling is not None and getattr(getattr(config, "schedule", None), "enabled", True):
         scheduler = scheduling.start_scheduler(config, db_path, out_dir)
 
+    stopping = threading.Event()
+
     def stop(signum, frame):
-        raise KeyboardInterrupt
+        stopping.set()
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     real_host, real_port = server.effective_host, server.effective_port
     print(f"serving {out_dir} on http://{real_host}:{real_port}/  (calendar: /calendar.ics, health: /healthz;"
           f" Ctrl-C stops)", flush=True)
     try:
-        server.run()  # returns on KeyboardInterrupt/SystemExit
-    except KeyboardInterrupt:
-        pass
+        run_server(server, stopping)
     finally:
-        server.close()
         if scheduler is not None:
             stop_fn = getattr(scheduling, "stop", None) or getattr(scheduling, "stop_scheduler", None)
             if stop_fn is not None:

@@ -10,7 +10,7 @@ from pathlib import Path
 from aggregator.config import load_config
 from aggregator.model import SourceRef, Status
 from aggregator.outputs import publish
-from aggregator.web import make_server
+from aggregator.web import make_server, run_server
 from tests.calendar_cases import CHI, NYC, ev
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
@@ -81,14 +81,15 @@ class RunningSite:
     def __init__(self, root: Path) -> None:
         self.config, self.out = publish_site(root)
         self.db = root / "site.sqlite"
-        self.server = make_server(self.config, self.db, self.out, "127.0.0.1", 0)
+        self.server = make_server(self.config, self.db, self.out, "127.0.0.1", 0, asyncore_loop_timeout=0.1)
         self.base = f"http://127.0.0.1:{self.server.effective_port}"
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=run_server, args=(self.server, self.stop), daemon=True)
 
     def __enter__(self) -> "RunningSite":
         self.thread.start()
         return self
 
     def __exit__(self, *exc) -> None:
-        self.server.close()
+        self.stop.set()
         self.thread.join(timeout=5)

@@ -174,12 +174,14 @@ def test_nothing_published_yet_is_a_clear_503(tmp_path):
     from tests.site_fixture import CONFIG
 
     (tmp_path / "sources.yaml").write_text(CONFIG)
-    from aggregator.web import make_server
+    from aggregator.web import make_server, run_server
 
-    server = make_server(load_config(tmp_path / "sources.yaml"), tmp_path / "db.sqlite", tmp_path / "empty", port=0)
+    server = make_server(load_config(tmp_path / "sources.yaml"), tmp_path / "db.sqlite", tmp_path / "empty", port=0,
+                         asyncore_loop_timeout=0.1)
     import threading
 
-    t = threading.Thread(target=server.run, daemon=True)
+    stop = threading.Event()
+    t = threading.Thread(target=run_server, args=(server, stop), daemon=True)
     t.start()
     try:
         r = requests.get(f"http://127.0.0.1:{server.effective_port}/calendar.ics", timeout=10)
@@ -187,7 +189,7 @@ def test_nothing_published_yet_is_a_clear_503(tmp_path):
         h = requests.get(f"http://127.0.0.1:{server.effective_port}/healthz", timeout=10)
         assert h.status_code == 503 and h.json()["ok"] is False
     finally:
-        server.close()
+        stop.set()
         t.join(timeout=5)
 
 
