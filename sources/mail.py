@@ -208,6 +208,8 @@ def read_messages(raw_messages: Iterable[bytes], options: SourceOptions, window:
     from sources.ical import read_ical_bytes  # the ical adapter's engine, shared
 
     posts: list[Post] = []
+    # An invitation and its later update or cancellation share a UID: the latest message wins.
+    invited: dict[str, tuple[tuple, RawEvent, str]] = {}
     for index, raw in enumerate(raw_messages):
         if len(raw) > MAX_MESSAGE_BYTES:
             yield Skipped(item=f"message #{index + 1} in {origin}",
@@ -227,12 +229,26 @@ def read_messages(raw_messages: Iterable[bytes], options: SourceOptions, window:
             for number, content in enumerate(calendars, 1):
                 where = f"message {post.id}" + (f" part {number}" if len(calendars) > 1 else "")
                 try:
-                    yield from read_ical_bytes(content, options, window, origin=where)
+                    for item in read_ical_bytes(content, options, window, origin=where):
+                        if not isinstance(item, RawEvent):
+                            yield item
+                            continue
+                        rank = (post.sent, item.status == "cancelled", index)
+                        held = invited.get(item.external_id)
+                        if held is None or rank >= held[0]:
+                            if held is not None:
+                                yield Skipped(item=f"{held[2]}", reason=f"superseded by the later message {post.id}")
+                            invited[item.external_id] = (rank, item, f"{item.title} in message {post.id}")
+                        else:
+                            yield Skipped(item=f"{item.title} in message {post.id}",
+                                          reason=f"superseded by a later message about {item.external_id}")
                 except SourceError as e:
                     yield Skipped(item=f"{post.subject[:120]} <{post.id}>",
                                   reason=f"its calendar invitation cannot be read: {e.message}")
             continue
         posts.append(post)
+    for _, event, _ in invited.values():
+        yield event
     yield from records_from_posts(posts, source_zone(options), source_id=options.id)
 
 

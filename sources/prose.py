@@ -614,6 +614,13 @@ def records_from_posts(posts: Iterable[Post], zone: ZoneInfo, *, source_id: str 
                     break
         if post.id not in clustered:
             reason = reading.reason or "not an event"
+            thread_event = next((c[0][0].id for c in clusters
+                                 if any(root_of.get(p.id) == root_of.get(post.id) for p, _ in c)), None)
+            if thread_event and root_of.get(post.id) != post.id and not reading.cancelled and \
+                    reading.reason not in [r for _, r in _NOT_EVENT_SUBJECTS]:
+                yield Skipped(item=_item(post), reason=f"a reply in the thread of {thread_event}; "
+                                                       "it names no event of its own")
+                continue
             if root_of.get(post.id) != post.id or re.match(r"^\s*(?:re|aw|sv)\s*:", post.subject, re.I):
                 if reason == "names no date and time for an event":
                     reason = "a reply that names no date and time for an event"
@@ -649,7 +656,8 @@ def records_from_posts(posts: Iterable[Post], zone: ZoneInfo, *, source_id: str 
 
 
 def _item(post: Post) -> str:
-    return f"{post.subject.strip()[:120] or '(no subject)'} <{post.id}>"
+    ident = post.id if post.id.startswith("<") else f"<{post.id}>"
+    return f"{post.subject.strip()[:120] or '(no subject)'} {ident}"
 
 
 def post_id(*parts: str) -> str:
