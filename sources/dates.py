@@ -62,13 +62,13 @@ _ISO = re.compile(
     r"(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,]\d+)?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)?)?(?![\d])"
 )
 _ISO_BASIC = re.compile(r"\d{8}(?:T\d{4}(?:\d{2})?(?:Z|[+-]\d{2}(?::?\d{2})?)?)?", re.I)
-_DASHES = re.compile(r"\s*(?:[\u2010-\u2015\u2212\ufe58\ufe63\uff0d]|--?|\bto\b|\btill\b|\buntil\b|\bthru\b|\bthrough\b)\s*",
+_DASHES = re.compile(r"\s*(?:[\u2010-\u2015\u2212\ufe58\ufe63\uff0d]|--?|\bto\b|\btill\b|\buntil\b|\bthru\b|\bthrough\b|\bends?\b:?)\s*",
                      re.I)
 _MERIDIEM = re.compile(r"\b([ap])\.?\s?m\b\.?", re.I)
 _ORDINAL = re.compile(r"\b(\d{1,2})(?:st|nd|rd|th)\b", re.I)
 _TIME = r"(\d{1,2})(?:[:.h](\d{2}))?\s*(am|pm)?"
 _TIME_RANGE = re.compile(r"(?<![\d/:.])" + _TIME + r"\s*-\s*" + _TIME + r"(?![\d/:])", re.I)
-_ONE_TIME = re.compile(r"(?<![\d/:.])(\d{1,2})(?:([:.h])(\d{2}))?\s*(am|pm)?(?![\d/:])", re.I)
+_ONE_TIME = re.compile(r"(?<![\d/:.])(\d{1,2})(?:([:.h])(\d{2}))?\s*(am|pm)?(?![\d/:]|\.\d)", re.I)
 _WEEKDAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
 _WEEKDAY = re.compile(r"\b(mon|tue|wed|thu|fri|sat|sun)[a-z]*\.?\b", re.I)
 _ZONE_WORD = re.compile(r"(?<![\w/])(" + "|".join(sorted(ZONE_ABBREVIATIONS, key=len, reverse=True))
@@ -183,7 +183,7 @@ def _find_times(text: str) -> tuple[time | None, time | None, str]:
         hour, sep, minute, ap = m.groups()
         if not (minute or ap):
             continue
-        if sep == "." and not ap:  # "3.3" is a date, not a time
+        if sep == "." and not ap and int(hour) < 13:  # "3.3" is a date; "19.30" is a time
             continue
         t = _hm(hour, minute, ap)
         if t is None:

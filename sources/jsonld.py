@@ -473,7 +473,8 @@ def to_raw_event(event: dict, base: str, zone_name: str | None, reference: date)
 
 def read_page(page: Fetched, zone_name: str | None, source_id: str | None = None) -> list[RawEvent | Skipped]:
     """Every event (or Skipped) of one fetched page, with external ids unique within it."""
-    check_page(page, source_id)
+    if not _is_json_document(page):  # a bare JSON-LD document (application/ld+json) is read as is
+        check_page(page, source_id)
     try:
         found = extract_events(page.text, page.url)
     except ParseError as e:
@@ -496,6 +497,17 @@ def read_page(page: Fetched, zone_name: str | None, source_id: str | None = None
                 item = _replace_id(item, new_id)
         out.append(item)
     return out
+
+
+def _is_json_document(page: Fetched) -> bool:
+    text = page.text.lstrip("\ufeff \t\r\n")
+    if text[:1] not in ("{", "["):
+        return False
+    try:
+        json.loads(text, strict=False)
+    except ValueError:
+        return False
+    return True
 
 
 def _start_key(value: datetime | date) -> str:

@@ -27,6 +27,13 @@ REF = date(2027, 2, 15)  # the page's own date in these tests
         ("noon, March 4", datetime(2027, 3, 4, 12, 0), None),
         ("March 12 @ 7:00 pm", datetime(2027, 3, 12, 19, 0), None),
         ("2009-06-26 19:00:00", datetime(2009, 6, 26, 19, 0), None),
+        ("Tuesday, March 3, 2026 - 6:30pm to 8:00pm", datetime(2026, 3, 3, 18, 30), datetime(2026, 3, 3, 20, 0)),
+        ("6:30 PM, Wednesday, March 3, 2027", datetime(2027, 3, 3, 18, 30), None),
+        ("Sat. Mar. 6th 2027, 10 a.m.", datetime(2027, 3, 6, 10, 0), None),
+        ("6pm-9pm Saturday March 6 2027", datetime(2027, 3, 6, 18, 0), datetime(2027, 3, 6, 21, 0)),
+        ("2027-03-03 18:30 - 20:00", datetime(2027, 3, 3, 18, 30), datetime(2027, 3, 3, 20, 0)),
+        ("Starts: March 3, 2027 6:30 pm Ends: March 3, 2027 8:30 pm", datetime(2027, 3, 3, 18, 30),
+         datetime(2027, 3, 3, 20, 30)),
     ],
 )
 def test_real_page_formats_give_the_stated_local_time(text, start, end):
@@ -75,7 +82,10 @@ def test_us_zone_abbreviation_makes_an_aware_time():
     assert when.start == datetime(2027, 3, 3, 18, 30, tzinfo=ZoneInfo("America/Chicago"))
 
 
-def test_dayfirst_reads_european_numeric_dates():
+def test_dayfirst_reads_european_numeric_dates_and_dotted_times():
+    assert parse_when("Wed 3 Mar 2027 19.30", reference=REF, dayfirst=True).start == datetime(2027, 3, 3, 19, 30)
+    assert parse_when("03.03.2027 18:30", reference=REF, dayfirst=True).start == datetime(2027, 3, 3, 18, 30)
+    assert parse_when("4.3.2027", reference=REF, dayfirst=True).start == date(2027, 3, 4)
     assert parse_when("4/3/2027 18:30", reference=REF, dayfirst=True).start == datetime(2027, 3, 4, 18, 30)
     assert parse_when("4/3/2027 18:30", reference=REF).start == datetime(2027, 4, 3, 18, 30)
 
@@ -101,3 +111,22 @@ def test_machine_date_then_times_in_words():
 
 def test_leap_day_without_year_goes_to_a_leap_year():
     assert nearest_year(2, 29, date(2027, 2, 15)) == date(2028, 2, 29)
+
+
+def test_date_range_across_new_year():
+    span = parse_when("Monday, December 28, 2026 – Saturday, January 2, 2027", reference=REF)
+    assert (span.start, span.end) == (date(2026, 12, 28), date(2027, 1, 3))
+
+
+def test_any_text_gives_a_when_or_none_never_an_exception():
+    from hypothesis import given, settings, strategies as st
+
+    alphabet = st.sampled_from(list("0123456789 :/-.,apmAPMonTueMarchDec–·@") + ["noon", "to", "CST", "2027"])
+
+    @settings(max_examples=300, deadline=1000)
+    @given(st.lists(alphabet, max_size=25).map("".join), st.one_of(st.none(), st.text(max_size=20)))
+    def check(text, end_text):
+        result = parse_when(text, end_text, reference=REF)
+        assert result is None or result.start is not None
+
+    check()

@@ -147,3 +147,49 @@ def test_config_accepts_a_complete_mapping():
     config = parse_config(loads_yaml(_config('    selectors: {event: "div.event", title: "h3", start: ".when", '
                                              'link: "a@href"}\n'), "sources.yaml"), "sources.yaml")
     assert config.sources[0].selectors.link == "a@href"
+
+
+@pytest.mark.parametrize(("fixture", "says"), [
+    ("jsonld/empty_body.html", "empty page"),
+    ("jsonld/feed_not_page.xml", "type: rss"),
+    ("jsonld/calendar_not_page.ics", "type: ical"),
+])
+def test_what_is_not_a_page_is_a_parse_error(http, fixture, says):
+    from aggregator.errors import ParseError
+
+    options = HtmlOptions(id="chapter", type="html", url=http.url(f"/files/{fixture}"), selectors=CHAPTER)
+    with pytest.raises(ParseError) as caught:
+        list(HtmlAdapter().read(options, HttpFetcher(), DEFAULT_WINDOW))
+    assert says in str(caught.value)
+
+
+def test_a_page_whose_blocks_are_gone_yields_nothing(http):
+    assert read(http, "chapter_listing_formats.html", {**CHAPTER, "event": "div.no-such-block"}) == []
+
+
+def test_any_bytes_give_records_or_a_source_error():
+    from hypothesis import given, settings, strategies as st
+
+    from aggregator.errors import SourceError
+    from sources.base import Fetched
+    from sources.html import read_listing
+
+    options = HtmlOptions(id="x", type="html", url="https://example.org/", selectors=CHAPTER)
+    pieces = st.sampled_from(['<div class="event">', "</div>", "<h3>", "</h3>", '<p class="when">', "</p>",
+                              "March 3", "6:30 pm", "-", "2027", '<a href="', "javascript:x", '">', "</a>",
+                              "\x00", "é", "<", ">"])
+
+    @settings(max_examples=60, deadline=2000)
+    @given(st.lists(pieces, max_size=40).map("".join) | st.binary(max_size=300).map(lambda b: b.decode("latin-1")))
+    def check(body):
+        page = Fetched(url="https://example.org/", status=200, content=body.encode("utf-8"), text=body,
+                       content_type="text/html")
+        try:
+            for item in read_listing(page, options):
+                if isinstance(item, RawEvent):
+                    assert item.title and item.start is not None
+                    assert item.url is None or item.url.startswith(("http://", "https://"))
+        except SourceError:
+            pass
+
+    check()

@@ -184,3 +184,9 @@ def test_any_bytes_give_records_or_a_source_error():
             pass
 
     check()
+
+
+def test_bare_json_ld_document_is_read(http):
+    options = JsonLdOptions(id="doc", type="jsonld", url=http.url("/files/jsonld/bare_document.jsonld?type=application/ld%2Bjson"))
+    [event] = JsonLdAdapter().read(options, HttpFetcher(), DEFAULT_WINDOW)
+    assert event.title == "Served As JSON-LD" and event.external_id == "https://json.example/e/1"
