@@ -4,6 +4,7 @@ de-duplication precision/recall/F1. Pure functions over plain values."""
 from __future__ import annotations
 
 import html
+import re
 from collections import Counter, defaultdict
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
@@ -55,8 +56,15 @@ def pairwise_scores(predicted: Iterable[Iterable[Hashable]], truth: Mapping[Hash
     return PairScores(precision, recall, f1, true_pairs, predicted_pairs, correct, len(truth))
 
 
+# The farm's noise prefixes: an adapter that strips them (mail adapters drop "Reminder:" as
+# they drop "Re:") read the title right.
+_NOISE = re.compile(r"^(?:(?:reminder|amta-[a-z]{2})\s*:\s*|\[[a-z]{2} chapter\]\s*)+", re.I)
+
+
 def norm_title(title: str | None) -> str:
-    return " ".join(html.unescape(title or "").split()).casefold()
+    """A title for comparison: entities decoded, spacing and case ignored, the farm's prefixes dropped."""
+    text = " ".join(html.unescape(title or "").split()).casefold()
+    return _NOISE.sub("", text)
 
 
 def utc_iso(value: datetime | date | str | None) -> str | None:

@@ -59,10 +59,13 @@ def run_phase(config_path: Path, db_path: Path, out_dir: Path, now: datetime | N
 
     config = load_config(config_path)
     rss_before = _maxrss_mb()
-    with Store(db_path) as store:
+    with Store(db_path) as store, _stage_clock() as stages:
         cpu0, wall0 = time.process_time(), time.perf_counter()
         report = run(config, store, out_dir, now=now)
         wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    if "merge_and_store" in stages and "publish" in stages:
+        stages["read_sources"] = (round(wall - stages["merge_and_store"][0] - stages["publish"][0], 3),
+                                  round(cpu - stages["merge_and_store"][1] - stages["publish"][1], 3))
     failed = report.failed
     reasons: dict[str, int] = {}
     for s in failed:
@@ -76,7 +79,44 @@ def run_phase(config_path: Path, db_path: Path, out_dir: Path, now: datetime | N
         "failures": [f"{s.source_id} [{s.error_reason}]: {s.error_message}" for s in failed[:10]],
         "records": sum(s.records for s in report.sources),
         "events_published": report.events_published,
+        "stages_wall_cpu_s": {k: list(v) for k, v in stages.items()},
     }
+
+
+class _stage_clock:
+    """Wall and CPU seconds of the pipeline's stages, by wrapping the functions run() calls
+    through module attributes (read_sources = the rest: fetch, parse, normalize, store records)."""
+
+    def __enter__(self) -> dict:
+        import aggregator.dedupe as dedupe
+        import aggregator.outputs as outputs
+        import aggregator.pipeline as pipeline
+
+        self.stages: dict = {}
+        self.patched = []
+        for module, attr, name in ((pipeline, "merge_and_store", "merge_and_store"),
+                                   (dedupe, "merge", "dedupe_merge"), (outputs, "publish", "publish")):
+            original = getattr(module, attr, None)
+            if original is None:
+                continue
+            self.patched.append((module, attr, original))
+            setattr(module, attr, self._timed(name, original))
+        return self.stages
+
+    def _timed(self, name, fn):
+        def wrapper(*args, **kwargs):
+            w, c = time.perf_counter(), time.process_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                was = self.stages.get(name, (0.0, 0.0))
+                self.stages[name] = (round(was[0] + time.perf_counter() - w, 3),
+                                     round(was[1] + time.process_time() - c, 3))
+        return wrapper
+
+    def __exit__(self, *exc) -> None:
+        for module, attr, original in self.patched:
+            setattr(module, attr, original)
 
 
 def _phase_in_child(config_path: Path, db_path: Path, out_dir: Path, now: datetime | None) -> dict:
@@ -140,7 +180,7 @@ def _missed_by_type(matching, truth) -> dict:
 def benchmark(*, sources: int = 300, latency_ms: float = 20.0, hosts: int = 32, seed: int = 7,
               anchor: date | None = None, workdir: Path | None = None, sequential: bool = True,
               in_process: bool = False, concurrency: int | None = None, per_host: int | None = None,
-              types: list[str] | None = None, log=print) -> dict:
+              types: list[str] | None = None, events_per_source: float = 12.0, log=print) -> dict:
     """Generate, serve, run cold/warm/sequential, score. Returns the results dict."""
     tmp = None
     if workdir is None:
@@ -150,7 +190,7 @@ def benchmark(*, sources: int = 300, latency_ms: float = 20.0, hosts: int = 32, 
     try:
         t0 = time.perf_counter()
         farm = farm_mod.generate(workdir / "farm", n_sources=sources, seed=seed, anchor=anchor, types=types,
-                                 n_hosts=hosts)
+                                 n_hosts=hosts, events_per_source=events_per_source)
         gen_s = time.perf_counter() - t0
         truth = json.loads((workdir / "farm" / "truth.json").read_text(encoding="utf-8"))
         now = farm.anchor
@@ -177,6 +217,8 @@ def benchmark(*, sources: int = 300, latency_ms: float = 20.0, hosts: int = 32, 
             for name, config, db_name in plan:
                 server.log.clear()
                 out = workdir / f"out-{db_name}"
+                if name != "warm":  # cold: no database, no HTTP cache, no outputs from any earlier run
+                    _remove_state(workdir, db_name)
                 log(f"{name} run ...")
                 measured = phase(config, workdir / f"{db_name}.sqlite", out, now)
                 measured.update(server.log.counts())
@@ -192,6 +234,17 @@ def benchmark(*, sources: int = 300, latency_ms: float = 20.0, hosts: int = 32, 
     finally:
         if tmp is not None:
             tmp.cleanup()
+
+
+def _remove_state(workdir: Path, db_name: str) -> None:
+    import shutil
+
+    for path in workdir.glob(f"{db_name}.sqlite*"):  # the db, its WAL, and the fetcher's cache beside it
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    shutil.rmtree(workdir / f"out-{db_name}", ignore_errors=True)
 
 
 def _uids(out: Path) -> list[str]:
@@ -271,6 +324,9 @@ def table(results: dict) -> str:
         r = results.get("ratios", {})
         if r:
             lines.append("  ".join(f"{k} = {v}" for k, v in r.items()))
+        lines.append("stages, wall/CPU s: " + "; ".join(
+            f"{name}: " + ", ".join(f"{k} {v[0]:.2f}/{v[1]:.2f}" for k, v in m.get("stages_wall_cpu_s", {}).items())
+            for name, m in p.items()))
         for name, m in p.items():
             if m.get("failure_reasons"):
                 lines.append(f"{name} failures by reason: {m['failure_reasons']}")

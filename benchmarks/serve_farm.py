@@ -191,7 +191,8 @@ class FarmServer:
                     srv = _HostServer(("127.0.0.1", 0), self, f"127.0.0.1#{i}")
             port = srv.server_address[1]
             self.hosts.append(srv)
-        self._threads = [threading.Thread(target=h.serve_forever, daemon=True) for h in self.hosts]
+        self._threads = [threading.Thread(target=h.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+                         for h in self.hosts]
 
     @staticmethod
     def _content_types(farm_dir: Path) -> dict[str, str]:
