@@ -166,3 +166,16 @@ def m_alerts_state(db: sqlite3.Connection) -> None:
             alerted TEXT,
             alert_kind TEXT
         )""")
+
+
+# -- source health: backoff, moves, gone (aggregator/health.py) --
+
+@migration
+def m_health_backoff(db: sqlite3.Connection) -> None:
+    # state: ok | failing | gone | disabled. next_attempt: not fetched before then (backoff).
+    # moved_to / moved_runs: a 301/308 target and on how many successive runs it was seen.
+    # last_yield: records found the last time the source yielded any (the "suddenly zero" check).
+    for column in ("state TEXT", "next_attempt TEXT", "first_failure TEXT", "warning TEXT",
+                   "moved_to TEXT", "moved_runs INTEGER NOT NULL DEFAULT 0", "last_yield INTEGER",
+                   "retry_after REAL"):
+        db.execute(f"ALTER TABLE source_health ADD COLUMN {column}")

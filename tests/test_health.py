@@ -1,0 +1,180 @@
+"""Source health: backoff, 429 waits, moves, gone, the sudden-zero warning and `status`."""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from aggregator.config import load_config
+from aggregator.errors import FetchRefused, RetryableFetchError
+from aggregator.health import (is_sudden_zero, next_attempt, record_outcome, should_fetch, status_command,
+                               status_rows)
+from aggregator.store import Store
+
+NOW = datetime(2027, 1, 4, 6, 0, tzinfo=timezone.utc)
+SIX_HOURS = timedelta(hours=6)
+
+
+@pytest.fixture
+def store(tmp_path):
+    with Store(tmp_path / "db.sqlite") as s:
+        yield s
+
+
+def fail(store, when, error=None, status=500, source="amta-il"):
+    error = error or RetryableFetchError("http://x/cal.ics answered HTTP 500", reason="http_500", http_status=500)
+    return record_outcome(store, source, ok=False, records=0, error=error, http_status=status, now=when,
+                          interval=SIX_HOURS)
+
+
+def succeed(store, when, records=5, source="amta-il", moved_to=None):
+    return record_outcome(store, source, ok=True, records=records, error=None, http_status=200, now=when,
+                          interval=SIX_HOURS, moved_to=moved_to)
+
+
+def test_a_new_source_is_fetched(store):
+    assert should_fetch(store, "never-seen", NOW)
+
+
+def test_a_failing_source_is_backed_off_geometrically_and_not_fetched_every_run(store):
+    when = NOW
+    for failures in range(1, 5):
+        fail(store, when)
+        assert next_attempt(store, "amta-il") == when + SIX_HOURS * failures
+        assert not should_fetch(store, "amta-il", when + SIX_HOURS * failures - timedelta(minutes=1))
+        assert should_fetch(store, "amta-il", when + SIX_HOURS * failures)
+        when += SIX_HOURS * failures
+    # a run every 6 h: the fifth failure means the next 4 runs skip it
+    fail(store, when)
+    runs = [when + SIX_HOURS * k for k in range(1, 6)]
+    assert [should_fetch(store, "amta-il", r) for r in runs] == [False, False, False, False, True]
+
+
+def test_backoff_is_capped_at_seven_days(store):
+    when = NOW
+    for _ in range(40):
+        fail(store, when)
+    assert next_attempt(store, "amta-il") == when + timedelta(days=7)
+
+
+def test_a_success_clears_the_backoff(store):
+    fail(store, NOW)
+    fail(store, NOW + SIX_HOURS)
+    succeed(store, NOW + SIX_HOURS * 3)
+    assert should_fetch(store, "amta-il", NOW + SIX_HOURS * 3 + timedelta(minutes=1))
+    (row,) = [r for r in status_rows(load_config_text("amta-il"), store, NOW) if r["source"] == "amta-il"]
+    assert row["state"] == "ok" and row["failures"] == "0" and row["reason / message"] == ""
+
+
+def test_a_429_waits_at_least_an_hour_or_what_the_server_asked(store):
+    error = RetryableFetchError("rate limited", reason="http_429", http_status=429, retry_after=30)
+    fail(store, NOW, error, 429)
+    assert next_attempt(store, "amta-il") == NOW + SIX_HOURS  # the interval is already longer than 1 h
+    record_outcome(store, "fast", ok=False, records=0, error=error, http_status=429, now=NOW,
+                   interval=timedelta(minutes=10))
+    assert next_attempt(store, "fast") == NOW + timedelta(hours=1)
+    long = RetryableFetchError("rate limited", reason="http_429", http_status=429, retry_after=3 * 86400)
+    record_outcome(store, "slow", ok=False, records=0, error=long, http_status=429, now=NOW,
+                   interval=timedelta(minutes=10))
+    assert next_attempt(store, "slow") == NOW + timedelta(days=3)
+
+
+def test_410_marks_the_source_gone_and_says_what_to_do(store):
+    gone = FetchRefused("http://x/cal.ics is gone (HTTP 410)", reason="gone", http_status=410)
+    warnings = fail(store, NOW, gone, 410)
+    assert any("410 Gone" in w and "events are kept" in w for w in warnings)
+    assert next_attempt(store, "amta-il") == NOW + timedelta(days=7)
+    (row,) = status_rows(load_config_text("amta-il"), store, NOW)
+    assert row["state"] == "gone" and row["reason / message"].startswith("gone 410:")
+
+
+def test_thirty_days_of_failures_disable_the_source_to_weekly_checks(store):
+    when = NOW
+    while when < NOW + timedelta(days=31):
+        fail(store, when)
+        when += timedelta(days=3)
+    (row,) = status_rows(load_config_text("amta-il"), store, when)
+    assert row["state"] == "disabled"
+
+
+def test_a_permanent_redirect_is_reported_only_after_two_runs(store):
+    target = "https://new.example.org/cal.ics"
+    assert not any("moved" in w for w in succeed(store, NOW, moved_to=target))
+    warnings = succeed(store, NOW + SIX_HOURS, moved_to=target)
+    assert any(f"moved permanently to {target}" in w and "sources.yaml" in w for w in warnings)
+    (row,) = status_rows(load_config_text("amta-il"), store, NOW)
+    assert f"moved to {target}" in row["warning"]
+    # a move elsewhere starts counting again
+    assert not any("moved" in w for w in succeed(store, NOW + SIX_HOURS * 2, moved_to="https://b.example/x"))
+
+
+def test_a_productive_source_that_suddenly_yields_nothing_is_warned_about(store):
+    succeed(store, NOW, records=12)
+    assert is_sudden_zero(store, "amta-il", 0)
+    assert not is_sudden_zero(store, "amta-il", 3)
+    warnings = succeed(store, NOW + SIX_HOURS, records=0)
+    assert warnings and "yielded no events, after 12" in warnings[0]
+    # it stays visible in status until the source yields again
+    assert "yielded no events" in status_rows(load_config_text("amta-il"), store, NOW)[0]["warning"]
+    succeed(store, NOW + SIX_HOURS * 2, records=0)
+    assert "after 12" in status_rows(load_config_text("amta-il"), store, NOW)[0]["warning"]
+    succeed(store, NOW + SIX_HOURS * 3, records=4)
+    assert status_rows(load_config_text("amta-il"), store, NOW)[0]["warning"] == ""
+
+
+def test_a_source_that_never_had_events_is_not_warned_about(store):
+    succeed(store, NOW, records=0)
+    assert succeed(store, NOW + SIX_HOURS, records=0) == []
+
+
+def test_status_prints_a_table_with_failures_next_attempt_and_reason(store, make_config, tmp_path):
+    config = load_config(make_config("""
+        sources:
+          - id: amta-il
+            type: ical
+            url: https://il.example/cal.ics
+          - id: amta-ny
+            type: ical
+            url: https://ny.example/cal.ics
+          - id: quiet
+            type: ical
+            url: https://quiet.example/cal.ics
+            enabled: false
+    """))
+    now = datetime.now(timezone.utc)
+    succeed(store, now - timedelta(hours=1), source="amta-ny")
+    fail(store, now - timedelta(hours=1))
+    fail(store, now - timedelta(minutes=30))
+    store.close()
+
+    out = io.StringIO()
+    code = status_command(config, tmp_path / "db.sqlite", out)
+    text = out.getvalue()
+    lines = text.splitlines()
+    assert lines[0].split() [:2] == ["source", "state"]
+    il = next(line for line in lines if line.startswith("amta-il"))
+    assert "backing off" in il and " 2 " in il and "http_500: http://x/cal.ics answered HTTP 500" in il
+    assert (now - timedelta(minutes=30) + SIX_HOURS * 2).strftime("%Y-%m-%d %H:%M UTC") in il
+    assert next(line for line in lines if line.startswith("amta-ny")).split()[1] == "ok"
+    assert next(line for line in lines if line.startswith("quiet")).split()[1] == "off"
+    assert "3 sources, 1 needing attention." in text
+    assert code == 1
+
+
+def test_status_without_a_database_says_what_to_run(tmp_path, make_config):
+    config = load_config(make_config("sources: []\n"))
+    out = io.StringIO()
+    assert status_command(config, tmp_path / "missing.sqlite", out) == 0
+    assert "massage-events run" in out.getvalue()
+
+
+def load_config_text(*ids):
+    import tempfile
+    from pathlib import Path
+
+    folder = Path(tempfile.mkdtemp())
+    body = "sources:\n" + "".join(f"  - id: {i}\n    type: ical\n    url: https://{i}.example/c.ics\n" for i in ids)
+    (folder / "sources.yaml").write_text(body)
+    return load_config(folder / "sources.yaml")
