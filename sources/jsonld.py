@@ -254,8 +254,9 @@ def extract_events(page_text: str, base_url: str) -> list[dict]:
         raise ParseError(f"the page cannot be parsed as HTML ({_first_line(e)})", reason="not_a_page") from None
     for block in _jsonld_blocks(tree):
         _walk(block, found)
-    for item in _microdata(tree, base_url):
-        _walk(item, found)
+    if re.search(r"\bitemscope\b", page_text, re.I):
+        for item in _microdata(tree, base_url):
+            _walk(item, found)
     if not found and re.search(r"\b(h-event|vevent)\b", page_text):
         found.extend(_hevents(page_text, base_url))
     return found

@@ -144,3 +144,24 @@ def test_demo_page_sources_yield_their_events(tmp_path, capsys, source_id, title
     else:
         assert by_title["Lakefront Walk & Stretch"]["status"] == "cancelled"
         assert "Price: $20.00" in by_title["Online: Ethics for Massage Therapists (2 CE hours)"]["description"]
+
+
+@pytest.mark.parametrize(("type_name", "fixture"), [
+    ("ical", "ical/rrule_exdate_recurid.ics"),
+    ("jsonld", "jsonld/microdata_event.html"),
+    ("rss", "rss/list_archive_rss20.xml"),
+])
+def test_every_type_can_be_checked_by_url(tmp_path, http, capsys, monkeypatch, type_name, fixture):
+    monkeypatch.chdir(tmp_path)
+    code, out = run_cli(capsys, "--type", type_name, http.url(f"/files/{fixture}"), "--since", "2020-01-01",
+                        "--until", "2030-01-01", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["error"] is None, data["error"]
+    assert data["records"], f"{fixture} read as {type_name} gave no records"
+    assert all(r["external_id"] and r["start"] for r in data["records"])
+
+
+def test_wrong_type_for_the_url_exits_1_with_the_reason(tmp_path, http, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out = run_cli(capsys, "--type", "jsonld", http.url("/files/ical/rrule_exdate_recurid.ics"), "--json")
+    assert code == 1 and "type: ical" in json.loads(out)["error"]
