@@ -7,7 +7,7 @@ CLDR mapping from those to IANA names, so we use it rather than our own table.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -67,3 +67,84 @@ def localize(value: datetime | date, zone: ZoneInfo) -> datetime | date:
     if isinstance(value, datetime) and value.tzinfo is None:
         return value.replace(tzinfo=zone)
     return value
+
+
+def first_zone(*names: str | None) -> ZoneInfo | None:
+    """The first of `names` that resolves to a zone (e.g. the source's zone, then the calendar's)."""
+    for name in names:
+        zone = resolve_zone(name)
+        if zone is not None:
+            return zone
+    return None
+
+
+# The zones CLDR maps Windows names to: one well-known city per region ("golden" zones).
+_GOLDEN = tuple(dict.fromkeys(z for z in WINDOWS_TO_OLSON.values() if "/" in z))
+
+
+def _offsets(tz, instants: tuple[datetime, ...]) -> tuple | None:
+    try:
+        return tuple(t.astimezone(tz).utcoffset() for t in instants)
+    except Exception:  # a malformed custom zone
+        return None
+
+
+@lru_cache(maxsize=64)
+def _monthly(year: int) -> tuple[datetime, ...]:
+    return tuple(datetime(year, month, 15, 12, tzinfo=timezone.utc) for month in range(1, 13))
+
+
+@lru_cache(maxsize=8192)
+def _zone_monthly(key: str, year: int) -> tuple | None:
+    return _offsets(ZoneInfo(key), _monthly(year))
+
+
+@lru_cache(maxsize=2048)
+def _zone_changes(key: str, year: int) -> tuple[tuple[datetime, object], ...]:
+    """(instant, offset) on both sides of each offset change of zone `key` in `year`, to the hour."""
+    zone, start = ZoneInfo(key), datetime(year, 1, 1, tzinfo=timezone.utc)
+    points, previous = [], None
+    for hour in range(0, 366 * 24):
+        instant = start + timedelta(hours=hour)
+        offset = instant.astimezone(zone).utcoffset()
+        if previous is not None and offset != previous[1]:
+            points += [previous, (instant, offset)]
+        previous = (instant, offset)
+    return tuple(points)
+
+
+def equivalent_zone(tz, *, around: datetime | date | None = None,
+                    prefer: tuple[str | None, ...] = ()) -> ZoneInfo | None:
+    """The IANA zone that keeps the same clock as `tz` through the year of `around`.
+
+    For zones a calendar defines itself under a private name (a VTIMEZONE called
+    "Eastern" or "Canberra, Melbourne, Sydney"): events keep their instant but are
+    shown in a real zone. Zones named in `prefer` (the source's or the calendar's zone)
+    win when they match, then CLDR's well-known city per region, then any IANA zone.
+    None when no zone keeps that clock. Compared mid-month through that year and on
+    both sides of each of the candidate's changes, to the hour, which tells apart
+    zones that change on the same day at different hours (New York, Havana).
+    """
+    year = (around or datetime.now(timezone.utc)).year
+    monthly = _offsets(tz, _monthly(year))
+    if monthly is None:
+        return None
+    preferred = [z.key for z in (resolve_zone(p) for p in prefer) if z is not None]
+    for group in (preferred, _GOLDEN, sorted(_all_zone_keys())):
+        for key in group:
+            if _zone_monthly(key, year) != monthly:
+                continue
+            changes = _zone_changes(key, year)
+            if _offsets(tz, tuple(t for t, _ in changes)) == tuple(o for _, o in changes):
+                return ZoneInfo(key)
+    return None
+
+
+@lru_cache(maxsize=1)
+def _all_zone_keys() -> frozenset[str]:
+    from zoneinfo import available_timezones
+
+    # Canonical "Area/City" names only; no "posix/", "right/" or legacy aliases like "US/Central".
+    areas = ("Africa/", "America/", "Antarctica/", "Asia/", "Atlantic/", "Australia/", "Europe/",
+             "Indian/", "Pacific/")
+    return frozenset(k for k in available_timezones() if k.startswith(areas))

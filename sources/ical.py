@@ -33,10 +33,11 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+import itertools
 import logging
 import re
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
@@ -46,7 +47,7 @@ import x_wr_timezone
 
 from aggregator.errors import ParseError
 from aggregator.model import RawEvent, Status, Window
-from aggregator.timezones import resolve_zone, zone_name
+from aggregator.timezones import equivalent_zone, resolve_zone, zone_name
 from sources.base import Fetcher, Skipped, SourceOptions
 
 log = logging.getLogger(__name__)
@@ -204,6 +205,19 @@ class _Context:
         # The zone floating times are read in and events are shown in when nothing better is said.
         self.display: ZoneInfo = self.x_wr or resolve_zone(options.timezone) or UTC
         self.warned_tzids: set[str] = set()
+        self._equivalents: dict[str, ZoneInfo] = {}
+
+    def equivalent(self, tz: tzinfo, tzid: str, year: int) -> ZoneInfo:
+        """The IANA zone shown for a zone the calendar defines under a private TZID
+        (matched once per TZID, in the year of its first event)."""
+        key = tzid
+        if key not in self._equivalents:
+            zone = equivalent_zone(tz, around=date(year, 7, 1), prefer=(self.display.key,))
+            if zone is None:
+                self.warn("TZID %r names no zone we know and keeps no known zone's clock; "
+                          "its events are shown in %s", tzid, self.display.key)
+            self._equivalents[key] = zone or self.display
+        return self._equivalents[key]
 
     def warn(self, message: str, *args) -> None:
         log.warning("%s: " + message, self.source, *args, extra={"source": self.source})
@@ -337,13 +351,44 @@ def _series_uids(calendar: icalendar.Calendar) -> set[str]:
 
 
 def _expand(calendar: icalendar.Calendar, lo: datetime, hi: datetime, ctx: _Context) -> Iterator[icalendar.Component]:
-    """Occurrences between lo and hi. A series recurring-ical-events cannot expand is read on its own,
-    so one bad RRULE never loses the other events."""
+    """Occurrences between lo and hi, series by series, each capped and isolated, so one bad
+    RRULE never loses the other events and a runaway FREQ=HOURLY costs little."""
     try:
-        yield from _capped(recurring_ical_events.of(calendar).between(lo, hi), ctx)
-        return
+        query = recurring_ical_events.of(calendar)
     except Exception as e:
         ctx.warn("the calendar could not be expanded as a whole (%s); reading each series on its own", _short(e))
+        for single in _split_by_uid(calendar):
+            try:
+                query = recurring_ical_events.of(single)
+            except Exception as e:
+                yield from _as_written(single, ctx, e)
+                continue
+            yield from _expand_series(query, single, lo, hi, ctx)
+        return
+    yield from _expand_series(query, calendar, lo, hi, ctx)
+
+
+def _expand_series(query, calendar: icalendar.Calendar, lo: datetime, hi: datetime,
+                   ctx: _Context) -> Iterator[icalendar.Component]:
+    for series in query.series:
+        try:
+            occurrences = list(itertools.islice(series.between(lo, hi), MAX_OCCURRENCES_PER_SERIES + 1))
+            components = [o.as_component(False) for o in occurrences[:MAX_OCCURRENCES_PER_SERIES]]
+        except Exception as e:
+            uid = str(getattr(series, "uid", ""))
+            comps = [c for c in calendar.walk("VEVENT") if str(c.get("UID")) == uid]
+            single = icalendar.Calendar()
+            for comp in comps:
+                single.add_component(comp)
+            yield from _as_written(single, ctx, e)
+            continue
+        if len(occurrences) > MAX_OCCURRENCES_PER_SERIES:
+            ctx.warn("VEVENT %s recurs more than %d times in the window; later occurrences are left out",
+                     getattr(series, "uid", "?"), MAX_OCCURRENCES_PER_SERIES)
+        yield from components
+
+
+def _split_by_uid(calendar: icalendar.Calendar) -> Iterator[icalendar.Calendar]:
     groups: dict[str, list[icalendar.Component]] = {}
     others = []
     for comp in calendar.subcomponents:
@@ -351,34 +396,30 @@ def _expand(calendar: icalendar.Calendar, lo: datetime, hi: datetime, ctx: _Cont
             groups.setdefault(str(comp.get("UID")), []).append(comp)
         else:
             others.append(comp)
-    for uid, comps in groups.items():
+    for comps in groups.values():
         single = icalendar.Calendar()
         for key, value in calendar.items():
             single[key] = value
         for comp in (*others, *comps):
             single.add_component(comp)
-        try:
-            occurrences = list(_capped(recurring_ical_events.of(single).between(lo, hi), ctx))
-        except Exception as e:
-            ctx.warn("VEVENT %s: its recurrence cannot be expanded (%s); only the event as written is kept",
-                     uid, _short(e))
-            occurrences = [c for c in comps if "RECURRENCE-ID" not in c]
-            for c in occurrences:
-                for name in _RULE_PROPS:
-                    c.pop(name, None)
-        yield from occurrences
+        yield single
 
 
-def _capped(occurrences: Iterable[icalendar.Component], ctx: _Context) -> Iterator[icalendar.Component]:
-    counts: dict[str, int] = {}
-    for comp in occurrences:
-        uid = str(comp.get("UID"))
-        n = counts[uid] = counts.get(uid, 0) + 1
-        if n == MAX_OCCURRENCES_PER_SERIES + 1:
-            ctx.warn("VEVENT %s recurs more than %d times in the window; later occurrences are left out",
-                     uid, MAX_OCCURRENCES_PER_SERIES)
-        if n <= MAX_OCCURRENCES_PER_SERIES:
-            yield comp
+def _as_written(calendar: icalendar.Calendar, ctx: _Context, error: Exception) -> Iterator[icalendar.Component]:
+    """A series whose recurrence cannot be expanded: its main event alone, as written."""
+    for comp in calendar.walk("VEVENT"):
+        if "RECURRENCE-ID" in comp:
+            continue
+        ctx.warn("VEVENT %s: its recurrence cannot be expanded (%s); only the event as written is kept",
+                 comp.get("UID"), _short(error))
+        comp = comp.copy()
+        for name in _RULE_PROPS:
+            comp.pop(name, None)
+        if "DTEND" not in comp and "DURATION" not in comp:
+            start = comp["DTSTART"].dt
+            if not isinstance(start, datetime):
+                comp.add("DTEND", start + timedelta(days=1))
+        yield comp
 
 
 def _place(value, tzid: str | None, ctx: _Context) -> datetime | date:
@@ -404,8 +445,9 @@ def _place(value, tzid: str | None, ctx: _Context) -> datetime | date:
         # A VTIMEZONE under a Windows or IANA name: the wall time is read in the IANA zone
         # (as Outlook, Google and khal do); vendors' VTIMEZONEs are often stale or wrong.
         return value.replace(tzinfo=zone)
-    # A private TZID ("Eastern") defined by its VTIMEZONE: keep the instant, show it in a real zone.
-    return value.astimezone(ctx.display)
+    # A private TZID ("Eastern") defined by its VTIMEZONE: keep the instant, show it in the
+    # IANA zone that keeps the same clock (the calendar's own zone when it does).
+    return value.astimezone(ctx.equivalent(value.tzinfo, tzid, value.year))
 
 
 def _recurrence_key(value) -> str:
