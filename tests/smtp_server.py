@@ -51,8 +51,9 @@ class _Handler:
             import asyncio
             while not o.release.is_set():
                 await asyncio.sleep(0.02)
-            server.transport.abort()
-            return "421 4.3.2 going away"
+            if o.abort_blocked:
+                server.transport.abort()
+                return "421 4.3.2 going away"
         if o.disconnect_after is not None and len(o.messages) >= o.disconnect_after:
             server.transport.abort()
             return "421 4.3.2 going away"
@@ -79,6 +80,7 @@ class FaultySMTP:
         self.data_script: dict[str, list[str | None]] = {}
         self.disconnect_after: int | None = None
         self.block_at: int | None = None
+        self.abort_blocked = True  # after .release: drop the held message (True) or accept it (False)
         self.blocked = threading.Event()
         self.release = threading.Event()
         self.data_attempts = 0
