@@ -251,6 +251,13 @@ def subject_key(subject: str) -> str:
     return " ".join(words)
 
 
+_HEADER_DATE_LINE = re.compile(
+    rf"^(?:date|sent)\s*:\s*(?:{_WD_RE},?\s+)?\d{{1,2}}\s+{_MONTH_RE}\s+\d{{4}}\s+\d\d:\d\d(?::\d\d)?\s*(?:[+-]\d{{4}}|[A-Z]{{2,5}})?",
+    re.I)
+_DATE_LABEL = re.compile(r"(?:^|\n)\s*(?:date|dates|when|datum)\s*:\s*(?:[^\n]{0,12})$", re.I)
+_RANGE_START = re.compile(r"(?<![\d/.])(\d{1,2})(?:st|nd|rd|th)?\s*(?:-|–|—|to|until|through|thru)\s*$", re.I)
+
+
 def strip_quotes(body: str) -> str:
     """The post's own words: quoted replies, "On .. wrote:" lines, signatures and list footers removed.
 
@@ -262,17 +269,22 @@ def strip_quotes(body: str) -> str:
         stripped = line.strip()
         if stripped in ("-- ", "--") or re.match(r"^_{10,}$", stripped):
             break  # signature or list footer
-        if re.match(r"^-{3,}\s*(?:original message|forwarded message)\s*-{3,}$", stripped, re.I) or \
+        if re.match(r"^-{3,}\s*(?:original message|forwarded message)\b.*?-*$", stripped, re.I) or \
                 re.match(r"^begin forwarded message:?$", stripped, re.I):
             in_forward_headers = True
+            seen_header = False
             continue
         if in_forward_headers:
             if re.match(r"^(?:from|date|sent|subject|to|cc|reply-to)\s*:", stripped, re.I):
+                seen_header = True
                 continue
             if not stripped:
-                in_forward_headers = False
+                if seen_header:
+                    in_forward_headers = False
                 continue
             in_forward_headers = False
+        if _HEADER_DATE_LINE.match(stripped):
+            continue  # "Date: Thu, 06 Mar 2025 22:15:50 +0100": a quoted header, not the event
         if stripped.startswith(">"):
             continue
         if re.match(r"^on\b.{0,160}\bwrote:?$", stripped, re.I) or re.match(r"^.{0,80}\bwrote:$", stripped):
@@ -316,6 +328,8 @@ def _find_dates(text: str, subject_len: int, sent_local: date) -> list[_DateHit]
             if year:
                 y = int(year)
                 y = y + 2000 if y < 100 else y
+                if not sent_local.year - 1 <= y <= sent_local.year + 2:
+                    continue  # "valid until 1.02.2048": not when anything happens
                 try:
                     found = date(y, month, day)
                 except ValueError:
@@ -516,6 +530,28 @@ def read_post(subject: str, body: str, sent: datetime, zone: ZoneInfo) -> Readin
             chosen = (d, near)
             break
     if chosen is None:
+        # "Date: 10–16 June 2025" on a labelled line: an all-day (maybe multi-day) event
+        for d in upcoming:
+            if d.weak or not _DATE_LABEL.search(text[max(0, d.pos - 40):d.pos]):
+                continue
+            line_times = [t for t in times if text.rfind("\n", 0, t.pos) == text.rfind("\n", 0, d.pos)]
+            if line_times:
+                continue
+            start_day, end_day = d.day, None
+            before = _RANGE_START.search(text[max(0, d.pos - 12):d.pos])
+            after = re.match(r"\s*(?:-|–|—|to|until|through|thru)\s*(\d{1,2})(?!\d|:)", text[d.end:d.end + 12])
+            try:
+                if before:
+                    start_day, end_day = d.day.replace(day=int(before.group(1))), d.day
+                elif after:
+                    end_day = d.day.replace(day=int(after.group(1)))
+            except ValueError:
+                start_day, end_day = d.day, None
+            if end_day is not None and end_day < start_day:
+                start_day, end_day = d.day, None
+            place = find_place(own) or find_place(subject)
+            return Reading(start=start_day, end=(end_day + timedelta(days=1)) if end_day else None,
+                           timezone=zone.key, location=place, cancelled=cancelled, score=2 + (2 if place else 0))
         if cancelled:
             d = upcoming[0]
             return Reading(start=d.day, cancelled=True, location=find_place(own or subject), score=1,
