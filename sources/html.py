@@ -41,7 +41,7 @@ from aggregator.model import RawEvent, Window
 from aggregator.timezones import resolve_zone
 from sources.base import Fetched, Fetcher, Skipped, SourceOptions
 from sources.dates import parse_when
-from sources.pages import absolute, check_page, page_date, text_hash, unique_ids
+from sources.pages import absolute, check_page, page_date, settle_ids, text_hash
 
 ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
 REQUIRED = ("event", "title", "start")
@@ -167,9 +167,7 @@ def read_listing(page: Fetched, options: HtmlOptions) -> list[RawEvent | Skipped
     sel = options.selectors
     reference = page_date(page)
     zone = resolve_zone(options.timezone) if options.timezone else None
-    events: list[RawEvent] = []
     out: list[RawEvent | Skipped] = []
-    keys: list[str] = []
     for block in soup.select(sel.event):
         title = _pick(block, sel.title)
         if not title:
@@ -201,20 +199,8 @@ def read_listing(page: Fetched, options: HtmlOptions) -> list[RawEvent | Skipped
             key = text_hash(page.url, title, start.isoformat())  # links back to the listing itself
         event = RawEvent(external_id=key, title=title, start=start, end=end, location=location, url=url,
                          description=description, extra={"date_text": start_text or ""})
-        keys.append(key)
-        events.append(event)
         out.append(event)
-    ids = iter(unique_ids(keys, [e.start.isoformat() for e in events]))
-    final: list[RawEvent | Skipped] = []
-    from dataclasses import replace
-
-    for item in out:
-        if isinstance(item, RawEvent):
-            new_id = next(ids)
-            final.append(replace(item, external_id=new_id) if new_id != item.external_id else item)
-        else:
-            final.append(item)
-    return final
+    return settle_ids(out)
 
 
 def _localize(value, zone):

@@ -40,7 +40,7 @@ from aggregator.model import RawEvent, Status, Window
 from aggregator.timezones import resolve_zone
 from sources.base import Fetched, Fetcher, Skipped, SourceOptions
 from sources.dates import parse_iso, parse_when
-from sources.pages import absolute, check_page, page_date, text_hash, unique_ids
+from sources.pages import absolute, check_page, page_date, settle_ids, text_hash
 
 log = logging.getLogger(__name__)
 
@@ -482,22 +482,7 @@ def read_page(page: Fetched, zone_name: str | None, source_id: str | None = None
         e.source_id = source_id
         raise
     reference = page_date(page)
-    items = [to_raw_event(e, page.url, zone_name, reference) for e in found]
-    events = [i for i in items if isinstance(i, RawEvent)]
-    ids = unique_ids([e.external_id for e in events], [_start_key(e.start) for e in events])
-    renamed = iter(ids)
-    out: list[RawEvent | Skipped] = []
-    seen: set[str] = set()
-    for item in items:
-        if isinstance(item, RawEvent):
-            new_id = next(renamed)
-            if new_id in seen:
-                continue
-            seen.add(new_id)
-            if new_id != item.external_id:
-                item = _replace_id(item, new_id)
-        out.append(item)
-    return out
+    return settle_ids([to_raw_event(e, page.url, zone_name, reference) for e in found])
 
 
 def _is_json_document(page: Fetched) -> bool:
@@ -509,20 +494,6 @@ def _is_json_document(page: Fetched) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _start_key(value: datetime | date) -> str:
-    if isinstance(value, datetime) and value.tzinfo is not None:
-        from datetime import timezone
-
-        return value.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    return value.strftime("%Y%m%dT%H%M%S") if isinstance(value, datetime) else value.strftime("%Y%m%d")
-
-
-def _replace_id(event: RawEvent, new_id: str) -> RawEvent:
-    from dataclasses import replace
-
-    return replace(event, external_id=new_id)
 
 
 def follow_links(page: Fetched, selector: str) -> list[str]:

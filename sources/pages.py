@@ -11,8 +11,11 @@ from datetime import date, datetime, timezone
 from email.utils import parsedate_to_datetime
 from urllib.parse import urljoin, urlsplit
 
+from dataclasses import replace
+
 from aggregator.errors import ParseError
-from sources.base import Fetched
+from aggregator.model import RawEvent
+from sources.base import Fetched, Skipped
 
 _TAG = re.compile(rb"<\s*(?:!doctype\s+html|html|head|body|div|span|p|a|section|article|main|script|ul|li|table"
                   rb"|h[1-6]|time|meta|title)\b", re.I)
@@ -97,4 +100,41 @@ def unique_ids(keys: list[str], starts: list[object]) -> list[str]:
             n += 1
         seen.add(candidate)
         out.append(candidate)
+    return out
+
+
+def start_key(value: date | datetime) -> str:
+    """The start as a compact, zone-independent key (UTC for aware times)."""
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            return value.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        return value.strftime("%Y%m%dT%H%M%S")
+    return value.strftime("%Y%m%d")
+
+
+def settle_ids(items: list[RawEvent | Skipped]) -> list[RawEvent | Skipped]:
+    """One record per event of a page, each with its own external id.
+
+    The same event stated twice (JSON-LD and microdata, or a "featured" box and the list:
+    the same id and start) is kept once; events sharing an id with different starts (one
+    URL for every date of a series) each get the start appended to it.
+    """
+    seen: set[tuple[str, str]] = set()
+    kept: list[RawEvent | Skipped] = []
+    for item in items:
+        if isinstance(item, RawEvent):
+            key = (item.external_id, start_key(item.start))
+            if key in seen:
+                continue
+            seen.add(key)
+        kept.append(item)
+    events = [i for i in kept if isinstance(i, RawEvent)]
+    ids = iter(unique_ids([e.external_id for e in events], [start_key(e.start) for e in events]))
+    out: list[RawEvent | Skipped] = []
+    for item in kept:
+        if isinstance(item, RawEvent):
+            new_id = next(ids)
+            if new_id != item.external_id:
+                item = replace(item, external_id=new_id)
+        out.append(item)
     return out

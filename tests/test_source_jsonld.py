@@ -190,3 +190,11 @@ def test_bare_json_ld_document_is_read(http):
     options = JsonLdOptions(id="doc", type="jsonld", url=http.url("/files/jsonld/bare_document.jsonld?type=application/ld%2Bjson"))
     [event] = JsonLdAdapter().read(options, HttpFetcher(), DEFAULT_WINDOW)
     assert event.title == "Served As JSON-LD" and event.external_id == "https://json.example/e/1"
+
+
+def test_event_stated_twice_is_one_record_and_a_series_url_gets_one_id_per_date(http):
+    records = [i for i in read(http, "same_event_twice_and_series_url.html") if isinstance(i, RawEvent)]
+    assert [r.title for r in records].count("Guild Picnic") == 1, "JSON-LD and microdata of one event: one record"
+    practice = sorted(r.external_id for r in records if r.title == "Open Practice Night")
+    assert practice == ["https://guild.example/open-practice#20270303T000000Z",
+                        "https://guild.example/open-practice#20270310T000000Z"]
