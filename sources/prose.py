@@ -603,13 +603,19 @@ def records_from_posts(posts: Iterable[Post], zone: ZoneInfo, *, source_id: str 
 
     # Threads by Message-ID references.
     root_of: dict[str, str] = {}
+    by_subject: dict[str, str] = {}  # feeds carry no In-Reply-To: "Re: X" joins the thread of "X"
     for post, _ in readings:
         parent = None
         for ref in (post.in_reply_to, *post.references):
             if ref and ref in root_of:
                 parent = root_of[ref]
                 break
+        key = subject_key(post.subject)
+        if parent is None and key and re.match(r"^\s*(?:re|aw|sv|fwd?|fw)\s*:", post.subject, re.I):
+            parent = by_subject.get(key)
         root_of[post.id] = parent or post.id
+        if key:
+            by_subject.setdefault(key, root_of[post.id])
 
     # Event clusters: same thread or similar subject, and the same event day.
     clusters: list[list[tuple[Post, Reading]]] = []

@@ -153,3 +153,21 @@ def test_sources_yaml_accepts_a_local_mbox_path(make_config):
         """)
     config = load_config(path)
     assert config.sources[0].url.endswith("list_archive_2026-03.mbox")
+
+
+def test_the_demo_archive_gives_its_events_and_skips_minutes_and_dues():
+    from datetime import date
+
+    from aggregator.config import CalendarSettings
+    from aggregator.demo import DemoServer
+    from aggregator.pipeline import read_source
+
+    window = Window(datetime(2026, 2, 1, tzinfo=timezone.utc), datetime(2027, 3, 1, tzinfo=timezone.utc))
+    with DemoServer(today=date(2026, 3, 2)) as demo:
+        options = MboxAdapter.Options(id="archive", type="mbox", url=f"{demo.base_url}/lmt-chicago-archive.mbox")
+        outcome = read_source(options, CalendarSettings(timezone="America/Chicago"), HttpFetcher(), window)
+    assert outcome.error is None
+    starts = sorted(r.start.isoformat() for r in outcome.records)
+    assert starts == ["2026-03-14T17:00:00-05:00", "2026-03-27T09:00:00-05:00"]
+    assert sorted(s.reason for s in outcome.skipped) == ["a renewal deadline, not an event",
+                                                         "meeting minutes, not an announcement"]

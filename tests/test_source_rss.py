@@ -150,3 +150,24 @@ def test_an_excluded_word_keeps_a_post_out_of_read_source(http):
     titles = [r.title for r in outcome.records]
     assert titles == ["Spring Networking Mixer - Tuesday, March 10"]
     assert any("webinar" in s.reason for s in outcome.skipped)
+
+
+def test_the_demo_list_feed_gives_its_events_and_collapses_its_threads():
+    from datetime import date, timedelta
+
+    from aggregator.demo import DemoServer
+
+    today = date(2026, 3, 2)
+    window = Window(datetime(2026, 2, 1, tzinfo=timezone.utc), datetime(2027, 3, 1, tzinfo=timezone.utc))
+    with DemoServer(today=today) as demo:
+        options = RssAdapter.Options(id="lmt-chicago-list", type="rss", url=f"{demo.base_url}/lmt-chicago-list.xml")
+        outcome = read_source(options, CalendarSettings(timezone="America/Chicago"), HttpFetcher(), window)
+    assert outcome.error is None
+    got = {r.title: r for r in outcome.records}
+    mixer = next(r for t, r in got.items() if t.startswith("Therapists' mixer at Cafe Lula"))
+    assert mixer.status == Status.CANCELLED
+    assert mixer.start == datetime.combine(today + timedelta(days=16), datetime.min.time().replace(hour=18),
+                                           tzinfo=CHICAGO)
+    assert len(outcome.records) == 3
+    reasons = " | ".join(s.reason for s in outcome.skipped)
+    assert "a job ad" in reasons and "for sale" in reasons and "a reply in the thread of" in reasons
