@@ -46,10 +46,16 @@ def record_to_dict(event: Event) -> dict[str, Any]:
     }
 
 
-def outcome_to_dict(outcome: SourceOutcome) -> dict[str, Any]:
+def _reason(text: str, source_id: str | None) -> str:
+    """A skip reason without the source id normalize puts in front (the output names the source once)."""
+    prefix = f"{source_id}: " if source_id else ""
+    return text[len(prefix):] if prefix and text.startswith(prefix) else text
+
+
+def outcome_to_dict(outcome: SourceOutcome, source_id: str | None = None) -> dict[str, Any]:
     return {
         "records": [record_to_dict(e) for e in outcome.records],
-        "skipped": [{"item": s.item, "reason": s.reason} for s in outcome.skipped],
+        "skipped": [{"item": s.item, "reason": _reason(s.reason, source_id)} for s in outcome.skipped],
         "error": str(outcome.error) if outcome.error is not None else None,
     }
 
@@ -145,7 +151,7 @@ def check_command(config_path: Path, source_id: str | None, type_name: str | Non
     window = check_window(calendar, since, until)
     outcome = check_source(config, options, window)
     if as_json:
-        out.write(json.dumps(outcome_to_dict(outcome), ensure_ascii=False, indent=2) + "\n")
+        out.write(json.dumps(outcome_to_dict(outcome, options.id), ensure_ascii=False, indent=2) + "\n")
     else:
         print_table(outcome, options, window, out)
     return 0 if outcome.error is None else 1
@@ -188,7 +194,7 @@ def print_table(outcome: SourceOutcome, options: SourceOptions, window: Window, 
     if outcome.skipped:
         out.write("\nSkipped:\n")
         for s in outcome.skipped:
-            out.write(f"  - {_cut(s.item, 60)}: {s.reason}\n")
+            out.write(f"  - {_cut(s.item, 60)}: {_reason(s.reason, options.id)}\n")
 
 
 def _sort_key(event: Event) -> datetime:

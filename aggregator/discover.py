@@ -281,6 +281,8 @@ def add_command(config_path: Path, url: str, source_id: str | None, yes: bool, o
     fetcher = _fetcher(config)
     page = fetcher.get(url, accept=ACCEPT)
     detection = detect(page)
+    if detection.url == page.url:
+        detection.url = url  # the address as the curator gave it; the fetcher follows redirects each run
     new_id = source_id or choose_id(detection, taken)
     if source_id and source_id in taken:
         raise ConfigError([Problem(str(config_path), None, f'a source with id "{source_id}" exists already',

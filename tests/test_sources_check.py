@@ -165,3 +165,19 @@ def test_wrong_type_for_the_url_exits_1_with_the_reason(tmp_path, http, capsys, 
     monkeypatch.chdir(tmp_path)
     code, out = run_cli(capsys, "--type", "jsonld", http.url("/files/ical/rrule_exdate_recurid.ics"), "--json")
     assert code == 1 and "type: ical" in json.loads(out)["error"]
+
+
+def test_keyword_rule_skips_are_listed_with_the_word(make_config, http, capsys):
+    path = make_config(f"""
+        calendar:
+          timezone: America/Chicago
+        sources:
+          - id: meetup
+            type: jsonld
+            url: {http.url('/files/jsonld/no_offset_status_online.html')}
+            exclude: [cupping]
+        """)
+    code, out = run_cli(capsys, "--config", str(path), "meetup", "--json")
+    skipped = {s["item"]: s["reason"] for s in json.loads(out)["skipped"]}
+    assert code == 0
+    assert skipped["Cancelled: Cupping Demo"] == '"Cancelled: Cupping Demo" mentions the excluded word "cupping"'
