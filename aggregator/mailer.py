@@ -113,12 +113,15 @@ class SmtpTransport:
                 raise SmtpSetupError(f"the environment variable {name} (smtp.password_env) is empty or unset; "
                                      f"export {name}=... before sending")
         self._conn: smtplib.SMTP | None = None
+        self._context: ssl.SSLContext | None = None
 
     def _connect(self) -> smtplib.SMTP:
         if self._conn is not None:
             return self._conn
         s = self.settings
-        context = ssl.create_default_context()
+        if self._context is None and s.security != "none":
+            self._context = ssl.create_default_context()  # loading the CA store costs ~0.1 s: once
+        context = self._context
         try:
             if s.security == "tls":
                 conn = smtplib.SMTP_SSL(self.host, self.port, timeout=s.timeout, context=context)
