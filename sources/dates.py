@@ -73,6 +73,7 @@ _WEEKDAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 
 _WEEKDAY = re.compile(r"\b(mon|tue|wed|thu|fri|sat|sun)[a-z]*\.?\b", re.I)
 _ZONE_WORD = re.compile(r"(?<![\w/])(" + "|".join(sorted(ZONE_ABBREVIATIONS, key=len, reverse=True))
                         + r")(?:\s+time)?(?![\w/])", re.I)
+_RELATIVE = re.compile(r"\b(today|tonight|tomorrow)\b", re.I)
 _MONTH_WORD = re.compile(r"\b(jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?", re.I)
 _FILLER = re.compile(r"\b(at|from|on|starting|starts|begins|doors|when|date|time|and)\b[:]?", re.I)
 
@@ -201,6 +202,10 @@ def _parse_date(text: str, reference: date, dayfirst: bool) -> tuple[date, bool]
     """A calendar date from text; (date, year_was_given). Raise _NoDate when none is there."""
     text = _FILLER.sub(" ", text)
     text = re.sub(r"\s+", " ", text).strip(" ,;-")
+    relative = _RELATIVE.search(text)
+    if relative and not re.search(r"\d", _RELATIVE.sub(" ", _WEEKDAY.sub(" ", text))):
+        # "Today", "Tonight", "Tomorrow" (Meetup-style listings) count from the page's own date
+        return reference + timedelta(days=1 if relative.group(1).lower() == "tomorrow" else 0), True
     if not re.search(r"\d", text):
         raise _NoDate(text)
     weekday_m = _WEEKDAY.search(text)
@@ -262,7 +267,19 @@ def _date_range(text: str, reference: date, dayfirst: bool) -> tuple[date, date 
     return day, None
 
 
+_OFFSET_WORD = re.compile(r"\(?\b(?:GMT|UTC)\s*([+-\u2212])\s*(\d{1,2})(?::?(\d{2}))?\b\)?", re.I)
+
+
 def _zone_in(text: str) -> tuple[tzinfo | None, str]:
+    m = _OFFSET_WORD.search(text)
+    if m:  # "(GMT-06:00)", "UTC+1"
+        sign = -1 if m.group(1) in "-\u2212" else 1
+        hours, minutes = int(m.group(2)), int(m.group(3) or 0)
+        if hours <= 14 and minutes < 60:
+            from datetime import timezone
+
+            zone = timezone(sign * timedelta(hours=hours, minutes=minutes))
+            return zone, (text[:m.start()] + " " + text[m.end():]).strip()
     m = _ZONE_WORD.search(text)
     if not m or not re.search(r"\d\s*(?:am|pm)?\s*\(?$", text[:m.start()].rstrip(" (")[-12:] or "", re.I):
         return None, text

@@ -130,3 +130,16 @@ def test_any_text_gives_a_when_or_none_never_an_exception():
         assert result is None or result.start is not None
 
     check()
+
+
+def test_today_tonight_tomorrow_count_from_the_page_date():
+    assert parse_when("Tomorrow · 6:30 PM", reference=REF).start == datetime(2027, 2, 16, 18, 30)
+    tonight = parse_when("Tonight 7pm - 9pm", reference=REF)
+    assert (tonight.start, tonight.end) == (datetime(2027, 2, 15, 19), datetime(2027, 2, 15, 21))
+    assert parse_when("Today", reference=REF).start == date(2027, 2, 15)
+
+
+def test_gmt_offsets_written_beside_the_time_keep_the_instant():
+    when = parse_when("March 3, 2027 6:30 PM (GMT-06:00)", reference=REF)
+    assert when.start == datetime(2027, 3, 4, 0, 30, tzinfo=timezone.utc)
+    assert parse_when("(UTC+01:00) 3 March 2027 19:00").start == datetime(2027, 3, 3, 18, tzinfo=timezone.utc)
