@@ -162,8 +162,12 @@ def run(config: Config, store: Store, out_dir: Path, *, now: datetime | None = N
 def merge_and_store(config: Config, store: Store, ok_sources: set[str], now: datetime) -> list[Event]:
     """All current records -> merged, revised events, stored as what is published."""
     records = store.records()
-    merged = dedupe.merge(records, store.known_links(), getattr(config, "merge", None))
-    events = lifecycle.reconcile(merged, store.previous_events(), ok_sources, now)
+    previous = store.previous_events()
+    overrides = getattr(config, "merge", None)
+    merged = dedupe.merge(records, store.known_links(), overrides, first_published=store.first_published(),
+                          previous=previous, source_types={s.id: s.type for s in config.sources})
+    events = lifecycle.reconcile(merged, previous, ok_sources, now, overrides=overrides,
+                                 known_sources=[s.id for s in config.sources if s.enabled])
     links = {record_uid(ref.source, ref.external_id): event.uid for event in merged for ref in event.sources}
     store.save_events(events, links, now)
     return store.published_events()
