@@ -234,6 +234,15 @@ def when_text(event: Event | None, zone: ZoneInfo, *, start=None, all_day=None) 
     return f"{local.strftime('%a')}, {local.strftime('%b')} {local.day}, {_clock(local)}"
 
 
+def _event_zone(event: Event, fallback: ZoneInfo) -> ZoneInfo:
+    """Times are shown in the event's own zone (named, e.g. "EST"), so a New York meeting reads as
+    New York time; days are grouped in the calendar's zone."""
+    try:
+        return ZoneInfo(event.timezone) if event.timezone else fallback
+    except (ValueError, KeyError, OSError):
+        return fallback
+
+
 def _time_text(event: Event, zone: ZoneInfo) -> str:
     if event.all_day or not isinstance(event.start, datetime):
         if isinstance(event.end, date) and not isinstance(event.end, datetime) \
@@ -307,7 +316,7 @@ def select(events: Sequence[Event], sub: Subscriber, *, now: datetime, zone: Zon
                 badge = "updated"
                 changes.updated += 1
         local_day = max(start.astimezone(zone).date(), first_day)
-        item = Item(title=title, time=_time_text(event, zone), location=header_text(event.location, 300) or None,
+        item = Item(title=title, time=_time_text(event, _event_zone(event, zone)), location=header_text(event.location, 300) or None,
                     url=_safe_link(event.url), region=event.region, badge=badge, was=was if moved else None)
         by_day.setdefault(local_day, []).append((start, event.title.lower(), event.uid, item))
         count += 1

@@ -376,3 +376,17 @@ def test_sender_killed_mid_message_then_rerun_sends_everyone_exactly_once(tmp_pa
     assert rerun.returncode == 0, rerun.stderr
     assert "4 sent" in rerun.stdout and "2 sent earlier" in rerun.stdout
     assert sorted(smtp.recipients()) == sorted(people)
+
+
+def test_times_are_shown_in_the_events_own_zone(tmp_path, smtp, store):
+    from dataclasses import replace
+    from zoneinfo import ZoneInfo
+
+    config = digest_config(tmp_path, smtp=smtp)
+    ny = replace(make_event("ny", "NY chapter meeting", datetime(2026, 3, 3, 19, 0, tzinfo=ZoneInfo("America/New_York"))),
+                 timezone="America/New_York")
+    store.save_events([ny], {}, NOW)
+    subscribers.add_active(store.db, "ann@example.org")
+    send(config, store, tmp_path)
+    text, html = parts(smtp.messages[0][2])
+    assert "7:00 PM – 9:00 PM EST" in text and "7:00 PM – 9:00 PM EST" in html
