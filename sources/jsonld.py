@@ -24,7 +24,9 @@ import json
 import logging
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date, datetime, timedelta
+from datetime import time as dt_time
 from typing import Any, ClassVar
 
 import jstyleson
@@ -33,6 +35,7 @@ import lxml.html
 import mf2py
 import soupsieve
 from bs4 import BeautifulSoup
+from dateutil.rrule import DAILY, FR, MO, MONTHLY, SA, SU, TH, TU, WE, WEEKLY, YEARLY, rrule
 from pydantic import Field, field_validator
 
 from aggregator.errors import ParseError, SourceError
@@ -40,7 +43,7 @@ from aggregator.model import RawEvent, Status, Window
 from aggregator.timezones import resolve_zone
 from sources.base import Fetched, Fetcher, Skipped, SourceOptions
 from sources.dates import parse_iso, parse_when
-from sources.pages import absolute, check_page, page_date, settle_ids, text_hash
+from sources.pages import absolute, check_page, page_date, settle_ids, start_key, text_hash
 
 log = logging.getLogger(__name__)
 
@@ -472,7 +475,8 @@ def to_raw_event(event: dict, base: str, zone_name: str | None, reference: date)
                     description="\n\n".join(lines) or None, status=status, tags=tags, extra=extra)
 
 
-def read_page(page: Fetched, zone_name: str | None, source_id: str | None = None) -> list[RawEvent | Skipped]:
+def read_page(page: Fetched, zone_name: str | None, source_id: str | None = None,
+              window: Window | None = None) -> list[RawEvent | Skipped]:
     """Every event (or Skipped) of one fetched page, with external ids unique within it."""
     if not _is_json_document(page):  # a bare JSON-LD document (application/ld+json) is read as is
         check_page(page, source_id)
@@ -482,7 +486,106 @@ def read_page(page: Fetched, zone_name: str | None, source_id: str | None = None
         e.source_id = source_id
         raise
     reference = page_date(page)
-    return settle_ids([to_raw_event(e, page.url, zone_name, reference) for e in found])
+    items: list[RawEvent | Skipped] = []
+    for event in found:
+        if event.get("eventSchedule") and window is not None:
+            items += _schedule_events(event, page.url, zone_name, reference, window)
+        else:
+            items.append(to_raw_event(event, page.url, zone_name, reference))
+    return settle_ids(items)
+
+
+# ---------------------------------------------------------------- eventSchedule (repeating events)
+
+_FREQ_WORDS = {"daily": (DAILY, 1), "weekly": (WEEKLY, 1), "monthly": (MONTHLY, 1), "yearly": (YEARLY, 1),
+               "annually": (YEARLY, 1), "biweekly": (WEEKLY, 2), "fortnightly": (WEEKLY, 2)}
+_DAYS = {"monday": MO, "tuesday": TU, "wednesday": WE, "thursday": TH, "friday": FR, "saturday": SA, "sunday": SU}
+MAX_OCCURRENCES = 500
+
+
+def _frequency(value: Any) -> tuple[int, int] | None:
+    text = (_text(value) or "").strip()
+    if text.lower().split("/")[-1] in _FREQ_WORDS:
+        return _FREQ_WORDS[text.lower().split("/")[-1]]
+    m = re.fullmatch(r"P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?", text.upper())
+    if not m or not any(m.groups()):
+        return None
+    years, months, weeks, days = (int(g) if g else 0 for g in m.groups())
+    for amount, freq in ((years, YEARLY), (months, MONTHLY), (weeks, WEEKLY), (days, DAILY)):
+        if amount:
+            return freq, amount
+    return None
+
+
+def _clock(value: Any) -> tuple[int, int] | None:
+    m = re.match(r"(\d{1,2}):(\d{2})", _text(value) or "")
+    return (int(m.group(1)), int(m.group(2))) if m and int(m.group(1)) < 24 and int(m.group(2)) < 60 else None
+
+
+def _as_list(value: Any) -> list:
+    return value if isinstance(value, list) else ([] if value is None else [value])
+
+
+def _schedule_events(event: dict, base: str, zone_name: str | None, reference: date,
+                     window: Window) -> list[RawEvent | Skipped]:
+    """A schema.org Event with an eventSchedule, expanded into one record per occurrence in the window."""
+    title = _text(event.get("name")) or "an event"
+    out: list[RawEvent | Skipped] = []
+    for schedule in _as_list(event.get("eventSchedule")):
+        if not isinstance(schedule, dict):
+            continue
+        freq = _frequency(schedule.get("repeatFrequency"))
+        first = _time(schedule.get("startDate") or event.get("startDate"), None, reference)
+        if freq is None or first is None:
+            out.append(Skipped(item=title, reason="repeating event with a schedule we cannot read"))
+            continue
+        zone = resolve_zone(_text(schedule.get("scheduleTimezone")) or zone_name or "UTC")
+        day = first.date() if isinstance(first, datetime) else first
+        at = _clock(schedule.get("startTime")) or ((first.hour, first.minute) if isinstance(first, datetime)
+                                                    else None)
+        until = _time(schedule.get("endDate"), None, reference)
+        until_day = until.date() if isinstance(until, datetime) else until
+        byweekday = []
+        week = _text(schedule.get("byMonthWeek"))
+        for d in _as_list(schedule.get("byDay")):
+            name = (_text(d) or "").split("/")[-1].lower()
+            if name in _DAYS:
+                byweekday.append(_DAYS[name](int(week)) if week and week.lstrip("-").isdigit() else _DAYS[name])
+        bymonthday = [int(x) for x in _as_list(schedule.get("byMonthDay")) if str(x).lstrip("-").isdigit()]
+        bymonth = [int(x) for x in _as_list(schedule.get("byMonth")) if str(x).isdigit()]
+        count = schedule.get("repeatCount")
+        start_dt = datetime.combine(day, dt_time(*at)) if at else datetime.combine(day, dt_time(0))
+        rule = rrule(freq[0], interval=freq[1], dtstart=start_dt,
+                     until=datetime.combine(until_day, dt_time(23, 59)) if until_day else None,
+                     count=int(count) if isinstance(count, int) or str(count).isdigit() else None,
+                     byweekday=byweekday or None, bymonthday=bymonthday or None, bymonth=bymonth or None)
+        except_days = set()
+        for x in _as_list(schedule.get("exceptDate")):
+            parsed = _time(x, None, reference)
+            if parsed is not None:
+                except_days.add(parsed.date() if isinstance(parsed, datetime) else parsed)
+        end_clock = _clock(schedule.get("endTime"))
+        lo = window.start.astimezone(zone).replace(tzinfo=None) - timedelta(days=1)
+        hi = window.end.astimezone(zone).replace(tzinfo=None)
+        occurrences = rule.between(lo, hi, inc=True)[:MAX_OCCURRENCES]
+        template = to_raw_event({**event, "startDate": start_dt.isoformat() if at else day.isoformat()},
+                                base, zone_name, reference)
+        if isinstance(template, Skipped):
+            out.append(template)
+            continue
+        for occ in occurrences:
+            if occ.date() in except_days:
+                continue
+            if at:
+                start: datetime | date = occ.replace(tzinfo=zone)
+                end = occ.replace(hour=end_clock[0], minute=end_clock[1], tzinfo=zone) if end_clock else None
+                if end is not None and end <= start:
+                    end += timedelta(days=1)
+            else:
+                start, end = occ.date(), None
+            out.append(replace(template, start=start, end=end,
+                               external_id=f"{template.external_id}#{start_key(start)}"))
+    return out
 
 
 def _is_json_document(page: Fetched) -> bool:
@@ -520,7 +623,7 @@ class JsonLdAdapter:
     def read(self, options: SourceOptions, fetcher: Fetcher, window: Window) -> Iterator[RawEvent | Skipped]:
         page = fetcher.get(options.url, accept=ACCEPT)
         zone = options.timezone
-        items = read_page(page, zone, options.id)
+        items = read_page(page, zone, options.id, window)
         follow = getattr(options, "follow", None)
         if follow:
             by_id: dict[str, RawEvent] = {}
@@ -543,7 +646,7 @@ class JsonLdAdapter:
                 try:
                     sub = fetcher.get(link, accept=ACCEPT, discovered=True)
                     fetched.add(sub.url)
-                    sub_items = read_page(sub, zone, options.id)
+                    sub_items = read_page(sub, zone, options.id, window)
                 except SourceError as e:
                     skipped.append(Skipped(item=link, reason=f"followed page not read: {e.message}"))
                     continue

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -198,3 +198,18 @@ def test_event_stated_twice_is_one_record_and_a_series_url_gets_one_id_per_date(
     practice = sorted(r.external_id for r in records if r.title == "Open Practice Night")
     assert practice == ["https://guild.example/open-practice#20270303T000000Z",
                         "https://guild.example/open-practice#20270310T000000Z"]
+
+
+def test_event_schedule_is_expanded_into_occurrences_at_local_time_across_dst(http):
+    items = [i for i in read(http, "event_schedule_weekly.html") if isinstance(i, RawEvent)]
+    tuesdays = [i for i in items if i.title == "Tuesday Table Practice"]
+    starts = [t.start for t in tuesdays]
+    assert len(tuesdays) == 8, "weekly from 2 March to 27 April 2027, 30 March excepted"
+    assert datetime(2027, 3, 30, 18, 30, tzinfo=CHICAGO) not in starts
+    assert all((s.hour, s.minute, s.weekday()) == (18, 30, 1) for s in starts)  # 18:30 local before and after DST
+    assert utc(starts[0]) == datetime(2027, 3, 3, 0, 30, tzinfo=timezone.utc)
+    assert utc(starts[2]) == datetime(2027, 3, 16, 23, 30, tzinfo=timezone.utc)
+    assert all(t.end - t.start == timedelta(minutes=90) for t in tuesdays)
+    assert len({t.external_id for t in tuesdays}) == 8
+    saturdays = [i.start.date() for i in items if i.title == "First Saturday Clinic"]
+    assert saturdays == [date(2027, 3, 6), date(2027, 4, 3), date(2027, 5, 1)]
