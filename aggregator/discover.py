@@ -103,28 +103,40 @@ def detect(page: Fetched) -> Detection:
     events = extract_events(page.text, page.url)
     if events:
         kinds = sorted({str(e.get("_syntax", "schema.org")) for e in events})
-        return Detection("jsonld", page.url, title,
-                         f"a page with {len(events)} event{'s' if len(events) != 1 else ''} in "
-                         f"structured data ({', '.join(kinds)})", events_found=len(events))
+        found = Detection("jsonld", page.url, title,
+                          f"a page with {len(events)} event{'s' if len(events) != 1 else ''} in "
+                          f"structured data ({', '.join(kinds)})", events_found=len(events))
+        feed = _calendar_link(soup, page.url)
+        if feed:
+            found.notes.append(f"the page also links an iCalendar feed, {feed}; it may list more events "
+                               f"(`massage-events sources check --type ical {feed}` shows them)")
+        return found
     # A page without structured events that links its own calendar feed: subscribe to the feed.
     detection = Detection(None, page.url, title, "a web page without schema.org events, h-event or a feed")
+    feed = _calendar_link(soup, page.url)
+    if feed:
+        return Detection("ical", feed, title, f"a page linking its iCalendar feed {feed}")
     for link in soup.find_all("link", rel=lambda v: v and "alternate" in v):
         kind = (link.get("type") or "").lower()
-        href = link.get("href")
-        if not href:
-            continue
-        target = urljoin(page.url, href.replace("webcal://", "https://", 1))
-        if kind == "text/calendar":
-            return Detection("ical", target, title, f"a page linking its iCalendar feed {target}")
-        if kind in ("application/rss+xml", "application/atom+xml"):
+        if link.get("href") and kind in ("application/rss+xml", "application/atom+xml"):
+            target = urljoin(page.url, link["href"])
             detection.notes.append(f"it links a feed at {target}: `massage-events sources add {target}` "
                                    "reads event dates from its posts")
-    for a in soup.find_all("a", href=True):
-        href = a["href"]
-        if href.startswith("webcal://") or re.search(r"\.ics(\?|$)", href):
-            target = urljoin(page.url, href.replace("webcal://", "https://", 1))
-            return Detection("ical", target, title, f"a page linking the iCalendar feed {target}")
     return detection
+
+
+def _calendar_link(soup: BeautifulSoup, base: str) -> str | None:
+    """The iCalendar feed a page links (<link rel=alternate type=text/calendar>, webcal:, .ics), or None."""
+    for link in soup.find_all("link", rel=lambda v: v and "alternate" in v):
+        if (link.get("type") or "").lower() == "text/calendar" and link.get("href"):
+            return urljoin(base, link["href"].replace("webcal://", "https://", 1))
+    for a in soup.find_all("a", href=True):
+        href = a["href"].strip()
+        if href.lower().startswith("webcal://") or re.search(r"\.ics(\?|#|$)", href, re.I):
+            target = urljoin(base, re.sub(r"^webcal://", "https://", href, flags=re.I))
+            if urlsplit(target).scheme in ("http", "https"):
+                return target
+    return None
 
 
 def slugify(text: str, limit: int = 40) -> str:
@@ -297,7 +309,10 @@ def add_command(config_path: Path, url: str, source_id: str | None, yes: bool, o
                   f"(installed: {', '.join(available_types())}).\n")
         return 1
 
-    out.write(f"{url} is {detection.why}: type {detection.type_name}.\n\n")
+    out.write(f"{url} is {detection.why}: type {detection.type_name}.\n")
+    for note in detection.notes:
+        out.write(f"Note: {note}\n")
+    out.write("\n")
     adapter = adapter_for(detection.type_name)
     options = adapter.Options(id=new_id, type=detection.type_name, url=detection.url, name=detection.title)
     calendar = config.calendar if config else CalendarSettings()
