@@ -181,3 +181,26 @@ def test_keyword_rule_skips_are_listed_with_the_word(make_config, http, capsys):
     skipped = {s["item"]: s["reason"] for s in json.loads(out)["skipped"]}
     assert code == 0
     assert skipped["Cancelled: Cupping Demo"] == '"Cancelled: Cupping Demo" mentions the excluded word "cupping"'
+
+
+def test_sources_in_other_zones_than_the_calendar_keep_their_instants(make_config, http, capsys):
+    path = make_config(f"""
+        calendar:
+          timezone: America/Chicago
+        sources:
+          - id: tokyo
+            type: jsonld
+            url: {http.url('/files/jsonld/other_zone_tokyo.html')}
+          - id: denver-chapter
+            type: html
+            url: {http.url('/files/html/chapter_listing_formats.html')}
+            timezone: America/Denver
+            selectors: {{event: "div.event", title: "h3", start: ".when"}}
+        """)
+    code, out = run_cli(capsys, "--config", str(path), "tokyo", "--json")
+    [record] = json.loads(out)["records"]
+    assert code == 0
+    assert datetime.fromisoformat(record["start"]) == datetime(2027, 3, 10, 10, tzinfo=timezone.utc)
+    code, out = run_cli(capsys, "--config", str(path), "denver-chapter", "--json")
+    talk = next(r for r in json.loads(out)["records"] if r["title"] == "Prenatal Massage Talk")
+    assert (talk["start"], talk["timezone"]) == ("2027-03-17T18:30:00-06:00", "America/Denver")
