@@ -76,11 +76,12 @@ _ZONE_RE = (r"(?P<tz>(?:[ECMP][SD]?T|AK[SD]T|HST|CES?T|MET|BST|WET|GMT|UTC|AE[SD
 
 _AMPM = r"(?:a\.?\s?m\.?|p\.?\s?m\.?)(?![a-z])"
 _HOUR = r"(?:[01]?\d|2[0-3])"
-_CLOCK = rf"(?:{_HOUR}(?::[0-5]\d)?\s*{_AMPM}|{_HOUR}[:.][0-5]\d|noon|midnight|{_HOUR}(?=\s*(?:-|–|—|to|until|till)\s*\d{{1,2}}(?::[0-5]\d)?\s*{_AMPM}))"
+_CLOCK = rf"(?:{_HOUR}(?::[0-5]\d)?\s*{_AMPM}|{_HOUR}:[0-5]\d[ap](?![a-z])|(?<=from\s){_HOUR}(?=\s*(?:-|–|—|to|until|till)\s*{_HOUR}\b(?![:.]?\d))|{_HOUR}[:.][0-5]\d|noon|midnight|{_HOUR}(?=\s*(?:-|–|—|to|until|till)\s*\d{{1,2}}(?::[0-5]\d)?\s*{_AMPM}))"
 _RANGE_SEP = r"\s*(?:-|–|—|to|until|till)\s*"
 
 _TIME_RE = re.compile(
-    rf"(?<![\w:/.])(?:from\s+)?(?P<t1>{_CLOCK})(?:{_RANGE_SEP}(?P<t2>{_CLOCK}))?(?:\s*\(?\s*{_ZONE_RE}\)?)?",
+    rf"(?<![\w:/.])(?:from\s+)?(?P<t1>{_CLOCK})(?:{_RANGE_SEP}(?P<t2>{_CLOCK}|(?<=\sto\s){_HOUR}(?![:.]?\d)(?=\s*(?:[.,;)!\n]|$))))?"
+    rf"(?:\s*\(?\s*{_ZONE_RE}\)?)?",
     re.I,
 )
 _ALL_DAY_RE = re.compile(r"\ball[- ]day\b", re.I)
@@ -100,6 +101,7 @@ _DATE_PATTERNS = [
     # 10.03.2026 (European order; the year is required so "6.30" is never a date)
     re.compile(r"(?<![\w/.])(?P<day>3[01]|[12]\d|0?[1-9])\.(?P<mnum>1[0-2]|0?[1-9])\.(?P<year>20\d\d)(?!\d)"),
 ]
+_WEEKDAY_THE_NTH = re.compile(rf"\b(?P<wd>{_WD_RE}),?\s+the\s+(?P<day>3[01]|[12]\d|0?[1-9])(?:st|nd|rd|th)\b", re.I)
 _RELATIVE_RE = re.compile(
     rf"\b(?:(?P<word>today|tonight|tomorrow|this\s+(?:evening|afternoon|morning))"
     rf"|(?:(?P<rel>this\s+coming|this|next|coming|last|on|every)\s+)?(?P<wd>{_WD_FULL_RE}|{_WD_RE}(?=\.?\s*(?:,|at|@|\d|from|night|evening|morning|afternoon))))\b",
@@ -121,16 +123,18 @@ _NOT_EVENT_SUBJECTS = [
     (re.compile(r"\b(?:job|jobs|hiring|position|positions|opening|openings|employment|help\s+wanted|seeking\s+(?:a\s+)?(?:lmt|therapist|massage)|now\s+hiring|career)\b", re.I),
      "a job ad, not an event"),
     (re.compile(r"\b(?:dues|renewal|renew|membership\s+fees?)\b", re.I), "a renewal deadline, not an event"),
+    (re.compile(r"\bfor\s+rent\b|\brental\b|\bsublet\b|\bsublease\b|\broom\s+(?:available|share)\b", re.I),
+     "a room to rent, not an event"),
     (re.compile(r"\boffice\b.*\bclos|\bclos(?:ed|ure|ing)\b.*\b(?:holiday|office)|\bholiday\s+hours\b", re.I),
      "an office closure, not an event"),
 ]
 _CANCEL_RE = re.compile(r"\b(?:cancel+ed|cancel+ing|cancel+ation|called\s+off)\b", re.I)
-_CANCEL_SUBJECT_RE = re.compile(r"\b(?:cancel+ed|cancel+ation|called\s+off)\b", re.I)
+_CANCEL_SUBJECT_RE = re.compile(r"\b(?:cancel+ed|cancel+ation|called\s+off|postponed)\b", re.I)
 
 # Prefixes that make a post a reply, reminder, forward or update of an announcement.
 _PREFIX_RE = re.compile(
     r"^\s*(?:\[[^\]]{1,40}\]\s*|(?:re|aw|sv|fwd?|fw|tr|wg|reminder|friendly\s+reminder|last\s+call|update[d]?"
-    r"|correction|change|new\s+date|cancel+ed|canceled|cancellation|save\s+the\s+date|announcing|announcement"
+    r"|correction|change|new\s+date|cancel+ed|canceled|cancellation|postponed|save\s+the\s+date|announcing|announcement"
     r"|event|reminder\s*[-–]|tonight|tomorrow|this\s+week)\s*(?:\[\d+\])?\s*[:!–-]\s*)+",
     re.I,
 )
@@ -340,6 +344,21 @@ def _find_dates(text: str, subject_len: int, sent_local: date) -> list[_DateHit]
                     continue
             taken.append((m.start(), m.end()))
             hits.append(_DateHit(m.start(), m.end(), found, m.start() < subject_len))
+    for m in _WEEKDAY_THE_NTH.finditer(text):
+        if not free(m.start(), m.end()):
+            continue
+        target, day = _WEEKDAYS[m.group("wd")[:3].lower()], int(m.group("day"))
+        probe = date(sent_local.year, sent_local.month, 1)
+        for _ in range(14):
+            try:
+                candidate = probe.replace(day=day)
+            except ValueError:
+                candidate = None
+            if candidate and candidate >= sent_local and candidate.weekday() == target:
+                taken.append((m.start(), m.end()))
+                hits.append(_DateHit(m.start(), m.end(), candidate, m.start() < subject_len))
+                break
+            probe = (probe.replace(day=28) + timedelta(days=4)).replace(day=1)
     for m in _RELATIVE_RE.finditer(text):
         if not free(m.start(), m.end()):
             continue
@@ -387,7 +406,8 @@ def _clock(text: str, ampm_hint: str | None = None) -> tuple[int, int, str | Non
     if not m:
         return None
     hour, minute = int(m.group(1)), int(m.group(2) or 0)
-    ap = (m.group(3) + "m") if m.group(3) and re.search(r"[ap]\.?\s?m", t) else None
+    ap = (m.group(3) + "m") if m.group(3) and (re.search(r"[ap]\.?\s?m", t) or re.fullmatch(r"\d{1,2}:\d\d[ap]", t)) \
+        else None
     return hour, minute, ap
 
 
@@ -421,6 +441,11 @@ def _find_times(text: str) -> list[_TimeHit]:
                 if candidate and end_candidate and candidate > end_candidate:
                     candidate = _to_time(h1, m1, "am")
                 start_t, stop_t = candidate, end_candidate
+            elif ap1 is None and ap2 is None and ":" not in m.group("t1") and m.group("t1").isdigit():
+                # "from 9 to 5": a working day; "from 6 to 8": an evening
+                start_t = time(h1, 0) if 7 <= h1 <= 11 else _to_time(h1, m1, None)
+                stop_t = time(h2 + 12 if h2 < 12 and (h2 <= h1 or h1 >= 12 or h1 <= 6) else h2, m2) \
+                    if h2 + 12 < 24 or h2 >= 12 else None
             else:
                 start_t = _to_time(h1, m1, ap1) if ap1 or ":" in m.group("t1") or "." in m.group("t1") or m.group("t1").isalpha() \
                     else None
@@ -503,7 +528,8 @@ def read_post(subject: str, body: str, sent: datetime, zone: ZoneInfo) -> Readin
     head = f"{subject.strip()}\n"
     text = head + own
     cancelled = bool(_CANCEL_SUBJECT_RE.search(subject)) or bool(
-        re.search(r"\b(?:is|has\s+been|have\s+been|been|are|was|will\s+be)\s+(?:cancel+ed|called\s+off)\b", own, re.I))
+        re.search(r"\b(?:is|has\s+been|have\s+been|been|are|was|will\s+be)\s+(?:cancel+ed|called\s+off|postponed)\b",
+                  own, re.I))
 
     dates = _find_dates(text, len(head), sent_local.date())
     times = _find_times(text)
@@ -678,7 +704,7 @@ def records_from_posts(posts: Iterable[Post], zone: ZoneInfo, *, source_id: str 
         title_post = next((p for p, r in events if not re.match(r"^\s*(?:re|aw|sv|fwd?|fw)\s*:", p.subject, re.I)),
                           root_post)
         title = clean_subject(title_post.subject)
-        title = re.sub(r"^\s*(?:cancel+ed|postponed)\s*[:!-]?\s*", "", title, flags=re.I) or title
+        title = re.sub(r"^\s*(?:cancel+ed|canceled|postponed)\s*[:!-]?\s*", "", title, flags=re.I) or title
         urls = [p.url for p, _ in cluster if p.url]
         yield RawEvent(
             external_id=root_post.id,

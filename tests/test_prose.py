@@ -22,12 +22,14 @@ from aggregator.model import RawEvent, Status
 from sources.base import Skipped
 from sources.prose import Post, Reading, clean_subject, html_to_text, read_post, records_from_posts, strip_quotes
 
-POSTS_FILE = Path(__file__).parent / "fixtures" / "posts" / "labelled_posts.yaml"
+POSTS_DIR = Path(__file__).parent / "fixtures" / "posts"
+POSTS_FILE = POSTS_DIR / "labelled_posts.yaml"  # the development set (the reader was tuned on it)
+HELDOUT_FILE = POSTS_DIR / "heldout_posts.yaml"  # written and labelled after tuning: the honest estimate
 DEFAULT_ZONE = "America/Chicago"
 
 
-def load_posts() -> list[dict]:
-    return yaml.safe_load(POSTS_FILE.read_text(encoding="utf-8"))["posts"]
+def load_posts(path: Path = POSTS_FILE) -> list[dict]:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))["posts"]
 
 
 def reading_of(post: dict) -> Reading:
@@ -77,14 +79,14 @@ def mismatches(post: dict, got: Reading) -> list[str]:
 
 
 def _params():
-    for post in load_posts():
+    for post in load_posts() + load_posts(HELDOUT_FILE):
         marks = [pytest.mark.xfail(reason=post["xfail"], strict=True)] if post.get("xfail") else []
         yield pytest.param(post, id=post["id"], marks=marks)
 
 
 def test_the_labelled_set_has_at_least_60_posts_of_every_kind():
     posts = load_posts()
-    ids = [p["id"] for p in posts]
+    ids = [p["id"] for p in posts + load_posts(HELDOUT_FILE)]
     assert len(posts) >= 60
     assert len(set(ids)) == len(ids), "post ids must be unique"
     events = [p for p in posts if p["expect"]["event"]]
@@ -146,12 +148,14 @@ def report(m: dict) -> str:
 
 def test_precision_and_recall_on_the_labelled_set(capsys):
     m = measure()
+    held = measure(load_posts(HELDOUT_FILE))
     with capsys.disabled():
-        print("\n" + report(m))
+        print("\ndevelopment set (tuned on):\n" + report(m))
+        print("held-out set:\n" + report(held))
     # Floors that catch regressions; the real numbers are printed above.
-    assert m["precision"] >= 0.95
-    assert m["recall"] >= 0.9
-    assert m["strict_recall"] >= 0.85
+    assert m["precision"] >= 0.95 and held["precision"] >= 0.9
+    assert m["recall"] >= 0.9 and held["recall"] >= 0.85
+    assert m["strict_recall"] >= 0.85 and held["strict_recall"] >= 0.75
 
 
 # ---------------------------------------------------------------------------------------------
@@ -272,5 +276,6 @@ def test_list_prefixes_are_removed_from_the_title():
 
 
 if __name__ == "__main__":  # .venv/bin/python -m tests.test_prose
-    print(report(measure()))
+    print("development set (tuned on):\n" + report(measure()))
+    print("held-out set (first look recorded in heldout_posts.yaml):\n" + report(measure(load_posts(HELDOUT_FILE))))
     sys.exit(0)
