@@ -176,7 +176,7 @@ def _cut(text: str | None, width: int) -> str:
 
 
 def print_table(outcome: SourceOutcome, options: SourceOptions, window: Window, out: TextIO) -> None:
-    width = max(80, min(160, shutil.get_terminal_size((100, 20)).columns))
+    width = max(110, min(180, shutil.get_terminal_size((110, 20)).columns))
     out.write(f"{options.id} ({options.type}): {options.url}\n")
     out.write(f"window {window.start.date()} to {window.end.date()}\n\n")
     if outcome.error is not None:
@@ -185,10 +185,10 @@ def print_table(outcome: SourceOutcome, options: SourceOptions, window: Window, 
     records = sorted(outcome.records, key=lambda e: _sort_key(e))
     if records:
         when_w = max(len(_when(e)) for e in records)
-        title_w = max(20, min(50, width - when_w - 30))
+        title_w = max(20, min(45, max(len(e.title) for e in records)))
         out.write(f"{'WHEN':<{when_w}}  {'TITLE':<{title_w}}  {'STATUS':<9}  WHERE\n")
         for e in records:
-            where = _cut(e.location or e.url or "", max(10, width - when_w - title_w - 15))
+            where = _cut(e.location or e.url or "", max(60, width - when_w - title_w - 15))
             out.write(f"{_when(e):<{when_w}}  {_cut(e.title, title_w):<{title_w}}  {str(e.status):<9}  {where}\n")
     out.write(f"\n{len(records)} record{'s' if len(records) != 1 else ''}, {len(outcome.skipped)} skipped\n")
     if outcome.skipped:

@@ -648,7 +648,8 @@ class JsonLdAdapter:
                     fetched.add(sub.url)
                     sub_items = read_page(sub, zone, options.id, window)
                 except SourceError as e:
-                    skipped.append(Skipped(item=link, reason=f"followed page not read: {e.message}"))
+                    reason = e.message.replace(link, "it").replace("; check the URL in sources.yaml", "")
+                    skipped.append(Skipped(item=link, reason=f"followed page not read: {reason}"))
                     continue
                 for item in sub_items:
                     if isinstance(item, RawEvent):
