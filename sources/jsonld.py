@@ -350,26 +350,43 @@ def _location(event: dict, base: str) -> tuple[str | None, bool]:
     return text, False
 
 
+def _amount(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        return float(re.sub(r"[^\d.]", "", text.replace(",", "")) or "nan")
+    except ValueError:
+        return None
+
+
 def _price(offers: Any) -> str | None:
+    """What it costs, from Offer / AggregateOffer (a list of them: the cheapest to the dearest)."""
     items = offers if isinstance(offers, list) else [offers]
+    amounts: list[tuple[float, str, str]] = []
     for offer in items:
         if not isinstance(offer, dict):
             continue
-        currency = _text(offer.get("priceCurrency")) or ""
-        price, low, high = (_text(offer.get(k)) for k in ("price", "lowPrice", "highPrice"))
-        symbol = "$" if currency.upper() == "USD" else (currency + " " if currency else "")
-        if price is not None:
-            try:
-                if float(re.sub(r"[^\d.]", "", price) or "nan") == 0:
-                    return "Free"
-            except ValueError:
-                pass
-            return f"{symbol}{price}".strip()
-        if low and high and low != high:
-            return f"{symbol}{low}–{high}".strip()
-        if low:
-            return f"from {symbol}{low}".strip()
-    return None
+        currency = (_text(offer.get("priceCurrency")) or "").upper()
+        for key in ("price", "lowPrice", "highPrice"):
+            text = _text(offer.get(key))
+            value = _amount(text)
+            if text is not None and value is not None and value == value:  # not NaN
+                amounts.append((value, text, currency))
+        if not amounts and _text(offer.get("price")):
+            return _text(offer.get("price"))  # "Free", "Donation": as written
+    if not amounts:
+        return None
+    low, high = min(amounts), max(amounts)
+
+    def show(amount: tuple[float, str, str]) -> str:
+        value, text, currency = amount
+        if value == 0:
+            return "Free"
+        return ("$" + text if currency in ("USD", "") and not text.startswith("$") else f"{currency} {text}").strip()
+
+    if low[0] == high[0]:
+        return show(low)
+    return f"{show(low)}–{show(high)}" if low[0] else f"Free–{show(high)}"
 
 
 def _status(event: dict) -> tuple[Status, str | None]:

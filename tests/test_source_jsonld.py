@@ -213,3 +213,20 @@ def test_event_schedule_is_expanded_into_occurrences_at_local_time_across_dst(ht
     assert len({t.external_id for t in tuesdays}) == 8
     saturdays = [i.start.date() for i in items if i.title == "First Saturday Clinic"]
     assert saturdays == [date(2027, 3, 6), date(2027, 4, 3), date(2027, 5, 1)]
+
+
+@pytest.mark.parametrize(("offers", "shown"), [
+    ({"@type": "Offer", "price": "25.00", "priceCurrency": "USD"}, "$25.00"),
+    ({"@type": "Offer", "price": 0, "priceCurrency": "USD"}, "Free"),
+    ({"@type": "AggregateOffer", "lowPrice": "0", "highPrice": "0", "priceCurrency": "USD"}, "Free"),
+    ([{"@type": "Offer", "price": "40", "priceCurrency": "USD"}, {"@type": "Offer", "price": "25",
+                                                                  "priceCurrency": "USD"}], "$25–$40"),
+    ({"@type": "Offer", "price": "15", "priceCurrency": "EUR"}, "EUR 15"),
+    ({"@type": "Offer", "price": "Donation"}, "Donation"),
+])
+def test_offers_become_a_readable_price(offers, shown):
+    from sources.jsonld import to_raw_event
+
+    event = to_raw_event({"@type": "Event", "name": "X", "startDate": "2027-03-03T18:00:00-06:00",
+                          "offers": offers}, "https://e.example/", "America/Chicago", date(2027, 1, 1))
+    assert f"Price: {shown}" in event.description and event.extra["price"] == shown
