@@ -71,8 +71,9 @@ class OutboxTransport:
     """Writes each message to <folder>/<message-id>.eml (atomically). Re-sending the same
     Message-ID overwrites the same file, so the outbox holds each digest once."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, signer: "DkimSigner | None" = None) -> None:
         self.folder = Path(folder)
+        self.signer = signer
         self.description = f"the outbox folder {self.folder}"
 
     def path_for(self, msg: EmailMessage) -> Path:
@@ -86,7 +87,7 @@ class OutboxTransport:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             path = self.path_for(msg)
-            write_atomic(path, msg.as_bytes())
+            write_atomic(path, _wire_bytes(msg, self.signer))
         except OSError as e:
             raise SmtpSetupError(f"cannot write to the outbox folder {self.folder} ({e.strerror or e}); "
                                  "check that --out points at a writable folder") from None
@@ -97,8 +98,9 @@ class OutboxTransport:
 
 
 class SmtpTransport:
-    def __init__(self, settings, *, environ=os.environ) -> None:
+    def __init__(self, settings, *, environ=os.environ, signer: "DkimSigner | None" = None) -> None:
         self.settings = settings
+        self.signer = signer
         self.host = settings.host
         self.port = settings.port or DEFAULT_PORTS[settings.security]
         self.description = f"SMTP {self.host}:{self.port} ({settings.security})"
@@ -164,7 +166,7 @@ class SmtpTransport:
     def send(self, msg: EmailMessage, *, envelope_from: str, to: str) -> str:
         conn = self._connect()
         try:
-            refused = conn.send_message(msg, from_addr=envelope_from, to_addrs=[to])
+            refused = conn.sendmail(envelope_from, [to], _wire_bytes(msg, self.signer))
         except smtplib.SMTPRecipientsRefused as e:
             code, text = next(iter(e.recipients.values()))
             raise _classify(code, text, "RCPT") from None
@@ -214,11 +216,70 @@ def _classify(code: int, text, stage: str) -> DeliveryError:
 
 
 def make_transport(config, out_dir: Path) -> Transport:
-    """SMTP when `smtp.host` is set in sources.yaml, else the outbox folder <out_dir>/outbox/."""
+    """SMTP when `smtp.host` is set in sources.yaml, else the outbox folder <out_dir>/outbox/.
+    Messages are DKIM-signed when digest.dkim_selector and digest.dkim_key_file are set."""
+    signer = make_signer(config)
     smtp = getattr(config, "smtp", None)
     if smtp is not None and smtp.host:
-        return SmtpTransport(smtp)
-    return OutboxTransport(Path(out_dir) / "outbox")
+        return SmtpTransport(smtp, signer=signer)
+    return OutboxTransport(Path(out_dir) / "outbox", signer=signer)
+
+
+def _wire_bytes(msg: EmailMessage, signer: "DkimSigner | None") -> bytes:
+    data = msg.as_bytes()
+    return signer.sign(data) if signer is not None else data
+
+
+class DkimSigner:
+    """DKIM (RFC 6376), relaxed/relaxed, rsa-sha256. Both List-Unsubscribe headers are in h=,
+    as RFC 8058 requires for one-click unsubscribe to be honoured."""
+
+    HEADERS = (b"from", b"to", b"subject", b"date", b"message-id", b"reply-to", b"list-id",
+               b"list-unsubscribe", b"list-unsubscribe-post", b"mime-version", b"content-type")
+
+    def __init__(self, selector: str, domain: str, private_key: bytes) -> None:
+        self.selector = selector.encode()
+        self.domain = domain.encode()
+        self.key = private_key
+
+    def sign(self, data: bytes) -> bytes:
+        import dkim
+
+        try:
+            signature = dkim.sign(data, self.selector, self.domain, self.key, include_headers=list(self.HEADERS),
+                                  canonicalize=(b"relaxed", b"relaxed"))
+        except dkim.DKIMException as e:
+            raise SmtpSetupError(f"DKIM signing failed ({e}); check digest.dkim_key_file holds an RSA "
+                                 "private key in PEM form") from None
+        return signature + data
+
+
+def make_signer(config) -> DkimSigner | None:
+    digest = getattr(config, "digest", None)
+    selector = getattr(digest, "dkim_selector", None)
+    key_file = getattr(digest, "dkim_key_file", None)
+    if not selector and not key_file:
+        return None
+    if not (selector and key_file):
+        raise SmtpSetupError("DKIM needs both digest.dkim_selector and digest.dkim_key_file; set both, or neither")
+    try:
+        import dkim  # noqa: F401
+    except ImportError:
+        raise SmtpSetupError("DKIM signing needs the dkimpy package: pip install dkimpy") from None
+    path = Path(key_file).expanduser()
+    if not path.is_absolute() and getattr(config, "path", None):
+        path = Path(config.path).parent / path
+    try:
+        key = path.read_bytes()
+    except OSError as e:
+        raise SmtpSetupError(f"cannot read the DKIM key {path} ({e.strerror or e}); "
+                             "fix digest.dkim_key_file") from None
+    from aggregator.digest import from_address
+
+    domain = getattr(digest, "dkim_domain", None) or from_address(config).rpartition("@")[2]
+    if not domain:
+        raise SmtpSetupError("set digest.dkim_domain (or digest.from_address) to sign with DKIM")
+    return DkimSigner(selector, domain, key)
 
 
 def send_one(transport: Transport, msg: EmailMessage, envelope_from: str) -> str:
