@@ -23,6 +23,8 @@ then `fetcher.for_source(options)` per source (see SourceFetcher).
 from __future__ import annotations
 
 import codecs
+import copy
+import os
 import hashlib
 import heapq
 import ipaddress
@@ -69,6 +71,8 @@ MAX_REDIRECTS = 5
 MAX_CRAWL_DELAY = 30.0  # seconds; a larger Crawl-delay is capped
 MAX_RETRY_WAIT = 60.0  # a Retry-After longer than this ends the attempt (health backs off instead)
 RETRIED_STATUSES = (429, 502, 503, 504)
+# Environment variables requests reads when trust_env is on (proxies, CA bundles).
+_ENV_SETTINGS = {"http_proxy", "https_proxy", "all_proxy", "no_proxy", "requests_ca_bundle", "curl_ca_bundle"}
 PAGE_TYPES = frozenset({"html", "jsonld"})  # source types that obey robots.txt by default
 _CHUNK = 64 * 1024
 
@@ -289,6 +293,7 @@ class _RequestContext:
         self.ip_check = ip_check
         self.max_bytes = max_bytes
         self.on_request = on_request
+        self.previous = None  # the response an earlier run stored for this URL (read by the cache)
 
 
 _local = threading.local()
@@ -452,6 +457,31 @@ class _LimitedAdapter(HTTPAdapter):
         return response
 
 
+def _remembering(get_response: Callable) -> Callable:
+    """Wrap the cache's get_response: note the stored response for the request in flight (its body
+    is what "unchanged" is judged against), and hide the validators of one downloaded more than
+    12 h ago, so requests-cache sends that request unconditionally (RELIABILITY A4)."""
+
+    def wrapped(key, default=None):
+        try:
+            cached = get_response(key, default)
+        except Exception:  # an unreadable cache entry is a cache miss
+            log.debug("unreadable cache entry %s", key, exc_info=True)
+            return default
+        ctx = _context()
+        if cached is None or ctx is None:
+            return cached
+        ctx.previous = cached
+        if _older_than(cached, FORCE_REFRESH_AFTER):
+            stale = copy.copy(cached)
+            stale.headers = requests.structures.CaseInsensitiveDict(
+                {k: v for k, v in cached.headers.items() if k.lower() not in ("etag", "last-modified")})
+            return stale
+        return cached
+
+    return wrapped
+
+
 def _discard(raw) -> None:
     """Close a response's connection for good (never back to the pool half-read)."""
     try:
@@ -532,8 +562,10 @@ class HttpFetcher:
         self.cache_path = Path(cache_path) if cache_path else None
         if session is None:
             session = self._make_session(self.cache_path)
+            if not any(k.lower() in _ENV_SETTINGS for k in os.environ):
+                session.trust_env = False  # nothing to read from the environment: skip it per request
         self.session = session
-        adapter = _LimitedAdapter(pool_connections=max(pool_size, 10), pool_maxsize=per_host,
+        adapter = _LimitedAdapter(pool_connections=max(pool_size, 256), pool_maxsize=per_host,
                                   max_retries=0)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
@@ -556,10 +588,12 @@ class HttpFetcher:
         cache_path.parent.mkdir(parents=True, exist_ok=True)
         # Every response is stored but stale at once (1 ms): each run revalidates (If-None-Match /
         # If-Modified-Since), and a body without validators is re-fetched and compared by hash.
-        return CachedSession(str(cache_path), backend="sqlite", expire_after=timedelta(milliseconds=1),
+        session = CachedSession(str(cache_path), backend="sqlite", expire_after=timedelta(milliseconds=1),
                              cache_control=False,
                              allowable_codes=(200,), allowable_methods=("GET",), wal=True,
                              urls_expire_after={"*/robots.txt": ROBOTS_TTL})
+        session.cache.get_response = _remembering(session.cache.get_response)
+        return session
 
     @property
     def cached(self) -> bool:
@@ -675,17 +709,13 @@ class HttpFetcher:
                                       f"{key[0]} (fetch.per_host); timed out", reason="timeout")
         try:
             self._crawl_delay(key, url, state)
-            previous = self._previous(url, accept)
-            kwargs = {}
-            if previous is not None and _older_than(previous, FORCE_REFRESH_AFTER):
-                kwargs["force_refresh"] = True
             remaining = max(0.05, state.remaining())
             timeout = (min(self.connect_timeout, remaining), min(self.read_timeout, remaining))
             headers = {"Accept": accept} if accept else {}
             _local.ctx = _RequestContext(state, ip_check, self.max_bytes, lambda: self._count(state))
             try:
-                response = self.session.get(url, headers=headers, timeout=timeout, allow_redirects=False,
-                                            **kwargs)
+                response = self.session.get(url, headers=headers, timeout=timeout, allow_redirects=False)
+                previous = _local.ctx.previous
             finally:
                 _local.ctx = None
         except SourceError:
@@ -716,19 +746,6 @@ class HttpFetcher:
             elif not getattr(response, "from_cache", False):
                 unchanged = body_fingerprint(response.content or b"") == body_fingerprint(previous.content or b"")
         return response, unchanged
-
-    def _previous(self, url: str, accept: str | None):
-        """The response stored for url by an earlier run, or None."""
-        cache = getattr(self.session, "cache", None)
-        if cache is None:
-            return None
-        try:
-            request = self.session.prepare_request(requests.Request("GET", url,
-                                                                    headers={"Accept": accept} if accept else {}))
-            return cache.get_response(cache.create_key(request))
-        except Exception:  # an unreadable cache entry is a cache miss
-            log.debug("cache lookup failed for %s", url, exc_info=True)
-            return None
 
     def _count(self, state: _SourceState) -> None:
         with self._lock:
