@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from aggregator import dedupe, lifecycle, outputs
+from aggregator import dedupe, health, lifecycle, outputs
 from aggregator.config import CalendarSettings, Config, FilterSettings
 from aggregator.errors import ParseError, RecordRejected, SourceError
 from aggregator.model import Event, RawEvent, Window
@@ -36,6 +36,7 @@ class SourceOutcome:
     error: SourceError | None = None
     unchanged: bool = False
     http_status: int | None = None
+    moved_to: str | None = None  # the source's URL answered 301/308 with this target
 
 
 class _Unchanged(Exception):
@@ -78,7 +79,9 @@ def read_source(options: SourceOptions, calendar: CalendarSettings, fetcher: Fet
         update["exclude"] = tuple(dict.fromkeys(options.exclude + filters.exclude))
         update["include"] = options.include or filters.include
     options = options.model_copy(update=update)
-    view = _SourceFetcher(fetcher, options, may_skip_unchanged)
+    own = fetcher.for_source(options) if hasattr(fetcher, "for_source") else fetcher
+    # A source that follows links is only unchanged when every page is: read it through.
+    view = _SourceFetcher(own, options, may_skip_unchanged and not getattr(options, "follow", None))
     try:
         adapter = adapter_for(options.type)()
         seen: set[str] = set()
@@ -110,6 +113,9 @@ def read_source(options: SourceOptions, calendar: CalendarSettings, fetcher: Fet
                                    reason="adapter_crash")
     outcome.http_status = view.last_status if outcome.error is None else (
         outcome.error.http_status or view.last_status)
+    outcome.moved_to = getattr(own, "moved_to", None)
+    if getattr(own, "all_unchanged", False) and outcome.error is None and may_skip_unchanged:
+        outcome.unchanged = True  # read through, but every response was the same as last run
     return outcome
 
 
@@ -131,6 +137,15 @@ def run(config: Config, store: Store, out_dir: Path, *, now: datetime | None = N
     store.drop_sources_except(s.id for s in sources)
     has_records = {s.id: store.record_count(s.id) > 0 for s in sources}
 
+    due, deferred = [], []
+    for options in sources:
+        (due if health.should_fetch(store, options.id, now) else deferred).append(options)
+    for options in deferred:  # backing off after failures: its stored records stay published
+        report.sources.append(SourceResult(source_id=options.id, ok=False, deferred=True,
+                                           records=store.record_count(options.id),
+                                           error_message=f"backing off until {health.next_attempt(store, options.id)}"))
+    sources = due
+
     def work(options: SourceOptions) -> tuple[SourceOptions, SourceOutcome, float]:
         began = time.monotonic()
         outcome = read_source(options, config.calendar, fetcher, window, filters=config.filters,
@@ -143,12 +158,13 @@ def run(config: Config, store: Store, out_dir: Path, *, now: datetime | None = N
         futures = [pool.submit(work, s) for s in sources]
         for done, future in enumerate(as_completed(futures), 1):
             options, outcome, seconds = future.result()
-            result = _settle(store, options, outcome, now, seconds)
+            result = _settle(store, options, outcome, now, seconds, config)
             if result.ok:
                 ok_sources.add(options.id)
             report.sources.append(result)
             if progress:
                 progress(done, len(sources), result)
+    # Deferred sources were not read: for the lifecycle they are like failing ones.
     report.sources.sort(key=lambda r: r.source_id)
 
     events = merge_and_store(config, store, ok_sources, now)
@@ -174,60 +190,35 @@ def merge_and_store(config: Config, store: Store, ok_sources: set[str], now: dat
 
 
 def _settle(store: Store, options: SourceOptions, outcome: SourceOutcome, now: datetime,
-            seconds: float) -> SourceResult:
-    """Store a source's outcome and say how it went."""
+            seconds: float, config: Config) -> SourceResult:
+    """Store a source's outcome and its health, and say how it went."""
     result = SourceResult(source_id=options.id, ok=outcome.error is None, seconds=seconds,
                           skipped=len(outcome.skipped), unchanged=outcome.unchanged,
                           http_status=outcome.http_status)
+    for item in outcome.skipped:
+        result.skipped_reasons[item.reason.split(";")[0][:80]] += 1
     if outcome.error is not None:
         error = outcome.error
         result.error_class = type(error).__name__
         result.error_reason = error.reason
         result.error_message = error.message
         log.warning("%s", error, extra={"source": options.id})
-    elif not outcome.unchanged:
+    elif outcome.unchanged:
+        pass  # same as last run: its stored records stand
+    elif health.is_sudden_zero(store, options.id, len(outcome.records)):
+        pass  # an error page served with 200, or a changed layout: keep the last good records
+    else:
         store.replace_records(options.id, outcome.records, now)
     result.records = store.record_count(options.id)
-    _record_health(store, options.id, result, now)
+    interval = timedelta(minutes=options.refresh_minutes) if options.refresh_minutes else None
+    result.warnings += health.record_outcome(
+        store, options.id, ok=result.ok, records=result.records if outcome.unchanged else len(outcome.records),
+        error=outcome.error, http_status=outcome.http_status, now=now, interval=interval,
+        moved_to=outcome.moved_to)
     return result
 
 
-def _record_health(store: Store, source_id: str, result: SourceResult, now: datetime) -> None:
-    stamp = now.isoformat()
-    with store.transaction() as db:
-        row = db.execute("SELECT records_found, consecutive_failures FROM source_health WHERE source = ?",
-                         (source_id,)).fetchone()
-        if result.ok:
-            if row and row["records_found"] and result.records == 0:
-                result.warnings.append(f"yielded no events, after {row['records_found']} last time; "
-                                       "has the page or feed changed?")
-            db.execute(
-                """INSERT INTO source_health (source, last_attempt, last_success, http_status, error_class,
-                       error_reason, error_message, records_found, consecutive_failures)
-                   VALUES (?, ?, ?, ?, NULL, NULL, NULL, ?, 0)
-                   ON CONFLICT (source) DO UPDATE SET last_attempt = excluded.last_attempt,
-                       last_success = excluded.last_success, http_status = excluded.http_status,
-                       error_class = NULL, error_reason = NULL, error_message = NULL,
-                       records_found = excluded.records_found, consecutive_failures = 0""",
-                (source_id, stamp, stamp, result.http_status, result.records))
-        else:
-            db.execute(
-                """INSERT INTO source_health (source, last_attempt, http_status, error_class, error_reason,
-                       error_message, consecutive_failures)
-                   VALUES (?, ?, ?, ?, ?, ?, 1)
-                   ON CONFLICT (source) DO UPDATE SET last_attempt = excluded.last_attempt,
-                       http_status = excluded.http_status, error_class = excluded.error_class,
-                       error_reason = excluded.error_reason, error_message = excluded.error_message,
-                       consecutive_failures = source_health.consecutive_failures + 1""",
-                (source_id, stamp, result.http_status, result.error_class, result.error_reason,
-                 result.error_message))
-
-
 def _default_fetcher(config: Config, store: Store) -> Fetcher:
-    from aggregator import fetch
+    from aggregator.fetch import cache_path_for, make_fetcher
 
-    if hasattr(fetch, "make_fetcher"):
-        return fetch.make_fetcher(config, store.path.with_name(store.path.name + ".http-cache.sqlite"))
-    return fetch.HttpFetcher(connect_timeout=config.fetch.connect_timeout, read_timeout=config.fetch.read_timeout,
-                             max_bytes=config.fetch.max_bytes,
-                             allow_local_paths=any(s.allows_local_path for s in config.sources))
+    return make_fetcher(config, cache_path_for(store.path))
