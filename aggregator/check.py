@@ -120,13 +120,26 @@ def _fetcher(config: Config | None) -> HttpFetcher:
                            allow_local_paths=True)
 
 
+class _LocalFile:
+    """The fetcher without its per-source view: `sources check` reads a local path for any type."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+
+    def get(self, url: str, *, accept: str | None = None, discovered: bool = False):
+        return self.inner.get(url, accept=accept, discovered=discovered)
+
+
 def check_source(config: Config | None, options: SourceOptions, window: Window, fetcher=None) -> SourceOutcome:
     """Read one source as `run` would, storing nothing."""
     calendar = config.calendar if config is not None else CalendarSettings()
     filters = getattr(config, "filters", None) if config is not None else None
     fetcher = fetcher or _fetcher(config)
+    reader = fetcher
+    if urlsplit(options.url).scheme.lower() not in ("http", "https"):
+        reader = _LocalFile(fetcher)  # a local path is read as the URL would be, whatever the type
     try:
-        return read_source(options, calendar, fetcher, window, filters=filters)
+        return read_source(options, calendar, reader, window, filters=filters)
     finally:
         close = getattr(fetcher, "close", None)
         if callable(close):

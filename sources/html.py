@@ -204,10 +204,15 @@ def read_listing(page: Fetched, options: HtmlOptions) -> list[RawEvent | Skipped
 
 
 def _localize(value, zone):
+    """Naive times are the source's local time; a bare offset ("GMT-6") is shown in the source's zone."""
     from datetime import datetime
+    from zoneinfo import ZoneInfo
 
-    if isinstance(value, datetime) and value.tzinfo is None:
-        return value.replace(tzinfo=zone)
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            return value.replace(tzinfo=zone)
+        if not isinstance(value.tzinfo, ZoneInfo):
+            return value.astimezone(zone)
     return value
 
 

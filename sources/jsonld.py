@@ -28,6 +28,7 @@ from dataclasses import replace
 from datetime import date, datetime, timedelta
 from datetime import time as dt_time
 from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
 
 import jstyleson
 import lxml.etree
@@ -418,11 +419,9 @@ def _time(value: Any, zone_name: str | None, reference: date):
         if parsed.tzinfo is None:
             if zone is not None:
                 parsed = parsed.replace(tzinfo=zone)
-        elif zone is not None:
-            # Shown in the source's zone when the offset agrees with it (DST-correct names).
-            local = parsed.astimezone(zone)
-            if local.utcoffset() == parsed.utcoffset():
-                parsed = local
+        elif zone is not None and not isinstance(parsed.tzinfo, ZoneInfo):
+            # A bare offset (or Z) names no zone: the same instant, shown in the source's zone.
+            parsed = parsed.astimezone(zone)
     return parsed
 
 
