@@ -836,7 +836,7 @@ class HttpFetcher:
             raise  # timeout / connection: the site is unreachable; report that
         parser = RobotFileParser()
         parser.parse(fetched.text.splitlines())
-        delay = parser.crawl_delay(ROBOTS_AGENT)
+        delay = parser.crawl_delay(ROBOTS_AGENT) or _crawl_delay_of(fetched.text)
         return _Robots(parser, False, float(delay) if delay else None, time.monotonic())
 
     def _robots_fetch(self, robots_url: str, state: _SourceState) -> Fetched:
@@ -988,6 +988,35 @@ def _check_redirect(current: str, target: str) -> None:
     if urlsplit(current).scheme.lower() == "https" and scheme == "http":
         raise FetchRefused(f"{current} redirects from https down to plain http ({target[:80]}); refused",
                            reason="insecure_redirect")
+
+
+def _crawl_delay_of(text: str) -> float | None:
+    """Crawl-delay for our agent (or *) read by hand: robotparser ignores fractional values."""
+    ours = anyone = None
+    agents: list[str] = []
+    in_rules = False
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if ":" not in line:
+            continue
+        key, value = (part.strip() for part in line.split(":", 1))
+        key = key.lower()
+        if key == "user-agent":
+            if in_rules:
+                agents, in_rules = [], False
+            agents.append(value.lower())
+        else:
+            in_rules = True
+            if key == "crawl-delay":
+                try:
+                    delay = float(value)
+                except ValueError:
+                    continue
+                if ROBOTS_AGENT in agents and ours is None:
+                    ours = delay
+                elif "*" in agents and anyone is None:
+                    anyone = delay
+    return ours if ours is not None else anyone
 
 
 def _ssrf_error(url: str, e: SSRFBlocked) -> FetchRefused:

@@ -343,3 +343,27 @@ def test_local_paths_only_for_types_that_allow_them(tmp_path, fetcher):
         fetcher.for_source(page("ical", str(archive))).get(str(archive))
     assert caught.value.reason == "bad_scheme"
     assert HttpFetcher(allow_local_paths=True).get(str(archive)).content == b"From x\n"
+
+
+def test_crawl_delay_spaces_page_requests_to_one_host(srv, fetcher):
+    srv.robots = (200, b"User-agent: *\nCrawl-delay: 0.3\n")
+    url = srv.url("/files/encoding/koi8r.html")
+    source = fetcher.for_source(page("html", url))
+    for _ in range(3):
+        source.get(url)
+    pages = [r.at for r in srv.log if r.path.startswith("/files/")]
+    assert len(pages) == 3
+    assert min(b - a for a, b in zip(pages, pages[1:])) >= 0.28
+
+
+def test_one_deadline_covers_every_request_of_a_source(srv, tmp_path):
+    f = fresh(tmp_path, deadline=1.0, read_timeout=5)
+    url = srv.url("/delay?s=0.4&file=ical/rdate.ics")
+    source = f.for_source(page("ical", url))
+    source.get(url)
+    source.get(url, discovered=True)
+    began = time.monotonic()
+    with pytest.raises(RetryableFetchError) as caught:
+        source.get(url, discovered=True)
+    assert caught.value.reason == "timeout"
+    assert time.monotonic() - began < 0.6
