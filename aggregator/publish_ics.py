@@ -77,6 +77,8 @@ class _Categories(vText):
 def fold_line(line: str, limit: int = 75) -> str:
     """One content line folded at <= `limit` octets (continuation lines count their leading
     space), never inside a UTF-8 character nor between a backslash and the character it escapes."""
+    if len(line) * 4 <= limit or len(line.encode("utf-8")) <= limit:
+        return line
     out: list[str] = []
     current: list[str] = []
     size = 0

@@ -42,6 +42,8 @@ from aggregator.publish_ics import select_from_calendar
 log = logging.getLogger(__name__)
 
 CSP = "default-src 'self'; object-src 'none'; base-uri 'none'"
+# The subscription pages (aggregator.web_subscribe) carry their CSS inline; scripts stay 'self' only.
+SUBSCRIBE_CSP = "default-src 'self'; style-src 'self' 'unsafe-inline'; object-src 'none'; base-uri 'none'"
 SECURITY_HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
@@ -193,8 +195,8 @@ class App:
             Rule("/static/<name>", endpoint=self.static, methods=["GET", "HEAD"]),
         ]
         self.subscribe_url = None
-        for rule, endpoint, methods in _subscription_routes(config, db_path):
-            rules.append(Rule(rule, endpoint=endpoint, methods=list(methods)))
+        for rule, endpoint, methods in _subscription_routes(config, db_path, out_dir):
+            rules.append(Rule(rule, endpoint=_with_csp(endpoint, SUBSCRIBE_CSP), methods=list(methods)))
             if rule.rstrip("/") == "/subscribe":
                 self.subscribe_url = "/subscribe"
         self.url_map = Map(rules, strict_slashes=False)
@@ -331,12 +333,25 @@ def health(site: Site) -> tuple[dict, bool]:
     return body, body["ok"]
 
 
-def _subscription_routes(config, db_path: Path) -> list:
+def _subscription_routes(config, db_path: Path, out_dir: Path) -> list:
     try:
         from aggregator import web_subscribe
     except ImportError:
         return []
-    return list(web_subscribe.routes(config, db_path))
+    try:
+        return list(web_subscribe.routes(config, db_path, out_dir))
+    except TypeError:  # an older routes(config, db_path)
+        return list(web_subscribe.routes(config, db_path))
+
+
+def _with_csp(endpoint, policy: str):
+    def view(request: Request, **values) -> Response:
+        response = endpoint(request, **values)
+        response.headers.setdefault("Content-Security-Policy", policy)
+        return response
+
+    view.__name__ = getattr(endpoint, "__name__", "view")
+    return view
 
 
 def make_app(config, db_path: Path, out_dir: Path) -> App:

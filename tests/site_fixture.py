@@ -20,6 +20,8 @@ calendar:
   name: Massage Therapist Networking Events
   timezone: America/Chicago
   base_url: https://events.example.org
+schedule:
+  enabled: false   # tests serve only; nothing fetches
 sources:
   - id: amta-il
     name: AMTA Illinois Chapter

@@ -214,3 +214,12 @@ def test_serve_command_stops_cleanly_on_sigterm(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_subscription_pages_are_mounted_when_installed(site):
+    pytest.importorskip("aggregator.web_subscribe", reason="the digest feature is not installed")
+    form = get(site, "/subscribe")
+    assert form.status_code == 200 and "<form" in form.text
+    assert "script-src" not in form.headers["Content-Security-Policy"] and "object-src 'none'" in \
+        form.headers["Content-Security-Policy"]
+    assert 'href="/subscribe"' in get(site, "/").text, "the page offers the weekly digest"
