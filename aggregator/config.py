@@ -184,6 +184,49 @@ class FilterSettings(_Section):
     exclude: tuple[str, ...] = Field((), description="drop items mentioning any of these words")
 
 
+class MergeSettings(_Section):
+    """Curator control of de-duplication (aggregator/dedupe.py). A reference is a published uid
+    or a record as "source-id:EXTERNAL_ID" (the ids `massage-events explain UID` shows)."""
+
+    same: tuple[tuple[str, ...], ...] = Field((), description="groups of records or events that are one event")
+    never: tuple[tuple[str, ...], ...] = Field((), description="groups of records or events never merged")
+    hide: tuple[str, ...] = Field((), description="events not to publish (uid or source-id:EXTERNAL_ID)")
+
+    @field_validator("same", "never")
+    @classmethod
+    def _groups(cls, value: tuple[tuple[str, ...], ...]) -> tuple[tuple[str, ...], ...]:
+        for group in value:
+            if len(group) < 2:
+                raise ValueError(f"{list(group)} names fewer than two records; list two or more, "
+                                 'e.g. ["amta-il:UID-1", "chi-meetup:https://..."]')
+        return value
+
+
+class TagRules(BaseModel):
+    """Keyword rules for tags (aggregator/tagging.py): `tag-name: [keywords]` adds to or replaces the
+    default tags (an empty list turns one off); `relevance: [words]` replaces the words a `broad:`
+    source's events must mention."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    relevance: tuple[str, ...] = Field((), description="words a broad source's events must mention")
+
+    @field_validator("relevance")
+    @classmethod
+    def _words(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(w for w in value if w and w.strip())
+
+    def model_post_init(self, _context) -> None:
+        for tag, words in (self.__pydantic_extra__ or {}).items():
+            if words is not None and (not isinstance(words, (list, tuple))
+                                      or not all(isinstance(w, str) for w in words)):
+                raise ValueError(f'tag "{tag}" must be a list of keywords, e.g. {tag}: [mixer, social]')
+
+    def custom(self) -> dict[str, tuple[str, ...]]:
+        """The curator's tag -> keywords entries (an empty tuple turns a default tag off)."""
+        return {str(k): tuple(v or ()) for k, v in (self.__pydantic_extra__ or {}).items()}
+
+
 class Config(BaseModel):
     """The validated sources.yaml."""
 
@@ -199,6 +242,8 @@ class Config(BaseModel):
     smtp: SmtpSettings = SmtpSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     alerts: AlertSettings = AlertSettings()
+    merge: MergeSettings = MergeSettings()  # dedupe overrides (aggregator/dedupe.py)
+    tags: TagRules = TagRules()  # tag keyword rules and relevance (aggregator/tagging.py)
 
     def source(self, source_id: str) -> SourceOptions:
         for s in self.sources:
@@ -221,6 +266,8 @@ SECTIONS: dict[str, type[BaseModel] | None] = {
     "smtp": SmtpSettings,
     "schedule": ScheduleSettings,
     "alerts": AlertSettings,
+    "merge": MergeSettings,
+    "tags": TagRules,
 }
 
 
