@@ -45,7 +45,7 @@ import icalendar
 import recurring_ical_events
 import x_wr_timezone
 
-from aggregator.errors import ParseError
+from aggregator.errors import ParseError, SourceError
 from aggregator.model import RawEvent, Status, Window
 from aggregator.timezones import equivalent_zone, resolve_zone, zone_name
 from sources.base import Fetcher, Skipped, SourceOptions
@@ -87,7 +87,21 @@ def read_ical_bytes(content: bytes, options: SourceOptions, window: Window, *,
     `origin` names where the bytes came from, for messages (a URL, "message <id>").
     """
     calendars = parse_calendars(content, source_id=options.id, origin=origin)
-    return _read_calendars(calendars, options, window)
+    return _guarded(_read_calendars(calendars, options, window), options.id, origin)
+
+
+def _guarded(items: Iterator[RawEvent | Skipped], source_id: str, origin: str) -> Iterator[RawEvent | Skipped]:
+    """The last line of defence: an unforeseen failure is a ParseError naming the file, not a traceback."""
+    try:
+        yield from items
+    except SourceError:
+        raise
+    except Exception as e:
+        log.warning("%s: reading %s failed unexpectedly", source_id, origin, exc_info=True,
+                    extra={"source": source_id})
+        raise ParseError(f"{origin} could not be read as iCalendar ({type(e).__name__}: {_short(e)}); "
+                         "please report it with the file attached", source_id=source_id,
+                         reason="unreadable") from None
 
 
 # --------------------------------------------------------------------------- parsing
@@ -238,9 +252,13 @@ def _read_calendar(calendar: icalendar.Calendar, options: SourceOptions,
     # and filter exactly once each occurrence is placed in its zone.
     lo, hi = window.start - timedelta(days=1), window.end + timedelta(days=1)
     for comp in _expand(calendar, lo, hi, ctx):
-        item = _to_raw(comp, ctx, series_uids)
-        if isinstance(item, RawEvent) and not _overlaps(item, window):
-            continue
+        try:
+            item = _to_raw(comp, ctx, series_uids)
+            if isinstance(item, RawEvent) and not _overlaps(item, window):
+                continue
+        except Exception as e:  # one odd VEVENT never loses the feed
+            ctx.warn("%s skipped: %s", _describe(comp), _short(e))
+            item = Skipped(_describe(comp), f"it cannot be read ({_short(e)})")
         yield item
 
 
@@ -269,10 +287,11 @@ def _repair(calendar: icalendar.Calendar, ctx: _Context) -> Iterator[Skipped]:
     an end, and the TZID it named.
     """
     kept = []
-    for comp in calendar.subcomponents:
+    for comp in _flatten(calendar):
         if comp.name != "VEVENT":
             kept.append(comp)
             continue
+        _single_values(comp, ctx)
         if "UID" not in comp or not str(comp.get("UID") or "").strip():
             uid = _uid(comp)
             ctx.warn("VEVENT %r has no UID; identified as %s from its title and start",
@@ -291,19 +310,68 @@ def _repair(calendar: icalendar.Calendar, ctx: _Context) -> Iterator[Skipped]:
     calendar.subcomponents[:] = kept
 
 
+def _flatten(calendar: icalendar.Calendar) -> list[icalendar.Component]:
+    """The calendar's components with VEVENTs nested inside others (a lost END:VEVENT) lifted out."""
+    out = []
+    for comp in calendar.subcomponents:
+        nested = _lift_vevents(comp)
+        out.append(comp)
+        out += nested
+    return out
+
+
+def _lift_vevents(comp: icalendar.Component) -> list[icalendar.Component]:
+    """Remove the VEVENTs nested at any depth inside comp and return them."""
+    lifted, keep = [], []
+    for sub in comp.subcomponents:
+        inner = _lift_vevents(sub)
+        (lifted if sub.name == "VEVENT" else keep).append(sub)
+        lifted += inner
+    comp.subcomponents[:] = keep
+    return lifted
+
+
+# Properties a VEVENT has at most once (RFC 5545 3.6.1); a repeated one keeps its first value.
+_SINGLE = ("UID", "SUMMARY", "DTSTART", "DTEND", "DURATION", "RECURRENCE-ID", "LOCATION", "DESCRIPTION",
+           "URL", "STATUS", "RRULE", "X-ALT-DESC", "X-ORIGINAL-URL")
+
+
+def _single_values(comp: icalendar.Component, ctx: _Context) -> None:
+    for name in _SINGLE:
+        value = comp.get(name)
+        if isinstance(value, list):
+            del comp[name]
+            if value:
+                comp[name] = value[0]
+            ctx.warn("VEVENT %s has %d %s properties; the first is kept", _uid(comp), len(value), name)
+
+
+_KINDS = {"DTSTART": (date,), "DTEND": (date,), "RECURRENCE-ID": (date,), "DURATION": (timedelta,)}
+
+
 def _unreadable(comp: icalendar.Component, ctx: _Context) -> str | None:
     """Why this VEVENT cannot be read (None when it can, perhaps after a logged repair)."""
     if "DTSTART" not in comp:
         return "it has no DTSTART (start)"
     for name in _TIME_PROPS:
-        if name in comp:
-            try:
-                value = comp[name]
-                value = value[0] if isinstance(value, list) else value
-                (value.dt if name != "DURATION" else value.dt)
-            except Exception:
-                message = next((m for n, m in comp.errors if n.upper() == name), "unreadable value")
-                return f"its {name} cannot be read ({_short(message)})"
+        if name not in comp:
+            continue
+        try:
+            value = comp[name].dt
+            if not isinstance(value, _KINDS[name]):
+                raise ValueError(f"a {type(value).__name__} is not a valid {name}")
+            if isinstance(value, datetime) and not 1 <= value.year <= 9998:
+                raise ValueError(f"year {value.year} is out of range")
+        except Exception as e:
+            message = next((m for n, m in comp.errors if (n or "").upper() == name), None) or str(e) or "unreadable value"
+            if name in ("DTEND", "DURATION"):
+                ctx.warn("%s: its %s cannot be read (%s); read as if it had none", _describe(comp), name,
+                         _short(message))
+                del comp[name]
+                continue
+            return f"its {name} cannot be read ({_short(message)})"
+    if "DTEND" in comp and "DURATION" in comp:
+        del comp["DURATION"]  # RFC 5545 allows only one; DTEND is the one clients show
     for name in _RULE_PROPS:
         if name not in comp:
             continue

@@ -449,3 +449,50 @@ def test_the_677_event_corpus_file_is_read_in_well_under_two_seconds():
     elapsed = time.perf_counter() - started
     assert len([i for i in items if isinstance(i, RawEvent)]) > 600
     assert elapsed < 2.0, f"took {elapsed:.2f} s"
+
+
+# ----------------------------------------------------------------------------- fuzzing
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_FUZZ_SOURCES = [(FIXTURES / n).read_bytes().split(b"\r\n") for n in (
+    "rrule_exdate_recurid.ics", "x_wr_timezone_google.ics", "windows_tzid_outlook.ics", "all_day_and_multi_day.ics")]
+
+
+@st.composite
+def damaged_calendars(draw) -> bytes:
+    """A real fixture with lines dropped, repeated, swapped or cut short: what broken exports look like."""
+    lines = list(draw(st.sampled_from(_FUZZ_SOURCES)))
+    for _ in range(draw(st.integers(1, 6))):
+        i = draw(st.integers(0, len(lines) - 1))
+        action = draw(st.sampled_from(["drop", "repeat", "cut", "swap", "garble"]))
+        if action == "drop":
+            del lines[i]
+        elif action == "repeat":
+            lines.insert(i, lines[i])
+        elif action == "cut":
+            lines[i] = lines[i][: draw(st.integers(0, max(0, len(lines[i]) - 1)))]
+        elif action == "swap":
+            j = draw(st.integers(0, len(lines) - 1))
+            lines[i], lines[j] = lines[j], lines[i]
+        else:
+            lines[i] = lines[i] + draw(st.binary(max_size=8))
+        if not lines:
+            break
+    return b"\r\n".join(lines)
+
+
+@settings(max_examples=150, deadline=2000, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(damaged_calendars())
+def test_a_damaged_calendar_gives_records_or_a_source_error_never_a_crash(body):
+    try:
+        items = list(read_ical_bytes(body, options(), WIDE, origin="fuzz"))
+    except SourceError as refused:
+        assert refused.reason != "unreadable", f"an unforeseen failure: {refused}"
+        return
+    for item in items:
+        assert isinstance(item, (RawEvent, Skipped))
+        if isinstance(item, RawEvent):
+            assert item.title and item.external_id and item.start is not None
