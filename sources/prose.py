@@ -37,6 +37,10 @@ from aggregator.model import RawEvent, Status
 from aggregator.timezones import resolve_zone
 from sources.base import Skipped
 
+# An announcement states its date near the top; a huge post is scanned only this far (characters).
+MAX_SCAN = 20_000
+MAX_HTML = 1_000_000
+
 # ---------------------------------------------------------------------------------------------
 # Vocabulary
 
@@ -226,7 +230,7 @@ def html_to_text(html: str) -> str:
         return html or ""
     from bs4 import BeautifulSoup  # here: most posts are plain text
 
-    soup = BeautifulSoup(html, "html.parser")
+    soup = BeautifulSoup(html[:MAX_HTML], "html.parser")
     for bad in soup.find_all(["script", "style", "head", "title"]):
         bad.decompose()
     for br in soup.find_all("br"):
@@ -524,8 +528,8 @@ def read_post(subject: str, body: str, sent: datetime, zone: ZoneInfo) -> Readin
         if pattern.search(title):
             return Reading(reason=reason)
 
-    own = strip_quotes(body)
-    head = f"{subject.strip()}\n"
+    own = strip_quotes((body or "")[:MAX_SCAN * 10])[:MAX_SCAN]
+    head = f"{subject.strip()[:500]}\n"
     text = head + own
     cancelled = bool(_CANCEL_SUBJECT_RE.search(subject)) or bool(
         re.search(r"\b(?:is|has\s+been|have\s+been|been|are|was|will\s+be)\s+(?:cancel+ed|called\s+off|postponed)\b",

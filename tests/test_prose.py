@@ -275,6 +275,18 @@ def test_list_prefixes_are_removed_from_the_title():
     assert clean_subject("CANCELLED: Spring mixer") == "Spring mixer"
 
 
+
+
+def test_a_huge_post_is_read_quickly_from_its_top():
+    import time
+
+    body = "Join us Tuesday, March 10 at 6:30pm at Cafe Lula, 2537 N Kedzie Blvd.\n" + "Lorem ipsum at Noon 6:30 " * 400_000
+    began = time.monotonic()
+    got = read_post("Mixer", body, datetime(2026, 3, 2, 10, 0, tzinfo=Z), Z)
+    assert time.monotonic() - began < 2.0
+    assert got.start == datetime(2026, 3, 10, 18, 30, tzinfo=Z)
+
+
 if __name__ == "__main__":  # .venv/bin/python -m tests.test_prose
     print("development set (tuned on):\n" + report(measure()))
     print("held-out set (first look recorded in heldout_posts.yaml):\n" + report(measure(load_posts(HELDOUT_FILE))))
