@@ -214,7 +214,7 @@ def _parse_date(text: str, reference: date, dayfirst: bool) -> tuple[date, bool]
     results = []
     for default in (datetime(1904, 1, 1), datetime(1908, 2, 2)):
         try:
-            results.append(_dateutil.parse(core, default=default, fuzzy=True, dayfirst=dayfirst))
+            results.append(_dateutil.parse(core, default=default, fuzzy=True, dayfirst=dayfirst, ignoretz=True))
         except (ValueError, OverflowError, TypeError):
             raise _NoDate(text) from None
     a, b = results
