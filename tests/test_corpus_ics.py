@@ -33,7 +33,7 @@ def read_file(path: Path, *, tz: str = "America/Chicago", window: Window = CORPU
 
 @pytest.mark.parametrize("path", corpus_files("ics"), ids=lambda p: p.name)
 def test_corpus_file_is_read_or_refused_with_a_source_error(path):
-    started = time.perf_counter()
+    started = time.process_time()  # CPU time: our work, not how busy the machine is
     try:
         items = read_file(path)
     except SourceError as refused:
@@ -42,8 +42,8 @@ def test_corpus_file_is_read_or_refused_with_a_source_error(path):
         assert "Traceback" not in message
         return
     finally:
-        elapsed = time.perf_counter() - started
-        assert elapsed < 5, f"{path.name} took {elapsed:.1f} s"
+        elapsed = time.process_time() - started
+        assert elapsed < 5, f"{path.name} took {elapsed:.1f} s of CPU"
     ids = []
     for item in items:
         assert isinstance(item, (RawEvent, Skipped)), type(item)

@@ -444,11 +444,11 @@ PERF_FILE = SHARED_CORPUS / "ics" / "rie__issue_173_only_modifications_error.ics
 def test_the_677_event_corpus_file_is_read_in_well_under_two_seconds():
     content = PERF_FILE.read_bytes()
     window = Window(at(2023, 12, 1), at(2025, 1, 1))
-    started = time.perf_counter()
+    started = time.process_time()  # CPU time: the work we do, not how busy the CI machine is
     items = list(read_ical_bytes(content, options(tz="Europe/Paris"), window, origin=PERF_FILE.name))
-    elapsed = time.perf_counter() - started
+    elapsed = time.process_time() - started
     assert len([i for i in items if isinstance(i, RawEvent)]) > 600
-    assert elapsed < 2.0, f"took {elapsed:.2f} s"
+    assert elapsed < 2.0, f"took {elapsed:.2f} s of CPU"
 
 
 # ----------------------------------------------------------------------------- fuzzing
