@@ -27,6 +27,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import format_datetime
+from functools import lru_cache
 from pathlib import Path
 
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
@@ -60,6 +61,7 @@ class _Snapshot:
 
     key: tuple
     calendar: bytes
+    events_json: bytes
     events: list[Event]
     generated: datetime
     modified: datetime
@@ -94,13 +96,14 @@ class Site:
             if None in key:
                 return None
             calendar = (self.out_dir / "calendar.ics").read_bytes()
-            document = json.loads((self.out_dir / "events.json").read_bytes())
+            events_json = (self.out_dir / "events.json").read_bytes()
+            document = json.loads(events_json)
             events = [event_from_dict(d) for d in document.get("events", [])]
             generated = datetime.fromisoformat(document["generated"]) if document.get("generated") else \
                 datetime.fromtimestamp((self.out_dir / "events.json").stat().st_mtime, timezone.utc)
             mtime = max((self.out_dir / n).stat().st_mtime for n in ("calendar.ics", "events.json"))
             modified = datetime.fromtimestamp(int(mtime), timezone.utc)
-            self._snapshot = _Snapshot(key, calendar, events, generated, modified)
+            self._snapshot = _Snapshot(key, calendar, events_json, events, generated, modified)
             self._cache.clear()
             return self._snapshot
 
@@ -127,10 +130,20 @@ def _accepts_gzip(request: Request) -> bool:
     return False
 
 
+@lru_cache(maxsize=64)
+def _digest(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()[:32]
+
+
+@lru_cache(maxsize=32)
+def _gzipped(body: bytes) -> bytes:
+    return gzip.compress(body, compresslevel=6, mtime=0)  # mtime=0: the same bytes every time
+
+
 def send(request: Request, body: bytes, content_type: str, *, modified: datetime | None = None,
          max_age: int = 300, filename: str | None = None) -> Response:
     """A cacheable response: strong ETag per representation, Last-Modified, 304, gzip on request."""
-    digest = hashlib.sha256(body).hexdigest()[:32]
+    digest = _digest(body)
     use_gzip = _accepts_gzip(request) and len(body) > 512
     etag = digest + ("-gz" if use_gzip else "")
     headers = {"Vary": "Accept-Encoding", "Cache-Control": f"public, max-age={max_age}"}
@@ -150,7 +163,7 @@ def send(request: Request, body: bytes, content_type: str, *, modified: datetime
         response.set_etag(etag)
         return response
     if use_gzip:
-        body = gzip.compress(body, compresslevel=6, mtime=0)
+        body = _gzipped(body)
         headers["Content-Encoding"] = "gzip"
     response = Response(body if request.method != "HEAD" else b"", content_type=content_type, headers=headers)
     response.set_etag(etag)
@@ -231,8 +244,7 @@ class App:
         snap = self.site.snapshot()
         if snap is None:
             return _no_run_yet()
-        body = (self.site.out_dir / "events.json").read_bytes()
-        return send(request, body, "application/json; charset=utf-8", modified=snap.modified)
+        return send(request, snap.events_json, "application/json; charset=utf-8", modified=snap.modified)
 
     def event_ics(self, request: Request, name: str) -> Response:
         if not name.endswith(".ics"):
