@@ -15,7 +15,11 @@
 
 A selector may end in `@attr` to read an attribute instead of the text
 ("a@href", "time@datetime"); a bare `@attr` reads the event element's own
-attribute. When the start selector matches several elements in one event
+attribute, and ":scope" the event element itself. Pages that write each event
+as a run of siblings with no wrapper (<h3>title</h3><p>date</p><p>place</p>...)
+are read with event: "h3", title: ":scope" and fields starting with "+" (the
+very next element) or "~" (a following sibling before the next event element):
+start: "~ p.date". When the start selector matches several elements in one event
 (".date, .time"), their texts are read together, so a date in one element and
 a time range in another make one start and end. A <time datetime> element is
 read by its machine-readable attribute.
@@ -100,9 +104,11 @@ def _check_selectors(value: Any) -> Any:
         css, _attr = split_selector(selector)
         if key == "event" and not css:
             raise ValueError('selector "event" must be a CSS selector, e.g. "div.event"')
-        if css:
+        if css and css not in (":scope", "&"):
+            if key == "event" and _relative(css)[0]:
+                raise ValueError('selector "event" must select elements of the page, not siblings ("+"/"~")')
             try:
-                soupsieve.compile(css)
+                soupsieve.compile(_relative(css)[1])
             except Exception as e:  # noqa: BLE001 - soupsieve.SelectorSyntaxError
                 first = str(e).splitlines()[0] if str(e) else type(e).__name__
                 raise ValueError(f'selector "{key}": "{selector}" is not a valid CSS selector ({first})') from None
@@ -125,11 +131,41 @@ class _Field:
     attr: str | None
 
 
-def _pick(block: Tag, selector: str | None, *, html_out: bool = False, all_matches: bool = False) -> str | None:
+def _relative(css: str) -> tuple[str | None, str]:
+    """("+", "p.when") for "+ p.when", ("~", "p") for "~ p", (None, css) otherwise."""
+    m = re.match(r"^\s*([+~])\s*(.+)$", css)
+    return (m.group(1), m.group(2).strip()) if m else (None, css.strip())
+
+
+def _elements(block: Tag, css: str, event_css: str | None, all_matches: bool) -> list[Tag | None]:
+    if not css or css in (":scope", "&"):
+        return [block]
+    combinator, rest = _relative(css)
+    if combinator == "+":  # the very next element (or what matches inside it)
+        nxt = block.find_next_sibling()
+        if nxt is None:
+            return []
+        return [nxt] if soupsieve.match(rest, nxt) else [nxt.select_one(rest)]
+    if combinator == "~":  # in the following siblings, up to the next event element
+        found = []
+        for sibling in block.find_next_siblings():
+            if event_css and soupsieve.match(event_css, sibling):
+                break
+            hit = sibling if soupsieve.match(rest, sibling) else sibling.select_one(rest)
+            if hit is not None:
+                found.append(hit)
+                if not all_matches:
+                    break
+        return found
+    return block.select(css) if all_matches else [block.select_one(css)]
+
+
+def _pick(block: Tag, selector: str | None, *, html_out: bool = False, all_matches: bool = False,
+          event_css: str | None = None) -> str | None:
     if not selector:
         return None
     css, attr = split_selector(selector)
-    elements = [block] if not css else (block.select(css) if all_matches else [block.select_one(css)])
+    elements = _elements(block, css, event_css, all_matches)
     values = []
     for el in elements:
         if el is None:
@@ -169,13 +205,13 @@ def read_listing(page: Fetched, options: HtmlOptions) -> list[RawEvent | Skipped
     zone = resolve_zone(options.timezone) if options.timezone else None
     out: list[RawEvent | Skipped] = []
     for block in soup.select(sel.event):
-        title = _pick(block, sel.title)
+        title = _pick(block, sel.title, event_css=sel.event)
         if not title:
             snippet = block.get_text(" ", strip=True)[:60] or str(block)[:60]
             out.append(Skipped(item=snippet, reason="no title found"))
             continue
-        start_text = _pick(block, sel.start, all_matches=True)
-        end_text = _pick(block, sel.end, all_matches=True)
+        start_text = _pick(block, sel.start, all_matches=True, event_css=sel.event)
+        end_text = _pick(block, sel.end, all_matches=True, event_css=sel.event)
         when = parse_when(start_text, end_text, reference=reference, dayfirst=options.dayfirst)
         if when is None:
             out.append(Skipped(item=title, reason="no date found" + (f' in "{start_text[:60]}"' if start_text
@@ -185,15 +221,15 @@ def read_listing(page: Fetched, options: HtmlOptions) -> list[RawEvent | Skipped
         if zone is not None:
             start = _localize(start, zone)
             end = _localize(end, zone) if end is not None else None
-        link = _pick(block, sel.link)
+        link = _pick(block, sel.link, event_css=sel.event)
         if link is None and sel.link is None:
             anchor = block.select_one("a[href]") if block.name != "a" else block
             link = anchor.get("href") if anchor is not None else None
         url = absolute(link, page.url) if link else None
         if url and not url.startswith(("http://", "https://")):
             url = None
-        location = _pick(block, sel.location)
-        description = _pick(block, sel.description, html_out=True)
+        location = _pick(block, sel.location, event_css=sel.event)
+        description = _pick(block, sel.description, html_out=True, event_css=sel.event)
         key = url or text_hash(title, start.isoformat())
         if url and url.split("#", 1)[0] == page.url.split("#", 1)[0]:
             key = text_hash(page.url, title, start.isoformat())  # links back to the listing itself

@@ -193,3 +193,26 @@ def test_any_bytes_give_records_or_a_source_error():
             pass
 
     check()
+
+
+def test_events_written_as_runs_of_siblings_without_a_wrapper(http):
+    selectors = {"event": ".entry-content h3", "title": ":scope", "start": "~ p.date", "location": "~ p.place",
+                 "link": "~ p a@href"}
+    items = read(http, "headings_without_wrappers.html", selectors)
+    found = by_title(items)
+    assert list(found) == ["Spring Mixer", "Stretch & Self-Care Workshop", "Annual Meeting"]
+    mixer = found["Spring Mixer"]
+    assert (mixer.start, mixer.end) == (datetime(2027, 3, 5, 17, 30, tzinfo=CHICAGO),
+                                        datetime(2027, 3, 5, 19, 30, tzinfo=CHICAGO))
+    assert mixer.location == "Surly Brewing, Minneapolis" and mixer.url == http.url("/mn/spring-mixer")
+    workshop = found["Stretch & Self-Care Workshop"]
+    assert workshop.location is None, "a field is never taken from the next event"
+    assert workshop.url == http.url("/mn/self-care")
+    assert found["Annual Meeting"].start == date(2027, 4, 10)
+    assert found["Annual Meeting"].url is None
+
+
+def test_event_selector_may_not_be_a_sibling_selector():
+    with pytest.raises(ValueError, match="not siblings"):
+        HtmlOptions(id="x", type="html", url="https://example.org/", selectors={"event": "+ p", "title": "h3",
+                                                                                "start": ".when"})
