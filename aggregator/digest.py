@@ -702,3 +702,35 @@ def digest_command(config, db_path: Path, out_dir: Path, *, preview: str | None,
             signal.signal(signal.SIGTERM, previous)
     print(report.summary(), file=out)
     return 0 if report.complete else 1
+
+
+def status_lines(db) -> list[str]:
+    """Lines for `massage-events status`: subscribers by status, the last digest period's deliveries,
+    and recent scheduler misses/failures."""
+    lines = []
+    counts = dict(db.execute("SELECT status, count(*) FROM subscribers GROUP BY status").fetchall())
+    if counts:
+        lines.append("subscribers: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
+    else:
+        lines.append("subscribers: none yet (massage-events subscribers add EMAIL, or the form at /subscribe)")
+    row = db.execute("SELECT period, completed FROM digest_periods ORDER BY period DESC LIMIT 1").fetchone()
+    if row is None:
+        lines.append("digest: never sent")
+    else:
+        by_status = dict(db.execute("SELECT status, count(*) FROM deliveries WHERE period = ? GROUP BY status",
+                                    (row[0],)).fetchall())
+        state = "complete" if row[1] else "NOT complete (will be retried within digest.grace_hours)"
+        detail = ", ".join(f"{n} {k}" for k, n in sorted(by_status.items())) or "no deliveries"
+        lines.append(f"digest {row[0]}: {state}; {detail}")
+        for failed in db.execute("SELECT s.email, d.last_error FROM deliveries d JOIN subscribers s ON s.id ="
+                                 " d.subscriber WHERE d.period = ? AND d.status IN ('failed', 'deferred')"
+                                 " ORDER BY s.email LIMIT 10", (row[0],)):
+            lines.append(f"  {failed[0]}: {failed[1]}")
+    try:
+        from aggregator.scheduler import last_problems
+
+        for p in last_problems(db, 5):
+            lines.append(f"scheduler: job {p['job']} {p['kind']} at {p['at']}: {p['message']}")
+    except Exception:  # noqa: BLE001 - status must print even if the scheduler is unavailable
+        pass
+    return lines

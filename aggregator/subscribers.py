@@ -8,7 +8,8 @@ Status lifecycle:
 
 Only `active` subscribers get digests. A `pending` one gets nothing but the
 confirmation email, at most once an hour. Addresses are validated (syntax) and
-their domain is lower-cased (and IDNA-encoded); the local part is kept as typed.
+their domain is lower-cased (and IDNA-encoded); the local part is kept as typed, but
+the list compares addresses without regard to case (one row per mailbox).
 The tables are created by the m_digest_* migrations in aggregator/migrations.py.
 """
 

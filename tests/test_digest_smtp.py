@@ -432,3 +432,18 @@ def test_sigterm_during_digest_send_finishes_the_message_and_exits(tmp_path, smt
         rerun = send(digest_config(tmp_path, smtp=smtp), store, tmp_path)
     assert (rerun.sent, rerun.already, rerun.complete) == (3, 2, True)
     assert sorted(smtp.recipients()) == sorted(people)
+
+
+def test_status_lines_show_subscribers_and_the_last_period(tmp_path, smtp, store):
+    config = digest_config(tmp_path, smtp=smtp)
+    store.save_events(week_events(), {}, NOW)
+    subscribers.add_active(store.db, "ok@example.org")
+    subscribers.add_active(store.db, "gone@example.org")
+    subscribers.request_subscription(store.db, "new@example.org", now=NOW)
+    smtp.rcpt_script["gone@example.org"] = ["550 5.1.1 no such user"]
+    assert digest.status_lines(store.db)[1] == "digest: never sent"
+    send(config, store, tmp_path)
+    lines = digest.status_lines(store.db)
+    assert lines[0] == "subscribers: 2 active, 1 pending"
+    assert lines[1] == "digest 2026-03-02: complete; 1 failed, 1 sent"
+    assert lines[2].startswith("  gone@example.org: 550 5.1.1 no such user")
