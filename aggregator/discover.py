@@ -321,6 +321,9 @@ def add_command(config_path: Path, url: str, source_id: str | None, yes: bool, o
     if outcome.error is not None:
         out.write("\nNot added: the source could not be read.\n")
         return 1
+    if not outcome.records:
+        out.write("\nNote: it holds no upcoming events right now; it is added all the same, and `run` "
+                  "will pick up what it lists later.\n")
 
     text = config_path.read_text(encoding="utf-8-sig") if config_path.is_file() else NEW_FILE
     new_text = append_source(text, new_id, detection)

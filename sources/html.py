@@ -231,8 +231,8 @@ def read_listing(page: Fetched, options: HtmlOptions) -> list[RawEvent | Skipped
         location = _pick(block, sel.location, event_css=sel.event)
         description = _pick(block, sel.description, html_out=True, event_css=sel.event)
         key = url or text_hash(title, start.isoformat())
-        if url and url.split("#", 1)[0] == page.url.split("#", 1)[0]:
-            key = text_hash(page.url, title, start.isoformat())  # links back to the listing itself
+        if url and url.split("#", 1)[0] == page.url.split("#", 1)[0] and not url.partition("#")[2]:
+            key = text_hash(page.url, title, start.isoformat())  # a link back to the listing names nothing
         event = RawEvent(external_id=key, title=title, start=start, end=end, location=location, url=url,
                          description=description, extra={"date_text": start_text or ""})
         out.append(event)
