@@ -90,7 +90,8 @@ def make_fetcher(config: "Config", cache_path: Path | None) -> "HttpFetcher":
                        max_bytes=f.max_bytes, deadline=f.deadline, retries=f.retries,
                        per_host=f.per_host, allow_private=f.allow_private,
                        respect_robots=f.respect_robots, contact=f.user_agent_contact,
-                       cache_path=cache_path, pool_size=f.concurrency)
+                       cache_path=cache_path, pool_size=f.concurrency,
+                       allow_local_paths=any(s.allows_local_path for s in config.sources))
 
 
 # --------------------------------------------------------------------------- status codes

@@ -50,6 +50,17 @@ def next_attempt(store: "Store", source_id: str) -> datetime | None:
     return _parse(row["next_attempt"]) if row is not None and row["next_attempt"] else None
 
 
+def stored_fingerprint(store: "Store", source_id: str) -> str | None:
+    """The body fingerprint of the document the source's stored records were parsed from.
+
+    The pipeline skips parsing a source only when fetch.body_fingerprint(fetched.content) of its
+    own URL equals this: a 304 alone is not enough, because a run killed after the fetch (the
+    HTTP cache already holds the new body) but before the records were stored would otherwise
+    keep the old records until the source changed again."""
+    row = _row(store.db, source_id)
+    return row["body_fingerprint"] if row is not None else None
+
+
 def is_sudden_zero(store: "Store", source_id: str, records: int) -> bool:
     """True when a source that yielded events before now yields none: the pipeline should keep
     its stored records this run (an error page served with 200, a changed page layout) and call
@@ -62,13 +73,15 @@ def is_sudden_zero(store: "Store", source_id: str, records: int) -> bool:
 
 def record_outcome(store: "Store", source_id: str, *, ok: bool, records: int, error: SourceError | None,
                    http_status: int | None, now: datetime, interval: timedelta | None = None,
-                   moved_to: str | None = None) -> list[str]:
+                   moved_to: str | None = None, fingerprint: str | None = None) -> list[str]:
     """Store how reading the source went; return the warnings to show in the run summary.
 
     ok/records: the source was read (or found unchanged) and now holds `records` records.
     error: the SourceError when it failed. http_status: the last status seen.
     interval: how often the source is refreshed (its refresh_minutes, else the run's cadence).
     moved_to: SourceFetcher.moved_to, the target of a 301/308 from the source's URL.
+    fingerprint: fetch.body_fingerprint() of the source document whose records are now stored
+    (pass it only after those records are committed); None forgets it, so the next run parses.
     """
     now = _aware(now)
     interval = interval or DEFAULT_INTERVAL
@@ -103,10 +116,11 @@ def record_outcome(store: "Store", source_id: str, *, ok: bool, records: int, er
                 """UPDATE source_health SET last_attempt = ?, last_success = ?, http_status = ?,
                        error_class = NULL, error_reason = NULL, error_message = NULL, records_found = ?,
                        consecutive_failures = 0, state = 'ok', next_attempt = NULL, first_failure = NULL,
-                       warning = ?, moved_to = ?, moved_runs = ?, last_yield = ?, retry_after = NULL
+                       warning = ?, moved_to = ?, moved_runs = ?, last_yield = ?, retry_after = NULL,
+                       body_fingerprint = ?
                    WHERE source = ?""",
                 (stamp, stamp, http_status, records, warning, moved_to, moved_runs,
-                 records if records else last_yield, source_id))
+                 records if records else last_yield, fingerprint, source_id))
         else:
             failures = (previous.get("consecutive_failures") or 0) + 1
             first_failure = previous.get("first_failure") or stamp

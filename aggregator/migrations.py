@@ -179,3 +179,11 @@ def m_health_backoff(db: sqlite3.Connection) -> None:
                    "moved_to TEXT", "moved_runs INTEGER NOT NULL DEFAULT 0", "last_yield INTEGER",
                    "retry_after REAL"):
         db.execute(f"ALTER TABLE source_health ADD COLUMN {column}")
+
+
+@migration
+def m_health_fingerprint(db: sqlite3.Connection) -> None:
+    # The body hash (aggregator.fetch.body_fingerprint) of the source document whose records are
+    # stored: a run may skip parsing only when the fetched body still has this hash. Written after
+    # the records are committed, so a run killed between fetch and store re-parses next time.
+    db.execute("ALTER TABLE source_health ADD COLUMN body_fingerprint TEXT")

@@ -10,7 +10,7 @@ import pytest
 from aggregator.config import load_config
 from aggregator.errors import FetchRefused, RetryableFetchError
 from aggregator.health import (is_sudden_zero, next_attempt, record_outcome, should_fetch, status_command,
-                               status_rows)
+                               status_rows, stored_fingerprint)
 from aggregator.store import Store
 
 NOW = datetime(2027, 1, 4, 6, 0, tzinfo=timezone.utc)
@@ -178,3 +178,14 @@ def load_config_text(*ids):
     body = "sources:\n" + "".join(f"  - id: {i}\n    type: ical\n    url: https://{i}.example/c.ics\n" for i in ids)
     (folder / "sources.yaml").write_text(body)
     return load_config(folder / "sources.yaml")
+
+
+def test_the_parsed_body_fingerprint_is_kept_only_with_a_success(store):
+    assert record_outcome(store, "amta-il", ok=True, records=3, error=None, http_status=200, now=NOW,
+                          fingerprint="abc") == []
+    assert stored_fingerprint(store, "amta-il") == "abc"
+    fail(store, NOW + SIX_HOURS)
+    assert stored_fingerprint(store, "amta-il") == "abc", "a failure leaves the stored records' hash"
+    succeed(store, NOW + SIX_HOURS * 2)
+    assert stored_fingerprint(store, "amta-il") is None, "no fingerprint given: the next run parses"
+    assert stored_fingerprint(store, "never-seen") is None

@@ -48,6 +48,13 @@ CHILD = textwrap.dedent("""
             yield self.db
             park()  # the writes are done, COMMIT never comes
         Store.transaction = transaction
+    elif point == "before-store":
+        original_replace = Store.replace_records
+        def replace_records(self, source_id, *a, **k):
+            if source_id == "amta-ny":
+                park()  # fetched (and the HTTP cache updated), records not yet stored
+            return original_replace(self, source_id, *a, **k)
+        Store.replace_records = replace_records
     elif point.startswith("publish:"):
         name = point.split(":", 1)[1]
         real_replace = os.replace
@@ -81,7 +88,7 @@ sources:
 OUTPUTS = ("calendar.ics", "events.json", "index.html")
 
 
-POINTS = ["fetch", "transaction", "publish:calendar.ics", "publish:events.json"]
+POINTS = ["fetch", "transaction", "before-store", "publish:calendar.ics", "publish:events.json"]
 
 
 def snapshot(out: Path) -> dict[str, bytes]:
@@ -152,7 +159,13 @@ def killed(tmp_path_factory, server):
         server.switches.pop(switch_name(point), None)
 
 
-@pytest.mark.parametrize("point", POINTS)
+WIRING = ("pipeline must skip parsing only when fetch.body_fingerprint(body) equals "
+          "health.stored_fingerprint(store, source) and pass fingerprint= to health.record_outcome; "
+          "trusting a 304 alone keeps stale records after a kill between fetch and store")
+
+
+@pytest.mark.parametrize("point", [pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=WIRING))
+                                   if p == "before-store" else p for p in POINTS])
 def test_a_run_killed_at_any_point_leaves_a_sound_database_and_whole_files(server, killed, point):
     folder, config, old, reached, returncode, stderr = killed[point]
     out = folder / "out"
@@ -177,8 +190,9 @@ def test_a_run_killed_at_any_point_leaves_a_sound_database_and_whole_files(serve
         report = run(config, store, out, now=NOW.replace(hour=20))
     assert not report.failed
     assert not list(out.glob(".*.tmp"))
-    assert (out / "events.json").read_bytes() != old["events.json"]
-    json.loads((out / "events.json").read_text())
+    events = json.loads((out / "events.json").read_text())["events"]
+    (breakfast,) = [e for e in events if e["title"].startswith("Networking Breakfast")]
+    assert breakfast["start"] == "2027-01-15T09:00:00-05:00", "the next run must publish the moved event"
 
 
 def _parses(name: str, data: bytes) -> bool:
