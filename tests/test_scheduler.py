@@ -198,3 +198,23 @@ def test_a_missed_job_is_logged_and_kept_for_status(tmp_path):
     finally:
         sched.shutdown()
     assert problems and problems[0]["job"] == "late" and problems[0]["kind"] == "missed"
+
+
+def test_the_refresh_job_runs_the_pipeline_and_alerts_the_curator(tmp_path, http):
+    from aggregator.config import parse_config
+
+    config = parse_config({
+        "calendar": {"timezone": "America/Chicago", "curator_email": "curator@example.org"},
+        "alerts": {"after_failures": 1},
+        "sources": [{"id": "good", "type": "ical", "url": http.url("/files/ical/dst_crossing_chicago.ics")},
+                    {"id": "broken", "type": "ical", "url": http.url("/status/404")}],
+    }, str(tmp_path / "sources.yaml"))
+    out = tmp_path / "out"
+    sched = Scheduler(config, tmp_path / "db.sqlite", out)
+    try:
+        sched.refresh()
+    finally:
+        sched.shutdown()
+    assert (out / "calendar.ics").exists() and (out / "events.json").exists()
+    (alert,) = (out / "outbox").glob("*.eml")
+    assert b"Subject: broken: the source is failing" in alert.read_bytes()
