@@ -26,6 +26,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta, timezone
+from functools import lru_cache
 
 from icalendar import Calendar, Timezone, vDuration, vText
 from icalendar import Event as VEvent
@@ -185,7 +186,7 @@ def to_vevent(event: Event, *, source_names: Mapping[str, str] | None = None) ->
     ve.add("LAST-MODIFIED", stamp)
     ve.add("SEQUENCE", int(event.sequence or 0))
     ve.add("STATUS", {Status.CANCELLED: "CANCELLED", Status.TENTATIVE: "TENTATIVE"}.get(event.status, "CONFIRMED"))
-    ve.add("SUMMARY", _Text(event.title))
+    ve.add("SUMMARY", _Text(clean_text(event.title).strip()))  # libical drops edge spaces; others keep them
     if event.all_day or not isinstance(event.start, datetime):
         start = event.start.date() if isinstance(event.start, datetime) else event.start
         end = event.end.date() if isinstance(event.end, datetime) else event.end
@@ -203,8 +204,8 @@ def to_vevent(event: Event, *, source_names: Mapping[str, str] | None = None) ->
         if isinstance(event.end, datetime) and event.end > event.start:
             ve.add("DTEND", _instant(event.end, zone))
         ve.add("TRANSP", "OPAQUE")
-    if event.location:
-        ve.add("LOCATION", _Text(event.location))
+    if event.location and clean_text(event.location).strip():
+        ve.add("LOCATION", _Text(clean_text(event.location).strip()))
     description = clean_text(event.description).strip()
     also = _also_listed(event, source_names)
     if also:
@@ -281,6 +282,7 @@ def _byday_candidates(day: date) -> set[str]:
     return out
 
 
+@lru_cache(maxsize=256)
 def vtimezone(tzid: str, first: date, last: date) -> Timezone | None:
     """A VTIMEZONE written with yearly RRULEs, as Outlook and Thunderbird write them (vobject and older
     clients misread icalendar's RDATE lists), valid from `first` to `last`. None when the zone's rules

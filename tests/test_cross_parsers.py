@@ -1,4 +1,5 @@
-"""The published calendar is read identically by icalendar, vobject and ical.js (Thunderbird's parser):
+"""The published calendar is read identically by icalendar, vobject, ical.js (Thunderbird's parser) and
+libical (Evolution's, through gi, where the system has it):
 same UIDs, same start and end instants, same all-day dates, summaries with the exact text.
 
 ical.js runs with the machine's Node.js from tests/js (`npm ci --prefix tests/js`); where Node.js or
@@ -98,6 +99,37 @@ def read_icaljs(path: Path) -> tuple[dict, dict[str, dict]]:
     return cal, out
 
 
+SYSTEM_PYTHON = "/usr/bin/python3"
+
+
+def _libical_ready() -> str | None:
+    if not Path(SYSTEM_PYTHON).exists():
+        return "no system python3 for libical (gi); libical checks skipped"
+    probe = subprocess.run([SYSTEM_PYTHON, "-c", "import gi; gi.require_version('ICalGLib', '3.0')"],
+                           capture_output=True, timeout=30)
+    if probe.returncode != 0:
+        return "libical through gi is absent (apt-get install python3-gi gir1.2-ical-3.0); libical checks skipped"
+    return None
+
+
+LIBICAL = _libical_ready()
+
+
+def read_libical(path: Path) -> dict[str, dict]:
+    done = subprocess.run([SYSTEM_PYTHON, str(Path(__file__).parent / "libical_read.py"), str(path)],
+                          capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr.decode()
+    out = {}
+    for e in json.loads(done.stdout)["events"]:
+        def when(w):
+            if w is None:
+                return None
+            assert "floating" not in w, f"libical read a floating time in {e['uid']}: {w}"
+            return ("utc", w["utc"]) if "utc" in w else ("date", w["date"])
+        out[e["uid"]] = {"summary": e["summary"], "start": when(e["start"]), "end": when(e["end"])}
+    return out
+
+
 def expected(events: list[Event]) -> dict[str, dict]:
     """What every parser must read: the instants and dates of the events themselves."""
     out = {}
@@ -107,7 +139,7 @@ def expected(events: list[Event]) -> dict[str, dict]:
             start_end = (("date", e.start.isoformat()), ("date", end.isoformat()))
         else:
             start_end = (_when(e.start), _when(e.end) if e.end is not None and e.end > e.start else None)
-        out[e.uid] = {"summary": e.title, "start": start_end[0], "end": start_end[1],
+        out[e.uid] = {"summary": e.title.strip(), "start": start_end[0], "end": start_end[1],
                       "status": str(e.status).upper(), "sequence": e.sequence}
     return out
 
@@ -128,6 +160,10 @@ def assert_all_agree(data: bytes, tmp_path: Path, events: list[Event] | None = N
         cal, by_icaljs = read_icaljs(path)
         assert cal["method"] is None, "a subscribed feed has no METHOD"
         assert by_icaljs == by_icalendar, _first_difference(by_icalendar, by_icaljs, "ical.js")
+    if LIBICAL is None:
+        by_libical = read_libical(path)
+        core = {uid: {k: v[k] for k in ("summary", "start", "end")} for uid, v in by_icalendar.items()}
+        assert by_libical == core, _first_difference(core, by_libical, "libical")
     return by_icalendar
 
 
@@ -193,6 +229,12 @@ def test_ical_js_is_available_or_the_skip_says_why():
     if reason:
         pytest.skip(reason)
     assert (JS_DIR / "package-lock.json").is_file(), "commit tests/js/package-lock.json so `npm ci` works"
+
+
+def test_libical_is_available_or_the_skip_says_why():
+    if LIBICAL:
+        pytest.skip(LIBICAL)
+    assert (Path(__file__).parent / "libical_read.py").is_file()
 
 
 def test_demo_calendar_reads_identically_by_every_parser(tmp_path):
