@@ -367,3 +367,23 @@ def test_one_deadline_covers_every_request_of_a_source(srv, tmp_path):
         source.get(url, discovered=True)
     assert caught.value.reason == "timeout"
     assert time.monotonic() - began < 0.6
+
+
+def test_robots_txt_is_kept_for_a_day_across_runs(srv, fetcher, tmp_path):
+    url = srv.url("/files/encoding/koi8r.html")
+    fetcher.for_source(page("html", url)).get(url)
+    fresh(tmp_path).for_source(page("html", url)).get(url)
+    assert [r.path for r in srv.log].count("/robots.txt") == 1
+    with time_machine.travel(timedelta(hours=25), tick=True):
+        fresh(tmp_path).for_source(page("html", url)).get(url)
+    assert [r.path for r in srv.log].count("/robots.txt") == 2
+
+
+def test_make_fetcher_reads_local_archives_only_when_a_source_type_allows_them(make_config, tmp_path):
+    config = load_config(make_config("""
+        sources:
+          - id: amta-il
+            type: ical
+            url: https://il.example/cal.ics
+    """))
+    assert make_fetcher(config, None).allow_local_paths is False
