@@ -52,7 +52,9 @@ from sources.base import Fetcher, Skipped, SourceOptions
 
 log = logging.getLogger(__name__)
 # icalendar guesses '/mozilla.org/.../Europe/Berlin' means Europe/Berlin, as we do; not worth a warning.
-warnings.filterwarnings("ignore", category=icalendar.error.GloballyUniqueTZIDGuessed)
+_GUESSED = getattr(getattr(icalendar, "error", None), "GloballyUniqueTZIDGuessed", None)  # icalendar 7
+if _GUESSED is not None:
+    warnings.filterwarnings("ignore", category=_GUESSED)
 
 ACCEPT = "text/calendar, application/ics;q=0.9, text/plain;q=0.5, */*;q=0.1"
 MAX_OCCURRENCES_PER_SERIES = 1000  # a runaway FREQ=MINUTELY never floods the feed

@@ -315,6 +315,49 @@ END:VCALENDAR\r
     assert time.perf_counter() - started < 5
 
 
+def test_one_cancelled_occurrence_of_a_series_is_cancelled_and_the_others_are_not():
+    body = b"""BEGIN:VCALENDAR\r
+BEGIN:VEVENT\r
+UID:yoga-for-lmts@google.com\r
+DTSTART;TZID=America/Chicago:20261201T180000\r
+DTEND;TZID=America/Chicago:20261201T190000\r
+RRULE:FREQ=WEEKLY;COUNT=3\r
+SUMMARY:Yoga for Massage Therapists\r
+END:VEVENT\r
+BEGIN:VEVENT\r
+UID:yoga-for-lmts@google.com\r
+RECURRENCE-ID;TZID=America/Chicago:20261208T180000\r
+DTSTART;TZID=America/Chicago:20261208T180000\r
+DTEND;TZID=America/Chicago:20261208T190000\r
+STATUS:CANCELLED\r
+SUMMARY:Yoga for Massage Therapists\r
+END:VEVENT\r
+END:VCALENDAR\r
+"""
+    events = {r.external_id: r.status for r in read_ical_bytes(body, options(), WIDE, origin="x")}
+    assert events == {
+        "yoga-for-lmts@google.com/2026-12-02T00:00:00+00:00": Status.CONFIRMED,
+        "yoga-for-lmts@google.com/2026-12-09T00:00:00+00:00": Status.CANCELLED,
+        "yoga-for-lmts@google.com/2026-12-16T00:00:00+00:00": Status.CONFIRMED,
+    }
+
+
+def test_an_invitation_for_one_occurrence_without_its_series_is_identified_by_uid_and_recurrence_id():
+    body = b"""BEGIN:VCALENDAR\r
+METHOD:REQUEST\r
+BEGIN:VEVENT\r
+UID:board@chapter.example.org\r
+RECURRENCE-ID;VALUE=DATE:20261210\r
+DTSTART;VALUE=DATE:20261211\r
+SUMMARY:Board Retreat (moved)\r
+END:VEVENT\r
+END:VCALENDAR\r
+"""
+    (event,) = read_ical_bytes(body, options(), WIDE, origin="message <abc@x>")
+    assert event.external_id == "board@chapter.example.org/2026-12-10"
+    assert (event.start, event.end) == (date(2026, 12, 11), date(2026, 12, 12))
+
+
 # ----------------------------------------------------------------------------- status and fields
 
 
