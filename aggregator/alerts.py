@@ -77,13 +77,13 @@ def _last_success(db, source: str) -> str | None:
 
 
 def _message(config, source_name: str, source_id: str, subject: str, body: str, kind: str, stamp: str,
-             now: datetime) -> EmailMessage:
+             now: datetime, to: str | None = None) -> EmailMessage:
     from aggregator.digest import SMTP_POLICY, from_address, from_name, header_text
 
     msg = EmailMessage(policy=SMTP_POLICY)
     msg["Date"] = format_datetime(now.astimezone(timezone.utc))
     msg["From"] = formataddr((from_name(config), from_address(config)))
-    msg["To"] = config.calendar.curator_email
+    msg["To"] = to or from_address(config)
     msg["Subject"] = header_text(subject, 180)
     key = "".join(c if c.isalnum() or c in "-_" else "-" for c in f"{source_id}.{kind}.{stamp}")
     msg["Message-ID"] = f"<alert.{key}@{from_address(config).rpartition('@')[2]}>"
@@ -137,6 +137,14 @@ def notify_curator(config, store, report, now: datetime | None = None, *, out_di
     settings = config.alerts
     names = {s.id: (s.name or s.id) for s in getattr(config, "sources", ())}
     curator = config.calendar.curator_email
+    if curator:
+        from aggregator.subscribers import InvalidAddress, normalize_address
+
+        try:
+            curator = normalize_address(curator)
+        except InvalidAddress as e:
+            log.warning("calendar.curator_email: %s", e)
+            curator = None
     pending: list[tuple[_State, EmailMessage, _State]] = []
     stamp = now.isoformat()
     for result in getattr(report, "sources", ()):
@@ -155,7 +163,7 @@ def notify_curator(config, store, report, now: datetime | None = None, *, out_di
                 kind = "failing"
                 subject, body = _broken_text(config, name, sid, after, kind, _last_success(db, sid))
                 after.alerted, after.alert_kind = stamp, kind
-                pending.append((s, _message(config, name, sid, subject, body, kind, after.failing_since, now), after))
+                pending.append((s, _message(config, name, sid, subject, body, kind, after.failing_since, now, curator), after))
         elif settings.on_empty and records == 0 and (s.last_records or 0) > 0:
             after.failing_since = after.failing_since or stamp
             after.reason, after.message = "empty", "the source yielded no events"
@@ -163,13 +171,13 @@ def notify_curator(config, store, report, now: datetime | None = None, *, out_di
                 kind = "empty"
                 subject, body = _broken_text(config, name, sid, after, kind, _last_success(db, sid))
                 after.alerted, after.alert_kind = stamp, kind
-                pending.append((s, _message(config, name, sid, subject, body, kind, after.failing_since, now), after))
+                pending.append((s, _message(config, name, sid, subject, body, kind, after.failing_since, now, curator), after))
         else:
             if s.alerted is not None:
                 subject, body = _recovered_text(config, name, sid, s, now, records)
                 fresh = _State(sid, last_records=records)
                 pending.append((s, _message(config, name, sid, subject, body, "recovered", s.failing_since or stamp,
-                                            now), fresh))
+                                            now, curator), fresh))
                 continue
             after = _State(sid, last_records=records)
         _save(db, after)

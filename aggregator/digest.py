@@ -105,7 +105,14 @@ def list_id(config) -> str:
 
 
 def unsubscribe_mailbox(config) -> str:
-    return config.digest.reply_to or config.calendar.curator_email or from_address(config)
+    """Where replies and mailto: unsubscribes go: digest.reply_to, else the curator, else the sender."""
+    for candidate in (config.digest.reply_to, config.calendar.curator_email):
+        if candidate:
+            try:
+                return subscribers.normalize_address(candidate)
+            except subscribers.InvalidAddress:
+                log.warning("ignoring %r as a reply address: not a valid email address", candidate)
+    return from_address(config)
 
 
 def header_text(value: str | None, limit: int = 200) -> str:

@@ -122,3 +122,11 @@ def test_without_smtp_the_alert_goes_to_the_outbox(tmp_path, store):
     assert notify_curator(config, store, run(failed()), T0, out_dir=tmp_path / "out") == 1
     (eml,) = (tmp_path / "out" / "outbox").glob("*.eml")
     assert b"Subject: amta-il: the source is failing" in eml.read_bytes()
+
+
+def test_a_curator_address_with_crlf_sends_nothing_and_injects_nothing(tmp_path, smtp, store):
+    config = digest_config(tmp_path, smtp=smtp, alerts={"after_failures": 1})
+    config = config.model_copy(update={"calendar": config.calendar.model_copy(
+        update={"curator_email": "curator@example.org\r\nBcc: x@evil.example"})})
+    assert notify_curator(config, store, run(failed()), T0) == 0
+    assert smtp.messages == []
