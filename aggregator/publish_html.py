@@ -24,10 +24,16 @@ from urllib.parse import urlencode
 
 import jinja2
 import nh3
-from markupsafe import Markup
 
-from aggregator.feeds import (FeedFilter, event_ics_path, event_region, feed_filter, google_add_link,
-                              regions_and_tags, subscribe_links)
+from aggregator.feeds import (
+    FeedFilter,
+    event_ics_path,
+    event_region,
+    feed_filter,
+    google_add_link,
+    regions_and_tags,
+    subscribe_links,
+)
 from aggregator.model import Event, Status
 from aggregator.normalize import safe_url
 from aggregator.timezones import resolve_zone
@@ -202,11 +208,6 @@ def _toggle(selected: FeedFilter, kind: str, value: str) -> str:
     return "?" + query if query else "?"
 
 
-@lru_cache(maxsize=4)
-def _asset(name: str) -> str:
-    return (STATIC / name).read_text(encoding="utf-8")
-
-
 def static_assets() -> list[tuple[str, bytes]]:
     """The page's CSS and script for a static host: ("static/page.css", bytes), ... (the served page links them)."""
     return [(f"static/{p.name}", p.read_bytes()) for p in sorted(STATIC.iterdir()) if p.is_file()]
@@ -240,7 +241,5 @@ def render_page(events: Sequence[Event], config, generated: datetime, *, selecte
         tags=[(t, _toggle(selected, "tag", t), t in selected.tags) for t in tags],
         selected=selected, filter_label=selected.label(), links=main_links, declared=declared,
         inline_assets=inline_assets, subscribe_url=subscribe_url,
-        # our own static files, not data: trusted as they are (every value from events is escaped)
-        css=Markup(_asset("page.css")) if inline_assets else "", js=Markup(_asset("page.js")) if inline_assets else "",
     )
     return page.encode("utf-8")

@@ -4,7 +4,7 @@ under waitress on 127.0.0.1 with a free port: shared by tests/test_web.py and te
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 from aggregator.config import load_config

@@ -21,7 +21,7 @@ from icalendar import Calendar
 from aggregator.config import CalendarSettings
 from aggregator.model import Event
 from aggregator.publish_ics import render_calendar
-from tests.calendar_cases import EMOJI, INJECTION, hard_cases, generated_events
+from tests.calendar_cases import EMOJI, INJECTION, generated_events, hard_cases
 
 JS_DIR = Path(__file__).parent / "js"
 SETTINGS = CalendarSettings(timezone="America/Chicago", name="Cross-parser check, ünïcödé; 日本")
@@ -87,10 +87,10 @@ def read_icaljs(path: Path) -> tuple[dict, dict[str, dict]]:
     cal = json.loads(done.stdout)
     out = {}
     for e in cal["events"]:
-        def when(w):
+        def when(w, uid=e["uid"]):
             if w is None:
                 return None
-            assert "floating" not in w, f"ical.js read a floating time in {e['uid']}: {w}"
+            assert "floating" not in w, f"ical.js read a floating time in {uid}: {w}"
             return ("utc", w["utc"]) if "utc" in w else ("date", w["date"])
         out[e["uid"]] = {
             "summary": e["summary"], "description": e["description"], "location": e["location"],
@@ -121,10 +121,10 @@ def read_libical(path: Path) -> dict[str, dict]:
     assert done.returncode == 0, done.stderr.decode()
     out = {}
     for e in json.loads(done.stdout)["events"]:
-        def when(w):
+        def when(w, uid=e["uid"]):
             if w is None:
                 return None
-            assert "floating" not in w, f"libical read a floating time in {e['uid']}: {w}"
+            assert "floating" not in w, f"libical read a floating time in {uid}: {w}"
             return ("utc", w["utc"]) if "utc" in w else ("date", w["date"])
         out[e["uid"]] = {"summary": e["summary"], "start": when(e["start"]), "end": when(e["end"])}
     return out

@@ -11,7 +11,14 @@ from icalendar import Calendar
 
 from aggregator.config import load_config
 from aggregator.errors import ConfigError
-from aggregator.feeds import FeedFilter, event_region, google_add_link, region_from_address, static_feeds, subscribe_links
+from aggregator.feeds import (
+    FeedFilter,
+    event_region,
+    google_add_link,
+    region_from_address,
+    static_feeds,
+    subscribe_links,
+)
 from tests.calendar_cases import CHI, ev
 from tests.site_fixture import CONFIG, site_events
 

@@ -10,7 +10,13 @@ from bs4 import BeautifulSoup
 
 from aggregator.config import load_config
 from aggregator.feeds import FeedFilter
-from aggregator.publish_html import description_html, environment, render_page, sanitize_html, static_assets
+from aggregator.publish_html import (
+    description_html,
+    environment,
+    render_page,
+    sanitize_html,
+    static_assets,
+)
 from tests.calendar_cases import CHI, NYC, TYO, ev
 from tests.site_fixture import CONFIG, NOW, site_events
 
@@ -113,3 +119,9 @@ def test_declared_feeds_are_offered_and_assets_ship_for_static_hosts(config):
     assert "Illinois" in soup.select_one("ul.declared").get_text()
     assert "webcal://events.example.org/feeds/il.ics" in [a["href"] for a in soup.select("ul.declared a")]
     assert {name for name, _ in static_assets()} == {"static/page.css", "static/page.js"}
+
+
+def test_static_file_embeds_its_css_and_script_verbatim(config):
+    page = render_page(site_events(), config, NOW).decode("utf-8")
+    for name, data in static_assets():
+        assert data.decode("utf-8").strip() in page, f"{name} must be inlined unchanged (no jinja delimiters in it)"

@@ -11,8 +11,23 @@ from icalendar import Calendar
 
 from aggregator.config import CalendarSettings
 from aggregator.feeds import event_ics_path
-from aggregator.publish_ics import event_files, fold_line, render_calendar, render_event, select_from_calendar
-from tests.calendar_cases import CHI, CJK, EMOJI, INJECTION, PUNCTUATION, ev, generated_events, hard_cases
+from aggregator.publish_ics import (
+    event_files,
+    fold_line,
+    render_calendar,
+    render_event,
+    select_from_calendar,
+)
+from tests.calendar_cases import (
+    CHI,
+    CJK,
+    EMOJI,
+    INJECTION,
+    PUNCTUATION,
+    ev,
+    generated_events,
+    hard_cases,
+)
 
 SETTINGS = CalendarSettings(name="Massage Therapist Networking Events", timezone="America/Chicago", refresh_hours=6)
 
@@ -81,7 +96,7 @@ def test_refresh_interval_follows_the_setting():
 def test_two_renders_with_no_change_are_byte_identical_whatever_the_order():
     events = generated_events(300)
     shuffled = events[:]
-    random.Random(7).shuffle(shuffled)
+    random.Random(7).shuffle(shuffled)  # noqa: S311 - a fixed order, not a secret
     assert render_calendar(events, SETTINGS) == render_calendar(shuffled, SETTINGS)
 
 

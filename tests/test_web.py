@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import gzip
-import json
 import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import requests
 from bs4 import BeautifulSoup
 from icalendar import Calendar
 
-from aggregator.publish_ics import render_calendar
 from tests.site_fixture import RunningSite, publish_site, site_events
 
 
