@@ -33,6 +33,8 @@ from aggregator.tokens import CONFIRM, UNSUBSCRIBE, TokenError, Tokens, secret_f
 
 log = logging.getLogger(__name__)
 
+PAGE_CSP = ("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; "
+            "frame-ancestors 'none'")
 RATE_LIMIT = 5  # requests per window per key
 RATE_WINDOW = 60.0  # seconds
 
@@ -79,6 +81,8 @@ class SubscribeRoutes:
         response = Response(html, status=status, content_type="text/html; charset=utf-8")
         response.headers["Cache-Control"] = "no-store"
         response.headers["Referrer-Policy"] = "no-referrer"  # the token is in the URL
+        # No scripts at all; the page's own inline CSS; forms post only back here.
+        response.headers["Content-Security-Policy"] = PAGE_CSP
         return response
 
     def _too_many(self, retry_after: int) -> Response:
