@@ -88,8 +88,8 @@ def read_ical_bytes(content: bytes, options: SourceOptions, window: Window, *,
     returns an iterator of RawEvent (and Skipped, for VEVENTs passed over and why).
     `origin` names where the bytes came from, for messages (a URL, "message <id>").
     """
-    calendars = parse_calendars(content, source_id=options.id, origin=origin)
-    return _guarded(_read_calendars(calendars, options, window), options.id, origin)
+    calendars, text = _parse(content, source_id=options.id, origin=origin)
+    return _guarded(_read_calendars(calendars, options, window, text.splitlines()), options.id, origin)
 
 
 def _guarded(items: Iterator[RawEvent | Skipped], source_id: str, origin: str) -> Iterator[RawEvent | Skipped]:
@@ -128,19 +128,23 @@ def _decode(content: bytes, source_id: str | None, origin: str) -> str:
 
 def parse_calendars(content: bytes, *, source_id: str | None, origin: str) -> list[icalendar.Calendar]:
     """Bytes -> the VCALENDARs they hold, or ParseError with a sentence saying what they are instead."""
+    return _parse(content, source_id=source_id, origin=origin)[0]
+
+
+def _parse(content: bytes, *, source_id: str | None, origin: str) -> tuple[list[icalendar.Calendar], str]:
 
     def refuse(message: str, reason: str = "not_a_calendar") -> ParseError:
         return ParseError(message, source_id=source_id, reason=reason)
 
     if not content or not content.strip():
-        raise refuse(f"{origin} returned an empty body, not an iCalendar file; "
+        raise refuse(f"{origin} is empty (an empty body, not an iCalendar file); "
                      "check the URL in sources.yaml or try again later", "empty")
     text = _decode(content, source_id, origin)
     if "\x00" in text:
         raise refuse(f"{origin} is binary data, not an iCalendar file; check the URL in sources.yaml")
     if not _BEGIN.search(text):
         if _HTML.match(text):
-            raise refuse(f"{origin} returned a web page (HTML), not an iCalendar file; the URL may point at "
+            raise refuse(f"{origin} is a web page (HTML), not an iCalendar file; the URL may point at "
                          "the calendar's page or a login/error page: use the .ics (iCal export) link instead")
         raise refuse(f"{origin} is not an iCalendar file (no BEGIN:VCALENDAR); "
                      "check that the URL is the calendar's .ics (iCal export) link")
@@ -161,7 +165,7 @@ def parse_calendars(content: bytes, *, source_id: str | None, origin: str) -> li
     if calendars is None:
         raise refuse(f"{origin} is not a well-formed iCalendar file ({_short(first_error)}); "
                      "ask the calendar's owner to fix its export or use another feed URL", "malformed")
-    return calendars
+    return calendars, text
 
 
 _VALARM = re.compile(r"^BEGIN:VALARM\s*$.*?^END:VALARM\s*$\n?", re.I | re.M | re.S)
@@ -191,11 +195,11 @@ def _short(error: BaseException | None) -> str:
 
 # --------------------------------------------------------------------------- reading
 
-def _read_calendars(calendars: list[icalendar.Calendar], options: SourceOptions,
-                    window: Window) -> Iterator[RawEvent | Skipped]:
+def _read_calendars(calendars: list[icalendar.Calendar], options: SourceOptions, window: Window,
+                    lines: list[str] = ()) -> Iterator[RawEvent | Skipped]:
     seen: set[str] = set()
     for calendar in calendars:
-        for item in _read_calendar(calendar, options, window):
+        for item in _read_calendar(calendar, options, window, lines):
             if isinstance(item, RawEvent):
                 if item.external_id in seen:
                     yield Skipped(f"VEVENT {item.external_id}",
@@ -208,8 +212,9 @@ def _read_calendars(calendars: list[icalendar.Calendar], options: SourceOptions,
 class _Context:
     """What one calendar says about reading its times."""
 
-    def __init__(self, calendar: icalendar.Calendar, options: SourceOptions) -> None:
+    def __init__(self, calendar: icalendar.Calendar, options: SourceOptions, lines: list[str] = ()) -> None:
         self.source = options.id
+        self.lines = lines  # the file as written, to say on which line a broken property is
         self.method = str(calendar.get("METHOD", "")).strip().upper()
         self.x_wr: ZoneInfo | None = None
         x_wr = calendar.get("X-WR-TIMEZONE")
@@ -235,13 +240,27 @@ class _Context:
             self._equivalents[key] = zone or self.display
         return self._equivalents[key]
 
+    def line_of(self, uid: str, name: str) -> str:
+        """" (line N)" where the VEVENT with `uid` writes property `name`, or "" when not found."""
+        needle = uid[:40].upper()
+        for i, line in enumerate(self.lines):
+            if line.upper().startswith("UID") and needle in line.upper():
+                begin = next((j for j in range(i, -1, -1) if self.lines[j].strip().upper() == "BEGIN:VEVENT"), i)
+                for j in range(begin, len(self.lines)):
+                    text = self.lines[j].upper()
+                    if text.startswith(name + ":") or text.startswith(name + ";"):
+                        return f" (line {j + 1})"
+                    if text.strip() == "END:VEVENT":
+                        break
+        return ""
+
     def warn(self, message: str, *args) -> None:
         log.warning("%s: " + message, self.source, *args, extra={"source": self.source})
 
 
-def _read_calendar(calendar: icalendar.Calendar, options: SourceOptions,
-                   window: Window) -> Iterator[RawEvent | Skipped]:
-    ctx = _Context(calendar, options)
+def _read_calendar(calendar: icalendar.Calendar, options: SourceOptions, window: Window,
+                   lines: list[str] = ()) -> Iterator[RawEvent | Skipped]:
+    ctx = _Context(calendar, options, lines)
     skipped = list(_repair(calendar, ctx))
     yield from skipped
     if ctx.x_wr is not None:
@@ -371,7 +390,7 @@ def _unreadable(comp: icalendar.Component, ctx: _Context) -> str | None:
                          _short(message))
                 del comp[name]
                 continue
-            return f"its {name} cannot be read ({_short(message)})"
+            return f"its {name}{ctx.line_of(_uid(comp), name)} cannot be read ({_short(message)})"
     if "DTEND" in comp and "DURATION" in comp:
         del comp["DURATION"]  # RFC 5545 allows only one; DTEND is the one clients show
     for name in _RULE_PROPS:

@@ -396,7 +396,7 @@ def test_one_broken_dtstart_is_skipped_with_a_reason_and_a_warning_and_the_other
                                                                           "Thai Massage Practice Night"]
     (skipped,) = [s for s in items if isinstance(s, Skipped)]
     assert skipped.item == 'VEVENT broken-start@chapter.example.org "Event With A Mangled Start"'
-    assert skipped.reason.startswith("its DTSTART cannot be read")
+    assert skipped.reason.startswith("its DTSTART (line 13) cannot be read"), "the line helps the curator find it"
     assert "amta-il: VEVENT broken-start@chapter.example.org" in caplog.text
 
 
