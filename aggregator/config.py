@@ -96,6 +96,9 @@ class DigestSettings(_Section):
     secret_env: str = Field("MASSAGE_EVENTS_SECRET",
                             description="NAME of the environment variable holding the link-signing secret")
     grace_hours: int = Field(6, ge=1, le=72, description="a missed digest is still sent this many hours late")
+    dkim_selector: str | None = Field(None, description="DKIM selector; set it with dkim_key_file to sign mail")
+    dkim_key_file: str | None = Field(None, description="PEM file of the DKIM private key (RSA)")
+    dkim_domain: str | None = Field(None, description="DKIM signing domain; default the from_address domain")
 
     @field_validator("day")
     @classmethod
