@@ -76,6 +76,7 @@ class Site:
         self.out_dir = Path(out_dir)
         self._lock = threading.Lock()
         self._snapshot: _Snapshot | None = None
+        self._failed_key: tuple | None = None
         self._cache: dict[tuple, bytes] = {}
 
     def _stat_key(self) -> tuple:
@@ -89,23 +90,36 @@ class Site:
         return tuple(key)
 
     def snapshot(self) -> _Snapshot | None:
+        """The published files, re-read when a run replaced them; the last good ones when unreadable."""
         key = self._stat_key()
         with self._lock:
             if self._snapshot is not None and self._snapshot.key == key:
                 return self._snapshot
             if None in key:
-                return None
-            calendar = (self.out_dir / "calendar.ics").read_bytes()
-            events_json = (self.out_dir / "events.json").read_bytes()
-            document = json.loads(events_json)
-            events = [event_from_dict(d) for d in document.get("events", [])]
-            generated = datetime.fromisoformat(document["generated"]) if document.get("generated") else \
-                datetime.fromtimestamp((self.out_dir / "events.json").stat().st_mtime, timezone.utc)
-            mtime = max((self.out_dir / n).stat().st_mtime for n in ("calendar.ics", "events.json"))
-            modified = datetime.fromtimestamp(int(mtime), timezone.utc)
-            self._snapshot = _Snapshot(key, calendar, events_json, events, generated, modified)
+                return self._snapshot
+            try:
+                fresh = self._read(key)
+            except (OSError, ValueError, KeyError, TypeError) as e:
+                if key != self._failed_key:
+                    log.error("the published files in %s are unreadable (%s); serving the last good ones",
+                              self.out_dir, e)
+                    self._failed_key = key
+                return self._snapshot
+            self._snapshot = fresh
             self._cache.clear()
-            return self._snapshot
+            return fresh
+
+    def _read(self, key: tuple) -> _Snapshot:
+        calendar = (self.out_dir / "calendar.ics").read_bytes()
+        if not calendar.startswith(b"BEGIN:VCALENDAR"):
+            raise ValueError("calendar.ics is not a calendar")
+        events_json = (self.out_dir / "events.json").read_bytes()
+        document = json.loads(events_json)
+        events = [event_from_dict(d) for d in document["events"]]
+        generated = datetime.fromisoformat(document["generated"])
+        mtime = max((self.out_dir / n).stat().st_mtime for n in ("calendar.ics", "events.json"))
+        modified = datetime.fromtimestamp(int(mtime), timezone.utc)
+        return _Snapshot(key, calendar, events_json, events, generated, modified)
 
     def cached(self, key: tuple, make) -> bytes:
         with self._lock:

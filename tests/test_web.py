@@ -217,6 +217,35 @@ def test_subscription_pages_are_mounted_when_installed(site):
     pytest.importorskip("aggregator.web_subscribe", reason="the digest feature is not installed")
     form = get(site, "/subscribe")
     assert form.status_code == 200 and "<form" in form.text
-    assert "script-src" not in form.headers["Content-Security-Policy"] and "object-src 'none'" in \
-        form.headers["Content-Security-Policy"]
+    csp = form.headers["Content-Security-Policy"]
+    assert "base-uri 'none'" in csp and "script-src" not in csp, "no script may run on the form page"
     assert 'href="/subscribe"' in get(site, "/").text, "the page offers the weekly digest"
+
+
+def test_head_answers_headers_without_a_body(site):
+    r = requests.head(site.base + "/calendar.ics", headers={"Accept-Encoding": "identity"}, timeout=10)
+    assert r.status_code == 200 and r.content == b""
+    assert int(r.headers["Content-Length"]) == (site.out / "calendar.ics").stat().st_size
+
+
+def test_damaged_published_files_keep_the_last_good_ones_served(tmp_path):
+    import threading
+
+    from aggregator.web import make_server, run_server
+
+    config, out = publish_site(tmp_path)
+    server = make_server(config, tmp_path / "db", out, "127.0.0.1", 0, asyncore_loop_timeout=0.1)
+    stop = threading.Event()
+    t = threading.Thread(target=run_server, args=(server, stop), daemon=True)
+    t.start()
+    base = f"http://127.0.0.1:{server.effective_port}"
+    try:
+        good = requests.get(base + "/calendar.ics", timeout=10).content
+        (out / "events.json").write_text("{ half a file")
+        r = requests.get(base + "/calendar.ics?region=IL", timeout=10)
+        assert r.status_code == 200 and b"il-ce@massage-events" in r.content
+        assert requests.get(base + "/calendar.ics", timeout=10).content == good
+        assert requests.get(base + "/", timeout=10).status_code == 200
+    finally:
+        stop.set()
+        t.join(timeout=5)
