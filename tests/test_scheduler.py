@@ -218,3 +218,52 @@ def test_the_refresh_job_runs_the_pipeline_and_alerts_the_curator(tmp_path, http
     assert (out / "calendar.ics").exists() and (out / "events.json").exists()
     (alert,) = (out / "outbox").glob("*.eml")
     assert b"Subject: broken: the source is failing" in alert.read_bytes()
+
+
+SERVE_LIKE = """
+import sys, time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+from tests.smtp_server import digest_config
+from aggregator.scheduler import Scheduler
+from aggregator.store import Store
+tmp, port, day, hhmm = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+class S: pass
+s = S(); s.port = port
+config = digest_config(tmp, smtp=s, digest={"day": day, "time": hhmm})
+sched = Scheduler(config, tmp / "db.sqlite", tmp / "out")
+print("lease", sched.holds_lease(), flush=True)
+sched.start()
+deadline = time.monotonic() + 8
+while time.monotonic() < deadline:
+    with Store(tmp / "db.sqlite") as store:
+        row = store.db.execute("SELECT completed FROM digest_periods").fetchone()
+    if row and row[0]:
+        break
+    time.sleep(0.05)
+time.sleep(0.3)
+sched.shutdown()
+"""
+
+
+def test_two_serve_processes_on_one_database_deliver_one_message_each(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    db_path = tmp_path / "db.sqlite"
+    with Store(db_path) as store:
+        for i in range(6):
+            subscribers.add_active(store.db, f"p{i}@example.org", send_empty=True)
+    local = (datetime.now(UTC) - timedelta(minutes=1)).astimezone(CHICAGO)
+    day = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[local.weekday()]
+    root = Path(__file__).resolve().parents[1]
+    with FaultySMTP() as smtp:
+        args = [str(tmp_path), str(smtp.port), day, f"{local.hour:02d}:{local.minute:02d}"]
+        procs = [subprocess.Popen([sys.executable, "-c", SERVE_LIKE, *args], cwd=root, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        outputs = [p.communicate(timeout=30) for p in procs]
+        assert all(p.returncode == 0 for p in procs), outputs
+        assert sorted(o[0].split()[1] for o in outputs) == ["False", "True"]  # one holds the lease
+        assert sorted(smtp.recipients()) == [f"p{i}@example.org" for i in range(6)]
