@@ -7,6 +7,8 @@ import random
 from dataclasses import replace
 from datetime import date, datetime, timezone
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from icalendar import Calendar
 
 from aggregator.config import CalendarSettings
@@ -174,3 +176,19 @@ def test_sub_calendar_keeps_only_chosen_events_and_their_zones():
     assert b"\r\nNAME:Tokyo\\; only\r\n" in part and b"X-WR-CALNAME:Tokyo\\; only\r\n" in part
     assert raw_problems(part) == []
     assert select_from_calendar(data, None) == data
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(title=st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=200),
+       description=st.text(st.characters(blacklist_categories=("Cs",)), max_size=400))
+def test_any_text_round_trips_exactly_and_folds_cleanly(title, description):
+    from aggregator.publish_ics import clean_text
+
+    e = ev("h@x", title, datetime(2026, 5, 6, 18, tzinfo=CHI), description=description)
+    data = render_calendar([e], SETTINGS)
+    assert raw_problems(data) == []
+    events = Calendar.from_ical(data).walk("VEVENT")
+    assert len(events) == 1, "text must never create or break a component"
+    assert str(events[0]["SUMMARY"]) == clean_text(title).strip()
+    want = clean_text(description).strip()
+    assert str(events[0].get("DESCRIPTION", "")).startswith(want)
