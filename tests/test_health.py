@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -189,3 +190,80 @@ def test_the_parsed_body_fingerprint_is_kept_only_with_a_success(store):
     succeed(store, NOW + SIX_HOURS * 2)
     assert stored_fingerprint(store, "amta-il") is None, "no fingerprint given: the next run parses"
     assert stored_fingerprint(store, "never-seen") is None
+
+
+# --------------------------------------------------------------------------- through pipeline.run
+
+RUN_SOURCES = """
+calendar:
+  name: Health Test
+  timezone: America/Chicago
+fetch:
+  retries: 0
+sources:
+  - id: amta-il
+    type: ical
+    url: {base}/files/pipeline/chapter_il.ics
+  - id: flaky
+    type: {type}
+    url: {base}/switch/{switch}
+"""
+
+
+def run_config(tmp_path, server, switch, type_name="ical"):
+    path = tmp_path / "sources.yaml"
+    path.write_text(RUN_SOURCES.format(base=server.base_url, switch=switch, type=type_name))
+    return load_config(path)
+
+
+def run_at(config, tmp_path, when):
+    from aggregator.pipeline import run
+
+    with Store(tmp_path / "db.sqlite") as s:
+        return run(config, s, tmp_path / "out", now=when)
+
+
+def test_a_source_answering_500_is_not_fetched_every_run_and_status_says_when_it_will_be(http, tmp_path):
+    http.switches["h500"] = "/status/500"
+    try:
+        config = run_config(tmp_path, http, "h500")
+        start = datetime(2027, 1, 1, 12, tzinfo=timezone.utc)
+        fetched_at = []
+        for hour in range(0, 19, 6):  # a run every 6 h: 12:00, 18:00, 00:00, 06:00
+            http.log.clear()
+            report = run_at(config, tmp_path, start + timedelta(hours=hour))
+            if any(r.path == "/switch/h500" for r in http.log):
+                fetched_at.append(hour)
+            assert "amta-il" in {s.source_id for s in report.ok}
+        # failures 1 and 2 push the next attempt 6 h, then 12 h away
+        assert fetched_at == [0, 6, 18]
+        with Store(tmp_path / "db.sqlite") as s:
+            (row,) = [r for r in status_rows(config, s, start + timedelta(hours=18)) if r["source"] == "flaky"]
+        assert row["failures"] == "3"
+        assert row["next attempt"] == (start + timedelta(hours=18 + 18)).strftime("%Y-%m-%d %H:%M UTC")
+        assert row["reason / message"].startswith("http_500:")
+    finally:
+        http.switches.pop("h500", None)
+
+
+def test_an_event_page_that_turns_into_an_empty_page_is_warned_about_and_keeps_its_events(http, tmp_path):
+    http.switches["page"] = "/files/jsonld/single_event_offset_place.html"
+    try:
+        config = run_config(tmp_path, http, "page", "jsonld")
+        now = datetime(2027, 1, 1, 12, tzinfo=timezone.utc)
+        run_at(config, tmp_path, now)
+        before = json.loads((tmp_path / "out" / "events.json").read_text())["events"]
+        page_uids = {e["uid"] for e in before if any(s["source"] == "flaky" for s in e["sources"])}
+        assert page_uids
+
+        http.switches["page"] = "/files/jsonld/no_events_organization.html"
+        report = run_at(config, tmp_path, now + timedelta(hours=6))
+        (flaky,) = [s for s in report.sources if s.source_id == "flaky"]
+        assert any("yielded no events" in w for w in flaky.warnings)
+        after = json.loads((tmp_path / "out" / "events.json").read_text())["events"]
+        assert page_uids <= {e["uid"] for e in after if e["status"] != "cancelled"}
+        with Store(tmp_path / "db.sqlite") as s:
+            (row,) = [r for r in status_rows(config, s, now) if r["source"] == "flaky"]
+        assert "yielded no events" in row["warning"]
+    finally:
+        http.switches.pop("page", None)
