@@ -136,7 +136,7 @@ def check_source(config: Config | None, options: SourceOptions, window: Window, 
     filters = getattr(config, "filters", None) if config is not None else None
     fetcher = fetcher or _fetcher(config)
     reader = fetcher
-    if urlsplit(options.url).scheme.lower() not in ("http", "https"):
+    if options.url and urlsplit(options.url).scheme.lower() not in ("http", "https"):
         reader = _LocalFile(fetcher)  # a local path is read as the URL would be, whatever the type
     try:
         return read_source(options, calendar, reader, window, filters=filters)
@@ -190,7 +190,8 @@ def _cut(text: str | None, width: int) -> str:
 
 def print_table(outcome: SourceOutcome, options: SourceOptions, window: Window, out: TextIO) -> None:
     width = max(110, min(180, shutil.get_terminal_size((110, 20)).columns))
-    out.write(f"{options.id} ({options.type}): {options.url}\n")
+    where = options.url or getattr(options, "path", None) or getattr(options, "host", None) or ""
+    out.write(f"{options.id} ({options.type}): {where}\n")
     out.write(f"window {window.start.date()} to {window.end.date()}\n\n")
     if outcome.error is not None:
         out.write(f"ERROR {type(outcome.error).__name__}: {outcome.error}\n")
