@@ -57,7 +57,12 @@ if _GUESSED is not None:
     warnings.filterwarnings("ignore", category=_GUESSED)
 
 ACCEPT = "text/calendar, application/ics;q=0.9, text/plain;q=0.5, */*;q=0.1"
-MAX_OCCURRENCES_PER_SERIES = 1000  # a runaway FREQ=MINUTELY never floods the feed
+MAX_OCCURRENCES_PER_SERIES = 1000  # a runaway FREQ=HOURLY never floods the feed
+# Steps a rule may take from its DTSTART to the window's end; beyond it (FREQ=SECONDLY since
+# 2020) expanding would stall the run, so the event is kept as written instead.
+MAX_RULE_STEPS = 200_000
+_FREQ_SECONDS = {"SECONDLY": 1, "MINUTELY": 60, "HOURLY": 3600, "DAILY": 86400, "WEEKLY": 7 * 86400,
+                 "MONTHLY": 28 * 86400, "YEARLY": 365 * 86400}
 UTC = ZoneInfo("UTC")
 
 # Properties without which a VEVENT cannot be placed in time.
@@ -215,6 +220,7 @@ class _Context:
     def __init__(self, calendar: icalendar.Calendar, options: SourceOptions, lines: list[str] = ()) -> None:
         self.source = options.id
         self.lines = lines  # the file as written, to say on which line a broken property is
+        self.window_end: datetime = datetime.max.replace(tzinfo=timezone.utc)
         self.method = str(calendar.get("METHOD", "")).strip().upper()
         self.x_wr: ZoneInfo | None = None
         x_wr = calendar.get("X-WR-TIMEZONE")
@@ -261,6 +267,7 @@ class _Context:
 def _read_calendar(calendar: icalendar.Calendar, options: SourceOptions, window: Window,
                    lines: list[str] = ()) -> Iterator[RawEvent | Skipped]:
     ctx = _Context(calendar, options, lines)
+    ctx.window_end = window.end
     skipped = list(_repair(calendar, ctx))
     yield from skipped
     if ctx.x_wr is not None:
@@ -393,6 +400,12 @@ def _unreadable(comp: icalendar.Component, ctx: _Context) -> str | None:
             return f"its {name}{ctx.line_of(_uid(comp), name)} cannot be read ({_short(message)})"
     if "DTEND" in comp and "DURATION" in comp:
         del comp["DURATION"]  # RFC 5545 allows only one; DTEND is the one clients show
+    steps = _rule_steps(comp, ctx.window_end)
+    if steps > MAX_RULE_STEPS:
+        ctx.warn("%s: its RRULE would take %d steps to reach the end of the window; only the event as "
+                 "written is kept", _describe(comp), steps)
+        del comp["RRULE"]
+        comp[_RRULE_DROPPED] = "1"
     for name in _RULE_PROPS:
         if name not in comp:
             continue
@@ -410,6 +423,32 @@ def _unreadable(comp: icalendar.Component, ctx: _Context) -> str | None:
         else:
             ctx.warn("%s has an unreadable %s; that value is ignored", _describe(comp), name)
     return None
+
+
+def _rule_steps(comp: icalendar.Component, until: datetime) -> int:
+    """About how many steps the rule takes from DTSTART to `until` (or to its own UNTIL/COUNT)."""
+    rule = comp.get("RRULE")
+    if rule is None or isinstance(rule, list):
+        return 0
+    try:
+        seconds = _FREQ_SECONDS[str(rule["FREQ"][0]).upper()] * max(1, int(rule.get("INTERVAL", [1])[0]))
+        start = _as_utc_instant(comp["DTSTART"].dt)
+        if rule.get("UNTIL"):
+            until = min(until, _as_utc_instant(rule["UNTIL"][0]))
+        steps = max(0, int((until - start).total_seconds() // seconds))
+        if rule.get("COUNT"):
+            steps = min(steps, int(rule["COUNT"][0]))
+        return steps
+    except Exception:  # recurring-ical-events judges what we cannot
+        return 0
+
+
+def _as_utc_instant(value) -> datetime:
+    if not isinstance(value, datetime):
+        value = datetime.combine(value, datetime.min.time())
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
 
 
 def _rule_readable(value, name: str) -> bool:

@@ -358,6 +358,22 @@ END:VCALENDAR\r
     assert (event.start, event.end) == (date(2026, 12, 11), date(2026, 12, 12))
 
 
+@pytest.mark.parametrize("rule, start", [("FREQ=SECONDLY", "20261001T000000Z"),
+                                         ("FREQ=MINUTELY;INTERVAL=1", "20250101T000000Z"),
+                                         ("FREQ=DAILY", "00010101T000000Z")])
+def test_a_rule_that_would_stall_the_run_is_kept_as_written_and_finishes_at_once(rule, start, caplog):
+    body = (f"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:stall@x\r\nDTSTART:{start}\r\nRRULE:{rule}\r\n"
+            "SUMMARY:Reminder\r\nEND:VEVENT\r\nBEGIN:VEVENT\r\nUID:fine@x\r\nDTSTART:20261201T180000Z\r\n"
+            "SUMMARY:Stretching Workshop\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n").encode()
+    started = time.process_time()
+    with caplog.at_level(logging.WARNING):
+        items = list(read_ical_bytes(body, options(), WIDE, origin="x"))
+    assert time.process_time() - started < 1.0
+    assert "Stretching Workshop" in [i.title for i in items if isinstance(i, RawEvent)]
+    assert len(items) <= 2
+    assert "only the event as written is kept" in caplog.text
+
+
 # ----------------------------------------------------------------------------- status and fields
 
 
