@@ -52,7 +52,7 @@ from aggregator.mailer import (PermanentDeliveryError, SmtpSetupError, Temporary
                                make_transport)
 from aggregator.model import Event, Status
 from aggregator.subscribers import Subscriber
-from aggregator.tokens import CONFIRM, UNSUBSCRIBE, Tokens, secret_for
+from aggregator.tokens import CONFIRM, MANAGE, UNSUBSCRIBE, Tokens, secret_for
 
 log = logging.getLogger(__name__)
 
@@ -374,6 +374,7 @@ def build_message(config, content: DigestContent, tokens: Tokens, secret: str, n
         "days": content.days, "changes": content.changes, "days_ahead": config.digest.days_ahead,
         "email": sub.email, "preferences": _preferences(sub), "site_url": f"{base}/",
         "calendar_url": f"{base}/calendar.ics", "unsubscribe_url": unsubscribe_url,
+        "preferences_url": f"{base}/prefs/{tokens.make(MANAGE, sub.email)}",
     }
     env = environment()
     text = env.get_template("digest.txt.j2").render(values)

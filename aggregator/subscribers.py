@@ -175,6 +175,15 @@ def request_subscription(db: sqlite3.Connection, email: str, regions: Iterable[s
     return sub, True
 
 
+def update_preferences(db: sqlite3.Connection, email: str, regions: Iterable[str], tags: Iterable[str],
+                       send_empty: bool) -> Subscriber | None:
+    """A subscriber changes what they get (from the link in their digest). None when unknown or gone."""
+    cur = db.execute("UPDATE subscribers SET regions = ?, tags = ?, send_empty = ? WHERE email = ?"
+                     " AND status IN ('pending', 'active')",
+                     (json.dumps(_clean_list(regions)), json.dumps(_clean_list(tags)), int(send_empty), email))
+    return get(db, email) if cur.rowcount == 1 else None
+
+
 def mark_confirm_sent(db: sqlite3.Connection, subscriber_id: int, now: datetime | None = None) -> None:
     db.execute("UPDATE subscribers SET last_confirm_sent = ? WHERE id = ?", (_now(now).isoformat(), subscriber_id))
 

@@ -23,10 +23,12 @@ from aggregator.errors import MassageEventsError
 
 CONFIRM = "confirm"
 UNSUBSCRIBE = "unsubscribe"
+MANAGE = "manage"  # the "change your preferences" link in every digest
 
 MAX_AGE: dict[str, timedelta] = {
     CONFIRM: timedelta(days=7),
     UNSUBSCRIBE: timedelta(days=730),
+    MANAGE: timedelta(days=730),
 }
 
 
@@ -74,7 +76,7 @@ class Tokens:
                 msg = ("This confirmation link has expired (links work for 7 days). "
                        "Subscribe again and use the new link we send you.")
             else:
-                msg = "This unsubscribe link has expired. Use the link in a recent digest, or reply to it."
+                msg = "This link has expired. Use the link in a recent digest, or reply to it."
             raise TokenError(msg, reason="expired") from None
         except (BadData, UnicodeError, ValueError):
             raise TokenError("This link is not valid: it may be incomplete or damaged. "

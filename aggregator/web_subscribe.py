@@ -9,6 +9,8 @@
     GET  /u/<token>          a page with a button
     POST /u/<token>          RFC 8058 one-click unsubscribe: either form encoding, no cookies or CSRF
                              token, answers 200 without a redirect, idempotent.
+    GET  /prefs/<token>      the subscriber's regions, topics and "send empty" choice, as a form
+    POST /prefs/<token>      saves them (the link is in every digest, valid two years)
 
 Subscribe and confirm are rate-limited in SQLite (table rate_hits, so limits survive a restart):
 5 requests a minute per client IP and per address; the 6th gets 429 with Retry-After.
@@ -29,7 +31,7 @@ from werkzeug.wrappers import Request, Response
 
 from aggregator import subscribers
 from aggregator.errors import DeliveryError
-from aggregator.tokens import CONFIRM, UNSUBSCRIBE, TokenError, Tokens, secret_for
+from aggregator.tokens import CONFIRM, MANAGE, UNSUBSCRIBE, TokenError, Tokens, secret_for
 
 log = logging.getLogger(__name__)
 
@@ -72,11 +74,12 @@ class SubscribeRoutes:
         return Store(self.db_path)
 
     def _page(self, status: int, title: str, paragraphs: list[str], *, form: str | None = None,
-              action: str = "", button: str = "") -> Response:
+              action: str = "", button: str = "", **values) -> Response:
         from aggregator.digest import environment
 
         html = environment().get_template("subscribe_page.html.j2").render(
             title=title, paragraphs=paragraphs, form=form, action=action, button=button,
+            regions=values.get("regions", ""), tags=values.get("tags", ""), send_empty=values.get("send_empty", False),
             calendar_name=self.config.calendar.name, site_url=f"{self.config.calendar.base_url}/")
         response = Response(html, status=status, content_type="text/html; charset=utf-8")
         response.headers["Cache-Control"] = "no-store"
@@ -202,6 +205,42 @@ class SubscribeRoutes:
             f"{email} gets no more digests. If this was a mistake, subscribe again from the events page."])
 
 
+    # -- preferences ----------------------------------------------------------------------
+
+    def _prefs_form(self, sub, token: str, status: int = 200, note: str | None = None) -> Response:
+        return self._page(status, "Your digest preferences",
+                          [note or f"What the weekly digest to {sub.email} lists."], form="prefs",
+                          action=f"/prefs/{token}", regions=", ".join(sub.regions), tags=", ".join(sub.tags),
+                          send_empty=sub.send_empty)
+
+    def _subscriber_for(self, db, token: str):
+        email = self._tokens(db).read(MANAGE, token)
+        sub = subscribers.get(db, email)
+        if sub is None or sub.status not in ("pending", "active"):
+            raise TokenError("This address no longer gets the digest. Subscribe again from the events page.",
+                             reason="invalid")
+        return sub
+
+    def preferences_page(self, request: Request, token: str) -> Response:
+        with self._store() as store:
+            try:
+                sub = self._subscriber_for(store.db, token)
+            except TokenError as e:
+                return self._bad_link(e)
+        return self._prefs_form(sub, token)
+
+    def preferences(self, request: Request, token: str) -> Response:
+        with self._store() as store:
+            try:
+                sub = self._subscriber_for(store.db, token)
+            except TokenError as e:
+                return self._bad_link(e)
+            sub = subscribers.update_preferences(
+                store.db, sub.email, request.form.getlist("regions"), request.form.getlist("tags"),
+                bool(request.form.get("send_empty")))
+        return self._prefs_form(sub, token, note="Saved. The next digest follows these preferences.")
+
+
 def routes(config, db_path: Path, out_dir: Path | None = None) -> list[tuple[str, Callable, list[str]]]:
     """(werkzeug rule, view(request, **values) -> Response, methods) for aggregator/web.py to mount.
 
@@ -215,4 +254,6 @@ def routes(config, db_path: Path, out_dir: Path | None = None) -> list[tuple[str
         ("/confirm/<token>", r.confirm, ["POST"]),
         ("/u/<token>", r.unsubscribe_page, ["GET", "HEAD"]),
         ("/u/<token>", r.unsubscribe, ["POST"]),
+        ("/prefs/<token>", r.preferences_page, ["GET", "HEAD"]),
+        ("/prefs/<token>", r.preferences, ["POST"]),
     ]

@@ -214,3 +214,35 @@ def test_routes_are_mounted_by_the_web_app(tmp_path):
     assert r.status_code == 200 and "script-src" not in r.headers["Content-Security-Policy"]
     assert r.headers["X-Content-Type-Options"] == "nosniff"
     assert status_of(tmp_path / "db.sqlite", "ann@example.org") == "unsubscribed"
+
+
+def test_preferences_link_in_the_digest_changes_what_the_next_digest_lists(site, tmp_path):
+    config, db_path, client = site
+    with Store(db_path) as store:
+        store.save_events([make_event("il", "Chicago mixer", datetime(2026, 3, 3, 18, 0), region="IL"),
+                           make_event("wi", "Madison meetup", datetime(2026, 3, 4, 18, 0), region="WI")], {}, T0)
+        subscribers.add_active(store.db, "ann@example.org", ["IL"])
+        msg, _ = digest.render_preview(config, store, "ann@example.org", T0)
+    text = msg.get_body(("plain",)).get_content()
+    link = re.search(r"Change preferences: https://events\.example\.org(/prefs/\S+)", text).group(1)
+    page = client.get(link)
+    assert page.status_code == 200 and 'value="IL"' in page.text
+    saved = client.post(link, data={"regions": "WI", "tags": "", "send_empty": "1"})
+    assert saved.status_code == 200 and "Saved" in saved.text and 'value="WI"' in saved.text
+    with Store(db_path) as store:
+        assert subscribers.get(store.db, "ann@example.org").send_empty
+        msg, _ = digest.render_preview(config, store, "ann@example.org", T0)
+    text = msg.get_body(("plain",)).get_content()
+    assert "Madison meetup" in text and "Chicago mixer" not in text
+
+
+def test_preferences_link_of_an_unsubscribed_address_does_not_resubscribe(site):
+    config, db_path, client = site
+    with Store(db_path) as store:
+        subscribers.add_active(store.db, "ann@example.org")
+        subscribers.unsubscribe(store.db, "ann@example.org")
+        from aggregator.tokens import MANAGE
+        token = Tokens(secret_for(store.db)).make(MANAGE, "ann@example.org")
+    r = client.post(f"/prefs/{token}", data={"regions": "IL"})
+    assert r.status_code == 400 and "no longer gets the digest" in r.text
+    assert status_of(db_path, "ann@example.org") == "unsubscribed"
