@@ -217,10 +217,11 @@ def _read_calendars(calendars: list[icalendar.Calendar], options: SourceOptions,
 class _Context:
     """What one calendar says about reading its times."""
 
-    def __init__(self, calendar: icalendar.Calendar, options: SourceOptions, lines: list[str] = ()) -> None:
+    def __init__(self, calendar: icalendar.Calendar, options: SourceOptions, lines: list[str],
+                 window: Window) -> None:
         self.source = options.id
         self.lines = lines  # the file as written, to say on which line a broken property is
-        self.window_end: datetime = datetime.max.replace(tzinfo=timezone.utc)
+        self.window_end = window.end
         self.method = str(calendar.get("METHOD", "")).strip().upper()
         self.x_wr: ZoneInfo | None = None
         x_wr = calendar.get("X-WR-TIMEZONE")
@@ -266,8 +267,7 @@ class _Context:
 
 def _read_calendar(calendar: icalendar.Calendar, options: SourceOptions, window: Window,
                    lines: list[str] = ()) -> Iterator[RawEvent | Skipped]:
-    ctx = _Context(calendar, options, lines)
-    ctx.window_end = window.end
+    ctx = _Context(calendar, options, lines, window)
     skipped = list(_repair(calendar, ctx))
     yield from skipped
     if ctx.x_wr is not None:
