@@ -72,6 +72,7 @@ _RULE_PROPS = ("RRULE", "RDATE", "EXDATE")
 _HAS_END = "X-MASSAGE-EVENTS-HAS-END"
 _TZID = "X-MASSAGE-EVENTS-TZID"
 _RRULE_DROPPED = "X-MASSAGE-EVENTS-RRULE-DROPPED"
+_MOVED_BY = "X-MASSAGE-EVENTS-MOVED-BY"
 
 
 class ICalAdapter:
@@ -331,11 +332,24 @@ def _repair(calendar: icalendar.Calendar, ctx: _Context) -> Iterator[Skipped]:
             yield Skipped(_describe(comp), reason)
             continue
         comp[_HAS_END] = "1" if ("DTEND" in comp or "DURATION" in comp) else "0"
+        _mark_this_and_future(comp)
         tzid = _tzid(comp.get("DTSTART"))
         if tzid:
             comp[_TZID] = tzid
         kept.append(comp)
     calendar.subcomponents[:] = kept
+
+
+def _mark_this_and_future(comp: icalendar.Component) -> None:
+    """An override with RANGE=THISANDFUTURE moves every later occurrence by the same amount;
+    remember by how much, so each moved occurrence keeps its own recurrence id."""
+    rid = comp.get("RECURRENCE-ID")
+    if rid is None or str(rid.params.get("RANGE", "")).upper() != "THISANDFUTURE":
+        return
+    try:
+        comp[_MOVED_BY] = str(int((comp["DTSTART"].dt - rid.dt).total_seconds()))
+    except Exception:  # a DATE against a DATE-TIME: treat it as a single override
+        pass
 
 
 def _flatten(calendar: icalendar.Calendar) -> list[icalendar.Component]:
@@ -637,7 +651,11 @@ def _to_raw(comp: icalendar.Component, ctx: _Context, series_uids: set[str]) -> 
         external_id = uid
         if uid in series_uids:
             rid_prop = comp.get("RECURRENCE-ID")
-            rid = rid_prop.dt if rid_prop is not None else comp["DTSTART"].dt
+            if rid_prop is not None and comp.get(_MOVED_BY) is not None:  # THISANDFUTURE
+                rid = comp["DTSTART"].dt - timedelta(seconds=int(str(comp[_MOVED_BY])))
+                rid_prop = None
+            else:
+                rid = rid_prop.dt if rid_prop is not None else comp["DTSTART"].dt
             if isinstance(rid, datetime) and rid.tzinfo is None:
                 rid = _place(rid, _tzid(rid_prop) or tzid, ctx)
             external_id = f"{uid}/{_recurrence_key(rid)}"

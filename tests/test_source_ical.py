@@ -374,6 +374,31 @@ def test_a_rule_that_would_stall_the_run_is_kept_as_written_and_finishes_at_once
     assert "only the event as written is kept" in caplog.text
 
 
+def test_a_this_and_future_change_moves_later_occurrences_and_keeps_their_ids():
+    body = b"""BEGIN:VCALENDAR\r
+BEGIN:VEVENT\r
+UID:series@x\r
+DTSTART;TZID=America/Chicago:20261201T180000\r
+DTEND;TZID=America/Chicago:20261201T190000\r
+RRULE:FREQ=WEEKLY;COUNT=4\r
+SUMMARY:Tuesday Trade\r
+END:VEVENT\r
+BEGIN:VEVENT\r
+UID:series@x\r
+RECURRENCE-ID;RANGE=THISANDFUTURE;TZID=America/Chicago:20261215T180000\r
+DTSTART;TZID=America/Chicago:20261215T190000\r
+DTEND;TZID=America/Chicago:20261215T200000\r
+SUMMARY:Tuesday Trade (new time)\r
+END:VEVENT\r
+END:VCALENDAR\r
+"""
+    items = list(read_ical_bytes(body, options(), WIDE, origin="x"))
+    assert all(isinstance(i, RawEvent) for i in items), [i for i in items if isinstance(i, Skipped)]
+    starts = {i.external_id.split("/")[1]: i.start.hour for i in items}
+    assert starts == {"2026-12-02T00:00:00+00:00": 18, "2026-12-09T00:00:00+00:00": 18,
+                      "2026-12-16T00:00:00+00:00": 19, "2026-12-23T00:00:00+00:00": 19}
+
+
 # ----------------------------------------------------------------------------- status and fields
 
 
