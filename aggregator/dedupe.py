@@ -164,6 +164,11 @@ def _fold(text: str) -> str:
     return text.replace("\u2019", "'").replace("\u2018", "'").lower()
 
 
+_CANCEL_SUFFIX = re.compile(r"\s*[\-\u2013\u2014:]\s*(?:" + _CANCEL_WORDS + r")\s*!?\s*$", re.IGNORECASE)
+_CANCEL_BRACKET_SUFFIX = re.compile(r"\s*[\[(]\s*(?:" + _CANCEL_WORDS + r")\s*[\])]\s*$", re.IGNORECASE)
+_SLASHES = re.compile(r"/+")
+
+
 def strip_prefixes(title: str) -> str:
     """The title without reply/forward/reminder/cancellation markers, as people would show it.
 
@@ -177,8 +182,8 @@ def strip_prefixes(title: str) -> str:
         if stripped == text or not stripped.strip():
             break
         text = stripped
-    text = re.sub(r"\s*[\-\u2013\u2014:]\s*(?:" + _CANCEL_WORDS + r")\s*!?\s*$", "", text, flags=re.IGNORECASE)
-    text = re.sub(r"\s*[\[(]\s*(?:" + _CANCEL_WORDS + r")\s*[\])]\s*$", "", text, flags=re.IGNORECASE)
+    text = _CANCEL_SUFFIX.sub("", text)
+    text = _CANCEL_BRACKET_SUFFIX.sub("", text)
     return text.strip() or title.strip()
 
 
@@ -255,7 +260,7 @@ def norm_url(url: str | None) -> str | None:
         if ":" not in host:
             if host.startswith("www."):
                 host = host[4:]
-            path = re.sub(r"/+", "/", "/" + path).rstrip("/")
+            path = _SLASHES.sub("/", "/" + path).rstrip("/")
             return f"{host}{path}" if path and host else None
     try:
         parts = urlsplit(url)
@@ -266,7 +271,7 @@ def norm_url(url: str | None) -> str | None:
         return None
     if host.startswith("www."):
         host = host[4:]
-    path = re.sub(r"/+", "/", parts.path or "/").rstrip("/")
+    path = _SLASHES.sub("/", parts.path or "/").rstrip("/")
     query = urlencode(sorted((k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
                              if not _TRACKING.match(k.lower())))
     if not path and not query:
@@ -285,6 +290,9 @@ def clean_description(text: str | None) -> str:
     """A description as plain text: any HTML sanitised away with nh3, entities decoded, tidy spaces."""
     if not text:
         return ""
+    if "<" not in text and "\r" not in text and "\t" not in text and "  " not in text \
+            and "\u00a0" not in text and "\n\n\n" not in text and " \n" not in text and "\n " not in text:
+        return text.strip()
     if re.search(r"<[a-zA-Z/!][^>]*>", text):
         text = re.sub(r"(?i)<br\s*/?>|</p\s*>|</div\s*>|</li\s*>|</h\d\s*>|</tr\s*>", "\n", text)
         text = nh3.clean(text, tags=set(), clean_content_tags={"script", "style"})
@@ -308,6 +316,7 @@ class _Rec:
     title: str  # normalized
     tokens: frozenset[str]
     utc: datetime | None
+    ts: int | None  # the UTC start as epoch seconds (None: all-day)
     all_day: bool
     day: int  # ordinal of the UTC date (or of the date, all-day)
     local_day: int  # ordinal of the date where the event is
@@ -342,6 +351,7 @@ def _prepare(event: Event, idx: int, source_types: Mapping[str, str] | None) -> 
     title = norm_title(event.title)
     urls = frozenset(u for u in (norm_url(event.url), *(norm_url(s.url) for s in event.sources)) if u)
     return _Rec(idx=idx, event=event, key=(ref.source, ref.external_id), source=ref.source,
+                ts=None if utc is None else int(utc.timestamp()),
                 authority=(_authority_of(ref.source, ref.external_id, source_types), ref.source),
                 title=title, tokens=frozenset(title.split()), utc=utc, all_day=utc is None, day=day,
                 local_day=local_day, last_day=last, venue=norm_venue(event.location), urls=urls,
@@ -411,8 +421,8 @@ def title_similarity(a: str, b: str) -> float:
 
 
 def _time_relation(a: _Rec, b: _Rec) -> str:
-    if a.utc is not None and b.utc is not None:
-        delta = abs((a.utc - b.utc).total_seconds())
+    if a.ts is not None and b.ts is not None:
+        delta = abs(a.ts - b.ts)
         if delta == 0:
             return "exact"
         if delta % 3600 == 0 and delta <= MAX_HOURS_OFF * 3600:
@@ -482,7 +492,7 @@ def _evaluate(a: _Rec, b: _Rec, slack: float = 0.0) -> PairScore:
                          f"they are in different regions ({region_a}, {region_b})")
     needed = (TITLE_NEEDED_WITH_URL if shared else TITLE_NEEDED)[relation] - slack
     if relation == "hours" and not shared:
-        hours = abs((a.utc - b.utc).total_seconds()) / 3600  # type: ignore[operator]
+        hours = abs(a.ts - b.ts) / 3600  # type: ignore[operator]
         needed = max(needed, (0.86 if hours <= 1 else 0.9 if hours <= 3 else 0.95) - slack)
     if title >= needed:
         how = {"exact": "the same start", "date": "the same day (one gives no time)",
@@ -504,13 +514,13 @@ def score_pair(a: Event, b: Event, *, source_types: Mapping[str, str] | None = N
 
 BUCKET_CAP = 400  # a blocking key shared by more records than this is too common to pair on
 _SMALL_SLOT = 8  # above this, a same-start bucket is pruned by title with rapidfuzz (in C) first
-_SLOT_TITLE_CUTOFF = 55  # token-set ratio below which two same-start titles are not worth scoring
+_SLOT_TITLE_CUTOFF = 58  # token-set ratio below which two same-start titles are not worth scoring
 
 
 def _time_compatible(a: _Rec, b: _Rec) -> bool:
     """Cheap pre-check of _time_relation: could these two starts describe one event?"""
-    if a.utc is not None and b.utc is not None:
-        delta = abs((a.utc - b.utc).total_seconds())
+    if a.ts is not None and b.ts is not None:
+        delta = abs(a.ts - b.ts)
         return delta % 3600 == 0 and delta <= MAX_HOURS_OFF * 3600
     if a.all_day and b.all_day:
         return a.day == b.day
@@ -519,13 +529,18 @@ def _time_compatible(a: _Rec, b: _Rec) -> bool:
 
 
 def _candidates(recs: list[_Rec]) -> set[tuple[int, int]]:
-    """Pairs worth scoring (i < j), found by blocking; never all pairs."""
+    """Pairs worth scoring (i < j), found by blocking; never all pairs. Records of two different
+    regions pair only through a shared URL (see _evaluate)."""
     pairs: set[tuple[int, int]] = set()
+    region = [r.event.region for r in recs]
+
+    def apart(i: int, j: int) -> bool:
+        return bool(region[i] and region[j] and region[i] != region[j])
 
     # 1. The same start instant (or the same all-day date): titles pre-filtered in C.
     slots: dict[object, list[int]] = defaultdict(list)
     for r in recs:
-        slots[r.utc if r.utc is not None else ("d", r.day)].append(r.idx)
+        slots[r.ts if r.ts is not None else ("d", r.day)].append(r.idx)
     for members in slots.values():
         n = len(members)
         if n < 2:
@@ -533,15 +548,24 @@ def _candidates(recs: list[_Rec]) -> set[tuple[int, int]]:
         if n <= _SMALL_SLOT:
             for x in range(n):
                 for y in range(x + 1, n):
-                    pairs.add((members[x], members[y]) if members[x] < members[y] else (members[y], members[x]))
+                    if not apart(members[x], members[y]):
+                        pairs.add((members[x], members[y]) if members[x] < members[y] else (members[y], members[x]))
             continue
-        titles = [recs[i].title for i in members]
-        for x, i in enumerate(members):
-            for _, _, y in process.extract(recs[i].title, titles, scorer=fuzz.token_set_ratio,
+        by_title: dict[str, list[int]] = defaultdict(list)
+        for i in members:
+            by_title[recs[i].title].append(i)
+        titles = list(by_title)
+        linked: list[tuple[int, int]] = [(x, x) for x in range(len(titles))]
+        for x, title in enumerate(titles):
+            for _, _, y in process.extract(title, titles, scorer=fuzz.token_set_ratio,
                                            score_cutoff=_SLOT_TITLE_CUTOFF, limit=None):
-                j = members[y]
-                if i < j:
-                    pairs.add((i, j))
+                if y > x:
+                    linked.append((x, y))
+        for x, y in linked:
+            for i in by_title[titles[x]]:
+                for j in by_title[titles[y]]:
+                    if i != j and not apart(i, j):
+                        pairs.add((i, j) if i < j else (j, i))
 
     # 2. The same title, or the same two rarest title words, within a day either side, at a start a
     #    whole number of hours away (a zone slip: the same minute of the hour), or on the day a
@@ -552,27 +576,33 @@ def _candidates(recs: list[_Rec]) -> set[tuple[int, int]]:
             df[t] += 1
     timed: dict[tuple, list[int]] = defaultdict(list)
     dated: dict[tuple, list[int]] = defaultdict(list)
+    regions = sorted({r.event.region or "" for r in recs})
     for r in recs:
         r.block_tokens = tuple(sorted(sorted(r.tokens, key=lambda t: (df[t], t))[:2]))
+        reg = r.event.region or ""
         for sig in {("t", r.title), ("r", r.block_tokens)}:
-            if r.utc is not None:
-                timed[(sig, r.day, r.utc.minute)].append(r.idx)
+            if r.ts is not None:
+                timed[(sig, r.day, r.ts % 3600, reg)].append(r.idx)
             else:
-                dated[(sig, r.day)].append(r.idx)
+                dated[(sig, r.day, reg)].append(r.idx)
     for r in recs:
+        # A record of a region pairs with its region and with national (region-less) records;
+        # a national record with every region.
+        look = (r.event.region, "") if r.event.region else regions
         for sig in {("t", r.title), ("r", r.block_tokens)}:
-            if r.utc is not None:
-                for d in (r.day - 1, r.day, r.day + 1):
-                    members = timed.get((sig, d, r.utc.minute))
+            for reg in look:
+                if r.ts is not None:
+                    for d in (r.day - 1, r.day, r.day + 1):
+                        members = timed.get((sig, d, r.ts % 3600, reg))
+                        if members and len(members) <= BUCKET_CAP:
+                            for j in members:
+                                if j > r.idx and _time_compatible(r, recs[j]):
+                                    pairs.add((r.idx, j))
+                    members = dated.get((sig, r.local_day, reg))
                     if members and len(members) <= BUCKET_CAP:
                         for j in members:
-                            if j > r.idx and _time_compatible(r, recs[j]):
-                                pairs.add((r.idx, j))
-                members = dated.get((sig, r.local_day))
-                if members and len(members) <= BUCKET_CAP:
-                    for j in members:
-                        if _time_compatible(r, recs[j]):
-                            pairs.add((r.idx, j) if r.idx < j else (j, r.idx))
+                            if _time_compatible(r, recs[j]):
+                                pairs.add((r.idx, j) if r.idx < j else (j, r.idx))
 
     # 3. A shared event-specific URL, within a day either side.
     by_url: dict[tuple[str, int], list[int]] = defaultdict(list)

@@ -1,0 +1,44 @@
+"""De-duplication quality on the benchmark's generated farm (benchmarks/farm.py), read without adapters:
+each listing becomes the record an adapter would yield, and pairwise F1 against the farm's truth must
+stay at or above 0.97 (the issue's bar). Skips when benchmarks/ is not in this checkout."""
+
+from __future__ import annotations
+
+import pytest
+
+from aggregator import dedupe
+from aggregator.model import Event, SourceRef, Status
+from aggregator.normalize import record_uid
+
+farm = pytest.importorskip("benchmarks.farm")
+
+
+def _records_and_truth(tmp_path, n_sources: int, seed: int):
+    types = [t for t in ("ical", "jsonld", "html", "rss", "mbox") if t in farm.WRITERS]
+    world = farm.generate(tmp_path, n_sources=n_sources, seed=seed, types=types)
+    records, truth, source_types = [], {}, {}
+    for src in world.sources:
+        source_types[src.id] = src.type
+        for item in src.listings:
+            external_id = item.external_id
+            if item.in_series_rule or item.series_rule:  # occurrences of one RRULE: uid + recurrence id
+                external_id = f"{external_id}#{item.start.isoformat()}"
+            records.append(Event(
+                uid=record_uid(src.id, external_id), title=item.title, start=item.start, end=item.end,
+                all_day=False, timezone=item.start.tzinfo.key, location=item.location, url=item.url,
+                description=item.description, status=Status.CONFIRMED, region=src.region, tags=(),
+                sources=(SourceRef(src.id, external_id, item.url),)))
+            truth[(src.id, external_id)] = item.event.id
+    return records, truth, source_types
+
+
+@pytest.mark.parametrize("seed", [7])
+def test_farm_pairwise_f1_is_at_least_097(tmp_path, seed):
+    records, truth, source_types = _records_and_truth(tmp_path, 120, seed)
+    result = dedupe.merge_detailed(records, {}, source_types=source_types)
+    true_groups: dict[str, list] = {}
+    for key, event_id in truth.items():
+        true_groups.setdefault(event_id, []).append(key)
+    quality = dedupe.pairwise_quality(result.groups, true_groups.values())
+    assert quality["f1"] >= 0.97, quality
+    assert abs(len(result.events) - len(true_groups)) <= 0.02 * len(true_groups)
