@@ -53,6 +53,34 @@ REGIONS: list[tuple[str, str, list[str]]] = [
     ("CA", "America/Los_Angeles", ["Los Angeles", "San Diego", "Oakland", "Sacramento"]),
     ("WA", "America/Los_Angeles", ["Seattle", "Spokane", "Tacoma"]),
 ]
+# For national-scale runs (--dedupe-scale): every state, its main zone, towns whose names recur
+# across states as they do in the US (a Springfield in IL, MA and MO is a near-miss too).
+STATES = [
+    ("AL", "America/Chicago"), ("AK", "America/Anchorage"), ("AZ", "America/Phoenix"), ("AR", "America/Chicago"),
+    ("CA", "America/Los_Angeles"), ("CO", "America/Denver"), ("CT", "America/New_York"), ("DE", "America/New_York"),
+    ("FL", "America/New_York"), ("GA", "America/New_York"), ("HI", "Pacific/Honolulu"), ("ID", "America/Boise"),
+    ("IL", "America/Chicago"), ("IN", "America/Indiana/Indianapolis"), ("IA", "America/Chicago"),
+    ("KS", "America/Chicago"), ("KY", "America/New_York"), ("LA", "America/Chicago"), ("ME", "America/New_York"),
+    ("MD", "America/New_York"), ("MA", "America/New_York"), ("MI", "America/Detroit"), ("MN", "America/Chicago"),
+    ("MS", "America/Chicago"), ("MO", "America/Chicago"), ("MT", "America/Denver"), ("NE", "America/Chicago"),
+    ("NV", "America/Los_Angeles"), ("NH", "America/New_York"), ("NJ", "America/New_York"), ("NM", "America/Denver"),
+    ("NY", "America/New_York"), ("NC", "America/New_York"), ("ND", "America/Chicago"), ("OH", "America/New_York"),
+    ("OK", "America/Chicago"), ("OR", "America/Los_Angeles"), ("PA", "America/New_York"), ("RI", "America/New_York"),
+    ("SC", "America/New_York"), ("SD", "America/Chicago"), ("TN", "America/Chicago"), ("TX", "America/Chicago"),
+    ("UT", "America/Denver"), ("VT", "America/New_York"), ("VA", "America/New_York"), ("WA", "America/Los_Angeles"),
+    ("WV", "America/New_York"), ("WI", "America/Chicago"), ("WY", "America/Denver"),
+]
+TOWNS = ["Springfield", "Franklin", "Clinton", "Greenville", "Bristol", "Fairview", "Salem", "Madison",
+         "Georgetown", "Arlington", "Ashland", "Dover", "Oxford", "Jackson", "Burlington", "Manchester",
+         "Milton", "Newport", "Auburn", "Dayton", "Lexington", "Milford", "Riverside", "Winchester", "Hudson",
+         "Kingston", "Mount Vernon", "Centerville", "Lebanon", "Marion"]
+
+
+def national_regions(seed: int = 1, towns_per_state: int = 6) -> list[tuple[str, str, list[str]]]:
+    rng = random.Random(seed)
+    return [(code, zone, rng.sample(TOWNS, towns_per_state)) for code, zone in STATES]
+
+
 OTHER_ZONES = ["America/New_York", "America/Chicago", "America/Denver", "America/Los_Angeles", "UTC"]
 
 TOPICS = [
@@ -490,7 +518,8 @@ def _local(day: date, minute_of_day: int, zone: str) -> datetime:
     return datetime(day.year, day.month, day.day, minute_of_day // 60, minute_of_day % 60, tzinfo=ZoneInfo(zone))
 
 
-def build_world(rng: random.Random, anchor: date, n_events: int, regions=REGIONS) -> list[TrueEvent]:
+def build_world(rng: random.Random, anchor: date, n_events: int, regions=REGIONS,
+                span_days: int = 200) -> list[TrueEvent]:
     """The real-world events: singles plus near-miss structures."""
     venues: dict[str, list[Venue]] = {}
     for region, _zone, cities in regions:
@@ -510,7 +539,7 @@ def build_world(rng: random.Random, anchor: date, n_events: int, regions=REGIONS
                                 series, desc))
 
     def day_ahead() -> date:
-        return anchor + timedelta(days=rng.randint(2, 200))
+        return anchor + timedelta(days=rng.randint(2, span_days))
 
     def title_for(region, city) -> str:
         if rng.random() < 0.6:
@@ -584,7 +613,7 @@ def generate(out_dir: Path | str, *, n_sources: int = 300, seed: int = 7, anchor
 
 
 def plan(*, n_sources: int = 300, seed: int = 7, anchor: date | None = None, types: list[str] | None = None,
-         n_hosts: int = 32, events_per_source: float = 12.0) -> Farm:
+         n_hosts: int = 32, events_per_source: float = 12.0, regions=REGIONS, span_days: int = 200) -> Farm:
     """The farm in memory: sources, their listings and the real-world events (no files)."""
     rng = random.Random(seed)
     anchor = anchor or datetime.now(UTC).date()
@@ -599,7 +628,7 @@ def plan(*, n_sources: int = 300, seed: int = 7, anchor: date | None = None, typ
     by_region: dict[str | None, list[Source]] = {}
     for i in range(n_sources):
         national = i % 25 == 24
-        region, zone, _ = REGIONS[i % len(REGIONS)]
+        region, zone, _ = regions[i % len(regions)]
         type_name = types[i % len(types)]
         writer = WRITERS[type_name]
         rid = "us" if national else region.lower()
@@ -610,7 +639,7 @@ def plan(*, n_sources: int = 300, seed: int = 7, anchor: date | None = None, typ
         by_region.setdefault(src.region, []).append(src)
 
     n_events = max(1, int(n_sources * events_per_source / 1.8))
-    events = build_world(rng, anchor, n_events)
+    events = build_world(rng, anchor, n_events, regions, span_days)
 
     series_home: dict[str, Source] = {}  # the source listing a whole series
     for ev in events:

@@ -269,11 +269,12 @@ def synthetic_records(n: int, seed: int = 11, anchor: date | None = None):
     from aggregator.model import Event, SourceRef, Status
     from aggregator.normalize import record_uid
 
-    n_sources = max(12, round(n / 12))
+    n_sources = max(12, round(n / 10.5))  # a little over n records, then cut to exactly n
+    # National scale: every state, towns whose names recur across states, a year ahead.
     farm = farm_mod.plan(n_sources=n_sources, seed=seed, anchor=anchor or date(2026, 3, 2), types=["ical"],
-                         n_hosts=1)
+                         n_hosts=1, regions=farm_mod.national_regions(seed), span_days=365)
     records, truth = [], {}
-    for item in farm.records:
+    for item in farm.records[:n]:
         ext = f"{item.source.id}-{item.n}-{item.start:%Y%m%dT%H%M}@farm.example"
         records.append(Event(
             uid=record_uid(item.source.id, ext), title=item.title, start=item.start, end=item.end, all_day=False,
