@@ -151,3 +151,43 @@ def make_event(uid: str, title: str, start, *, hours: float = 2, region: str | N
     return Event(uid=uid, title=title, start=start, end=end, all_day=all_day, timezone="America/Chicago",
                  location=location, url=url, description="", status=Status(status), region=region, tags=tags,
                  sources=(SourceRef("test", uid),), sequence=sequence)
+
+
+# -- a migrated database, copied instead of migrated again for every test (saves ~0.1 s each) -------
+
+_TEMPLATE: dict[str, "object"] = {}
+
+
+def _template_db():
+    import tempfile
+    from pathlib import Path
+
+    from aggregator.store import Store
+
+    if "path" not in _TEMPLATE:
+        path = Path(tempfile.mkdtemp(prefix="massage-events-template-")) / "db.sqlite"
+        Store(path).close()  # closing the last connection checkpoints and removes the WAL
+        _TEMPLATE["path"] = path
+    return _TEMPLATE["path"]
+
+
+def copy_migrated_db(target) -> None:
+    """Put an already-migrated, empty database at `target` (unless one is there)."""
+    import shutil
+    from pathlib import Path
+
+    target = Path(target)
+    if not target.exists():
+        shutil.copyfile(_template_db(), target)
+
+
+try:
+    import pytest as _pytest
+
+    @_pytest.fixture(autouse=True)
+    def migrated_db(tmp_path):
+        """Autouse in the modules that import it: tmp_path/db.sqlite starts migrated and empty."""
+        copy_migrated_db(tmp_path / "db.sqlite")
+        return tmp_path / "db.sqlite"
+except ImportError:  # pragma: no cover - only the tests import this module
+    pass

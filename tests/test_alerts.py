@@ -9,7 +9,7 @@ import pytest
 from aggregator.alerts import notify_curator
 from aggregator.report import RunReport, SourceResult
 from aggregator.store import Store
-from tests.smtp_server import FaultySMTP, digest_config
+from tests.smtp_server import FaultySMTP, digest_config, migrated_db  # noqa: F401 (autouse)
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)
 

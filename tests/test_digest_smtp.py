@@ -20,7 +20,7 @@ import pytest
 from aggregator import digest, subscribers
 from aggregator.store import Store
 from aggregator.tokens import UNSUBSCRIBE, Tokens, secret_for
-from tests.smtp_server import FaultySMTP, digest_config, make_event
+from tests.smtp_server import FaultySMTP, digest_config, make_event, migrated_db  # noqa: F401 (autouse)
 
 # Monday 2 March 2026, 08:05 in Chicago (CST): just after the default Monday 08:00 slot.
 NOW = datetime(2026, 3, 2, 14, 5, tzinfo=timezone.utc)

@@ -16,7 +16,7 @@ from werkzeug.wrappers import Request
 from aggregator import digest, subscribers, web_subscribe
 from aggregator.store import Store
 from aggregator.tokens import CONFIRM, UNSUBSCRIBE, Tokens, secret_for
-from tests.smtp_server import digest_config, make_event
+from tests.smtp_server import digest_config, make_event, migrated_db  # noqa: F401 (autouse)
 
 T0 = datetime(2026, 3, 2, 14, 5, tzinfo=timezone.utc)
 

@@ -13,7 +13,7 @@ import pytest
 from aggregator import digest, subscribers
 from aggregator.mailer import SmtpSetupError, make_transport
 from aggregator.store import Store
-from tests.smtp_server import FaultySMTP, digest_config, make_event
+from tests.smtp_server import FaultySMTP, digest_config, make_event, migrated_db  # noqa: F401 (autouse)
 
 dkim = pytest.importorskip("dkim")
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl makes the test key")

@@ -14,7 +14,7 @@ import time_machine
 from aggregator import digest, subscribers
 from aggregator.scheduler import Scheduler, digest_trigger, last_problems, refresh_minutes
 from aggregator.store import Store
-from tests.smtp_server import FaultySMTP, digest_config, make_event
+from tests.smtp_server import FaultySMTP, digest_config, make_event, migrated_db  # noqa: F401 (autouse)
 
 CHICAGO = ZoneInfo("America/Chicago")
 UTC = timezone.utc

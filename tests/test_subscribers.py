@@ -8,7 +8,7 @@ import pytest
 from aggregator import subscribers
 from aggregator.store import Store
 from aggregator.subscribers import InvalidAddress, normalize_address, subscribers_command
-from tests.smtp_server import digest_config
+from tests.smtp_server import digest_config, migrated_db  # noqa: F401 (autouse)
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 

@@ -7,6 +7,7 @@ import time_machine
 
 from aggregator.store import Store
 from aggregator.tokens import CONFIRM, UNSUBSCRIBE, TokenError, Tokens, secret_for
+from tests.smtp_server import migrated_db  # noqa: F401 (autouse)
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 
