@@ -20,7 +20,7 @@ from aggregator.store import Store
 from sources.base import SourceOptions
 from tests.test_pipeline import NOW
 
-DEADLINE = 1.0
+DEADLINE = 0.6
 
 # (route, expected reason). Timeouts must be reported within the deadline + 1 s.
 FAULTS = [
@@ -56,7 +56,7 @@ def srv(http):
 
 
 def fetcher_for(tmp_path, **kw):
-    return HttpFetcher(deadline=DEADLINE, connect_timeout=0.7, read_timeout=0.7, retries=1, backoff_base=0.05,
+    return HttpFetcher(deadline=DEADLINE, connect_timeout=0.4, read_timeout=0.4, retries=1, backoff_base=0.05,
                        cache_path=tmp_path / "cache.sqlite", **kw)
 
 
@@ -98,8 +98,8 @@ SOURCES = """
       timezone: America/Chicago
     fetch:
       deadline: {deadline}
-      connect_timeout: 1
-      read_timeout: 0.7
+      connect_timeout: 0.4
+      read_timeout: 0.4
       retries: 0
     sources:
       - id: amta-il
