@@ -10,7 +10,7 @@ from email.policy import default as default_policy
 import pytest
 import time_machine
 from werkzeug.routing import Map, Rule
-from werkzeug.test import Client, EnvironBuilder
+from werkzeug.test import Client
 from werkzeug.wrappers import Request
 
 from aggregator import digest, subscribers, web_subscribe
