@@ -180,8 +180,13 @@ def _missed_by_type(matching, truth) -> dict:
 def benchmark(*, sources: int = 300, latency_ms: float = 20.0, hosts: int = 32, seed: int = 7,
               anchor: date | None = None, workdir: Path | None = None, sequential: bool = True,
               in_process: bool = False, concurrency: int | None = None, per_host: int | None = None,
-              types: list[str] | None = None, events_per_source: float = 12.0, log=print) -> dict:
-    """Generate, serve, run cold/warm/sequential, score. Returns the results dict."""
+              types: list[str] | None = None, events_per_source: float = 12.0, repeat: int = 1,
+              log=print) -> dict:
+    """Generate, serve, run cold/warm/sequential, score. Returns the results dict.
+
+    With repeat > 1 the phases run that many times and each phase keeps its fastest (by wall
+    time) measurement, the usual way to read a benchmark on a shared machine; every
+    measurement is kept under "repeats"."""
     tmp = None
     if workdir is None:
         tmp = tempfile.TemporaryDirectory(prefix="massage-bench-")
@@ -214,20 +219,26 @@ def benchmark(*, sources: int = 300, latency_ms: float = 20.0, hosts: int = 32, 
             plan = [("cold", parallel, "parallel"), ("warm", parallel, "parallel")]
             if sequential:
                 plan.append(("sequential", serial, "sequential"))
-            for name, config, db_name in plan:
-                server.log.clear()
-                out = workdir / f"out-{db_name}"
-                if name != "warm":  # cold: no database, no HTTP cache, no outputs from any earlier run
-                    _remove_state(workdir, db_name)
-                log(f"{name} run ...")
-                measured = phase(config, workdir / f"{db_name}.sqlite", out, now)
-                measured.update(server.log.counts())
-                results["phases"][name] = measured
-                if name == "cold":
-                    results["quality"] = score(workdir / f"{db_name}.sqlite", out, truth)
-                    cold_uids = _uids(out)
-                if name == "warm":
-                    results["phases"]["warm"]["same_uids_as_cold"] = _uids(out) == cold_uids
+            for round_no in range(max(1, repeat)):
+                for name, config, db_name in plan:
+                    server.log.clear()
+                    out = workdir / f"out-{db_name}"
+                    if name != "warm":  # cold: no database, no HTTP cache, no outputs from any earlier run
+                        _remove_state(workdir, db_name)
+                    log(f"{name} run{f' (round {round_no + 1})' if repeat > 1 else ''} ...")
+                    measured = phase(config, workdir / f"{db_name}.sqlite", out, now)
+                    measured.update(server.log.counts())
+                    results.setdefault("repeats", {}).setdefault(name, []).append(measured)
+                    best = results["phases"].get(name)
+                    if best is None or measured["wall_s"] < best["wall_s"]:
+                        results["phases"][name] = measured
+                    if name == "cold" and round_no == 0:
+                        results["quality"] = score(workdir / f"{db_name}.sqlite", out, truth)
+                        cold_uids = _uids(out)
+                    if name == "warm":
+                        measured["same_uids_as_cold"] = _uids(out) == cold_uids
+            if repeat <= 1:
+                results.pop("repeats", None)
             results["server_user_agents"] = sorted({e.user_agent for e in server.log.entries})[:3]
         _ratios(results)
         return results
@@ -376,6 +387,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--per-host", type=int, default=None, help="fetch.per_host (default: the config's)")
     p.add_argument("--types", default=None, help="comma-separated source types (default: all registered)")
     p.add_argument("--skip-sequential", action="store_true")
+    p.add_argument("--repeat", type=int, default=1, help="run the phases N times; keep each phase's fastest")
     p.add_argument("--workdir", type=Path, default=None, help="keep the farm, databases and outputs here")
     p.add_argument("--dedupe-scale", type=int, default=None, metavar="N",
                    help="only time dedupe.merge over N synthetic records")
@@ -396,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
         results = benchmark(sources=args.sources, latency_ms=args.latency_ms, hosts=args.hosts, seed=args.seed,
                             anchor=args.anchor, workdir=args.workdir, sequential=not args.skip_sequential,
                             concurrency=args.concurrency, per_host=args.per_host,
-                            types=args.types.split(",") if args.types else None,
+                            types=args.types.split(",") if args.types else None, repeat=args.repeat,
                             log=lambda m: print(m, file=sys.stderr, flush=True))
         path = args.results
     print(table(results))
