@@ -225,6 +225,7 @@ def body_fingerprint(content: bytes) -> str:
 # --------------------------------------------------------------------------- SSRF
 
 _ALWAYS_BLOCKED = (ipaddress.ip_network("100.64.0.0/10"),)  # CGNAT: not "private" to Python
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
 class SSRFBlocked(Exception):
@@ -243,8 +244,15 @@ def is_blocked_address(address: str, allow: Iterable[ipaddress._BaseNetwork] = (
         ip = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
         return True
-    if ip.version == 6 and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
+    if ip.version == 6:  # v4 addresses carried inside v6: judge the v4 address they lead to
+        if ip.ipv4_mapped:
+            ip = ip.ipv4_mapped
+        elif ip in _NAT64:
+            ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        elif ip.sixtofour:
+            ip = ip.sixtofour
+        elif ip.teredo:
+            return True
     for net in allow:
         if ip.version == net.version and ip in net:
             return False

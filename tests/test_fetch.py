@@ -296,7 +296,9 @@ def test_a_permanent_redirect_is_reported_as_a_move_and_a_temporary_one_is_not(s
     ("127.0.0.1", True), ("10.1.2.3", True), ("172.16.0.1", True), ("192.168.1.1", True),
     ("169.254.169.254", True), ("100.64.0.1", True), ("0.0.0.0", True), ("224.0.0.1", True),
     ("::1", True), ("::", True), ("fe80::1", True), ("fc00::1", True), ("ff02::1", True),
-    ("::ffff:127.0.0.1", True), ("::ffff:10.0.0.1", True),
+    ("::ffff:127.0.0.1", True), ("::ffff:10.0.0.1", True), ("64:ff9b::a9fe:a9fe", True),
+    ("2002:c0a8:0101::1", True), ("2001:0:4136:e378:8000:63bf:3fff:fdd2", True),
+    ("64:ff9b::808:808", False), ("2002:0808:0808::1", False),
     ("8.8.8.8", False), ("93.184.216.34", False), ("2606:4700:4700::1111", False),
 ])
 def test_address_classes(address, blocked):
