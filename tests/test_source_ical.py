@@ -7,7 +7,10 @@ zones.
 
 from __future__ import annotations
 
+import difflib
+import json
 import logging
+import os
 import time
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -582,3 +585,50 @@ def test_a_damaged_calendar_gives_records_or_a_source_error_never_a_crash(body):
         assert isinstance(item, (RawEvent, Skipped))
         if isinstance(item, RawEvent):
             assert item.title and item.external_id and item.start is not None
+
+
+# ----------------------------------------------------------------------------- expect files
+
+
+EXPECT_FILES = sorted(FIXTURES.glob("*.expect.json"))
+
+
+def _when(value) -> str | None:
+    if value is None:
+        return None
+    return value.isoformat()
+
+
+def reading(fixture: Path, source_zone: str | None, window: Window) -> dict:
+    """What the adapter makes of a fixture, as plain data: the records, the skipped items, or the error."""
+    try:
+        items = list(read_ical_bytes(fixture.read_bytes(), options(source_zone), window, origin=fixture.name))
+    except SourceError as refused:
+        return {"error": f"{type(refused).__name__}: {refused.message}", "records": [], "skipped": []}
+    records = [{"external_id": r.external_id, "title": r.title, "start": _when(r.start), "end": _when(r.end),
+                "start_utc": _when(r.start.astimezone(UTC)) if isinstance(r.start, datetime) else None,
+                "timezone": r.timezone, "status": str(r.status), "location": r.location, "url": r.url,
+                "tags": list(r.tags)} for r in items if isinstance(r, RawEvent)]
+    skipped = [{"item": s.item, "reason": s.reason} for s in items if isinstance(s, Skipped)]
+    return {"error": None, "records": sorted(records, key=lambda r: r["external_id"]), "skipped": skipped}
+
+
+@pytest.mark.parametrize("expect_path", EXPECT_FILES, ids=lambda p: p.name.removesuffix(".expect.json"))
+def test_fixture_reads_as_its_expect_file_says(expect_path):
+    """Each fixture carries a sidecar <name>.expect.json: what it exercises and exactly what is read.
+
+    FORCE_GOLDEN=1 rewrites the sidecars from the current reading (review the diff before committing).
+    """
+    expected = json.loads(expect_path.read_text(encoding="utf-8"))
+    window = Window(datetime.fromisoformat(expected["window"][0]), datetime.fromisoformat(expected["window"][1]))
+    actual = reading(FIXTURES / expected["fixture"], expected["source_timezone"], window)
+    if os.environ.get("FORCE_GOLDEN"):
+        expected.update(actual)
+        expect_path.write_text(json.dumps(expected, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        pytest.skip("expect file rewritten")
+    assert expected["description"].strip(), "say what the fixture exercises"
+    wanted = {k: expected[k] for k in ("error", "records", "skipped")}
+    if actual != wanted:
+        diff = difflib.unified_diff(json.dumps(wanted, indent=1).splitlines(), json.dumps(actual, indent=1).splitlines(),
+                                    "expected", "read", lineterm="")
+        pytest.fail(f"{expected['fixture']} no longer reads as {expect_path.name} says:\n" + "\n".join(diff))
