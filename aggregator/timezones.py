@@ -7,6 +7,7 @@ CLDR mapping from those to IANA names, so we use it rather than our own table.
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -15,13 +16,45 @@ from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
 _ALIASES = {"utc": "UTC", "z": "UTC", "gmt": "UTC", "etc/utc": "UTC", "etc/gmt": "UTC"}
 
+# Outlook also writes a zone's Windows *display name*, often after its offset:
+# "(UTC-06:00) Central Time (US & Canada)", "(GMT-06.00) Central Time (US & Canada)".
+# CLDR maps Windows ids, not display names; these are the ones our users' calendars use.
+_WINDOWS_DISPLAY = {
+    "eastern time (us & canada)": "America/New_York",
+    "central time (us & canada)": "America/Chicago",
+    "mountain time (us & canada)": "America/Denver",
+    "pacific time (us & canada)": "America/Los_Angeles",
+    "arizona": "America/Phoenix",
+    "alaska": "America/Anchorage",
+    "hawaii": "Pacific/Honolulu",
+    "indiana (east)": "America/Indiana/Indianapolis",
+    "atlantic time (canada)": "America/Halifax",
+    "newfoundland": "America/St_Johns",
+    "saskatchewan": "America/Regina",
+    "dublin, edinburgh, lisbon, london": "Europe/London",
+    "amsterdam, berlin, bern, rome, stockholm, vienna": "Europe/Berlin",
+    "brussels, copenhagen, madrid, paris": "Europe/Paris",
+    "canberra, melbourne, sydney": "Australia/Sydney",
+    "auckland, wellington": "Pacific/Auckland",
+    "coordinated universal time": "UTC",
+}
+_DISPLAY_PREFIX = re.compile(r"^\((?:utc|gmt)\s*(?:[+-]\s*\d{1,2}(?:[:.]\d{2})?)?\)\s*", re.I)
+
+
+def _display_name_zone(name: str) -> str:
+    text = _DISPLAY_PREFIX.sub("", name).strip()
+    if " : " in text:  # "(GMT) Greenwich Mean Time : Dublin, Edinburgh, Lisbon, London"
+        text = text.rsplit(" : ", 1)[1]
+    return _WINDOWS_DISPLAY.get(" ".join(text.lower().split()), "")
+
 
 @lru_cache(maxsize=512)
 def resolve_zone(name: str | None) -> ZoneInfo | None:
     """The IANA zone `name` means, or None when it names no zone we know.
 
-    Accepts IANA names, Windows names, and the quoted or prefixed forms
-    seen in the wild ('"America/Chicago"', '/mozilla.org/20050126_1/Europe/Berlin').
+    Accepts IANA names, Windows names ("Central Standard Time"), common Windows
+    display names ("(UTC-06:00) Central Time (US & Canada)"), and the quoted or
+    prefixed forms seen in the wild ('"America/Chicago"', '/mozilla.org/20050126_1/Europe/Berlin').
     """
     if not name:
         return None
@@ -30,7 +63,7 @@ def resolve_zone(name: str | None) -> ZoneInfo | None:
         return None
     if cleaned.lower() in _ALIASES:
         return ZoneInfo("UTC")
-    candidates = [cleaned, WINDOWS_TO_OLSON.get(cleaned, "")]
+    candidates = [cleaned, WINDOWS_TO_OLSON.get(cleaned, ""), _display_name_zone(cleaned)]
     if "/" in cleaned:
         # '/mozilla.org/20050126_1/America/New_York' or '/America/New_York'
         parts = cleaned.strip("/").split("/")

@@ -22,6 +22,12 @@ from aggregator.timezones import equivalent_zone, first_zone, is_valid_zone, loc
     ("/mozilla.org/20050126_1/America/New_York", "America/New_York"),  # old Thunderbird
     ("/America/Denver", "America/Denver"),
     ("UTC", "UTC"), ("Z", "UTC"), ("GMT", "UTC"), ("Etc/UTC", "UTC"),
+    ("(UTC-06:00) Central Time (US & Canada)", "America/Chicago"),   # Outlook display names
+    ("(GMT-05.00) Eastern Time (US & Canada)", "America/New_York"),
+    ("Pacific Time (US & Canada)", "America/Los_Angeles"),
+    ("(UTC-07:00) Arizona", "America/Phoenix"),
+    ("(GMT) Greenwich Mean Time : Dublin, Edinburgh, Lisbon, London", "Europe/London"),
+    ("Canberra, Melbourne, Sydney", "Australia/Sydney"),
 ])
 def test_names_sources_write_resolve_to_iana_zones(written, expected):
     assert resolve_zone(written).key == expected
