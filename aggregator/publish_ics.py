@@ -285,8 +285,8 @@ def _byday_candidates(day: date) -> set[str]:
 @lru_cache(maxsize=256)
 def vtimezone(tzid: str, first: date, last: date) -> Timezone | None:
     """A VTIMEZONE written with yearly RRULEs, as Outlook and Thunderbird write them (vobject and older
-    clients misread icalendar's RDATE lists), valid from `first` to `last`. None when the zone's rules
-    change inside the span: icalendar's own RDATE form is used then."""
+    clients misread RDATE lists), valid from `first` to `last`: one STANDARD/DAYLIGHT per era of
+    unchanged rules (RRULE with UNTIL where the rule changed later), a lone change as itself."""
     from icalendar import TimezoneDaylight, TimezoneStandard
 
     zone = resolve_zone(tzid)
@@ -304,31 +304,48 @@ def vtimezone(tzid: str, first: date, last: date) -> Timezone | None:
         std.add("TZNAME", at.tzname() or tzid)
         tz.add_component(std)
         return tz
-    kinds: dict[bool, list] = {True: [], False: []}
+    # Each change: (is_dst, wall clock just before it, offset before, offset after, name, UTC instant)
+    items = []
     for instant, before, after in changes:
         local = instant.astimezone(zone)
-        is_dst = bool(local.dst())
-        wall = (instant + before).replace(tzinfo=None)  # the wall clock just before the change
-        kinds[is_dst].append((wall, before, after, local.tzname()))
-    years = range(first.year, last.year)
-    for is_dst, items in kinds.items():
-        if not items:
-            continue
-        if [w.year for w, *_ in items] != list(years):
-            return None  # not once a year across the whole span
-        shape = {(w.month, w.time(), b, a, n) for w, b, a, n in items}
-        byday = set.intersection(*(_byday_candidates(w.date()) for w, *_ in items))
-        if len(shape) != 1 or not byday:
-            return None
-        wall, before, after, name = items[0]
+        items.append((bool(local.dst()), (instant + before).replace(tzinfo=None), before, after,
+                      local.tzname() or tzid, instant))
+    runs: list[list] = []  # consecutive yearly changes of one kind with one rule
+    open_run: dict[bool, list | None] = {True: None, False: None}
+    for item in items:
+        is_dst, wall, before, after, name, _ = item
+        run = open_run[is_dst]
+        if run is not None:
+            prev = run[-1]
+            same = (prev[1].year + 1 == wall.year and (prev[1].month, prev[1].time(), prev[2], prev[3], prev[4])
+                    == (wall.month, wall.time(), before, after, name))
+            byday = set.intersection(*(_byday_candidates(i[1].date()) for i in (*run, item)))
+            if same and byday:
+                run.append(item)
+                continue
+        run = [item]
+        runs.append(run)
+        open_run[is_dst] = run
+    for run in runs:
+        is_dst, wall, before, after, name, _ = run[0]
         sub = TimezoneDaylight() if is_dst else TimezoneStandard()
         sub.add("DTSTART", wall)
         sub.add("TZOFFSETFROM", before)
         sub.add("TZOFFSETTO", after)
-        sub.add("TZNAME", name or tzid)
-        sub.add("RRULE", {"FREQ": "YEARLY", "BYMONTH": wall.month, "BYDAY": sorted(byday)[0]})
+        sub.add("TZNAME", name)
+        if len(run) > 1:
+            rule = {"FREQ": "YEARLY", "BYMONTH": wall.month,
+                    "BYDAY": sorted(set.intersection(*(_byday_candidates(i[1].date()) for i in run)))[0]}
+            if run is not open_run[is_dst] or _ends_before(zone, run, last):
+                rule["UNTIL"] = run[-1][5].astimezone(timezone.utc)
+            sub.add("RRULE", rule)
         tz.add_component(sub)
     return tz
+
+
+def _ends_before(zone, run, last: date) -> bool:
+    """True when the run's yearly rule stops before the span ends (the zone dropped that change)."""
+    return run[-1][1].year < last.year - 1
 
 
 def _order_timezones(cal: Calendar) -> None:

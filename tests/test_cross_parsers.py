@@ -22,6 +22,7 @@ from aggregator.config import CalendarSettings
 from aggregator.model import Event
 from aggregator.publish_ics import render_calendar
 from tests.calendar_cases import EMOJI, INJECTION, generated_events, hard_cases
+from tests.conftest import corpus_files
 
 JS_DIR = Path(__file__).parent / "js"
 SETTINGS = CalendarSettings(timezone="America/Chicago", name="Cross-parser check, ünïcödé; 日本")
@@ -53,7 +54,18 @@ def read_icalendar(data: bytes) -> dict[str, dict]:
     return out
 
 
+def _forget_vobject_zones() -> None:
+    """vobject keeps the first VTIMEZONE it saw for a TZID for the whole process; a calendar app reads
+    each feed with its own. Start every read afresh, as a client would."""
+    import vobject.icalendar as vical
+
+    registry = vical.__dict__["__tzidMap"]
+    registry.clear()
+    vical.registerTzid("UTC", vical.utc)
+
+
 def read_vobject(data: bytes) -> dict[str, dict]:
+    _forget_vobject_zones()
     cal = vobject.readOne(data.decode("utf-8"))
     out = {}
     for ve in cal.vevent_list:
@@ -254,3 +266,48 @@ def test_demo_calendar_reads_identically_by_every_parser(tmp_path):
 def test_dates_in_expected_are_real_dates():
     # guards the helper: an all-day case must give date values, not datetimes
     assert isinstance(hard_cases()[11].start, date) and not isinstance(hard_cases()[11].start, datetime)
+
+
+def _corpus_events(path: Path) -> list[Event]:
+    """A corpus calendar read by our ical adapter and normalized, as the pipeline would publish it."""
+    from dataclasses import replace
+
+    from aggregator.errors import MassageEventsError
+    from aggregator.model import RawEvent, Window
+    from aggregator.normalize import normalize
+    from sources.base import SourceOptions
+    from sources.ical import read_ical_bytes
+
+    options = SourceOptions(id="corpus", type="ical", url="https://example.org/c.ics")
+    window = Window(datetime(1995, 1, 1, tzinfo=timezone.utc), datetime(2035, 1, 1, tzinfo=timezone.utc))
+    events = {}
+    try:
+        for raw in read_ical_bytes(path.read_bytes(), options, window, origin=path.name):
+            if not isinstance(raw, RawEvent):
+                continue
+            try:
+                e = normalize(raw, options, SETTINGS, window)
+            except MassageEventsError:
+                continue
+            events[e.uid] = replace(e, last_modified=datetime(2026, 1, 1, tzinfo=timezone.utc))
+            if len(events) >= 40:
+                break
+    except MassageEventsError:
+        pass  # a calendar our adapter refuses publishes nothing
+    return list(events.values())
+
+
+def test_corpus_calendars_republished_read_identically(tmp_path):
+    """Every real-world calendar of ../shared/corpus/ics, read by our adapter and published again
+    (up to 40 events each, all in one feed), is read identically by every parser."""
+    from dataclasses import replace
+
+    files = corpus_files("ics")
+    if not files:
+        pytest.skip("../shared/corpus/ics is absent")
+    events = []
+    for path in files:
+        events += [replace(e, uid=f"{path.stem}--{e.uid}") for e in _corpus_events(path)]
+    assert len(events) > 500, "the corpus should give hundreds of events"
+    read = assert_all_agree(render_calendar(events, SETTINGS), tmp_path, events)
+    assert len(read) == len(events)
