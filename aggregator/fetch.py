@@ -362,11 +362,13 @@ _WATCHDOG = _Watchdog()
 # --------------------------------------------------------------------------- transport
 
 class _GuardMixin:
-    """Check the address actually connected to (after DNS, so rebinding cannot slip through)."""
+    """Connections that resolve the host within the source's deadline (a resolver that never
+    answers would otherwise hang the source), connect to the address resolved, and check the
+    address actually connected to (SSRF; no second lookup, so DNS rebinding cannot slip in)."""
 
     def _new_conn(self):  # type: ignore[override]
-        sock = super()._new_conn()
         ctx = _context()
+        sock = super()._new_conn() if ctx is None else self._connect_within(ctx)
         if ctx is not None and ctx.ip_check is not None:
             try:
                 peer = sock.getpeername()[0]
@@ -378,6 +380,57 @@ class _GuardMixin:
                 sock.close()
                 raise
         return sock
+
+    def _connect_within(self, ctx: "_RequestContext"):
+        from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
+        from urllib3.util.connection import create_connection
+
+        try:
+            infos = resolve(self._dns_host, self.port, max(0.05, ctx.state.remaining()))
+        except socket.gaierror as e:
+            raise NameResolutionError(self.host, self, e) from e
+        except TimeoutError as e:
+            raise ConnectTimeoutError(self, f"Resolving {self.host} did not finish within the deadline") from e
+        error: Exception | None = None
+        for info in infos:
+            try:
+                return create_connection((info[4][0], self.port), self.timeout, source_address=self.source_address,
+                                         socket_options=self.socket_options)
+            except socket.timeout as e:
+                error = ConnectTimeoutError(self, f"Connection to {self.host} timed out. "
+                                                  f"(connect timeout={self.timeout})")
+                error.__cause__ = e
+            except OSError as e:
+                error = NewConnectionError(self, f"Failed to establish a new connection: {e}")
+        raise error or NewConnectionError(self, f"{self.host} has no address")
+
+
+def resolve(host: str, port: int, timeout: float) -> list:
+    """socket.getaddrinfo, given up after `timeout` seconds (TimeoutError); literal IPs at once."""
+    try:
+        ip = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        pass
+    else:
+        family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+        return [(family, socket.SOCK_STREAM, 6, "", (str(ip), port))]
+    result: dict = {}
+    done = threading.Event()
+
+    def lookup() -> None:
+        try:
+            result["infos"] = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except BaseException as e:  # handed to the caller
+            result["error"] = e
+        finally:
+            done.set()
+
+    threading.Thread(target=lookup, name="fetch-dns", daemon=True).start()
+    if not done.wait(timeout):
+        raise TimeoutError(f"resolving {host} took longer than {timeout:.1f} s")
+    if "error" in result:
+        raise result["error"]
+    return result["infos"]
 
 
 class _GuardedHTTPConnection(_GuardMixin, HTTPConnection):
@@ -795,10 +848,10 @@ class HttpFetcher:
         parts = urlsplit(url)
         host = parts.hostname or ""
         try:
-            infos = socket.getaddrinfo(host, parts.port or (443 if parts.scheme == "https" else 80),
-                                       type=socket.SOCK_STREAM)
-        except (socket.gaierror, UnicodeError):
-            return  # the request itself reports the name failure
+            infos = resolve(host, parts.port or (443 if parts.scheme == "https" else 80),
+                            max(0.05, min(self.connect_timeout, 10.0)))
+        except (OSError, UnicodeError):
+            return  # the request itself reports the name failure (within its deadline)
         try:
             for info in infos:
                 ip_check(host, info[4][0])

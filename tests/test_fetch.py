@@ -389,3 +389,22 @@ def test_make_fetcher_reads_local_archives_only_when_a_source_type_allows_them(m
             url: https://il.example/cal.ics
     """))
     assert make_fetcher(config, None).allow_local_paths is False
+
+
+def test_a_resolver_that_never_answers_is_a_timeout_within_the_deadline(srv, tmp_path, monkeypatch):
+    import socket
+
+    real = socket.getaddrinfo
+
+    def stuck(host, *args, **kw):
+        if host == "stuck.invalid":
+            time.sleep(3)
+        return real(host, *args, **kw)
+
+    monkeypatch.setattr(socket, "getaddrinfo", stuck)
+    f = fresh(tmp_path, deadline=0.5)
+    began = time.monotonic()
+    with pytest.raises(RetryableFetchError) as caught:
+        f.for_source(page("ical", "http://stuck.invalid/cal.ics")).get("http://stuck.invalid/cal.ics")
+    assert caught.value.reason == "timeout"
+    assert time.monotonic() - began < 1.5
