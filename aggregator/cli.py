@@ -134,21 +134,18 @@ def cmd_run(args) -> int:
         report = run(config, store, args.out, progress=None if args.quiet else _progress_printer(sys.stderr))
     print(report.summary())
     print(f"wrote {', '.join(str(p) for p in report.outputs)}")
-    _after_run(config, args.db, report)
+    _after_run(config, args.db, args.out, report)
     # The run goes on past failing sources; only "every source failed" is an exit status for cron.
     return 3 if report.sources and not report.ok and report.failed else 0
 
 
-def _after_run(config, db_path: Path, report) -> None:
-    """Curator alerts, when that feature is installed."""
-    try:
-        from aggregator import alerts
-    except ImportError:
-        return
+def _after_run(config, db_path: Path, out_dir: Path, report) -> None:
+    """Tell the curator about sources that broke or recovered (one email each, not one per run)."""
+    from aggregator import alerts
     from aggregator.store import Store
 
     with Store(db_path) as store:
-        alerts.notify_curator(config, store, report, report.finished)
+        alerts.notify_curator(config, store, report, report.finished, out_dir=out_dir)
 
 
 def cmd_demo(args) -> int:
@@ -167,9 +164,17 @@ def cmd_serve(args) -> int:
 
 def cmd_status(args) -> int:
     from aggregator.config import load_config
+    from aggregator.digest import status_lines
     from aggregator.health import status_command
+    from aggregator.store import Store
 
-    return status_command(load_config(args.config), args.db, sys.stdout)
+    code = status_command(load_config(args.config), args.db, sys.stdout)
+    if args.db.exists():
+        with Store(args.db) as store:
+            lines = status_lines(store.db)
+        if lines:
+            print("\n" + "\n".join(lines))
+    return code
 
 
 def cmd_explain(args) -> int:
