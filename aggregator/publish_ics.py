@@ -337,7 +337,9 @@ def vtimezone(tzid: str, first: date, last: date) -> Timezone | None:
             rule = {"FREQ": "YEARLY", "BYMONTH": wall.month,
                     "BYDAY": sorted(set.intersection(*(_byday_candidates(i[1].date()) for i in run)))[0]}
             if run is not open_run[is_dst] or _ends_before(zone, run, last):
-                rule["UNTIL"] = run[-1][5].astimezone(timezone.utc)
+                # a day past the last change: clients that compare UNTIL with the local DTSTART
+                # (vobject/dateutil) and those that compare in UTC then keep the same occurrences
+                rule["UNTIL"] = run[-1][5].astimezone(timezone.utc) + timedelta(days=1)
             sub.add("RRULE", rule)
         tz.add_component(sub)
     return tz

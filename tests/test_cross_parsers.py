@@ -311,3 +311,24 @@ def test_corpus_calendars_republished_read_identically(tmp_path):
     assert len(events) > 500, "the corpus should give hundreds of events"
     read = assert_all_agree(render_calendar(events, SETTINGS), tmp_path, events)
     assert len(read) == len(events)
+
+
+def test_zones_whose_rules_changed_read_identically(tmp_path):
+    """US rules changed in 2007, Moscow dropped DST in 2011 and moved in 2014, Sao Paulo dropped DST in 2019:
+    the VTIMEZONE must carry each era, and every parser must land on the same instants."""
+    from zoneinfo import ZoneInfo
+
+    from tests.calendar_cases import ev
+
+    events = []
+    for name, years in (("America/Los_Angeles", range(2005, 2010)), ("Europe/Moscow", range(2009, 2016)),
+                        ("America/Sao_Paulo", range(2016, 2022))):
+        zone = ZoneInfo(name)
+        for year in years:
+            for month in (1, 3, 4, 7, 10, 11, 12):
+                start = datetime(year, month, 15, 18, 30, tzinfo=zone)
+                events.append(ev(f"{name}-{year}-{month}@x", f"{name} {year}-{month}", start,
+                                 start + timedelta(hours=2), tz=name))
+    data = render_calendar(events, SETTINGS)
+    assert b"UNTIL=" in data, "a rule that stopped is bounded"
+    assert_all_agree(data, tmp_path, events)
