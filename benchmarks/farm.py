@@ -473,6 +473,8 @@ class MaildirWriter(Writer):
         root = files / source.path
         for sub in ("cur", "new", "tmp"):
             (root / sub).mkdir(parents=True, exist_ok=True)
+        for old in (root / "cur").iterdir():  # a rewrite replaces the folder's messages
+            old.unlink()
         for i, item in enumerate(listings):
             (root / "cur" / f"{1700000000 + i}.{source.id}-{item.n}.farm:2,S").write_bytes(
                 _message(source, item, i, anchor))
@@ -759,6 +761,48 @@ def truth_dict(farm: Farm) -> dict:
     listed = {r["event"] for r in records}
     return {"seed": farm.seed, "anchor": farm.anchor.isoformat(),
             "events": {k: v for k, v in events.items() if k in listed}, "records": records}
+
+
+def change(farm: Farm, *, fraction: float = 0.05, seed: int = 99) -> dict:
+    """Edit a few web sources as curators do between runs, rewrite their files, and say what changed.
+
+    In each chosen source one listing moves one day later (same record: its time changed) and
+    another is removed (its record vanishes); both are events no other source lists, and never
+    occurrences of an RRULE. Returns {"sources": [...], "moved": [...],
+    "removed": [...]}, each record given as {"source", "url", "event", "external_id"}.
+    """
+    rng = random.Random(seed)
+    copies: dict[str, int] = {}
+    for item in farm.records:
+        copies[item.event.id] = copies.get(item.event.id, 0) + 1
+
+    def eligible(src: Source) -> list[Listing]:
+        # events only this source lists, so what the run should do is unambiguous
+        return [x for x in src.listings if not (x.series_rule or x.in_series_rule) and copies[x.event.id] == 1]
+
+    web = [s for s in farm.sources if not WRITERS[s.type].local and len(eligible(s)) >= 2]
+    n_web = sum(1 for s in farm.sources if not WRITERS[s.type].local)
+    chosen = rng.sample(web, min(len(web), max(1, round(n_web * fraction)))) if web else []
+    moved, removed = [], []
+    for src in sorted(chosen, key=lambda s: s.id):
+        plain = eligible(src)
+        move, drop = rng.sample(plain, 2)
+        move.start += timedelta(days=1)
+        if move.end is not None:
+            move.end += timedelta(days=1)
+        moved.append(_ref(move))
+        src.listings.remove(drop)
+        removed.append(_ref(drop))
+        WRITERS[src.type].write(src, src.listings, farm.anchor, farm.dir / "files")
+    if farm.dir is not None:
+        (farm.dir / "truth.json").write_text(json.dumps(truth_dict(farm), indent=1, ensure_ascii=False),
+                                             encoding="utf-8")
+    return {"sources": sorted({r["source"] for r in moved}), "moved": moved, "removed": removed}
+
+
+def _ref(item: Listing) -> dict:
+    return {"source": item.source.id, "url": item.url, "event": item.event.id, "external_id": item.external_id,
+            "start": item.start.astimezone(UTC).isoformat()}
 
 
 def write_sources_yaml(farm_dir: Path | str, base_urls: list[str], *, concurrency: int | None = None,

@@ -181,7 +181,7 @@ def benchmark(*, sources: int = 300, latency_ms: float = 20.0, hosts: int = 32, 
               anchor: date | None = None, workdir: Path | None = None, sequential: bool = True,
               in_process: bool = False, concurrency: int | None = None, per_host: int | None = None,
               types: list[str] | None = None, events_per_source: float = 12.0, repeat: int = 1,
-              log=print) -> dict:
+              changed: bool = True, log=print) -> dict:
     """Generate, serve, run cold/warm/sequential, score. Returns the results dict.
 
     With repeat > 1 the phases run that many times and each phase keeps its fastest (by wall
@@ -217,13 +217,22 @@ def benchmark(*, sources: int = 300, latency_ms: float = 20.0, hosts: int = 32, 
             serial = farm_mod.write_sources_yaml(workdir / "farm", server.base_urls, concurrency=1, per_host=1,
                                                  name="sources-sequential.yaml")
             plan = [("cold", parallel, "parallel"), ("warm", parallel, "parallel")]
+            if changed:
+                plan.append(("changed", parallel, "parallel"))
             if sequential:
                 plan.append(("sequential", serial, "sequential"))
             for round_no in range(max(1, repeat)):
                 for name, config, db_name in plan:
+                    if name == "changed":
+                        if round_no > 0:
+                            continue
+                        before = json.loads((workdir / "out-parallel" / "events.json").read_text(encoding="utf-8"))
+                        seq_before = _sequences(workdir / "out-parallel")
+                        edits = farm_mod.change(farm, fraction=0.05)
+                        server.forget()
                     server.log.clear()
                     out = workdir / f"out-{db_name}"
-                    if name != "warm":  # cold: no database, no HTTP cache, no outputs from any earlier run
+                    if name in ("cold", "sequential"):  # cold: no database, no HTTP cache, no outputs from any earlier run
                         _remove_state(workdir, db_name)
                     log(f"{name} run{f' (round {round_no + 1})' if repeat > 1 else ''} ...")
                     measured = phase(config, workdir / f"{db_name}.sqlite", out, now)
@@ -237,6 +246,10 @@ def benchmark(*, sources: int = 300, latency_ms: float = 20.0, hosts: int = 32, 
                         cold_uids = _uids(out)
                     if name == "warm":
                         measured["same_uids_as_cold"] = _uids(out) == cold_uids
+                    if name == "changed":
+                        after = json.loads((out / "events.json").read_text(encoding="utf-8"))
+                        results["changed_check"] = check_changes(before["events"], after["events"], edits,
+                                                                 seq_before, _sequences(out))
             if repeat <= 1:
                 results.pop("repeats", None)
             results["server_user_agents"] = sorted({e.user_agent for e in server.log.entries})[:3]
@@ -245,6 +258,59 @@ def benchmark(*, sources: int = 300, latency_ms: float = 20.0, hosts: int = 32, 
     finally:
         if tmp is not None:
             tmp.cleanup()
+
+
+def _find(events: list[dict], ref: dict) -> dict | None:
+    for ev in events:
+        for s in ev.get("sources", []):
+            if s["source"] == ref["source"] and (s.get("url") == ref["url"] or s["external_id"] == ref["external_id"]):
+                return ev
+    return None
+
+
+def _sequences(out: Path) -> dict[str, int]:
+    """UID -> SEQUENCE as calendar.ics publishes them (events.json carries no sequence)."""
+    import icalendar
+
+    path = out / "calendar.ics"
+    if not path.is_file():
+        return {}
+    cal = icalendar.Calendar.from_ical(path.read_bytes())
+    return {str(c["UID"]): int(c.get("SEQUENCE", 0)) for c in cal.walk("VEVENT")}
+
+
+def check_changes(before: list[dict], after: list[dict], edits: dict, seq_before: dict | None = None,
+                  seq_after: dict | None = None) -> dict:
+    """What a re-run made of a few edited sources: moved events keep their uid and get a higher
+    SEQUENCE and the new time; events whose only record vanished are published as cancelled."""
+    by_uid = {e["uid"]: e for e in after}
+    moved_found = moved_same_uid = moved_sequence_up = moved_new_start = 0
+    for ref in edits["moved"]:
+        old, new = _find(before, ref), _find(after, ref)
+        if old is None or new is None:
+            continue
+        moved_found += 1
+        moved_same_uid += new["uid"] == old["uid"]
+        moved_sequence_up += (seq_after or {}).get(new["uid"], 0) > (seq_before or {}).get(old["uid"], 0)
+        moved_new_start += new["start"] != old["start"]
+    removed_found = removed_cancelled = removed_dropped = 0
+    for ref in edits["removed"]:
+        old = _find(before, ref)
+        if old is None:
+            continue
+        removed_found += 1
+        now = by_uid.get(old["uid"])
+        if now is None:
+            removed_dropped += 1
+        elif now.get("status") == "cancelled":
+            removed_cancelled += 1
+    before_uids = {e["uid"] for e in before}
+    return {"sources_edited": len(edits["sources"]), "moved": len(edits["moved"]),
+            "moved_found": moved_found, "moved_kept_uid": moved_same_uid,
+            "moved_sequence_incremented": moved_sequence_up, "moved_shows_new_start": moved_new_start,
+            "removed": len(edits["removed"]), "removed_found": removed_found,
+            "removed_published_cancelled": removed_cancelled, "removed_dropped_silently": removed_dropped,
+            "uids_kept": len(before_uids & {e["uid"] for e in after}), "uids_before": len(before_uids)}
 
 
 def _remove_state(workdir: Path, db_name: str) -> None:
@@ -339,6 +405,13 @@ def table(results: dict) -> str:
         lines.append("stages, wall/CPU s: " + "; ".join(
             f"{name}: " + ", ".join(f"{k} {v[0]:.2f}/{v[1]:.2f}" for k, v in m.get("stages_wall_cpu_s", {}).items())
             for name, m in p.items()))
+        c = results.get("changed_check")
+        if c:
+            lines.append(f"changed: {c['sources_edited']} sources edited; moved {c['moved']}: kept uid "
+                         f"{c['moved_kept_uid']}, SEQUENCE up {c['moved_sequence_incremented']}, new start "
+                         f"{c['moved_shows_new_start']}; removed {c['removed']}: published cancelled "
+                         f"{c['removed_published_cancelled']}, dropped {c['removed_dropped_silently']}; "
+                         f"uids kept {c['uids_kept']}/{c['uids_before']}")
         for name, m in p.items():
             if m.get("failure_reasons"):
                 lines.append(f"{name} failures by reason: {m['failure_reasons']}")
@@ -387,6 +460,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--per-host", type=int, default=None, help="fetch.per_host (default: the config's)")
     p.add_argument("--types", default=None, help="comma-separated source types (default: all registered)")
     p.add_argument("--skip-sequential", action="store_true")
+    p.add_argument("--skip-changed", action="store_true", help="no run after editing 5%% of the sources")
     p.add_argument("--repeat", type=int, default=1, help="run the phases N times; keep each phase's fastest")
     p.add_argument("--workdir", type=Path, default=None, help="keep the farm, databases and outputs here")
     p.add_argument("--dedupe-scale", type=int, default=None, metavar="N",
@@ -409,6 +483,7 @@ def main(argv: list[str] | None = None) -> int:
                             anchor=args.anchor, workdir=args.workdir, sequential=not args.skip_sequential,
                             concurrency=args.concurrency, per_host=args.per_host,
                             types=args.types.split(",") if args.types else None, repeat=args.repeat,
+                            changed=not args.skip_changed,
                             log=lambda m: print(m, file=sys.stderr, flush=True))
         path = args.results
     print(table(results))

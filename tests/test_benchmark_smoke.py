@@ -187,7 +187,10 @@ def test_a_tiny_farm_runs_cold_warm_and_sequential_and_is_scored(tmp_path):
                         in_process=True, events_per_source=4, log=lambda m: None)
     assert (tmp_path / "farm" / "truth.json").is_file()
     phases = results["phases"]
-    assert set(phases) == {"cold", "warm", "sequential"}
+    assert set(phases) == {"cold", "warm", "changed", "sequential"}
+    changed = results["changed_check"]
+    assert changed["sources_edited"] >= 1 and changed["moved"] == changed["removed"] >= 1
+    assert phases["changed"]["ok_200"] >= changed["sources_edited"]  # the edited files were downloaded
     web_sources = sum(1 for s in json.loads((tmp_path / "farm" / "farm.json").read_text())["sources"]
                       if not s["local"])
     assert phases["cold"]["requests"] >= web_sources  # every web source was fetched
@@ -217,3 +220,18 @@ def test_a_title_read_without_the_farms_noise_prefix_is_read_right():
               "start": "2026-04-01T23:30:00+00:00", "event": "E1"}]
     got = [Extracted("s", "m1", "Cupping Class", datetime(2026, 4, 1, 23, 30, tzinfo=timezone.utc), None)]
     assert match_records(got, truth).precision == 1.0
+
+
+def test_the_change_check_tells_kept_identities_from_lost_ones():
+    from benchmarks.run import check_changes
+
+    ref_a = {"source": "s", "url": "https://x/a", "external_id": "a"}
+    ref_b = {"source": "s", "url": "https://x/b", "external_id": "b"}
+    before = [{"uid": "U1", "start": "2026-05-01T18:00:00-05:00", "status": "confirmed", "sources": [ref_a]},
+              {"uid": "U2", "start": "2026-05-02T18:00:00-05:00", "status": "confirmed", "sources": [ref_b]}]
+    after = [{"uid": "U1", "start": "2026-05-02T18:00:00-05:00", "status": "confirmed", "sources": [ref_a]}]
+    c = check_changes(before, after, {"sources": ["s"], "moved": [ref_a], "removed": [ref_b]},
+                      {"U1": 0, "U2": 0}, {"U1": 1})
+    assert (c["moved_kept_uid"], c["moved_sequence_incremented"], c["moved_shows_new_start"]) == (1, 1, 1)
+    assert c["removed_dropped_silently"] == 1 and c["removed_published_cancelled"] == 0
+    assert c["uids_kept"] == 1 and c["uids_before"] == 2
