@@ -5,6 +5,7 @@ hostile event data. Skipped with a message where chromium or playwright is absen
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 import tempfile
 
 import pytest
@@ -118,4 +119,23 @@ def test_phone_width_has_no_horizontal_scroll(browser, site):
     page.goto(site.base + "/", wait_until="load")
     overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
     assert overflow <= 0, f"the page is {overflow}px wider than a phone"
+    page.close()
+
+
+AXE = Path(__file__).parent / "js" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def test_page_has_no_serious_accessibility_violations(browser, site):
+    """axe-core (WCAG 2.1 A/AA rules: contrast, names, landmarks, lists, tables) on the static page."""
+    if not AXE.is_file():
+        pytest.skip("tests/js/node_modules/axe-core is absent: run `npm ci --prefix tests/js`")
+    page, _, _ = open_page(browser, (site.out / "index.html").as_uri())
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate("""async () => {
+        const r = await axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21aa']}});
+        return r.violations.map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.length,
+                                       first: v.nodes[0] && v.nodes[0].html.slice(0, 120)}));
+    }""")
+    serious = [v for v in result if v["impact"] in ("serious", "critical")]
+    assert serious == [], serious
     page.close()
