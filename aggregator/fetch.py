@@ -14,7 +14,8 @@ How the pieces stack, from the caller down:
     requests_cache.CachedSession   ETag / Last-Modified revalidation persisted in SQLite
     _LimitedAdapter            reads the DECODED body under the size cap and the deadline;
                                refuses chained encodings; nothing is cached when it raises
-    _Guarded*Connection        checks the address actually connected to (SSRF, DNS rebinding)
+    _Guarded*Connection        resolves within the deadline, connects to that address and checks
+                               it (SSRF, DNS rebinding)
 
 The pipeline calls `make_fetcher(config, cache_path_for(db_path))` once per run,
 then `fetcher.for_source(options)` per source (see SourceFetcher).
