@@ -5,8 +5,8 @@ hostile event data. Skipped with a message where chromium or playwright is absen
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 import tempfile
+from pathlib import Path
 
 import pytest
 
