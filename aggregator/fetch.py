@@ -1102,6 +1102,10 @@ def _older_than(cached, age: timedelta) -> bool:
 
 
 def _short(error: Exception) -> str:
+    """The useful part of a urllib3/requests error: "Connection refused", "Name or service not known"."""
     text = str(error)
-    m = re.search(r"\] ([^'\]]+)", text) or re.search(r"Errno -?\d+\] ([^'\"]+)", text)
-    return (m.group(1) if m else text)[:160]
+    if "Failed to resolve" in text or "NameResolutionError" in text:
+        m = re.search(r"Failed to resolve '([^']+)'", text)
+        return f"the name {m.group(1)} does not resolve" if m else "the host name does not resolve"
+    m = re.search(r"Errno -?\d+\] ([^'\"\)\]]+)", text) or re.search(r"\] ([^'\"\)\]]+)", text)
+    return (m.group(1) if m else text).strip().rstrip(".")[:160]

@@ -408,3 +408,15 @@ def test_a_resolver_that_never_answers_is_a_timeout_within_the_deadline(srv, tmp
         f.for_source(page("ical", "http://stuck.invalid/cal.ics")).get("http://stuck.invalid/cal.ics")
     assert caught.value.reason == "timeout"
     assert time.monotonic() - began < 1.5
+
+
+def test_connection_failures_read_as_plain_sentences(tmp_path):
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(RetryableFetchError) as caught:
+        fresh(tmp_path, retries=0).get(f"http://127.0.0.1:{port}/cal.ics")
+    assert caught.value.reason == "connection"
+    assert str(caught.value) == f"http://127.0.0.1:{port}/cal.ics could not be reached (Connection refused)"
