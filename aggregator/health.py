@@ -18,6 +18,7 @@ Rules (what Miniflux, tt-rss and FreshRSS do, RELIABILITY A5, A6, A12):
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
@@ -191,7 +192,8 @@ def status_rows(config: "Config", store: "Store", now: datetime | None = None) -
         if row is not None and row["error_reason"]:
             status = f" {row['http_status']}" if row["http_status"] and row["error_reason"] != \
                 f"http_{row['http_status']}" else ""
-            reason = f"{row['error_reason']}{status}: {row['error_message'] or ''}".strip()
+            message = re.sub(r"^[a-z]+://\S+?:?\s", "", row["error_message"] or "")  # the URL is known
+            reason = f"{row['error_reason']}{status}: {message}".strip()
         warning = ""
         if row is not None:
             notes = [row["warning"]] if row["warning"] else []
@@ -212,7 +214,7 @@ def status_rows(config: "Config", store: "Store", now: datetime | None = None) -
     return out
 
 
-def render_table(rows: list[dict[str, str]], columns: Iterable[str] = COLUMNS, width: int = 60) -> str:
+def render_table(rows: list[dict[str, str]], columns: Iterable[str] = COLUMNS, width: int = 80) -> str:
     columns = list(columns)
     cells = [[_clip(r.get(c, ""), width) for c in columns] for r in rows]
     widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
