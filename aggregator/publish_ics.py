@@ -138,6 +138,11 @@ def _zone_of(event: Event):
     return zone
 
 
+def _zone_of_name(name: str):
+    zone = resolve_zone(name)
+    return None if zone is None or zone.key in ("UTC", "Etc/UTC") else zone
+
+
 def _instant(value: datetime, zone) -> datetime:
     if value.tzinfo is None:  # never expected after normalize; treat as UTC rather than floating
         value = value.replace(tzinfo=timezone.utc)
@@ -229,8 +234,17 @@ def _zone_span(events: Sequence[Event]) -> tuple[date, date]:
     return date(min(years) - 1, 1, 1), date(max(years) + 3, 1, 1)
 
 
-def _finish(cal: Calendar, events: Sequence[Event], source_names) -> bytes:
+_EMPTY_SPAN = (date(2020, 1, 1), date(2040, 1, 1))
+
+
+def _finish(cal: Calendar, events: Sequence[Event], source_names, zone_name: str | None = None) -> bytes:
     ordered = sorted(events, key=_sort_key)
+    if not ordered:
+        # RFC 5545 wants at least one component: an empty (filtered) feed carries the calendar's zone
+        component = vtimezone(zone_name, *_EMPTY_SPAN) if zone_name and _zone_of_name(zone_name) else None
+        if component is not None:
+            cal.add_component(component)
+        return refold(cal.to_ical())
     vevents = [to_vevent(event, source_names=source_names) for event in ordered]
     if ordered:
         first, last = _zone_span(ordered)
@@ -360,7 +374,7 @@ def _order_timezones(cal: Calendar) -> None:
 def render_calendar(events: Sequence[Event], calendar: CalendarSettings, *, name: str | None = None,
                     source_names: Mapping[str, str] | None = None) -> bytes:
     """The subscribable feed: every event, sorted by start then uid; byte-identical for the same input."""
-    return _finish(_new_calendar(calendar, name), events, source_names)
+    return _finish(_new_calendar(calendar, name), events, source_names, calendar.timezone)
 
 
 def render_event(event: Event, calendar: CalendarSettings, *,
@@ -439,6 +453,8 @@ def select_from_calendar(data: bytes, uids: set[str] | None, *, name: str | None
     for block in kept:
         used.update(m.group(1).strip(b'"') for m in _TZID_PARAM.finditer(_unfold(block)))
     parts = [_retitle(header, name, subscription)]
+    if not kept and zones:
+        used = {sorted(zones)[0]}  # RFC 5545 wants at least one component in a calendar
     parts += [zones[tzid] for tzid in sorted(zones) if tzid in used]
     parts += kept
     parts.append(b"END:VCALENDAR\r\n")

@@ -192,3 +192,12 @@ def test_any_text_round_trips_exactly_and_folds_cleanly(title, description):
     assert str(events[0]["SUMMARY"]) == clean_text(title).strip()
     want = clean_text(description).strip()
     assert str(events[0].get("DESCRIPTION", "")).startswith(want)
+
+
+def test_an_empty_feed_is_still_a_valid_calendar():
+    empty = Calendar.from_ical(render_calendar([], SETTINGS))
+    empty.validate()
+    assert [str(z["TZID"]) for z in empty.walk("VTIMEZONE")] == ["America/Chicago"] and not empty.walk("VEVENT")
+    part = Calendar.from_ical(select_from_calendar(render_calendar(hard_cases(), SETTINGS), set()))
+    part.validate()
+    assert not part.walk("VEVENT")

@@ -249,3 +249,11 @@ def test_damaged_published_files_keep_the_last_good_ones_served(tmp_path):
     finally:
         stop.set()
         t.join(timeout=5)
+
+
+def test_a_filter_matching_nothing_gives_a_valid_empty_calendar(site):
+    r = get(site, "/calendar.ics?region=TX")
+    assert r.status_code == 200
+    cal = Calendar.from_ical(r.content)
+    cal.validate()
+    assert cal.walk("VEVENT") == [] and "TX" in str(cal["X-WR-CALNAME"])
