@@ -44,7 +44,8 @@ Sources are ranked by authority: ical > jsonld > html > rss > mail types
 - title: the most authoritative record's, without "Reminder:"/"Fwd:"/"Cancelled:"
   style prefixes.
 - description: the longest clean (HTML-free, sanitised with nh3) description.
-- location: a real venue over "TBA"/empty, then authority, then the longest.
+- location: a real venue over "TBA"/empty, then the most complete (the venues of one group agree,
+  so the one saying most: "Holiday Inn, 12 Park Dr" over "12 Park Dr"), then authority.
 - url: the most authoritative source's url.
 - region: the most authoritative non-empty one.
 - tags: the union, sorted.
@@ -762,7 +763,7 @@ def _merge_group(group: list[_Rec]) -> Event:
     descriptions = [(len(d), -i, d) for i, d in enumerate(clean_description(r.event.description)
                                                           for r in by_authority) if d]
     description = max(descriptions)[2] if descriptions else ""
-    venues = sorted(by_authority, key=lambda r: (r.venue is None, r.authority, -len(r.event.location or ""), r.key))
+    venues = sorted(by_authority, key=lambda r: (r.venue is None, -len((r.venue or "").split()), r.authority, r.key))
     location = venues[0].event.location if venues[0].venue is not None else next(
         (r.event.location for r in by_authority if r.event.location), None)
     url = next((r.event.url for r in by_authority if r.event.url), None)

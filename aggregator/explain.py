@@ -62,9 +62,19 @@ def explain(store: Store, uid: str, *, source_types=None, overrides=None) -> dic
         for key, other in records.items():
             if key in members or not (lo <= _instant(other) <= hi):
                 continue
-            best = max((dedupe.score_pair(records[k], other, source_types=source_types) for k in present),
-                       key=lambda p: p.score)
-            near.append({**best.as_dict(), "record": _ref(*key), "record_title": other.title})
+            scored = [dedupe.score_pair(records[k], other, source_types=source_types) for k in present]
+            best = max(scored, key=lambda p: p.score)
+            entry = {**best.as_dict(), "record": _ref(*key), "record_title": other.title}
+            failing = [p for p in scored if not p.match]
+            if best.match and failing:
+                # It matches one record but not every one: grouping is complete-linkage.
+                worst = min(failing, key=lambda p: p.score)
+                other_side = worst.a if worst.b == key else worst.b
+                entry["reason"] = (f"it matches {':'.join(best.a if best.b == key else best.b)} but not "
+                                   f"{':'.join(other_side)} ({worst.reason}); every record of an event must match "
+                                   "every other")
+                entry["match"] = False
+            near.append(entry)
         near.sort(key=lambda d: (-d["score"], d["record"]))
         near = near[:NEAR_MISSES]
     named = []

@@ -392,3 +392,11 @@ def test_benchmark_merge_reports_time_and_groups():
     out = dedupe.benchmark_merge(chapter_meeting_copies(), source_types=TYPES)
     assert out["events"] == 1 and out["records"] == 4 and out["seconds"] >= 0
     assert len(out["groups"]) == 1
+
+
+def test_the_most_complete_venue_wins_among_agreeing_ones():
+    start = datetime(2026, 4, 9, 19, 0, tzinfo=CHICAGO)
+    a = rec("amta-il", "1", "Spring Social", start, location="2923 Park Drive, Minneapolis, MN")
+    b = rec("list-mail", "<2@x>", "Spring Social", start,
+            location="Holiday Inn Express, 2923 Park Dr., Minneapolis, MN")
+    assert merge([a, b], {}, source_types=TYPES)[0].location == "Holiday Inn Express, 2923 Park Dr., Minneapolis, MN"
