@@ -72,20 +72,23 @@ from __future__ import annotations
 
 import hashlib
 import html
+import logging
 import re
 import time
 import unicodedata
-from functools import lru_cache
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
+from functools import lru_cache
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import nh3
 from rapidfuzz import fuzz, process
 
 from aggregator.model import Event, SourceRef, Status
+
+log = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------------------------------------
 # Normalisation
@@ -676,6 +679,7 @@ class MergeResult:
     events: list[Event]
     pairs: list[PairScore] = field(default_factory=list)
     hidden: list[str] = field(default_factory=list)  # uids of events dropped by `hide`
+    unresolved: list[str] = field(default_factory=list)  # `same`/`never` references that name nothing
     groups: list[list[tuple[str, str]]] = field(default_factory=list)
     candidates: int = 0
 
@@ -829,6 +833,11 @@ def merge_detailed(records: Sequence[Event], known: Mapping[str, str], overrides
         if r.event.uid in known:
             by_uid[known[r.event.uid]].append(r.idx)
     same_refs, never_refs, hide_refs = _override_lists(overrides)
+    unresolved = sorted({ref for g in (*same_refs, *never_refs) for ref in g
+                         if not _resolve_ref(ref, by_key, by_uid)})
+    for ref in unresolved:
+        log.warning('merge: "%s" names no current record or published event; check the source id and '
+                    "the external id (massage-events explain UID shows them)", ref)
     same = [sorted({i for ref in g for i in _resolve_ref(ref, by_key, by_uid)}) for g in same_refs]
     same = [g for g in same if len(g) > 1]
     never: set[tuple[int, int]] = set()
@@ -889,7 +898,7 @@ def merge_detailed(records: Sequence[Event], known: Mapping[str, str], overrides
             continue
         events.append(merged)
     events.sort(key=lambda e: (_instant(e), e.uid))
-    return MergeResult(events=events, pairs=joined, hidden=sorted(hidden),
+    return MergeResult(events=events, pairs=joined, hidden=sorted(hidden), unresolved=unresolved,
                        groups=[[r.key for r in g] for g in groups], candidates=candidates)
 
 

@@ -400,3 +400,10 @@ def test_the_most_complete_venue_wins_among_agreeing_ones():
     b = rec("list-mail", "<2@x>", "Spring Social", start,
             location="Holiday Inn Express, 2923 Park Dr., Minneapolis, MN")
     assert merge([a, b], {}, source_types=TYPES)[0].location == "Holiday Inn Express, 2923 Park Dr., Minneapolis, MN"
+
+
+def test_an_override_naming_nothing_is_reported_for_the_curator(caplog):
+    overrides = {"same": [["amta-il:mtg-2026-03@amta-il.org", "amta-il:typo"]], "never": [], "hide": []}
+    result = merge_detailed(chapter_meeting_copies(), {}, overrides, source_types=TYPES)
+    assert result.unresolved == ["amta-il:typo"]
+    assert 'merge: "amta-il:typo" names no current record or published event' in caplog.text

@@ -80,3 +80,19 @@ def test_an_unrelated_event_never_changes_other_uids(world, source):
     for result in (fresh, carried):
         by_members = {frozenset(e.sources): e.uid for e in result}
         assert all(by_members[frozenset(e.sources)] == e.uid for e in first)
+
+
+@FAST
+@given(st.lists(true_event, min_size=1, max_size=8))
+def test_a_rerun_with_the_same_records_changes_no_sequence_or_last_modified(world):
+    from datetime import timezone
+
+    from aggregator.lifecycle import reconcile
+
+    records = _records(world)
+    t0 = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    first = reconcile(merge(records, {}, source_types=TYPES), {}, set(SOURCES), t0)
+    previous = {e.uid: e for e in first}
+    again = reconcile(merge(records, _links(first), previous=previous, source_types=TYPES), previous,
+                      set(SOURCES), t0 + timedelta(hours=6))
+    assert again == first
