@@ -217,14 +217,14 @@ def benchmark(*, sources: int = 300, latency_ms: float = 20.0, hosts: int = 32, 
             serial = farm_mod.write_sources_yaml(workdir / "farm", server.base_urls, concurrency=1, per_host=1,
                                                  name="sources-sequential.yaml")
             plan = [("cold", parallel, "parallel"), ("warm", parallel, "parallel")]
-            if changed:
-                plan.append(("changed", parallel, "parallel"))
             if sequential:
                 plan.append(("sequential", serial, "sequential"))
+            if changed:  # last, in the last round only: it edits the farm the other phases read
+                plan.append(("changed", parallel, "parallel"))
             for round_no in range(max(1, repeat)):
                 for name, config, db_name in plan:
                     if name == "changed":
-                        if round_no > 0:
+                        if round_no < max(1, repeat) - 1:
                             continue
                         before = json.loads((workdir / "out-parallel" / "events.json").read_text(encoding="utf-8"))
                         seq_before = _sequences(workdir / "out-parallel")
