@@ -799,12 +799,12 @@ def _age_key(uid: str, first_published: Mapping[str, object] | None) -> tuple:
     return (stamp is None, str(stamp or ""), uid)
 
 
-def _content_match(rep: _Rec, group: list[_Rec], previous: Event, source_types) -> bool:
-    """Whether a group whose records are all new is last run's `previous` event (UID churn)."""
-    if not ({r.source for r in group} & {s.source for s in previous.sources}):
+def _content_match(rep: _Rec, group: list[_Rec], old: _Rec) -> bool:
+    """Whether a group whose records are all new is last run's event `old` (UID churn): a source
+    in common, the same start, a near-identical title and no other venue."""
+    if not ({r.source for r in group} & {s.source for s in old.event.sources}):
         return False
-    old = _prepare(previous, -1, source_types)
-    if rep.utc != old.utc or (rep.utc is None and rep.day != old.day):
+    if rep.ts != old.ts or (rep.ts is None and rep.day != old.day):
         return False
     if title_similarity(rep.title, old.title) < 0.9:
         return False
@@ -869,19 +869,24 @@ def merge_detailed(records: Sequence[Event], known: Mapping[str, str], overrides
                 assigned[gi] = uid
                 taken.add(uid)
                 break
-    # Churned identities: match new groups by content to last run's unclaimed events.
+    # Churned identities: match new groups by content to last run's unclaimed events (same start).
     if previous:
-        free = sorted((uid for uid in previous if uid not in taken), key=lambda u: _age_key(u, first_published))
-        if free:
-            for gi, group in enumerate(groups):
-                if gi in assigned:
-                    continue
-                rep = sorted(group, key=lambda r: (r.authority, r.key))[0]
-                for uid in free:
-                    if uid not in taken and _content_match(rep, group, previous[uid], source_types):
-                        assigned[gi] = uid
-                        taken.add(uid)
-                        break
+        free: dict[object, list[tuple[tuple, str, _Rec]]] = defaultdict(list)
+        for uid, old_event in previous.items():
+            if uid not in taken:
+                old = _prepare(old_event, -1, source_types)
+                free[old.ts if old.ts is not None else ("d", old.day)].append(
+                    (_age_key(uid, first_published), uid, old))
+        for gi, group in enumerate(groups):
+            if gi in assigned:
+                continue
+            rep = sorted(group, key=lambda r: (r.authority, r.key))[0]
+            for _, uid, old in sorted(free.get(rep.ts if rep.ts is not None else ("d", rep.day), ()),
+                                      key=lambda t: t[0]):
+                if uid not in taken and _content_match(rep, group, old):
+                    assigned[gi] = uid
+                    taken.add(uid)
+                    break
 
     events: list[Event] = []
     hidden: list[str] = []
