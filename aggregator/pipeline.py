@@ -17,6 +17,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from aggregator import dedupe, health, lifecycle, outputs
+from aggregator import tagging  # issue 6: tags and relevance after normalize
 from aggregator.config import CalendarSettings, Config, FilterSettings
 from aggregator.errors import ParseError, RecordRejected, SourceError
 from aggregator.model import Event, RawEvent, Window
@@ -67,7 +68,8 @@ def window_for(calendar: CalendarSettings, now: datetime) -> Window:
 
 
 def read_source(options: SourceOptions, calendar: CalendarSettings, fetcher: Fetcher, window: Window,
-                *, filters: FilterSettings | None = None, may_skip_unchanged: bool = False) -> SourceOutcome:
+                *, filters: FilterSettings | None = None, may_skip_unchanged: bool = False,
+                tag_rules=None) -> SourceOutcome:
     """Read and normalize one source, storing nothing. Never raises for a bad source.
 
     `filters` are the global keyword rules: their excludes add to the source's, and their
@@ -93,6 +95,7 @@ def read_source(options: SourceOptions, calendar: CalendarSettings, fetcher: Fet
                 raise TypeError(f"adapter yielded {type(item).__name__}, not RawEvent")
             try:
                 event = normalize(item, options, calendar, window)
+                event = tagging.tag_or_reject(event, options, tag_rules)  # config.tags; None: defaults
             except RecordRejected as rejected:
                 outcome.skipped.append(Skipped(item=item.title or item.external_id, reason=rejected.message))
                 continue
@@ -149,6 +152,7 @@ def run(config: Config, store: Store, out_dir: Path, *, now: datetime | None = N
     def work(options: SourceOptions) -> tuple[SourceOptions, SourceOutcome, float]:
         began = time.monotonic()
         outcome = read_source(options, config.calendar, fetcher, window, filters=config.filters,
+                              tag_rules=getattr(config, "tags", None),
                               may_skip_unchanged=has_records[options.id])
         return options, outcome, time.monotonic() - began
 

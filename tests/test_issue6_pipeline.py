@@ -85,3 +85,30 @@ def test_one_meeting_two_calendars_churning_uids_moves_and_cancellation(http, ma
     assert run6[uid]["status"] == "cancelled" and run6[uid]["title"] == "Cancelled: AMTA-IL: Monthly Chapter Meeting"
     assert str(feed6[uid]["STATUS"]) == "CANCELLED" and int(feed6[uid]["SEQUENCE"]) == 2
     assert uid in run6 and len(run6) == 4  # the board meeting is new
+
+
+def test_a_broad_source_publishes_only_massage_events_tagged_and_says_what_it_dropped(http, make_config, tmp_path):
+    from aggregator.pipeline import read_source, window_for
+
+    config = load_config(make_config(f"""
+        calendar:
+          timezone: America/Chicago
+        tags:
+          health-fair: [health fair]
+        sources:
+          - id: city-wellness
+            type: ical
+            url: {http.url("/files/dedupe/city_wellness_broad.ics")}
+            broad: true
+    """))
+    with Store(tmp_path / "db.sqlite") as store:
+        run(config, store, tmp_path / "out", now=NOW)
+    events = json.loads((tmp_path / "out" / "events.json").read_text(encoding="utf-8"))["events"]
+    assert [e["title"] for e in events] == ["Chair Massage Volunteers Needed"]
+    assert {"volunteer", "ce", "health-fair"} <= set(events[0]["tags"])
+
+    from aggregator.fetch import make_fetcher
+    outcome = read_source(config.sources[0], config.calendar, make_fetcher(config, tmp_path / "cache.sqlite"),
+                          window_for(config.calendar, NOW), tag_rules=config.tags)
+    assert [s.item for s in outcome.skipped] == ["Sunrise Yoga in the Park"]
+    assert "does not look like a massage or bodywork event" in outcome.skipped[0].reason
