@@ -571,7 +571,7 @@ def _candidates(recs: list[_Rec]) -> set[tuple[int, int]]:
                     if i != j and not apart(i, j):
                         pairs.add((i, j) if i < j else (j, i))
 
-    # 2. The same title, or the same two rarest title words, within a day either side, at a start a
+    # 2. The same two rarest title words (so also the same title), within a day either side, at a start a
     #    whole number of hours away (a zone slip: the same minute of the hour), or on the day a
     #    date-only record gives.
     df: dict[str, int] = defaultdict(int)
@@ -580,28 +580,29 @@ def _candidates(recs: list[_Rec]) -> set[tuple[int, int]]:
             df[t] += 1
     timed: dict[tuple, list[int]] = defaultdict(list)
     dated: dict[tuple, list[int]] = defaultdict(list)
-    regions = sorted({r.event.region or "" for r in recs})
     for r in recs:
         r.block_tokens = tuple(sorted(sorted(r.tokens, key=lambda t: (df[t], t))[:2]))
-        reg = r.event.region or ""
-        for sig in {("t", r.title), ("r", r.block_tokens)}:
+        # Indexed under its region and under "*" (every region), so that a regional record looks
+        # up its region and the national ("") records, and a national record looks up "*".
+        # (Equal titles have equal rarest words, so the two words are the one key needed.)
+        sig = r.block_tokens
+        for reg in (r.event.region or "", "*"):
             if r.ts is not None:
                 timed[(sig, r.day, r.ts % 3600, reg)].append(r.idx)
             else:
                 dated[(sig, r.day, reg)].append(r.idx)
     for r in recs:
-        # A record of a region pairs with its region and with national (region-less) records;
-        # a national record with every region.
-        look = (r.event.region, "") if r.event.region else regions
-        for sig in {("t", r.title), ("r", r.block_tokens)}:
-            for reg in look:
-                if r.ts is not None:
-                    for d in (r.day - 1, r.day, r.day + 1):
-                        members = timed.get((sig, d, r.ts % 3600, reg))
-                        if members and len(members) <= BUCKET_CAP:
-                            for j in members:
-                                if j > r.idx and _time_compatible(r, recs[j]):
-                                    pairs.add((r.idx, j))
+        look = (r.event.region, "") if r.event.region else ("*",)
+        sig = r.block_tokens
+        for reg in look:
+            if r.ts is not None:
+                for d in (r.day - 1, r.day, r.day + 1):
+                    members = timed.get((sig, d, r.ts % 3600, reg))
+                    if members and len(members) <= BUCKET_CAP:
+                        for j in members:
+                            if j > r.idx and _time_compatible(r, recs[j]):
+                                pairs.add((r.idx, j))
+                if dated:
                     members = dated.get((sig, r.local_day, reg))
                     if members and len(members) <= BUCKET_CAP:
                         for j in members:
