@@ -112,3 +112,21 @@ def test_a_broad_source_publishes_only_massage_events_tagged_and_says_what_it_dr
                           window_for(config.calendar, NOW), tag_rules=config.tags)
     assert [s.item for s in outcome.skipped] == ["Sunrise Yoga in the Park"]
     assert "does not look like a massage or bodywork event" in outcome.skipped[0].reason
+
+
+def test_reordering_sources_in_the_config_leaves_every_uid_as_it_was(http, make_config, tmp_path):
+    def uids(order: list[tuple[str, str]], folder: str) -> set[str]:
+        entries = "".join(f"""
+          - id: {sid}
+            type: ical
+            url: {http.url("/files/dedupe/" + name)}
+            region: IL""" for sid, name in order)
+        config = load_config(make_config("calendar:\n  timezone: America/Chicago\nsources:" + entries,
+                                         name=f"{folder}.yaml"))
+        with Store(tmp_path / f"{folder}.sqlite") as store:
+            run(config, store, tmp_path / folder, now=NOW)
+        events = json.loads((tmp_path / folder / "events.json").read_text(encoding="utf-8"))["events"]
+        return {e["uid"] for e in events}
+
+    order = [("amta-il", "chapter.ics"), ("office", "office365_churn_a.ics"), ("city", "city_wellness_broad.ics")]
+    assert uids(order, "first") == uids(order[::-1], "reversed")
