@@ -6,7 +6,10 @@ what is published, given what was published last run:
 - SEQUENCE goes up by exactly 1 when the start, end, all-day flag, status, location
   or title changes, and never otherwise (a re-fetch, a new description or link, one
   more source joining: LAST-MODIFIED moves, SEQUENCE does not). Times are compared as
-  instants, so the same start written in another zone is no change.
+  instants, so the same start written in another zone is no change; titles and venues
+  by meaning (dedupe's normalisation), so "AMTA-IL: Spring Social" for "Spring Social",
+  or "1200 West Belmont Avenue" for "1200 W Belmont Ave", is no revision either (the
+  new text is published, LAST-MODIFIED moves), while a venue announced after "TBA" is.
 - LAST-MODIFIED is `now` when anything published changed, else last run's value, so
   an unchanged run publishes a byte-identical calendar.
 - A cancelled event (any source said so; see dedupe) is published with
@@ -31,7 +34,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import date, datetime, time, timedelta, timezone
 
-from aggregator.dedupe import ref_matches, strip_prefixes, title_says_cancelled
+from aggregator.dedupe import norm_title, norm_venue, ref_matches, strip_prefixes, title_says_cancelled, \
+    venue_similarity
 from aggregator.model import Event, Status
 from aggregator.timezones import resolve_zone
 
@@ -65,11 +69,25 @@ def _end_instant(event: Event) -> datetime:
     return datetime.combine(value, time.min, tzinfo=zone).astimezone(timezone.utc)
 
 
-def _differs(old: Event, new: Event, fields: Iterable[str]) -> bool:
+def _same_meaning(name: str, a, b) -> bool:
+    """Whether two titles or venues say the same thing (a respelling is not a revision)."""
+    if name == "title":
+        return norm_title(a) == norm_title(b)
+    na, nb = norm_venue(a), norm_venue(b)
+    if na is None or nb is None:
+        return na is nb
+    return (venue_similarity(na, nb) if na <= nb else venue_similarity(nb, na)) >= 0.9
+
+
+def _differs(old: Event, new: Event, fields: Iterable[str], *, meaning: bool = False) -> bool:
     if _instant(old.start, old.timezone) != _instant(new.start, new.timezone):
         return True
     for name in fields:
         a, b = getattr(old, name), getattr(new, name)
+        if meaning and name in ("title", "location"):
+            if a != b and not _same_meaning(name, a or "", b or ""):
+                return True
+            continue
         if name == "end":
             a, b = _instant(a, old.timezone) if a is not None else None, \
                 _instant(b, new.timezone) if b is not None else None
@@ -106,7 +124,7 @@ def reconcile(merged: Sequence[Event], previous: Mapping[str, Event], ok_sources
         old = previous.get(event.uid)
         if old is None:
             result.append(replace(event, sequence=0, last_modified=now))
-        elif _differs(old, event, _REVISED):
+        elif _differs(old, event, _REVISED, meaning=True):
             result.append(replace(event, sequence=old.sequence + 1, last_modified=now))
         elif _differs(old, event, _PUBLISHED):
             result.append(replace(event, sequence=old.sequence, last_modified=now))

@@ -144,3 +144,23 @@ def test_a_past_event_carried_for_a_failing_source_is_eventually_dropped():
     long_after = START + timedelta(days=40)
     assert _publish([], run1, ok=set(), now=long_after) == {}
     assert replace(next(iter(run1.values()))).title == "Spring Social"
+
+
+@pytest.mark.parametrize("change", [
+    {"title": "AMTA-IL: Spring Social"},
+    {"title": "SPRING SOCIAL!"},
+    {"location": "Lakeview Healing Arts, 1200 West Belmont Avenue, Suite 2, Chicago, IL"},
+    {"location": "The Lakeview Healing Arts Center, 1200 W Belmont Ave, Chicago, IL"},
+], ids=["label", "case", "address_spelling", "venue_name_added"])
+def test_a_respelled_title_or_venue_is_published_without_a_new_sequence(change):
+    run1 = _publish([_social()])
+    run2 = _publish([_social(**change)], run1, now=T1)
+    (after,) = run2.values()
+    assert after.sequence == 0 and after.last_modified == T1
+    assert after.title == change.get("title", "Spring Social")
+
+
+def test_a_venue_announced_after_tba_is_a_revision():
+    run1 = _publish([_social(location="TBA")])
+    run2 = _publish([_social()], run1, now=T1)
+    assert next(iter(run2.values())).sequence == 1
