@@ -290,19 +290,35 @@ def start_utc(event: Event) -> datetime | None:
     return None
 
 
+_FOOTERS = ("\n-- \n", "\n--\n", "\n____", "\nTo unsubscribe", "\nYou received this message because",
+            "\n-----Original Message-----", "\nSent from my ")
+
+
+def _without_footer(text: str) -> str:
+    """A mail's signature, list footer or quoted original is not part of the event's description."""
+    cut = len(text)
+    for marker in _FOOTERS:
+        at = text.find(marker)
+        if 0 < at < cut:
+            cut = at
+    return text[:cut].strip()
+
+
 def clean_description(text: str | None) -> str:
-    """A description as plain text: any HTML sanitised away with nh3, entities decoded, tidy spaces."""
+    """A description as plain text: any HTML sanitised away with nh3, entities decoded, tidy spaces,
+    and no mail signature or mailing-list footer."""
     if not text:
         return ""
     if "<" not in text and "\r" not in text and "\t" not in text and "  " not in text \
             and "\u00a0" not in text and "\n\n\n" not in text and " \n" not in text and "\n " not in text:
-        return text.strip()
+        return _without_footer(text.strip())
     if re.search(r"<[a-zA-Z/!][^>]*>", text):
         text = re.sub(r"(?i)<br\s*/?>|</p\s*>|</div\s*>|</li\s*>|</h\d\s*>|</tr\s*>", "\n", text)
         text = nh3.clean(text, tags=set(), clean_content_tags={"script", "style"})
         text = html.unescape(text)
-    lines = [re.sub(r"[ \t\u00a0]+", " ", line).strip() for line in text.replace("\r\n", "\n").split("\n")]
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+    lines = [re.sub(r"[ \t\u00a0]+", " ", line).rstrip() for line in text.replace("\r\n", "\n").split("\n")]
+    lines = [line if line in ("--", "-- ") else line.strip() for line in lines]
+    return _without_footer(re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip())
 
 
 # ---------------------------------------------------------------------------------------------

@@ -407,3 +407,13 @@ def test_an_override_naming_nothing_is_reported_for_the_curator(caplog):
     result = merge_detailed(chapter_meeting_copies(), {}, overrides, source_types=TYPES)
     assert result.unresolved == ["amta-il:typo"]
     assert 'merge: "amta-il:typo" names no current record or published event' in caplog.text
+
+
+def test_a_mail_signature_or_list_footer_is_not_part_of_the_description():
+    start = datetime(2026, 4, 9, 19, 0, tzinfo=CHICAGO)
+    a = rec("amta-il", "1", "Spring Social", start, description="Members and guests welcome; light snacks.")
+    b = rec("list-mail", "<2@x>", "Spring Social", start,
+            description="See you there!\n\n-- \nJane Doe, LMT\nChapter secretary, AMTA Illinois\n"
+                        "_______________________________________________\nList mailing list\nhttps://lists.example.org")
+    assert merge([a, b], {}, source_types=TYPES)[0].description == "Members and guests welcome; light snacks."
+    assert dedupe.clean_description(b.description) == "See you there!"
