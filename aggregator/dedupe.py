@@ -43,7 +43,8 @@ Sources are ranked by authority: ical > jsonld > html > rss > mail types
   An end missing there is taken from another record with the same start.
 - title: the most authoritative record's, without "Reminder:"/"Fwd:"/"Cancelled:"
   style prefixes.
-- description: the longest clean (HTML-free, sanitised with nh3) description.
+- description: the longest clean description (HTML sanitised away with nh3; a mail signature,
+  mailing-list footer or quoted original cut off first).
 - location: a real venue over "TBA"/empty, then the most complete (the venues of one group agree,
   so the one saying most: "Holiday Inn, 12 Park Dr" over "12 Park Dr"), then authority.
 - url: the most authoritative source's url.
