@@ -8,6 +8,7 @@ source in one transaction; the publish step writes files atomically.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -16,9 +17,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from aggregator import dedupe, health, lifecycle, outputs
+from aggregator import __version__, dedupe, health, lifecycle, outputs
 from aggregator import tagging  # issue 6: tags and relevance after normalize
 from aggregator.config import CalendarSettings, Config, FilterSettings
+from aggregator.fetch import body_fingerprint
 from aggregator.errors import ParseError, RecordRejected, SourceError
 from aggregator.model import Event, RawEvent, Window
 from aggregator.normalize import normalize, record_uid
@@ -38,6 +40,7 @@ class SourceOutcome:
     unchanged: bool = False
     http_status: int | None = None
     moved_to: str | None = None  # the source's URL answered 301/308 with this target
+    fingerprint: str | None = None  # fetch.body_fingerprint of the source URL's body
 
 
 class _Unchanged(Exception):
@@ -48,17 +51,23 @@ class _SourceFetcher:
     """The fetcher as one source sees it: notes statuses, and stops the read early
     when the source's own document is unchanged and its records are in the store."""
 
-    def __init__(self, inner: Fetcher, options: SourceOptions, may_skip: bool) -> None:
+    def __init__(self, inner: Fetcher, options: SourceOptions, may_skip: bool,
+                 known_fingerprint: str | None = None, salt: str = "") -> None:
         self.inner = inner
         self.options = options
         self.may_skip = may_skip
+        self.known_fingerprint = known_fingerprint
+        self.salt = salt
+        self.fingerprint: str | None = None
         self.last_status: int | None = None
 
     def get(self, url: str, *, accept: str | None = None, discovered: bool = False) -> Fetched:
         fetched = self.inner.get(url, accept=accept, discovered=discovered)
         self.last_status = fetched.status
-        if self.may_skip and fetched.from_cache and url == self.options.url:
-            raise _Unchanged
+        if url == self.options.url:
+            self.fingerprint = f"{body_fingerprint(fetched.content)}:{self.salt}"
+            if self.may_skip and self.known_fingerprint is not None and self.fingerprint == self.known_fingerprint:
+                raise _Unchanged
         return fetched
 
 
@@ -69,7 +78,7 @@ def window_for(calendar: CalendarSettings, now: datetime) -> Window:
 
 def read_source(options: SourceOptions, calendar: CalendarSettings, fetcher: Fetcher, window: Window,
                 *, filters: FilterSettings | None = None, may_skip_unchanged: bool = False,
-                tag_rules=None) -> SourceOutcome:
+                known_fingerprint: str | None = None, tag_rules=None) -> SourceOutcome:
     """Read and normalize one source, storing nothing. Never raises for a bad source.
 
     `filters` are the global keyword rules: their excludes add to the source's, and their
@@ -83,7 +92,8 @@ def read_source(options: SourceOptions, calendar: CalendarSettings, fetcher: Fet
     options = options.model_copy(update=update)
     own = fetcher.for_source(options) if hasattr(fetcher, "for_source") else fetcher
     # A source that follows links is only unchanged when every page is: read it through.
-    view = _SourceFetcher(own, options, may_skip_unchanged and not getattr(options, "follow", None))
+    view = _SourceFetcher(own, options, may_skip_unchanged and not getattr(options, "follow", None),
+                          known_fingerprint, _reading_salt(options, calendar, window, tag_rules))
     try:
         adapter = adapter_for(options.type)()
         seen: set[str] = set()
@@ -117,9 +127,18 @@ def read_source(options: SourceOptions, calendar: CalendarSettings, fetcher: Fet
     outcome.http_status = view.last_status if outcome.error is None else (
         outcome.error.http_status or view.last_status)
     outcome.moved_to = getattr(own, "moved_to", None)
-    if getattr(own, "all_unchanged", False) and outcome.error is None and may_skip_unchanged:
-        outcome.unchanged = True  # read through, but every response was the same as last run
+    outcome.fingerprint = view.fingerprint
     return outcome
+
+
+def _reading_salt(options: SourceOptions, calendar: CalendarSettings, window: Window, tag_rules) -> str:
+    """What else, besides the body, decides a source's records: its settings (after the global
+    filters), the calendar's zone, the tag rules, this version, and the day (the window moves, so
+    a series yields new occurrences). A body seen with the same salt needs no re-parsing."""
+    rules = tag_rules.model_dump_json() if hasattr(tag_rules, "model_dump_json") else repr(tag_rules)
+    text = "\x00".join((options.model_dump_json(), calendar.timezone, str(calendar.horizon_days),
+                        str(calendar.past_days), rules, __version__, window.end.date().isoformat()))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 ProgressFn = Callable[[int, int, SourceResult], None]
@@ -139,6 +158,7 @@ def run(config: Config, store: Store, out_dir: Path, *, now: datetime | None = N
     sources = [s for s in config.sources if s.enabled]
     store.drop_sources_except(s.id for s in sources)
     has_records = {s.id: store.record_count(s.id) > 0 for s in sources}
+    known = {s.id: health.stored_fingerprint(store, s.id) for s in sources}
 
     due, deferred = [], []
     for options in sources:
@@ -153,7 +173,7 @@ def run(config: Config, store: Store, out_dir: Path, *, now: datetime | None = N
         began = time.monotonic()
         outcome = read_source(options, config.calendar, fetcher, window, filters=config.filters,
                               tag_rules=getattr(config, "tags", None),
-                              may_skip_unchanged=has_records[options.id])
+                              may_skip_unchanged=has_records[options.id], known_fingerprint=known[options.id])
         return options, outcome, time.monotonic() - began
 
     ok_sources: set[str] = set()
@@ -210,7 +230,7 @@ def _settle(store: Store, options: SourceOptions, outcome: SourceOutcome, now: d
     elif outcome.unchanged:
         pass  # same as last run: its stored records stand
     elif health.is_sudden_zero(store, options.id, len(outcome.records)):
-        pass  # an error page served with 200, or a changed layout: keep the last good records
+        outcome.fingerprint = None  # kept records are not this body's: parse it again next run
     else:
         store.replace_records(options.id, outcome.records, now)
     result.records = store.record_count(options.id)
@@ -218,7 +238,7 @@ def _settle(store: Store, options: SourceOptions, outcome: SourceOutcome, now: d
     result.warnings += health.record_outcome(
         store, options.id, ok=result.ok, records=result.records if outcome.unchanged else len(outcome.records),
         error=outcome.error, http_status=outcome.http_status, now=now, interval=interval,
-        moved_to=outcome.moved_to)
+        moved_to=outcome.moved_to, fingerprint=outcome.fingerprint if result.ok else None)
     return result
 
 

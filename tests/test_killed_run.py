@@ -159,13 +159,7 @@ def killed(tmp_path_factory, server):
         server.switches.pop(switch_name(point), None)
 
 
-WIRING = ("pipeline must skip parsing only when fetch.body_fingerprint(body) equals "
-          "health.stored_fingerprint(store, source) and pass fingerprint= to health.record_outcome; "
-          "trusting a 304 alone keeps stale records after a kill between fetch and store")
-
-
-@pytest.mark.parametrize("point", [pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=WIRING))
-                                   if p == "before-store" else p for p in POINTS])
+@pytest.mark.parametrize("point", POINTS)
 def test_a_run_killed_at_any_point_leaves_a_sound_database_and_whole_files(server, killed, point):
     folder, config, old, reached, returncode, stderr = killed[point]
     out = folder / "out"
