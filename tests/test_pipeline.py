@@ -183,3 +183,30 @@ def test_cli_run_prints_a_summary_and_refuses_a_bad_config_before_any_fetch(http
     assert done.stderr.strip() == f'{bad}:5: source "amta-il": unknown key "tiemzone"; did you mean "timezone"?'
     assert "Traceback" not in done.stderr
     assert http.log == [], "nothing may be fetched when the config is refused"
+
+
+def test_an_unchanged_source_is_not_reparsed_but_a_changed_setting_is(http, make_config, tmp_path):
+    config = config_for(make_config, http)
+    run_once(config, tmp_path)
+    report, _ = run_once(config, tmp_path, now=NOW.replace(hour=13))
+    assert all(s.unchanged for s in report.sources), "same bodies, same settings: stored records stand"
+
+    excluding = load_config(make_config(f"""
+        calendar:
+          name: Test Calendar
+          timezone: America/Chicago
+        sources:
+          - id: amta-il
+            type: ical
+            url: {http.url('/files/pipeline/chapter_il.ics')}
+            region: IL
+            exclude: [volunteer]
+          - id: amta-ny
+            type: ical
+            url: {http.url('/files/pipeline/chapter_ny.ics')}
+            timezone: America/New_York
+            region: NY
+    """))
+    report, events = run_once(excluding, tmp_path, now=NOW.replace(hour=14))
+    assert [s.source_id for s in report.sources if not s.unchanged] == ["amta-il"]
+    assert not [e for e in events if "Volunteer" in e["title"] and e["status"] == "confirmed"]
