@@ -187,3 +187,9 @@ def m_health_fingerprint(db: sqlite3.Connection) -> None:
     # stored: a run may skip parsing only when the fetched body still has this hash. Written after
     # the records are committed, so a run killed between fetch and store re-parses next time.
     db.execute("ALTER TABLE source_health ADD COLUMN body_fingerprint TEXT")
+
+
+@migration
+def m_core_meta(db: sqlite3.Connection) -> None:
+    # Small facts about the published state, e.g. what the last publish was made from.
+    db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")

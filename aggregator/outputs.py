@@ -49,25 +49,36 @@ def clean_stale_temp_files(out_dir: Path) -> int:
 
 
 def publish(out_dir: Path, config, events: Sequence[Event], generated: datetime) -> list[Path]:
-    """Write calendar.ics, events.json, index.html and the declared filtered feeds."""
-    from aggregator import publish_html, publish_ics, publish_json
+    """Write calendar.ics, events.json, index.html, the declared filtered feeds and one .ics per
+    event (the page's download links, for a static host). A file whose bytes are unchanged is
+    left alone, so a static host or CDN keeps its caches; downloads of events gone are removed."""
+    from aggregator import feeds, publish_html, publish_ics, publish_json
 
     out_dir = Path(out_dir)
     clean_stale_temp_files(out_dir)
-    files: list[tuple[str, bytes]] = [
-        ("calendar.ics", publish_ics.render_calendar(events, config.calendar)),
+    names = {s.id: (s.name or s.id) for s in config.sources}
+    main = [
+        ("calendar.ics", publish_ics.render_calendar(events, config.calendar, source_names=names)),
         ("events.json", publish_json.render_json(events, generated)),
         ("index.html", publish_html.render_page(events, config, generated)),
     ]
-    try:
-        from aggregator import feeds
-    except ImportError:  # filtered feeds arrive with their feature
-        feeds = None
-    if feeds is not None and hasattr(feeds, "static_feeds"):
-        files += feeds.static_feeds(config, events)
-    written = []
-    for name, data in files:
+    files = main + feeds.static_feeds(config, events)
+    per_event = publish_ics.event_files(events, config.calendar, source_names=names)
+    for name, data in files + per_event:
         path = out_dir / name
-        write_atomic(path, data)
-        written.append(path)
-    return written
+        if not _same_bytes(path, data):
+            write_atomic(path, data)
+    keep = {out_dir / name for name, _ in per_event}
+    event_dir = out_dir / "event"
+    if event_dir.is_dir():
+        for old in event_dir.glob("*.ics"):
+            if old not in keep:
+                old.unlink(missing_ok=True)
+    return [out_dir / name for name, _ in files]
+
+
+def _same_bytes(path: Path, data: bytes) -> bool:
+    try:
+        return path.stat().st_size == len(data) and path.read_bytes() == data
+    except OSError:
+        return False

@@ -24,6 +24,7 @@ from aggregator.fetch import body_fingerprint
 from aggregator.errors import ParseError, RecordRejected, SourceError
 from aggregator.model import Event, RawEvent, Window
 from aggregator.normalize import normalize, record_uid
+from aggregator.timezones import resolve_zone
 from aggregator.report import RunReport, SourceResult
 from aggregator.store import Store
 from sources.base import Fetched, Fetcher, Skipped, SourceOptions
@@ -151,12 +152,22 @@ def run(config: Config, store: Store, out_dir: Path, *, now: datetime | None = N
     report = RunReport(started=now)
     wall = time.monotonic()
     window = window_for(config.calendar, now)
-    if fetcher is None:
+    own_fetcher = fetcher is None
+    if own_fetcher:
         fetcher = _default_fetcher(config, store)
-    run_id = store.start_run(now)
+    try:
+        return _run(config, store, Path(out_dir), now, fetcher, progress, report, wall, window)
+    finally:
+        if own_fetcher and hasattr(fetcher, "close"):
+            fetcher.close()
 
+
+def _run(config: Config, store: Store, out_dir: Path, now: datetime, fetcher: Fetcher,
+         progress: ProgressFn | None, report: RunReport, wall: float, window: Window) -> RunReport:
+    run_id = store.start_run(now)
+    outputs.clean_stale_temp_files(out_dir)
     sources = [s for s in config.sources if s.enabled]
-    store.drop_sources_except(s.id for s in sources)
+    removed = store.drop_sources_except(s.id for s in sources)
     has_records = {s.id: store.record_count(s.id) > 0 for s in sources}
     known = {s.id: health.stored_fingerprint(store, s.id) for s in sources}
 
@@ -191,12 +202,31 @@ def run(config: Config, store: Store, out_dir: Path, *, now: datetime | None = N
     # Deferred sources were not read: for the lifecycle they are like failing ones.
     report.sources.sort(key=lambda r: r.source_id)
 
-    events = merge_and_store(config, store, ok_sources, now)
-    report.outputs = outputs.publish(Path(out_dir), config, events, now)
+    # Nothing new from any source, the same settings and the same day: what is published stands.
+    key = _publish_key(config, now)
+    changed = removed or any(r.changed for r in report.sources)
+    names = ("calendar.ics", "events.json", "index.html")
+    if not changed and store.get_meta("publish_key") == key and all((out_dir / n).exists() for n in names):
+        events = store.published_events()
+        report.outputs = [out_dir / n for n in names]
+        report.republished = False
+    else:
+        store.set_meta("publish_key", "")  # a publish killed halfway is redone by the next run
+        events = merge_and_store(config, store, ok_sources, now)
+        report.outputs = outputs.publish(out_dir, config, events, now)
+        store.set_meta("publish_key", key)
     report.events_published = len(events)
     report.finished = now + timedelta(seconds=time.monotonic() - wall)
     store.finish_run(run_id, report.finished, report.as_dict())
     return report
+
+
+def _publish_key(config: Config, now: datetime) -> str:
+    """What the published files depend on besides the records: the whole config, this version,
+    and the calendar's date (events end, cancelled ones drop off)."""
+    zone = resolve_zone(config.calendar.timezone) or timezone.utc
+    text = "\x00".join((config.model_dump_json(), __version__, now.astimezone(zone).date().isoformat()))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def merge_and_store(config: Config, store: Store, ok_sources: set[str], now: datetime) -> list[Event]:
@@ -232,7 +262,7 @@ def _settle(store: Store, options: SourceOptions, outcome: SourceOutcome, now: d
     elif health.is_sudden_zero(store, options.id, len(outcome.records)):
         outcome.fingerprint = None  # kept records are not this body's: parse it again next run
     else:
-        store.replace_records(options.id, outcome.records, now)
+        result.changed = store.replace_records(options.id, outcome.records, now)
     result.records = store.record_count(options.id)
     interval = timedelta(minutes=options.refresh_minutes) if options.refresh_minutes else None
     result.warnings += health.record_outcome(

@@ -16,6 +16,7 @@ class SourceResult:
     skipped: int = 0
     unchanged: bool = False  # not re-parsed: the source answered "not modified"
     deferred: bool = False  # not fetched this run: backing off after failures
+    changed: bool = False  # its stored records changed this run
     error_class: str | None = None
     error_reason: str | None = None
     error_message: str | None = None
@@ -32,6 +33,7 @@ class RunReport:
     sources: list[SourceResult] = field(default_factory=list)
     events_published: int = 0
     outputs: list[Path] = field(default_factory=list)
+    republished: bool = True  # False: nothing changed, the published files were left as they were
 
     @property
     def failed(self) -> list[SourceResult]:

@@ -87,16 +87,20 @@ class Store:
 
     # -- source records ---------------------------------------------------------------
 
-    def replace_records(self, source_id: str, records: Iterable[Event], now: datetime) -> None:
-        """Make `records` the source's current records (its last good read)."""
+    def replace_records(self, source_id: str, records: Iterable[Event], now: datetime) -> bool:
+        """Make `records` the source's current records (its last good read); True if anything changed."""
         stamp = now.isoformat()
         with self.transaction() as db:
-            keep = set()
+            before = {r["external_id"]: r["content_hash"] for r in db.execute(
+                "SELECT external_id, content_hash FROM records WHERE source = ?", (source_id,))}
+            after = {}
             for event in records:
                 ref = event.sources[0]
                 data = event_to_dict(event, revision=False)
                 digest = content_hash(data)
-                keep.add(ref.external_id)
+                after[ref.external_id] = digest
+                if before.get(ref.external_id) == digest:
+                    continue
                 db.execute(
                     """INSERT INTO records (source, external_id, record_uid, data, content_hash, first_seen, last_seen)
                        VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -106,10 +110,18 @@ class Store:
                     (source_id, ref.external_id, record_uid(source_id, ref.external_id),
                      json.dumps(data, ensure_ascii=False), digest, stamp, stamp),
                 )
-            existing = [r["external_id"] for r in db.execute(
-                "SELECT external_id FROM records WHERE source = ?", (source_id,))]
-            gone = [(source_id, x) for x in existing if x not in keep]
+            gone = [(source_id, x) for x in before if x not in after]
             db.executemany("DELETE FROM records WHERE source = ? AND external_id = ?", gone)
+        return before != after
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row["value"] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT INTO meta (key, value) VALUES (?, ?)"
+                       " ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value))
 
     def drop_sources_except(self, source_ids: Iterable[str]) -> int:
         """Forget the records of sources no longer in sources.yaml."""

@@ -210,3 +210,33 @@ def test_an_unchanged_source_is_not_reparsed_but_a_changed_setting_is(http, make
     report, events = run_once(excluding, tmp_path, now=NOW.replace(hour=14))
     assert [s.source_id for s in report.sources if not s.unchanged] == ["amta-il"]
     assert not [e for e in events if "Volunteer" in e["title"] and e["status"] == "confirmed"]
+
+
+def test_a_run_with_nothing_new_leaves_the_published_files_untouched(http, make_config, tmp_path):
+    config = config_for(make_config, http)
+    run_once(config, tmp_path)
+    feed = tmp_path / "out" / "calendar.ics"
+    before = (feed.read_bytes(), feed.stat().st_mtime_ns)
+    report, _ = run_once(config, tmp_path, now=NOW.replace(hour=13))
+    assert report.republished is False
+    assert (feed.read_bytes(), feed.stat().st_mtime_ns) == before, "a static host keeps its caches"
+    report, _ = run_once(config, tmp_path, now=NOW.replace(day=2))
+    assert report.republished is True, "a new day republishes: events end, cancelled ones drop off"
+
+
+def test_each_event_gets_its_own_download_and_gone_events_lose_theirs(http, make_config, tmp_path):
+    _, events = run_once(config_for(make_config, http), tmp_path)
+    downloads = tmp_path / "out" / "event"
+    assert len(list(downloads.glob("*.ics"))) == len(events)
+    only_il = load_config(make_config(f"""
+        sources:
+          - id: amta-il
+            type: ical
+            url: {http.url('/files/pipeline/chapter_il.ics')}
+    """))
+    _, events = run_once(only_il, tmp_path, now=NOW.replace(hour=18))
+    names = {p.name for p in downloads.glob("*.ics")}
+    assert len(names) == len(events)
+    for event in events:
+        ics = icalendar.Calendar.from_ical((downloads / f"{event['uid']}.ics").read_bytes())
+        assert [str(e["UID"]) for e in ics.walk("VEVENT")] == [event["uid"]]
