@@ -12,14 +12,17 @@ from pathlib import Path
 from aggregator.model import Event
 
 
-def write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """Replace `path` with `data` atomically; durable=False skips the fsyncs (still atomic
+    against a crash of this process, not against a power cut: for files a rerun rewrites)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
@@ -28,6 +31,8 @@ def write_atomic(path: Path, data: bytes) -> None:
         except FileNotFoundError:
             pass
         raise
+    if not durable:
+        return
     try:
         dir_fd = os.open(path.parent, os.O_RDONLY)
     except OSError:  # pragma: no cover - platforms without directory fds
@@ -63,11 +68,15 @@ def publish(out_dir: Path, config, events: Sequence[Event], generated: datetime)
         ("index.html", publish_html.render_page(events, config, generated)),
     ]
     files = main + feeds.static_feeds(config, events)
-    per_event = publish_ics.event_files(events, config.calendar, source_names=names)
-    for name, data in files + per_event:
+    per_event = publish_ics.event_files_from(main[0][1])
+    for name, data in files:
         path = out_dir / name
         if not _same_bytes(path, data):
             write_atomic(path, data)
+    for name, data in per_event:  # thousands of small downloads: a rerun rewrites any lost one
+        path = out_dir / name
+        if not _same_bytes(path, data):
+            write_atomic(path, data, durable=False)
     keep = {out_dir / name for name, _ in per_event}
     event_dir = out_dir / "event"
     if event_dir.is_dir():

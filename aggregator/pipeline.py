@@ -156,7 +156,8 @@ def run(config: Config, store: Store, out_dir: Path, *, now: datetime | None = N
     if own_fetcher:
         fetcher = _default_fetcher(config, store)
     try:
-        return _run(config, store, Path(out_dir), now, fetcher, progress, report, wall, window)
+        with store.relaxed_sync():
+            return _run(config, store, Path(out_dir), now, fetcher, progress, report, wall, window)
     finally:
         if own_fetcher and hasattr(fetcher, "close"):
             fetcher.close()

@@ -442,6 +442,21 @@ def _retitle(header: bytes, name: str | None, subscription: bool) -> bytes:
     return b"".join(line + b"\r\n" for line in out)
 
 
+def event_files_from(data: bytes) -> list[tuple[str, bytes]]:
+    """Per-event downloads cut out of the published calendar `data` (cheap: no re-rendering):
+    ("event/<uid>.ics", a calendar to import holding that event and the VTIMEZONEs it uses)."""
+    from aggregator.feeds import event_ics_path
+
+    header, zones, events = split_calendar(data)
+    head = _retitle(header, None, subscription=False)
+    files = []
+    for uid, block in events:
+        used = {m.group(1).strip(b'"') for m in _TZID_PARAM.finditer(_unfold(block))}
+        parts = [head, *(zones[tzid] for tzid in sorted(zones) if tzid in used), block, b"END:VCALENDAR\r\n"]
+        files.append((event_ics_path(uid.decode("utf-8")), b"".join(parts)))
+    return files
+
+
 def select_from_calendar(data: bytes, uids: set[str] | None, *, name: str | None = None,
                          subscription: bool = True) -> bytes:
     """The published calendar `data` keeping only the events whose UID is in `uids` (all when None)

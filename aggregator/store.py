@@ -1,6 +1,7 @@
 """The embedded SQLite database: source records, published events, identities, health.
 
-One file, WAL journal, synchronous=FULL (the delivery ledger needs durability),
+One file, WAL journal, synchronous=FULL (the delivery ledger needs durability;
+a run relaxes it to NORMAL while it stores what it fetched, see `relaxed_sync`),
 busy_timeout 5 s. The schema is the named migrations in aggregator/migrations.py.
 A run writes in transactions so a kill -9 at any moment leaves it consistent.
 Feature modules (health, subscribers, digest...) own their tables and use
@@ -51,6 +52,17 @@ class Store:
         except sqlite3.DatabaseError as e:
             raise StoreError(f"{self.path} is not a massage-events database ({e}); "
                              "pass another --db path or move the file away") from None
+
+    @contextmanager
+    def relaxed_sync(self) -> Iterator[None]:
+        """synchronous=NORMAL for the duration (a run's source records): in WAL mode the database
+        stays consistent through any crash, and a power cut can only lose the last commits,
+        which the next run fetches again. The delivery ledger keeps FULL: it is outside this."""
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        try:
+            yield
+        finally:
+            self.db.execute("PRAGMA synchronous=FULL")
 
     def close(self) -> None:
         self.db.close()
