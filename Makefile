@@ -7,7 +7,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-stamp
 JS      := tests/js/node_modules/.installed-stamp
 
-.PHONY: demo test install serve bench fuzz clean
+.PHONY: demo test install serve bench bench-dedupe clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "massage-events needs Python 3.11 or newer (python3.11 not found)"; exit 1; }
@@ -35,7 +35,10 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python -m benchmarks.run
 
 clean:
 	rm -rf $(VENV) demo-out out tests/js/node_modules .pytest_cache
+
+bench-dedupe: $(STAMP)
+	$(BIN)/python -m benchmarks.run --dedupe-scale 100000
