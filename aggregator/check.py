@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
+from aggregator.codec import event_to_dict
 from aggregator.config import CalendarSettings, Config, load_config
 from aggregator.errors import ConfigError, Problem
 from aggregator.fetch import HttpFetcher
@@ -30,20 +31,14 @@ from sources.base import SourceOptions
 from sources.registry import adapter_for
 
 
+RECORD_KEYS = ("title", "start", "end", "all_day", "timezone", "location", "url", "description", "status")
+
+
 def record_to_dict(event: Event) -> dict[str, Any]:
-    """One record as the --json contract states it."""
-    return {
-        "external_id": event.sources[0].external_id if event.sources else event.uid,
-        "title": event.title,
-        "start": event.start.isoformat(),
-        "end": event.end.isoformat() if event.end is not None else None,
-        "all_day": event.all_day,
-        "timezone": event.timezone,
-        "location": event.location,
-        "url": event.url,
-        "description": event.description,
-        "status": str(event.status),
-    }
+    """One record as the --json contract states it: the events.json fields a single record has."""
+    data = event_to_dict(event, revision=False)
+    external_id = event.sources[0].external_id if event.sources else event.uid
+    return {"external_id": external_id, **{key: data[key] for key in RECORD_KEYS}}
 
 
 def _reason(text: str, source_id: str | None) -> str:

@@ -36,6 +36,7 @@ from zoneinfo import ZoneInfo
 from aggregator.model import RawEvent, Status
 from aggregator.timezones import resolve_zone
 from sources.base import Skipped
+from sources.dates import ZONE_ABBREVIATIONS
 
 # An announcement states its date near the top; a huge post is scanned only this far (characters).
 MAX_SCAN = 20_000
@@ -58,19 +59,10 @@ _WD_FULL_RE = r"(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|tues
 # Zones as posts name them. Summer/winter abbreviations both mean the region's local time:
 # people write "7pm EST" in July and mean Eastern time.
 ZONE_WORDS = {
-    "et": "America/New_York", "est": "America/New_York", "edt": "America/New_York",
-    "eastern": "America/New_York",
-    "ct": "America/Chicago", "cst": "America/Chicago", "cdt": "America/Chicago",
-    "central": "America/Chicago",
-    "mt": "America/Denver", "mst": "America/Denver", "mdt": "America/Denver",
-    "mountain": "America/Denver",
-    "pt": "America/Los_Angeles", "pst": "America/Los_Angeles", "pdt": "America/Los_Angeles",
-    "pacific": "America/Los_Angeles",
-    "akst": "America/Anchorage", "akdt": "America/Anchorage", "alaska": "America/Anchorage",
-    "hst": "Pacific/Honolulu", "hawaii": "Pacific/Honolulu",
+    **ZONE_ABBREVIATIONS,  # the US zones event pages print too
+    "alaska": "America/Anchorage", "hawaii": "Pacific/Honolulu",
     "cet": "Europe/Berlin", "cest": "Europe/Berlin", "met": "Europe/Berlin",
-    "bst": "Europe/London", "uk": "Europe/London", "wet": "Europe/Lisbon",
-    "gmt": "UTC", "utc": "UTC", "z": "UTC",
+    "bst": "Europe/London", "uk": "Europe/London", "wet": "Europe/Lisbon", "z": "UTC",
     "aest": "Australia/Sydney", "aedt": "Australia/Sydney",
     "ist": "Asia/Kolkata", "jst": "Asia/Tokyo",
 }
