@@ -14,7 +14,6 @@ bytes to RawEvent / Skipped, shared by the three mail adapters.
 from __future__ import annotations
 
 import email
-import email.policy
 import email.utils
 import logging
 import re
@@ -95,17 +94,16 @@ def is_mbox(content: bytes) -> bool:
 
 
 def _header(msg: Message, name: str) -> str:
-    try:
-        value = msg.get(name)
-    except Exception:  # a header the policy cannot parse: fall back to the raw bytes
-        value = None
-        for key, raw in msg.raw_items() if hasattr(msg, "raw_items") else []:
-            if key.lower() == name.lower():
-                value = raw
-                break
-    if value is None:
+    wanted = name.lower()
+    text = next((value for key, value in msg.raw_items() if key.lower() == wanted), None)
+    if text is None:
         return ""
-    text = str(value)
+    if not text.isascii():  # raw 8-bit bytes, kept as surrogates: most are UTF-8, the rest Latin-1
+        raw = text.encode("utf-8", "surrogateescape")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text = raw.decode("latin-1")
     if "=?" in text:
         try:
             text = str(make_header(decode_header(text)))
@@ -115,18 +113,12 @@ def _header(msg: Message, name: str) -> str:
 
 
 def _part_text(part: Message) -> str:
+    payload = part.get_payload(decode=True) or b""  # quoted-printable and base64 undone
+    charset = part.get_content_charset() or "utf-8"
     try:
-        content = part.get_content()
-        if isinstance(content, bytes):
-            raise LookupError
-        return content
-    except (LookupError, KeyError, ValueError, AssertionError, UnicodeError, AttributeError):
-        payload = part.get_payload(decode=True) or b""
-        charset = part.get_content_charset() or "utf-8"
-        try:
-            return payload.decode(charset, errors="replace")
-        except LookupError:
-            return payload.decode("utf-8", errors="replace")
+        return payload.decode(charset, errors="replace")
+    except LookupError:  # an unknown charset name
+        return payload.decode("utf-8", errors="replace")
 
 
 def _part_bytes(part: Message) -> bytes:
@@ -167,7 +159,9 @@ def message_parts(msg: Message) -> tuple[str, list[bytes]]:
 
 
 def parse_message(raw: bytes) -> Message:
-    return email.message_from_bytes(raw, policy=email.policy.default)
+    # compat32, not policy.default: its header objects cost most of a mailbox's reading time,
+    # and _header decodes what we read (encoded words, raw 8-bit) itself.
+    return email.message_from_bytes(raw)
 
 
 def post_from_message(msg: Message, *, fallback_sent: datetime | None = None) -> tuple[Post, list[bytes]]:

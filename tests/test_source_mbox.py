@@ -171,3 +171,18 @@ def test_the_demo_archive_gives_its_events_and_skips_minutes_and_dues():
     assert starts == ["2026-03-14T17:00:00-05:00", "2026-03-27T09:00:00-05:00"]
     assert sorted(s.reason for s in outcome.skipped) == ["a renewal deadline, not an event",
                                                          "meeting minutes, not an announcement"]
+
+
+@pytest.mark.parametrize("charset", ["utf-8", "latin-1"])
+def test_a_raw_8bit_subject_is_read_in_utf8_or_latin1(tmp_path, charset):
+    # Some list software writes non-ASCII subjects as raw bytes instead of encoded words.
+    message = ("From: Chapter <chapter@example.org>\nSubject: Soirée de réseautage — Café Lumière\n"
+               "Date: Mon, 02 Mar 2026 09:00:00 -0600\nMessage-ID: <raw8bit@example.org>\n"
+               f"Content-Type: text/plain; charset={charset}\nContent-Transfer-Encoding: 8bit\n\n"
+               "Join us Tuesday, March 10, 2026 at 6:30 PM at Café Lumière, 12 Oak St.\n")
+    path = tmp_path / "raw.eml"
+    path.write_bytes(message.encode(charset, "replace"))
+    (event,) = [i for i in read(str(path)) if isinstance(i, RawEvent)]
+    want = "Soirée de réseautage — Café Lumière" if charset == "utf-8" else "Soirée de réseautage ? Café Lumière"
+    assert event.title == want
+    assert event.start == datetime(2026, 3, 10, 18, 30, tzinfo=CHICAGO)
