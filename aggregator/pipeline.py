@@ -62,6 +62,14 @@ class _SourceFetcher:
         self.fingerprint: str | None = None
         self.last_status: int | None = None
 
+    def check_version(self, version: str | None) -> None:
+        """An adapter's version token of its input (a local folder) stands in for a body."""
+        if version is None:
+            return
+        self.fingerprint = f"{version}:{self.salt}"
+        if self.may_skip and self.known_fingerprint is not None and self.fingerprint == self.known_fingerprint:
+            raise _Unchanged
+
     def get(self, url: str, *, accept: str | None = None, discovered: bool = False) -> Fetched:
         fetched = self.inner.get(url, accept=accept, discovered=discovered)
         self.last_status = fetched.status
@@ -97,6 +105,8 @@ def read_source(options: SourceOptions, calendar: CalendarSettings, fetcher: Fet
                           known_fingerprint, _reading_salt(options, calendar, window, tag_rules))
     try:
         adapter = adapter_for(options.type)()
+        if hasattr(adapter, "version"):
+            view.check_version(adapter.version(options))
         seen: set[str] = set()
         for item in adapter.read(options, view, window):
             if isinstance(item, Skipped):

@@ -77,3 +77,8 @@ class SourceAdapter(Protocol):
         `options.timezone` is already the source's or else the calendar's zone.
         """
         ...
+
+    # Optional: `def version(self, options) -> str | None`, a cheap token that changes whenever
+    # the source's input does (a local folder's listing). The pipeline skips reading a source whose
+    # version is what it was at its last good read. Sources read through the fetcher need none:
+    # their bodies are compared instead.

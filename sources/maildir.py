@@ -14,6 +14,7 @@ that is the folder's path or file:// URL.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -53,6 +54,20 @@ class MaildirAdapter:
 
     type_name = "maildir"
     Options = MaildirOptions
+
+    def version(self, options: SourceOptions) -> str | None:
+        """The folder's listing (names, sizes, modification times): delivery, flagging and
+        expunging all change it, so an unchanged listing means unchanged messages."""
+        folder = options.folder if isinstance(options, MaildirOptions) else Path(options.url)
+        digest = hashlib.sha256()
+        try:
+            for sub in ("new", "cur"):
+                entries = sorted((e.name, e.stat().st_size, e.stat().st_mtime_ns)
+                                 for e in os.scandir(folder / sub) if not e.name.startswith("."))
+                digest.update(f"{sub}\x00{entries!r}".encode("utf-8", "surrogateescape"))
+        except OSError:
+            return None  # read() says what is wrong with the folder
+        return digest.hexdigest()
 
     def read(self, options: SourceOptions, fetcher: Fetcher, window: Window) -> Iterator[RawEvent | Skipped]:
         folder = options.folder if isinstance(options, MaildirOptions) else Path(options.url)

@@ -103,3 +103,40 @@ def test_sources_yaml_takes_path_and_refuses_a_maildir_without_one(make_config, 
     with pytest.raises(ConfigError) as caught:
         load_config(bad)
     assert 'needs "path:"' in str(caught.value)
+
+
+def test_an_unchanged_folder_is_not_read_again_and_a_delivery_is_read_at_once(make_config, maildir, tmp_path):
+    import json
+
+    from aggregator.pipeline import run
+    from aggregator.store import Store
+
+    config = load_config(make_config(f"""
+        calendar:
+          timezone: America/Chicago
+        sources:
+          - id: inbox
+            type: maildir
+            path: {maildir}
+        """))
+    now = datetime(2026, 3, 1, 12, tzinfo=timezone.utc)
+    out = tmp_path / "out"
+
+    def titles() -> set[str]:
+        return {e["title"] for e in json.loads((out / "events.json").read_text(encoding="utf-8"))["events"]}
+
+    with Store(tmp_path / "db.sqlite") as store:
+        first = run(config, store, out, now=now)
+        assert not first.sources[0].unchanged and first.sources[0].records > 0
+        second = run(config, store, out, now=now)
+        assert second.sources[0].unchanged  # the listing is the same: nothing parsed
+        assert second.sources[0].records == first.sources[0].records
+        before = titles()
+
+        mailbox.Maildir(maildir).add(mailbox.MaildirMessage(
+            b"From: Chapter <c@example.org>\nSubject: Cupping workshop\nMessage-ID: <cup@example.org>\n"
+            b"Date: Sun, 01 Mar 2026 08:00:00 -0600\n\n"
+            b"Cupping workshop on Saturday, March 21, 2026 at 10:00 AM at 200 N State St, Chicago.\n"))
+        third = run(config, store, out, now=now)
+        assert not third.sources[0].unchanged
+        assert titles() == before | {"Cupping workshop"}
