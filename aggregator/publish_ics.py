@@ -78,8 +78,10 @@ class _Categories(vText):
 def fold_line(line: str, limit: int = 75) -> str:
     """One content line folded at <= `limit` octets (continuation lines count their leading
     space), never inside a UTF-8 character nor between a backslash and the character it escapes."""
-    if len(line) * 4 <= limit or len(line.encode("utf-8")) <= limit:
+    if len(line) <= limit and (line.isascii() or len(line.encode("utf-8")) <= limit):
         return line
+    if line.isascii():
+        return _fold_ascii(line, limit)
     out: list[str] = []
     current: list[str] = []
     size = 0
@@ -98,12 +100,27 @@ def fold_line(line: str, limit: int = 75) -> str:
     return "\r\n ".join(out)
 
 
-def refold(data: bytes) -> bytes:
-    """Unfold every line of icalendar's output and fold it again with `fold_line`."""
-    lines = data.replace(b"\r\n ", b"").replace(b"\r\n\t", b"").split(b"\r\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
-    return b"".join(fold_line(line.decode("utf-8")).encode("utf-8") + b"\r\n" for line in lines)
+def _fold_ascii(line: str, limit: int) -> str:
+    """fold_line for an ASCII line (one octet per character): cut every `limit` characters,
+    one earlier where the cut would part an escape ("\\n") from its backslash."""
+    out = []
+    start, room = 0, limit
+    while len(line) - start > room:
+        cut = start + room
+        run = 0  # backslashes just before the cut: an odd run means the last one opens an escape
+        while cut - run - 1 >= start and line[cut - run - 1] == "\\":
+            run += 1
+        if run % 2:
+            cut -= 1
+        out.append(line[start:cut])
+        start, room = cut, limit - 1
+    out.append(line[start:])
+    return "\r\n ".join(out)
+
+
+def serialize(cal: Calendar) -> bytes:
+    """The calendar's text, every content line folded once by `fold_line`."""
+    return "".join(fold_line(line) + "\r\n" for line in cal.content_lines(sorted=True) if line).encode("utf-8")
 
 
 # --- the calendar ---------------------------------------------------------------------------
@@ -244,7 +261,7 @@ def _finish(cal: Calendar, events: Sequence[Event], source_names, zone_name: str
         component = vtimezone(zone_name, *_EMPTY_SPAN) if zone_name and _zone_of_name(zone_name) else None
         if component is not None:
             cal.add_component(component)
-        return refold(cal.to_ical())
+        return serialize(cal)
     vevents = [to_vevent(event, source_names=source_names) for event in ordered]
     if ordered:
         first, last = _zone_span(ordered)
@@ -258,7 +275,7 @@ def _finish(cal: Calendar, events: Sequence[Event], source_names, zone_name: str
     if ordered:
         cal.add_missing_timezones(first_date=first, last_date=last)  # any zone vtimezone() could not write
         _order_timezones(cal)
-    return refold(cal.to_ical())
+    return serialize(cal)
 
 
 # --- VTIMEZONE with yearly rules ------------------------------------------------------------------

@@ -63,6 +63,27 @@ def test_folding_never_splits_a_backslash_escape():
         assert run % 2 == 0, f"a line ends inside an escape: {physical!r}"
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(alphabet=st.sampled_from("ab,;\\N"), min_size=60, max_size=400),  # ASCII: the fast path
+                 st.text(alphabet=st.sampled_from("ab,;:\\Né€"), min_size=30, max_size=400)))
+def test_folding_unfolds_to_the_line_within_75_octets_and_never_inside_an_escape(text):
+    line = "DESCRIPTION:" + text
+    physical = fold_line(line).split("\r\n")
+    assert "".join(p[1:] if i else p for i, p in enumerate(physical)) == line
+    assert all(len(p.encode("utf-8")) <= 75 for p in physical)
+    cuts, at = set(), 0  # where the physical lines part, as offsets into the line
+    for i, p in enumerate(physical[:-1]):
+        at += len(p) - (1 if i else 0)
+        cuts.add(at)
+    i = 0  # walk the escapes ("\\x" is one token) and check no cut falls inside one
+    while i < len(line):
+        if line[i] == "\\" and i + 1 < len(line):
+            assert i + 1 not in cuts, f"cut between a backslash and what it escapes at {i}"
+            i += 2
+        else:
+            i += 1
+
+
 def test_text_round_trips_exactly_with_punctuation_cjk_emoji_and_an_injection():
     events = [ev("p@x", "A, B; C\\D \\N", datetime(2026, 5, 6, 18, tzinfo=CHI), description=PUNCTUATION,
                  location="Room 1; Floor 2, Suite \\3"),
