@@ -8,9 +8,11 @@ for something after the post was sent:
 Dates: "March 10", "Tue, Mar. 10th", "10 March 2026", "3/10", "2026-03-10", "10.03.2026",
 "today", "tonight", "tomorrow", "this Saturday", "next Tuesday", "on Friday". Relative
 dates are resolved against the post's own date; a date without a year is the first such
-day not before the post (a day of tolerance). Times: "6:30pm", "6:30-8:30 PM",
-"from 6 to 8 pm", "18:30", "noon", with a zone when the post names one ("7pm ET",
-"6:30 PM Pacific", "18:30 CET"), else the source's zone. Place: "Location:/Where:/Venue:"
+day not before the post (a day of tolerance). Times: "6:30pm", "8.30 p.m.", "6:30-8:30 PM",
+"6:30-8", "11–12:30", "from 6 to 8 pm", "between 8 and 10 pm", "18:30", "noon" (a day number
+is never read as an hour: "February 3 - 6:30 pm"), with a zone when the post names one ("7pm ET",
+"6:30 PM Pacific", "18:30 CET"; a word for the source's own region keeps the source's zone, so
+"MST" on an Arizona list stays Phoenix time), else the source's zone. Place: "Location:/Where:/Venue:"
 lines, "at Cafe Lula, 2537 N Kedzie", or a street-address line.
 
 Not events (returned as a reason): chatter and replies that name no date and time, job
@@ -72,11 +74,26 @@ _ZONE_RE = (r"(?P<tz>(?:[ECMP][SD]?T|AK[SD]T|HST|CES?T|MET|BST|WET|GMT|UTC|AE[SD
 
 _AMPM = r"(?:a\.?\s?m\.?|p\.?\s?m\.?)(?![a-z])"
 _HOUR = r"(?:[01]?\d|2[0-3])"
-_CLOCK = rf"(?:{_HOUR}(?::[0-5]\d)?\s*{_AMPM}|{_HOUR}:[0-5]\d[ap](?![a-z])|(?<=from\s){_HOUR}(?=\s*(?:-|–|—|to|until|till)\s*{_HOUR}\b(?![:.]?\d))|{_HOUR}[:.][0-5]\d|noon|midnight|{_HOUR}(?=\s*(?:-|–|—|to|until|till)\s*\d{{1,2}}(?::[0-5]\d)?\s*{_AMPM}))"
+# A clock time as posts write it. Minutes may follow a colon or a dot ("6:30pm", "8.30 p.m.").
+# A bare hour is a time only where its context says so: "from 6 to 8", "between 8 and 10 pm",
+# "6-8pm", "11–12:30".
+_CLOCK = (
+    rf"(?:{_HOUR}(?:[:.][0-5]\d)?\s*{_AMPM}"
+    rf"|{_HOUR}:[0-5]\d[ap](?![a-z])"
+    rf"|(?<=from\s){_HOUR}(?=\s*(?:-|–|—|to|until|till)\s*{_HOUR}\b(?![:.]?\d))"
+    rf"|(?<=between\s){_HOUR}(?=\s*and\s*{_HOUR}\b(?![:.]?\d))"
+    rf"|{_HOUR}[:.][0-5]\d|noon|midnight"
+    rf"|{_HOUR}(?=\s*(?:-|–|—|to|until|till|(?<=between\s\d)\s*and|(?<=between\s\d\d)\s*and)\s*\d{{1,2}}(?:[:.][0-5]\d)?\s*{_AMPM})"
+    rf"|{_HOUR}(?=\s*(?:-|–|—|to)\s*{_HOUR}:[0-5]\d))"
+)
 _RANGE_SEP = r"\s*(?:-|–|—|to|until|till)\s*"
+# An end written as a bare hour after a start with minutes: "6:30-8 at Cafe Lula", "11:30 to 1."
+_BARE_END = (r"(?:(?<=\sto\s)|(?<=-)|(?<=–)|(?<=—)|(?<=\suntil\s)|(?<=\still\s))"
+             rf"{_HOUR}(?![:.]?\d)(?=\s*(?:[.,;:)!(\n]|$)|\s+(?:at|@|in|on|for|with|and|or)\b)")
 
 _TIME_RE = re.compile(
-    rf"(?<![\w:/.])(?:from\s+)?(?P<t1>{_CLOCK})(?:{_RANGE_SEP}(?P<t2>{_CLOCK}|(?<=\sto\s){_HOUR}(?![:.]?\d)(?=\s*(?:[.,;)!\n]|$))))?"
+    rf"(?<![\w:/.])(?:from\s+|(?P<between>between\s+))?(?P<t1>{_CLOCK})"
+    rf"(?:(?:{_RANGE_SEP}|(?(between)\s+and\s+|(?!)))(?P<t2>{_CLOCK}|{_BARE_END}))?"
     rf"(?:\s*\(?\s*{_ZONE_RE}\)?)?",
     re.I,
 )
@@ -419,9 +436,23 @@ def _to_time(hour: int, minute: int, ap: str | None) -> time | None:
     return time(hour, minute)
 
 
-def _find_times(text: str) -> list[_TimeHit]:
+def _time_matches(text: str, dates: Iterable[tuple[int, int]] = ()) -> Iterator[re.Match]:
+    """_TIME_RE's matches, except those starting inside a date: the 3 of "February 3 - 6:30 pm"
+    is the day, not a start hour, so the search goes on after the date."""
+    spans = sorted(dates)
+    pos = 0
+    while (m := _TIME_RE.search(text, pos)) is not None:
+        inside = next((b for a, b in spans if a <= m.start("t1") < b), None)
+        if inside is not None:
+            pos = max(inside, m.start("t1") + 1)
+            continue
+        yield m
+        pos = max(m.end(), m.start() + 1)
+
+
+def _find_times(text: str, dates: Iterable[tuple[int, int]] = ()) -> list[_TimeHit]:
     hits = []
-    for m in _TIME_RE.finditer(text):
+    for m in _time_matches(text, dates):
         first = _clock(m.group("t1"))
         second = _clock(m.group("t2")) if m.group("t2") else None
         if first is None:
@@ -510,6 +541,24 @@ def find_place(text: str) -> str | None:
     return None
 
 
+def _standard_offset(zone: ZoneInfo, year: int) -> timedelta:
+    """The zone's standard-time offset that year (the smaller of its January and July offsets)."""
+    return min(datetime(year, month, 15, 12, tzinfo=zone).utcoffset() for month in (1, 7))
+
+
+def _named_zone(word_zone: str, source_zone: ZoneInfo, day: date) -> ZoneInfo:
+    """The zone a post's zone word means. A word for the source's own region means the source's
+    zone: "9 AM MST" on an Arizona list is Phoenix time (no DST), not Denver's; "CST" in
+    Saskatchewan is Regina's."""
+    named = resolve_zone(word_zone)
+    if named is None:
+        return source_zone
+    if named.key != source_zone.key and \
+            _standard_offset(named, day.year) == _standard_offset(source_zone, day.year):
+        return source_zone
+    return named
+
+
 def read_post(subject: str, body: str, sent: datetime, zone: ZoneInfo) -> Reading:
     """Read one post: the event it announces, or the reason it is not an announcement."""
     if sent.tzinfo is None:
@@ -528,7 +577,7 @@ def read_post(subject: str, body: str, sent: datetime, zone: ZoneInfo) -> Readin
                   own, re.I))
 
     dates = _find_dates(text, len(head), sent_local.date())
-    times = _find_times(text)
+    times = _find_times(text, [(d.pos, d.end) for d in dates])
     upcoming = [d for d in dates if not d.deadline and d.day >= sent_local.date()]
     upcoming.sort(key=lambda d: (d.weak, d.pos))  # explicit dates before bare weekdays
     if not upcoming:
@@ -584,8 +633,7 @@ def read_post(subject: str, body: str, sent: datetime, zone: ZoneInfo) -> Readin
     if time_hit is None:
         return Reading(start=day_hit.day, end=None, timezone=zone.key, location=find_place(text),
                        cancelled=cancelled, score=2)
-    event_zone = resolve_zone(time_hit.zone) if time_hit.zone else zone
-    event_zone = event_zone or zone
+    event_zone = _named_zone(time_hit.zone, zone, day_hit.day) if time_hit.zone else zone
     start = datetime.combine(day_hit.day, time_hit.start, tzinfo=event_zone)
     if start < sent - timedelta(hours=1):
         return Reading(reason="names only dates already past when it was sent", cancelled=cancelled)

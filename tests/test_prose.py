@@ -287,6 +287,45 @@ def test_a_huge_post_is_read_quickly_from_its_top():
     assert got.start == datetime(2026, 3, 10, 18, 30, tzinfo=Z)
 
 
+# ---------------------------------------------------------------------------------------------
+# Times: minutes and halves of the day kept in every phrasing
+
+PHX = ZoneInfo("America/Phoenix")
+SENT = datetime(2027, 1, 10, 9, 0, tzinfo=Z)
+
+
+@pytest.mark.parametrize("when, start, end", [
+    ("Wednesday, February 3, 2027 at 11:30 AM to 12:30 PM", (11, 30), (12, 30)),  # the farm's wording
+    ("Wednesday, February 3 at 8.30 p.m.", (20, 30), None),
+    ("Wednesday, February 3 at 8.30pm to 10pm", (20, 30), (22, 0)),
+    ("Wednesday, February 3 between 8:30 and 10 pm", (20, 30), (22, 0)),
+    ("Wednesday, February 3, 11–12:30", (11, 0), (12, 30)),
+    ("Wednesday, February 3, 11:30-1", (11, 30), (13, 0)),
+    ("Wednesday, February 3, 6:30-8 at Cafe Lula", (18, 30), (20, 0)),
+    ("Wednesday, February 3 - 6:30 pm", (18, 30), None),
+    ("Wednesday, February 3 – 11:30 AM to 1:00 PM", (11, 30), (13, 0)),
+    ("Wed., Feb. 3 - 5:30-7:30 PM", (17, 30), (19, 30)),
+    ("Wednesday, February 3 at 11:30\u202fAM to 12:30\u202fPM", (11, 30), (12, 30)),
+])
+def test_the_start_keeps_its_minutes_and_its_half_of_the_day(when, start, end):
+    got = read_post("CE class", f"{when}\nWhere: Cafe Lula, 2537 N Kedzie Blvd", SENT, Z)
+    assert got.start == datetime(2027, 2, 3, *start, tzinfo=Z), f"{when!r} read as {got.start}"
+    assert got.end == (datetime(2027, 2, 3, *end, tzinfo=Z) if end else None), f"{when!r} ends {got.end}"
+
+
+def test_a_zone_word_for_the_sources_own_region_keeps_the_sources_zone():
+    # Arizona keeps standard time all year: "MST" in June there is UTC-7, not Denver's UTC-6
+    got = read_post("Chair massage day", "Saturday, June 12, 2027 at 9:00 AM MST at Tempe Beach Park, 80 W Rio Salado Pkwy",
+                    datetime(2027, 6, 1, 9, 0, tzinfo=PHX), PHX)
+    assert got.start == datetime(2027, 6, 12, 9, 0, tzinfo=PHX)
+    assert got.start.utcoffset().total_seconds() == -7 * 3600
+
+
+def test_a_zone_word_for_another_region_is_still_honoured():
+    got = read_post("Webinar", "Saturday, June 12, 2027 at 9:00 AM Pacific on Zoom.", datetime(2027, 6, 1, 9, 0, tzinfo=PHX), PHX)
+    assert got.start == datetime(2027, 6, 12, 9, 0, tzinfo=ZoneInfo("America/Los_Angeles"))
+
+
 if __name__ == "__main__":  # .venv/bin/python -m tests.test_prose
     print("development set (tuned on):\n" + report(measure()))
     print("held-out set (first look recorded in heldout_posts.yaml):\n" + report(measure(load_posts(HELDOUT_FILE))))
