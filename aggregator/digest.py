@@ -61,7 +61,7 @@ log = logging.getLogger(__name__)
 # a plain URL instead of becoming an RFC 2047 encoded-word that mail clients cannot use.
 SMTP_POLICY = SMTP
 HEADER_POLICY = SMTP.clone(max_line_length=998)
-TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 RETRY_DELAYS: tuple[float, ...] = (5.0, 30.0, 120.0)  # seconds between in-run rounds for 4xx/disconnects
 MAX_ATTEMPTS = 8  # per subscriber and period, over all runs; then the row is `failed`

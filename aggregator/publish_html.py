@@ -38,7 +38,7 @@ from aggregator.model import Event, Status
 from aggregator.normalize import safe_url
 from aggregator.timezones import resolve_zone
 
-TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 STATIC = TEMPLATES / "static"
 ALLOWED_TAGS = {"p", "br", "a", "ul", "ol", "li", "strong", "em"}
 LINK_REL = "noopener noreferrer nofollow"
