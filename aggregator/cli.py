@@ -225,6 +225,16 @@ def _called_from_test() -> bool:
     return "PYTEST_CURRENT_TEST" in os.environ
 
 
+def _silence_stdout() -> None:
+    """Point stdout at devnull, so the flush at interpreter exit cannot raise BrokenPipeError again
+    (the recipe in Python's signal module docs)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a file descriptor (e.g. captured in-process)
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -233,7 +243,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     _setup_logging(args.debug, args.quiet)
     try:
-        return COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
+        sys.stdout.flush()  # a reader that went away shows here, inside the boundary, not at exit
+        return code
+    except BrokenPipeError:
+        # `massage-events status | head -1`: the reader closed the pipe. Say nothing, like cat or grep.
+        # Exit 141 (128 + SIGPIPE), what the shell reports for those tools: the output was cut short,
+        # so a script (or `set -o pipefail`) must not take the command's usual 0 "all fine" from it.
+        _silence_stdout()
+        return 141
     except ConfigError as error:
         print(str(error), file=sys.stderr)
         return error.exit_code
