@@ -21,7 +21,11 @@ closures, and dates already past when the post was sent.
 
 `records_from_posts` collapses replies, reminders and forwards of one announcement into
 one record (threading by In-Reply-To/References and by subject + event date) whose details
-come from the most complete post; a cancellation post marks it CANCELLED.
+come from the most complete post; a cancellation post marks it CANCELLED; an update that
+moves the time ("Update: mixer now starts at 7") moves the record. Posts outside one reply
+thread stay separate events when their subjects name different sessions ("Morning Session" /
+"Afternoon Session", "Part 1" / "Part 2"), when their starts are an hour or more apart (half an
+hour for two announcements under different subjects), or when their street addresses differ.
 
 Pure functions, no I/O. Imports only the model and the zone helpers.
 """
@@ -665,6 +669,82 @@ def _significant(subject: str) -> set[str]:
     return {w for w in re.findall(r"[a-z]{4,}", clean_subject(subject).lower()) if w not in stop}
 
 
+_NUMBER_WORDS = {"one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6",
+                 "i": "1", "ii": "2", "iii": "3", "iv": "4", "v": "5", "vi": "6", "first": "1", "second": "2",
+                 "third": "3"}
+_SESSION_RE = re.compile(
+    r"\b(?:(?P<half>morning|afternoon|evening|night|am|pm|a\.m\.|p\.m\.|daytime|weekday|weekend)"
+    r"\s+(?:session|class|section|group|workshop|shift|cohort|edition)s?\b"
+    r"|(?P<label>session|part|day|week|module|level|section|group|cohort|unit)\s*(?:#\s*)?"
+    r"(?P<n>\d{1,2}|[ivx]{1,4}|one|two|three|four|five|six|first|second|third|[a-d])(?![\w'’])"
+    r"|[(\-–:]\s*(?P<bare>morning|afternoon|evening)\s*\)?\s*$)",
+    re.I,
+)
+_UPDATE_SUBJECT_RE = re.compile(r"^\W*(?:\[[^\]]{1,40}\]\s*)?(?:re\s*:\s*)?(?:update[ds]?|correction|corrected|change[ds]?|"
+                                r"time\s+change|new\s+time|rescheduled|moved|revised)\b", re.I)
+_UPDATE_BODY_RE = re.compile(r"\b(?:now\s+(?:starts?|begins?|at|from)|(?:moved|changed|pushed|bumped)\s+(?:back\s+|up\s+)?to"
+                             r"|new\s+(?:start\s+)?time|rescheduled|correction|instead\s+of)\b", re.I)
+_STREET_NUMBER_RE = re.compile(r"(?<![\w#])(\d{1,6})\s+(?:[NSEW]\.?\s+)?[A-Za-z]")
+# Starts this far apart on one day are two events, not one event restated (a reminder that names
+# the doors-open time half an hour early is still the same event) ...
+CLEARLY_DIFFERENT = timedelta(hours=1)
+# ... or half an hour apart when both posts are announcements (no Reminder:/Re:/Fwd:) under
+# different subjects: "Atlanta Bodywork Exchange" at 7 and "Savannah Bodywork Exchange" at 6:30.
+DIFFERENT_ANNOUNCEMENTS = timedelta(minutes=30)
+_FOLLOWUP_RE = re.compile(
+    r"^\s*(?:\[[^\]]{1,40}\]\s*)*(?:re|aw|sv|fwd?|fw|tr|wg|reminder|friendly\s+reminder|last\s+call|update[ds]?"
+    r"|correction|change|new\s+date|tonight|tomorrow|this\s+week|reminder\s*[-–])\s*(?:\[\d+\])?\s*[:!–-]", re.I)
+
+
+def _session(subject: str) -> str | None:
+    """The session a subject names ("Morning Session", "Part 2", "Day 1", "Session B"), canonical, or None."""
+    m = _SESSION_RE.search(clean_subject(subject))
+    if not m:
+        return None
+    if m.group("half") or m.group("bare"):
+        half = (m.group("half") or m.group("bare")).lower().replace(".", "")
+        return {"am": "morning", "pm": "afternoon", "daytime": "morning"}.get(half, half)
+    n = m.group("n").lower()
+    if len(n) == 1 and n.isalpha() and n not in "iv" and not m.group("n").isupper():
+        return None  # "group a", lowercase: a word, not a section letter
+    return f"{m.group('label').lower()} {_NUMBER_WORDS.get(n, n)}"
+
+
+def _is_update(post: Post) -> bool:
+    """A post announcing that the event's time changed ("Update: mixer now starts at 7")."""
+    return bool(_UPDATE_SUBJECT_RE.search(post.subject) or _UPDATE_BODY_RE.search(strip_quotes(post.body)[:2000]))
+
+
+def _street_numbers(place: str | None) -> set[str]:
+    return set(_STREET_NUMBER_RE.findall(place or ""))
+
+
+def _same_event(post: Post, reading: Reading, cluster: list[tuple[Post, Reading]]) -> bool:
+    """Whether a post with a similar subject on the cluster's day restates the cluster's event.
+
+    Not when the subjects name different sessions ("Morning Session" / "Afternoon Session",
+    "Part 1" / "Part 2"), when both give starts clearly apart (unless the post announces a time
+    change), or when both give street addresses that differ (one title, two cities, one evening).
+    Posts of one reply thread are not asked: the caller joins them whatever they say.
+    """
+    mine = _session(post.subject)
+    if mine and any((theirs := _session(p.subject)) and theirs != mine for p, _ in cluster):
+        return False
+    timed = [(p, r) for p, r in cluster if isinstance(r.start, datetime)]
+    if isinstance(reading.start, datetime) and timed and not _is_update(post):
+        def apart(p: Post, r: Reading) -> bool:
+            both_announcements = not _FOLLOWUP_RE.match(post.subject) and not _FOLLOWUP_RE.match(p.subject) \
+                and subject_key(post.subject) != subject_key(p.subject)
+            return abs(r.start - reading.start) >= (DIFFERENT_ANNOUNCEMENTS if both_announcements else CLEARLY_DIFFERENT)
+        if all(apart(p, r) for p, r in timed):
+            return False
+    numbers = _street_numbers(reading.location)
+    known = [_street_numbers(r.location) for _, r in cluster if _street_numbers(r.location)]
+    if numbers and known and all(not (numbers & theirs) for theirs in known):
+        return False
+    return True
+
+
 def records_from_posts(posts: Iterable[Post], zone: ZoneInfo, *, source_id: str = "",
                        ) -> Iterator[RawEvent | Skipped]:
     """One RawEvent per announced event (replies, reminders, forwards collapsed), Skipped for the rest."""
@@ -703,7 +783,7 @@ def records_from_posts(posts: Iterable[Post], zone: ZoneInfo, *, source_id: str 
             same_thread = root_of.get(post.id) == root_of.get(first_post.id)
             similar = bool(_significant(post.subject) & _significant(first_post.subject)) or \
                 subject_key(post.subject) == subject_key(first_post.subject)
-            if same_thread or similar:
+            if same_thread or (similar and _same_event(post, reading, cluster)):
                 home = cluster
                 break
         if home is None:
@@ -719,6 +799,9 @@ def records_from_posts(posts: Iterable[Post], zone: ZoneInfo, *, source_id: str 
         if reading.cancelled and not reading.reason or (reading.cancelled and reading.reason and
                                                         "no date" in reading.reason):
             for cluster in clusters:
+                session = _session(post.subject)
+                if session and any(_session(p.subject) not in (None, session) for p, _ in cluster):
+                    continue  # "Cancelled: afternoon session" leaves the morning session alone
                 if any(root_of.get(p.id) == root_of.get(post.id) or
                        (_significant(p.subject) & _significant(post.subject)) for p, _ in cluster):
                     cluster.append((post, replace(reading, start=None)))
@@ -741,6 +824,12 @@ def records_from_posts(posts: Iterable[Post], zone: ZoneInfo, *, source_id: str 
     for cluster in clusters:
         events = [(p, r) for p, r in cluster if r.is_event]
         best_post, best = max(events, key=lambda pr: (pr[1].score, pr[0].sent))
+        # a time change announced after the announcement: its time wins, the rest stays the best post's
+        updates = [(p, r) for p, r in events[1:] if isinstance(r.start, datetime) and _is_update(p)
+                   and isinstance(best.start, datetime) and r.start != best.start]
+        if updates:
+            _, latest = max(updates, key=lambda pr: pr[0].sent)
+            best = replace(best, start=latest.start, end=latest.end, timezone=latest.timezone)
         root_post = cluster[0][0]
         cancelled = any(r.cancelled for _, r in cluster)
         location = best.location or next((r.location for _, r in events if r.location), None)

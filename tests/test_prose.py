@@ -288,9 +288,170 @@ def test_a_huge_post_is_read_quickly_from_its_top():
 
 
 # ---------------------------------------------------------------------------------------------
-# Times: minutes and halves of the day kept in every phrasing
+# Sessions and look-alike events of one source stay apart (benchmark: the afternoon session was
+# collapsed into the morning's record and published at the morning's time)
 
 PHX = ZoneInfo("America/Phoenix")
+
+
+def _events(posts, zone=Z) -> list[RawEvent]:
+    events = [r for r in records_from_posts(posts, zone, source_id="list") if isinstance(r, RawEvent)]
+    return sorted(events, key=lambda e: e.start.isoformat())
+
+
+@pytest.mark.parametrize("order", ["as sent", "reversed"])
+def test_morning_and_afternoon_sessions_stay_two_events(order):
+    posts = [
+        _post("<am@list>", "AMTA-AZ: Reflexology - Morning Session",
+              "When: Monday, February 8, 2027 at 10:00 AM to 12:30 PM\n"
+              "Where: Desert Bloom Wellness Center, 4410 E Camelback Rd, Phoenix, AZ\n\n"
+              "Hands-on reflexology refresher, 2.5 CE hours.", "2027-01-20T09:00:00-07:00"),
+        _post("<pm@list>", "AMTA-AZ: Reflexology - Afternoon Session",
+              "When: Monday, February 8, 2027 at 2:00 PM to 4:30 PM\n"
+              "Where: Desert Bloom Wellness Center, 4410 E Camelback Rd, Phoenix, AZ\n\n"
+              "The same class repeated for those who work mornings.", "2027-01-20T09:05:00-07:00"),
+    ]
+    if order == "reversed":
+        posts.reverse()
+    events = _events(posts, PHX)
+    assert [(e.title, e.start) for e in events] == [
+        ("AMTA-AZ: Reflexology - Morning Session", datetime(2027, 2, 8, 10, 0, tzinfo=PHX)),
+        ("AMTA-AZ: Reflexology - Afternoon Session", datetime(2027, 2, 8, 14, 0, tzinfo=PHX)),
+    ], "two sessions of one class on one day were collapsed into one record"
+
+
+def test_part_1_and_part_2_stay_two_events_even_when_one_post_gives_no_time():
+    posts = [
+        _post("<p1@list>", "Myofascial Release Workshop, Part 1",
+              "Saturday, March 6 from 9am to noon at Lakeview Healing Arts, 2103 Highland Ave.",
+              "2027-02-20T10:00:00-06:00"),
+        _post("<p2@list>", "Myofascial Release Workshop, Part 2",
+              "Part 2 follows on Saturday, March 6, all day, same room.", "2027-02-20T10:10:00-06:00"),
+    ]
+    events = _events(posts)
+    assert sorted(e.title for e in events) == ["Myofascial Release Workshop, Part 1",
+                                              "Myofascial Release Workshop, Part 2"]
+
+
+def test_a_reminder_of_the_morning_session_collapses_into_the_morning_not_the_afternoon():
+    posts = [
+        _post("<am@list>", "Shiatsu Basics: Morning Session",
+              "When: Wednesday, May 12, 2027 at 9:00 AM to 11:30 AM\nWhere: Savannah Wellness Center, "
+              "2319 Park Blvd, Suite 420, Savannah, GA", "2027-04-30T08:00:00-04:00"),
+        _post("<pm@list>", "Shiatsu Basics: Afternoon Session",
+              "When: Wednesday, May 12, 2027 at 1:00 PM to 3:30 PM\nWhere: Savannah Wellness Center, "
+              "2319 Park Blvd, Suite 420, Savannah, GA", "2027-04-30T08:01:00-04:00"),
+        _post("<r@list>", "Reminder: Shiatsu Basics - Morning Session",
+              "Just a reminder: the morning session is Wednesday, May 12 at 9:00 AM, Savannah Wellness Center.",
+              "2027-05-10T08:00:00-04:00"),
+    ]
+    ny = ZoneInfo("America/New_York")
+    events = _events(posts, ny)
+    assert [(e.external_id, e.start) for e in events] == [
+        ("<am@list>", datetime(2027, 5, 12, 9, 0, tzinfo=ny)),
+        ("<pm@list>", datetime(2027, 5, 12, 13, 0, tzinfo=ny)),
+    ]
+    assert "<r@list>" in events[0].extra["posts"]
+
+
+def test_same_title_on_one_day_at_clearly_different_times_stays_two_events():
+    # a chapter runs its volunteer clinic twice on one Saturday; the reminder names the morning one
+    posts = [
+        _post("<v1@list>", "Reminder: community massage clinic volunteers",
+              "When: Saturday, June 5, 2027 at 11:00 AM to 2:00 PM\n"
+              "Where: Unity Fitness Club, 3781 Church Road, Ste 200, Colorado Springs, CO", "2027-05-28T09:00:00-06:00"),
+        _post("<v2@list>", "Community Massage Clinic Volunteers!",
+              "When: Saturday, June 5, 2027 at 7:00 PM\nWhere: Boulder Wellness Center, 4363 Park Road, Boulder, CO",
+              "2027-05-28T12:00:00-06:00"),
+    ]
+    den = ZoneInfo("America/Denver")
+    events = _events(posts, den)
+    assert [e.start for e in events] == [datetime(2027, 6, 5, 11, 0, tzinfo=den), datetime(2027, 6, 5, 19, 0, tzinfo=den)]
+
+
+def test_one_title_in_two_cities_at_the_same_hour_stays_two_events():
+    posts = [
+        _post("<e@list>", "AMTA Networking Night",
+              "When: Thursday, February 4, 2027 at 6:30 PM\nWhere: Evergreen Chiropractic, 4633 Oak Drive, Evanston, IL",
+              "2027-01-15T09:00:00-06:00"),
+        _post("<g@list>", "AMTA Networking Night (Green Bay)",
+              "When: Thursday, February 4, 2027 at 6:30 PM\n"
+              "Where: Holiday Inn Express Green Bay, 586 Lincoln Drive, Green Bay, WI", "2027-01-15T09:30:00-06:00"),
+    ]
+    events = _events(posts)
+    assert sorted(e.location.split(",")[0] for e in events) == ["Evergreen Chiropractic", "Holiday Inn Express Green Bay"]
+
+
+def test_two_announcements_named_for_two_cities_half_an_hour_apart_stay_two_events():
+    posts = [
+        _post("<atl@list>", "Atlanta Bodywork Exchange",
+              "When: Friday, February 5, 2027 at 7:00 PM to 9:00 PM\n"
+              "Where: Evergreen Chiropractic, 2817 Lincoln Ave., Suite 200, Atlanta, GA", "2027-01-20T09:00:00-05:00"),
+        _post("<sav@list>", "Savannah Bodywork Exchange",
+              "When: Friday, February 5, 2027 at 6:30 PM\nWhere: TBA", "2027-01-21T09:00:00-05:00"),
+    ]
+    ny = ZoneInfo("America/New_York")
+    assert [e.external_id for e in _events(posts, ny)] == ["<sav@list>", "<atl@list>"]
+
+
+def test_a_reminder_naming_the_doors_open_time_half_an_hour_early_still_collapses():
+    posts = [
+        _post("<a@list>", "Winter Social at Cafe Lula",
+              "Thursday, January 21, 6:30-8:30 pm at Cafe Lula, 2537 N Kedzie Blvd. Members and guests welcome.",
+              "2027-01-05T10:00:00-06:00"),
+        _post("<b@list>", "Reminder: winter social Thursday",
+              "Doors open Thursday, January 21 at 6:00 pm, Cafe Lula. See you there!", "2027-01-19T10:00:00-06:00"),
+    ]
+    events = _events(posts)
+    assert len(events) == 1 and events[0].start == datetime(2027, 1, 21, 18, 30, tzinfo=Z)
+
+
+def test_a_cancelled_afternoon_session_leaves_the_morning_session_confirmed():
+    posts = [
+        _post("<am@list>", "Chair Massage: Morning Session",
+              "When: Friday, January 8, 2027 at 8:00 AM to 10:30 AM\nWhere: Unity Fitness Club, 3005 Oak Drive, Chicago, IL",
+              "2026-12-20T09:00:00-06:00"),
+        _post("<pm@list>", "Chair Massage: Afternoon Session",
+              "When: Friday, January 8, 2027 at 1:00 PM to 3:30 PM\nWhere: Unity Fitness Club, 3005 Oak Drive, Chicago, IL",
+              "2026-12-20T09:05:00-06:00"),
+        _post("<x@list>", "CANCELLED: Chair Massage - Afternoon Session",
+              "Sorry, not enough sign-ups; the afternoon session has been cancelled. Mornings go ahead.",
+              "2027-01-04T09:00:00-06:00"),
+    ]
+    events = _events(posts)
+    assert [(e.external_id, e.status) for e in events] == [("<am@list>", Status.CONFIRMED),
+                                                          ("<pm@list>", Status.CANCELLED)]
+
+
+def test_a_reminder_giving_the_same_instant_in_another_zone_still_collapses():
+    posts = [
+        _post("<a@list>", "Ethics for Massage Therapists (3 CE)",
+              "Tuesday, April 13 from 6:00 to 9:00 pm at Harmony Massage School, 582 Park Street, Chicago.",
+              "2027-03-30T10:00:00-05:00"),
+        _post("<b@list>", "Reminder: Ethics for Massage Therapists",
+              "For our Indiana members: that is 7:00 PM Eastern, Tuesday, April 13, at Harmony Massage School.",
+              "2027-04-08T10:00:00-05:00"),
+    ]
+    events = _events(posts)
+    assert len(events) == 1 and events[0].start == datetime(2027, 4, 13, 18, 0, tzinfo=Z)
+
+
+def test_a_time_change_announced_as_an_update_moves_the_event_instead_of_adding_one():
+    posts = [
+        _post("<a@list>", "Spring Networking Mixer",
+              "Thursday, April 15 at 6:00 pm at Cafe Lula, 2537 N Kedzie Blvd.", "2027-03-30T10:00:00-05:00"),
+        _post("<b@list>", "Update: Spring Networking Mixer now starts at 7",
+              "The mixer on Thursday, April 15 now starts at 7:00 pm (the room is booked until 7). Same place.",
+              "2027-04-05T10:00:00-05:00"),
+    ]
+    events = _events(posts)
+    assert [e.start for e in events] == [datetime(2027, 4, 15, 19, 0, tzinfo=Z)]
+    assert events[0].external_id == "<a@list>"
+
+
+# ---------------------------------------------------------------------------------------------
+# Times: minutes and halves of the day kept in every phrasing
+
 SENT = datetime(2027, 1, 10, 9, 0, tzinfo=Z)
 
 
