@@ -114,8 +114,29 @@ class DemoServer(ThreadingHTTPServer):
         self.server_close()
 
 
-def write_demo_config(out_dir: Path, base_url: str) -> Path:
-    text = (DEMO_DATA / "sources.yaml.tmpl").read_text(encoding="utf-8").replace("{base}", base_url)
+def site_url(host: str, port: int) -> str:
+    """The address a browser on this machine uses for `demo --serve --host HOST --port PORT`."""
+    if host in ("", "0.0.0.0", "::"):  # every interface: this machine's browser reaches it on loopback
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port free now on host (`--port 0`), so the page's links can name it before the server starts."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
+def write_demo_config(out_dir: Path, base_url: str, site: str = "http://127.0.0.1:8000") -> Path:
+    """The demo's sources.yaml: sources at base_url (the samples server), links to site (where it is served)."""
+    text = (DEMO_DATA / "sources.yaml.tmpl").read_text(encoding="utf-8")
+    text = text.replace("{base}", base_url).replace("{site}", site)
     path = out_dir / "sources.yaml"
     path.write_text(text, encoding="utf-8")
     return path
@@ -130,8 +151,11 @@ def run_demo(out_dir: Path | str = "demo-out", *, serve: bool = False, host: str
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     db_path = out_dir / "demo.sqlite"
+    if serve and port == 0:
+        port = free_port(host)
     with DemoServer() as samples:
-        config_path = write_demo_config(out_dir, samples.base_url)
+        # The page's subscribe links and the digest's links name the port the result is served on.
+        config_path = write_demo_config(out_dir, samples.base_url, site_url(host, port))
         config = load_config(config_path)
         print(f"sample sources served at {samples.base_url}; config written to {config_path}", file=stream)
         with Store(db_path) as store:
