@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aggregator.config import parse_config
 from aggregator.errors import ConfigError, RecordRejected
@@ -88,3 +90,18 @@ def test_merge_overrides_are_validated_with_the_fix():
     assert "names fewer than two records" in text and 'did you mean "hide"?' in text
     ok = parse_config({"calendar": {}, "merge": {"same": [["a:1", "b:2"]], "never": [], "hide": ["u@x"]}})
     assert ok.merge.same == (("a:1", "b:2"),) and ok.merge.hide == ("u@x",)
+
+
+_WORDS = ["Networking", "meet-up", "Meet  Up", "CE", "ceu", "credit", "Hours", "hands", "on", "ONLINE",
+          "workshops", "classes", "Zoom", "massage", "x", "ce-hours", "peer", "support", ",", "\n", "é"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_WORDS), max_size=30), st.lists(st.sampled_from(["", " ", "-", "  "]), max_size=30))
+def test_the_quick_precheck_finds_exactly_the_tags_the_keyword_patterns_find(words, gaps):
+    from aggregator.tagging import DEFAULT_TAGS, _compiled
+
+    text = "".join(w + (gaps[i] if i < len(gaps) else " ") for i, w in enumerate(words))
+    for tag, keywords in DEFAULT_TAGS.items():
+        compiled = _compiled(keywords)
+        assert compiled.search(text) == (compiled.pattern.search(text) is not None), (tag, text)
