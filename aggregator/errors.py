@@ -75,6 +75,18 @@ class SourceError(MassageEventsError):
     def __str__(self) -> str:
         return f"{self.source_id}: {self.message}" if self.source_id else self.message
 
+    def __reduce__(self):
+        # Pickled whole (reason, http_status, retry_after...): a source read in a worker
+        # process sends its error back to the run.
+        return _rebuild_source_error, (type(self), self.message, self.__dict__)
+
+
+def _rebuild_source_error(cls: type[SourceError], message: str, state: dict) -> SourceError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(state)
+    return error
+
 
 class FetchError(SourceError):
     reason = "fetch_error"

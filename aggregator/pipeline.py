@@ -157,23 +157,19 @@ ProgressFn = Callable[[int, int, SourceResult], None]
 
 def run(config: Config, store: Store, out_dir: Path, *, now: datetime | None = None,
         fetcher: Fetcher | None = None, progress: ProgressFn | None = None) -> RunReport:
-    """Fetch every enabled source, merge, store and publish. A failing source never stops the run."""
+    """Fetch every enabled source, merge, store and publish. A failing source never stops the run.
+
+    Without a `fetcher`, the run builds its own from `fetch:` (with the HTTP cache next to the
+    database) and, for many sources, reads them in worker processes (aggregator/workers.py)."""
     now = now or datetime.now(timezone.utc)
     report = RunReport(started=now)
     wall = time.monotonic()
     window = window_for(config.calendar, now)
-    own_fetcher = fetcher is None
-    if own_fetcher:
-        fetcher = _default_fetcher(config, store)
-    try:
-        with store.relaxed_sync():
-            return _run(config, store, Path(out_dir), now, fetcher, progress, report, wall, window)
-    finally:
-        if own_fetcher and hasattr(fetcher, "close"):
-            fetcher.close()
+    with store.relaxed_sync():
+        return _run(config, store, Path(out_dir), now, fetcher, progress, report, wall, window)
 
 
-def _run(config: Config, store: Store, out_dir: Path, now: datetime, fetcher: Fetcher,
+def _run(config: Config, store: Store, out_dir: Path, now: datetime, fetcher: Fetcher | None,
          progress: ProgressFn | None, report: RunReport, wall: float, window: Window) -> RunReport:
     run_id = store.start_run(now)
     outputs.clean_stale_temp_files(out_dir)
@@ -191,7 +187,7 @@ def _run(config: Config, store: Store, out_dir: Path, now: datetime, fetcher: Fe
                                            error_message=f"backing off until {health.next_attempt(store, options.id)}"))
     sources = due
 
-    def work(options: SourceOptions) -> tuple[SourceOptions, SourceOutcome, float]:
+    def work(options: SourceOptions, fetcher: Fetcher) -> tuple[SourceOptions, SourceOutcome, float]:
         began = time.monotonic()
         outcome = read_source(options, config.calendar, fetcher, window, filters=config.filters,
                               tag_rules=getattr(config, "tags", None),
@@ -199,17 +195,13 @@ def _run(config: Config, store: Store, out_dir: Path, now: datetime, fetcher: Fe
         return options, outcome, time.monotonic() - began
 
     ok_sources: set[str] = set()
-    with ThreadPoolExecutor(max_workers=max(1, min(config.fetch.concurrency, len(sources) or 1)),
-                            thread_name_prefix="source") as pool:
-        futures = [pool.submit(work, s) for s in sources]
-        for done, future in enumerate(as_completed(futures), 1):
-            options, outcome, seconds = future.result()
-            result = _settle(store, options, outcome, now, seconds, config)
-            if result.ok:
-                ok_sources.add(options.id)
-            report.sources.append(result)
-            if progress:
-                progress(done, len(sources), result)
+    for done, (options, outcome, seconds) in enumerate(_read_all(config, store, sources, work, fetcher), 1):
+        result = _settle(store, options, outcome, now, seconds, config)
+        if result.ok:
+            ok_sources.add(options.id)
+        report.sources.append(result)
+        if progress:
+            progress(done, len(sources), result)
     # Deferred sources were not read: for the lifecycle they are like failing ones.
     report.sources.sort(key=lambda r: r.source_id)
 
@@ -230,6 +222,32 @@ def _run(config: Config, store: Store, out_dir: Path, now: datetime, fetcher: Fe
     report.finished = now + timedelta(seconds=time.monotonic() - wall)
     store.finish_run(run_id, report.finished, report.as_dict())
     return report
+
+
+def _read_all(config: Config, store: Store, sources: list[SourceOptions], work, fetcher: Fetcher | None):
+    """(options, outcome, seconds) of every source as each finishes: in worker processes when the
+    run owns its fetcher and has many sources, else in threads of this process."""
+    from aggregator import workers
+
+    n = workers.worker_count(getattr(config.fetch, "workers", 1), len(sources), config.fetch.concurrency)
+    if fetcher is None and n > 1:
+        yield from workers.read_in_processes(
+            sources, n, lambda: _default_fetcher(config, store), work,
+            threads=max(1, config.fetch.concurrency // n),
+            failed=lambda options, message: SourceOutcome(error=ParseError(
+                message, source_id=options.id, reason="worker_died")))
+        return
+    own = fetcher is None
+    fetcher = _default_fetcher(config, store) if own else fetcher
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, min(config.fetch.concurrency, len(sources) or 1)),
+                                thread_name_prefix="source") as pool:
+            futures = [pool.submit(work, s, fetcher) for s in sources]
+            for future in as_completed(futures):
+                yield future.result()
+    finally:
+        if own and hasattr(fetcher, "close"):
+            fetcher.close()
 
 
 def _publish_key(config: Config, now: datetime) -> str:

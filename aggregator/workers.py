@@ -1,0 +1,154 @@
+"""Reading sources in worker processes.
+
+Parsing calendars, pages and mail is CPU-bound Python: under the GIL, threads only overlap
+the waiting. A run with many sources therefore forks a few workers (one per CPU by default)
+and each reads its share of the sources with its own fetcher and threads. All sources of
+one host go to the same worker, so `fetch.per_host` holds across processes and each
+robots.txt is fetched once. Outcomes stream back as each source finishes; the parent
+stores them, so the store is only ever written by one process.
+
+A worker that dies (killed, out of memory) costs only its unfinished sources: they are
+reported as failed with that reason and keep their last good records, like any failure.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import pickle
+import queue as queue_module
+import signal
+import sys
+import warnings
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from urllib.parse import urlsplit
+
+from aggregator.errors import ParseError
+
+log = logging.getLogger(__name__)
+
+MIN_SOURCES_PER_WORKER = 20  # below this a fork costs more than it saves
+MAX_AUTO_WORKERS = 4
+
+Read = Callable[[object, object], tuple[object, object, float]]  # (options, fetcher) -> (options, outcome, s)
+
+
+def worker_count(setting: int, sources: int, concurrency: int) -> int:
+    """How many processes read `sources` sources: `fetch.workers` when set (0: automatic),
+    never more than the sources or the concurrency allow; 1 where fork is not available."""
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    if setting:
+        return max(1, min(setting, sources, concurrency))
+    if sources < 2 * MIN_SOURCES_PER_WORKER:
+        return 1
+    return max(1, min(os.cpu_count() or 1, MAX_AUTO_WORKERS, concurrency, sources // MIN_SOURCES_PER_WORKER))
+
+
+def host_of(options) -> str:
+    """The politeness key of a source: its URL's host (a local folder or file is its own key)."""
+    url = getattr(options, "url", None) or getattr(options, "path", None) or options.id
+    parts = urlsplit(str(url))
+    return (parts.hostname or "").lower() if parts.scheme in ("http", "https") else f"local:{options.id}"
+
+
+def shards(sources: Sequence, n: int) -> list[list]:
+    """`sources` split into at most n shards of about equal size, each host's sources together."""
+    by_host: dict[str, list] = defaultdict(list)
+    for options in sources:
+        by_host[host_of(options)].append(options)
+    bins: list[list] = [[] for _ in range(max(1, n))]
+    for group in sorted(by_host.values(), key=len, reverse=True):
+        min(bins, key=len).extend(group)
+    return [b for b in bins if b]
+
+
+def read_in_processes(sources: Sequence, n: int, make_fetcher: Callable[[], object], read: Read,
+                      threads: int, failed: Callable[[object, str], object]) -> Iterator[tuple[object, object, float]]:
+    """(options, outcome, seconds) of every source, as each finishes, read by n forked workers.
+
+    `make_fetcher()` runs in each worker (a fetcher is never shared across a fork);
+    `failed(options, message)` makes the outcome of a source whose worker died."""
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    pending = {options.id: options for options in sources}
+    workers = []
+    with warnings.catch_warnings():
+        # Python 3.12+ warns that forking a threaded process may deadlock the child. The child
+        # here touches no lock another thread may hold: it builds its own fetcher and store-free readers.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        for shard in shards(sources, n):
+            worker = context.Process(target=_work, args=(shard, make_fetcher, read, threads, results, os.getpid()),
+                                     name="massage-events-reader", daemon=True)
+            worker.start()
+            workers.append(worker)
+    try:
+        while pending:
+            try:
+                source_id, seconds, payload = results.get(timeout=0.25)
+            except queue_module.Empty:
+                if any(w.is_alive() for w in workers):
+                    continue
+                try:  # every worker has ended: what is still in the pipe is all there is
+                    source_id, seconds, payload = results.get(timeout=0.5)
+                except queue_module.Empty:
+                    break
+            options = pending.pop(source_id, None)
+            if options is not None:
+                yield options, pickle.loads(payload), seconds
+        codes = sorted({w.exitcode for w in workers if w.exitcode not in (0, None)} or {None}, key=str)
+        for options in pending.values():
+            why = f"exit code {codes[0]}" if codes[0] is not None else "no answer"
+            yield options, failed(options, f"the worker process reading it stopped unexpectedly ({why}); "
+                                           "it is read again next run"), 0.0
+    finally:
+        for worker in workers:
+            worker.join(timeout=5)
+            if worker.is_alive():
+                worker.kill()
+                worker.join()
+        results.close()
+        results.join_thread()
+
+
+def _work(shard: list, make_fetcher: Callable[[], object], read: Read, threads: int, results,
+          parent: int) -> None:
+    """A worker: read every source of the shard, sending each outcome as it is ready."""
+    _die_with_parent(parent)
+    fetcher = make_fetcher()
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, min(threads, len(shard))), thread_name_prefix="source") as pool:
+            futures = [pool.submit(read, options, fetcher) for options in shard]
+            for future in as_completed(futures):
+                options, outcome, seconds = future.result()
+                try:
+                    payload = pickle.dumps(outcome)
+                except Exception as error:  # an adapter put something unpicklable in a record
+                    payload = pickle.dumps(type(outcome)(error=ParseError(
+                        f"its records could not be passed on ({type(error).__name__}: {error}); "
+                        "run with --debug for the traceback", source_id=options.id, reason="adapter_crash")))
+                results.put((options.id, seconds, payload))
+    finally:
+        if hasattr(fetcher, "close"):
+            fetcher.close()
+
+
+def _die_with_parent(parent: int) -> None:
+    """On Linux, the kernel kills this worker when the run that forked it dies (kill -9 included)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+    except (OSError, AttributeError):
+        pass
+
+
+__all__ = ["worker_count", "shards", "host_of", "read_in_processes"]

@@ -1,0 +1,124 @@
+"""Sources read in worker processes (aggregator/workers.py): the same feed as one process,
+per-host politeness across processes, and a worker that dies costs only its own sources."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import signal
+import time
+from datetime import datetime, timezone
+
+import pytest
+
+from aggregator.config import load_config
+from aggregator.pipeline import run
+from aggregator.store import Store
+from aggregator.workers import shards, worker_count
+
+NOW = datetime(2027, 1, 1, 12, 0, tzinfo=timezone.utc)
+
+pytestmark = pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(),
+                                reason="worker processes need fork (Linux, BSD); elsewhere one process reads")
+
+
+def farm_config(make_config, server, workers: int, name: str = "sources.yaml"):
+    """Three sources on each of two hosts (127.0.0.1 and localhost), each answering after 0.2 s."""
+    entries = []
+    for n, (base, fixture) in enumerate([(server.base_url, "pipeline/chapter_il.ics"),
+                                         (server.localhost_url, "pipeline/chapter_ny.ics")]):
+        for i in range(3):
+            entries.append(f"""
+          - id: host{n}-source{i}
+            type: ical
+            url: {base}/slow/{fixture}?delay=0.2&copy={i}""")
+    return load_config(make_config(f"""
+        calendar:
+          timezone: America/Chicago
+        fetch:
+          workers: {workers}
+          per_host: 1
+          concurrency: 8
+        sources:{''.join(entries)}
+        """, name=name))
+
+
+def published(out) -> list[dict]:
+    return json.loads((out / "events.json").read_text(encoding="utf-8"))["events"]
+
+
+def test_worker_processes_publish_what_one_process_publishes_one_connection_per_host(http, make_config, tmp_path):
+    readers_seen: set[str] = set()
+
+    def progress(done, total, result):
+        readers_seen.update(p.name for p in multiprocessing.active_children())
+
+    with Store(tmp_path / "two.sqlite") as store:
+        report = run(farm_config(make_config, http, workers=2), store, tmp_path / "two", now=NOW, progress=progress)
+    assert "massage-events-reader" in readers_seen  # the sources really were read in worker processes
+    assert all(s.ok for s in report.sources) and len(report.sources) == 6
+    assert set(http.max_in_flight) == {f"127.0.0.1:{http.server_address[1]}", f"localhost:{http.server_address[1]}"}
+    assert max(http.max_in_flight.values()) == 1  # per_host: 1 held although two processes fetched
+
+    with Store(tmp_path / "one.sqlite") as store:
+        run(farm_config(make_config, http, workers=1, name="one.yaml"), store, tmp_path / "one", now=NOW)
+    assert published(tmp_path / "two") == published(tmp_path / "one")
+
+
+def test_a_worker_that_dies_fails_only_its_sources_which_keep_their_last_good_events(http, make_config, tmp_path):
+    http.switches["slow"] = "/files/pipeline/chapter_ny.ics"
+    config = load_config(make_config(f"""
+        calendar:
+          timezone: America/Chicago
+        fetch:
+          workers: 2
+        sources:
+          - id: quick
+            type: ical
+            url: {http.base_url}/files/pipeline/chapter_il.ics
+          - id: doomed
+            type: ical
+            url: {http.localhost_url}/switch/slow
+        """))
+    with Store(tmp_path / "db.sqlite") as store:
+        first = run(config, store, tmp_path / "out", now=NOW)
+        assert all(s.ok for s in first.sources)
+        doomed_uids = {e["uid"] for e in published(tmp_path / "out") if e["sources"][0]["source"] == "doomed"}
+        assert doomed_uids
+
+        http.switches["slow"] = "/delay?s=20&file=pipeline/chapter_ny.ics"
+
+        def progress(done, total, result):  # the quick source is in: kill the reader still waiting
+            for child in multiprocessing.active_children():
+                if child.name == "massage-events-reader":
+                    os.kill(child.pid, signal.SIGKILL)
+
+        began = time.monotonic()
+        second = run(config, store, tmp_path / "out", now=NOW, progress=progress)
+    took = time.monotonic() - began
+    results = {s.source_id: s for s in second.sources}
+    assert results["quick"].ok
+    assert not results["doomed"].ok and results["doomed"].error_reason == "worker_died"
+    assert "stopped unexpectedly" in results["doomed"].error_message
+    assert took < 15  # the run did not wait for the dead worker's 20-second source
+    assert doomed_uids <= {e["uid"] for e in published(tmp_path / "out")}  # last good events kept
+
+
+def test_each_hosts_sources_stay_together_and_shards_are_balanced(make_config):
+    from sources.base import SourceOptions
+
+    sources = [SourceOptions(id=f"a{i}", type="ical", url=f"https://a.example/{i}.ics") for i in range(4)]
+    sources += [SourceOptions(id=f"{h}", type="ical", url=f"https://{h}.example/x.ics") for h in "bcdef"]
+    split = shards(sources, 2)
+    assert len(split) == 2
+    a_shards = {n for n, shard in enumerate(split) for s in shard if s.id.startswith("a")}
+    assert len(a_shards) == 1  # one host, one worker: per_host holds without sharing state
+    assert sorted(len(s) for s in split) == [4, 5]
+
+
+def test_small_runs_stay_in_one_process_and_a_setting_is_capped():
+    assert worker_count(0, 10, 16) == 1
+    assert worker_count(3, 2, 16) == 2  # never more workers than sources
+    assert worker_count(8, 300, 2) == 2  # nor than the concurrency allows
+    assert worker_count(1, 300, 16) == 1
