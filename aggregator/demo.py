@@ -143,10 +143,12 @@ def write_demo_config(out_dir: Path, base_url: str, site: str = "http://127.0.0.
 
 
 def run_demo(out_dir: Path | str = "demo-out", *, serve: bool = False, host: str = "127.0.0.1",
-             port: int = 8000, progress=None, stream=sys.stdout) -> int:
+             port: int = 8000, progress=None, stream=None) -> int:
     from aggregator.config import load_config
     from aggregator.pipeline import run
     from aggregator.store import Store
+
+    stream = stream or sys.stdout  # looked up per call: the stdout of import time may be closed by now
 
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,8 @@ from pathlib import Path
 
 from bs4 import BeautifulSoup
 
+from aggregator.demo import run_demo
+
 SUBSCRIBE = re.compile(r"(calendar\.ics|webcal:)")
 
 
@@ -83,3 +85,9 @@ def test_demo_serve_on_a_chosen_port_links_to_that_port(tmp_path):
         assert not any(":8000" in link or "%3A8000" in link for link in links), links
     config = (out / "sources.yaml").read_text(encoding="utf-8")
     assert f"base_url: http://127.0.0.1:{port}\n" in config
+
+
+def test_the_demo_prints_to_the_stdout_of_the_call_not_of_the_import(tmp_path, capsys):
+    # aggregator.demo was imported at collection time (the top of this file), under another stdout.
+    assert run_demo(tmp_path / "demo-out") == 0
+    assert "sample sources served at" in capsys.readouterr().out
