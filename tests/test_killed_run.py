@@ -88,7 +88,7 @@ sources:
 OUTPUTS = ("calendar.ics", "events.json", "index.html")
 
 
-POINTS = ["fetch", "transaction", "before-store", "publish:calendar.ics", "publish:events.json"]
+POINTS = ["fetch", "fetch-in-workers", "transaction", "before-store", "publish:calendar.ics", "publish:events.json"]
 
 
 def snapshot(out: Path) -> dict[str, bytes]:
@@ -122,23 +122,26 @@ def killed(tmp_path_factory, server):
     cases = {}
     for point in POINTS:
         folder = tmp_path_factory.mktemp(switch_name(point))
-        (folder / "sources.yaml").write_text(SOURCES.format(base=server.base_url).replace(
-            "/switch/ny", "/switch/" + switch_name(point)))
+        text = SOURCES.format(base=server.base_url).replace("/switch/ny", "/switch/" + switch_name(point))
+        if point == "fetch-in-workers":  # the sources are read by forked worker processes
+            text = text.replace("fetch:\n", "fetch:\n  workers: 2\n")
+        (folder / "sources.yaml").write_text(text)
         config = load_config(folder / "sources.yaml")
         server.switches[switch_name(point)] = "/files/pipeline/chapter_ny.ics"
         with Store(folder / "db.sqlite") as store:
             run(config, store, folder / "out", now=NOW)
         # The second run would publish something new: amta-ny's event moved.
-        server.switches[switch_name(point)] = "/hang?s=30" if point == "fetch" \
+        server.switches[switch_name(point)] = "/hang?s=30" if point.startswith("fetch") \
             else "/files/pipeline/chapter_ny_moved.ics"
         cases[point] = (folder, config, snapshot(folder / "out"))
+    server.log.clear()  # "fetch" waits for the child's own request, not the good run's
     children = {point: start_child(cases[point][0], point) for point in POINTS}
     results = {}
     try:
         for point, child in children.items():
-            if point == "fetch":
+            if point.startswith("fetch"):
                 target = "/switch/" + switch_name(point)
-                reached = wait_for(lambda: any(r.path.startswith(target) for r in list(server.log)))
+                reached = wait_for(lambda: any(r.path == target for r in list(server.log)))
             else:
                 line = ""
                 while child.poll() is None and "KILL-ME" not in line:
@@ -165,6 +168,9 @@ def test_a_run_killed_at_any_point_leaves_a_sound_database_and_whole_files(serve
     out = folder / "out"
     assert reached, f"the child never reached {point}: {stderr}"
     assert returncode == -signal.SIGKILL
+    if point == "fetch-in-workers" and Path("/proc").is_dir():
+        assert wait_for(lambda: not _processes_mentioning(str(folder)), timeout=5), \
+            "a worker process outlived the run that was killed"
 
     db = sqlite3.connect(folder / "db.sqlite")
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
@@ -187,6 +193,19 @@ def test_a_run_killed_at_any_point_leaves_a_sound_database_and_whole_files(serve
     events = json.loads((out / "events.json").read_text())["events"]
     (breakfast,) = [e for e in events if e["title"].startswith("Networking Breakfast")]
     assert breakfast["start"] == "2027-01-15T09:00:00-05:00", "the next run must publish the moved event"
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    """PIDs whose command line mentions `text` (a forked worker keeps its parent's command line)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if text in (entry / "cmdline").read_bytes().decode("utf-8", "replace"):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
 
 
 def _parses(name: str, data: bytes) -> bool:
