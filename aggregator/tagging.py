@@ -54,30 +54,39 @@ RELEVANCE_WORDS: tuple[str, ...] = (
 )
 
 
-def _pattern(word: str) -> str:
+def _body(word: str) -> str:
     parts = [re.escape(p) for p in re.split(r"[\s\-]+", word.strip().lower()) if p]
     body = r"[\s\-]+".join(parts)
     if parts and parts[-1][-1:].isalpha() and not word.endswith("s"):
         body += "s?"
-    return r"(?<![\w])" + body + r"(?![\w])"
+    return body
+
+
+def _pattern(word: str) -> str:
+    return r"(?<![\w])" + _body(word) + r"(?![\w])"
 
 
 class _Keywords:
-    """Compiled keywords: a regex, and the first word of each keyword as a cheap pre-check
-    (a long description is scanned by `in` in C rather than by the regex at every position)."""
+    """Compiled keywords: the regex, and for ASCII keywords two shortcuts that find the same
+    matches faster: the first word of each keyword as a pre-check (`in` scans in C), and one
+    case-sensitive regex over the lowercased text (an ASCII text lowercases exactly as
+    IGNORECASE compares)."""
 
     def __init__(self, words: tuple[str, ...]) -> None:
-        self.pattern = re.compile("|".join(_pattern(w) for w in sorted(set(words), key=len, reverse=True)),
-                                  re.IGNORECASE)
+        ordered = sorted(set(words), key=len, reverse=True)
+        self.pattern = re.compile("|".join(_pattern(w) for w in ordered), re.IGNORECASE)
+        self.lowered = re.compile(r"(?<![\w])(?:" + "|".join(_body(w) for w in ordered) + r")(?![\w])")
         firsts = {re.split(r"[\s\-]+", w.strip().lower())[0] for w in words}
-        self.needles = tuple(sorted(firsts)) if all(n.isascii() and n for n in firsts) else None
+        ascii_words = all(w.isascii() for w in words) and all(firsts)
+        self.needles = tuple(sorted(firsts)) if ascii_words else None
 
     def search(self, text: str, lowered: str | None = None) -> bool:
-        if self.needles is not None:
-            lowered = text.lower() if lowered is None else lowered
-            if not any(n in lowered for n in self.needles):
-                return False
-        return self.pattern.search(text) is not None
+        if self.needles is None or not text.isascii():
+            return self.pattern.search(text) is not None
+        lowered = text.lower() if lowered is None else lowered
+        if not any(n in lowered for n in self.needles):
+            return False
+        return self.lowered.search(lowered) is not None
 
 
 @lru_cache(maxsize=1024)
