@@ -231,6 +231,7 @@ def _read_all(config: Config, store: Store, sources: list[SourceOptions], work, 
 
     n = workers.worker_count(getattr(config.fetch, "workers", 1), len(sources), config.fetch.concurrency)
     if fetcher is None and n > 1:
+        _default_fetcher(config, store).close()  # the HTTP cache's tables exist before workers share it
         yield from workers.read_in_processes(
             sources, n, lambda: _default_fetcher(config, store), work,
             threads=max(1, config.fetch.concurrency // n),

@@ -81,7 +81,8 @@ def read_in_processes(sources: Sequence, n: int, make_fetcher: Callable[[], obje
         # here touches no lock another thread may hold: it builds its own fetcher and store-free readers.
         warnings.simplefilter("ignore", DeprecationWarning)
         for shard in shards(sources, n):
-            worker = context.Process(target=_work, args=(shard, make_fetcher, read, threads, results, os.getpid()),
+            worker = context.Process(target=_work, args=(shard, make_fetcher, read, threads, results, os.getpid(),
+                                                         failed),
                                      name="massage-events-reader", daemon=True)
             worker.start()
             workers.append(worker)
@@ -115,10 +116,16 @@ def read_in_processes(sources: Sequence, n: int, make_fetcher: Callable[[], obje
 
 
 def _work(shard: list, make_fetcher: Callable[[], object], read: Read, threads: int, results,
-          parent: int) -> None:
+          parent: int, failed: Callable[[object, str], object]) -> None:
     """A worker: read every source of the shard, sending each outcome as it is ready."""
     _die_with_parent(parent)
-    fetcher = make_fetcher()
+    try:
+        fetcher = make_fetcher()
+    except Exception as error:  # e.g. the HTTP cache cannot be opened: every source says why
+        for options in shard:
+            message = f"the worker process could not start fetching ({type(error).__name__}: {error})"
+            results.put((options.id, 0.0, pickle.dumps(failed(options, message))))
+        return
     try:
         with ThreadPoolExecutor(max_workers=max(1, min(threads, len(shard))), thread_name_prefix="source") as pool:
             futures = [pool.submit(read, options, fetcher) for options in shard]
