@@ -36,12 +36,14 @@ import hashlib
 import itertools
 import logging
 import re
+import threading
 import warnings
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
 import icalendar
+from icalendar.timezone import tzp
 import recurring_ical_events
 import x_wr_timezone
 
@@ -157,7 +159,7 @@ def _parse(content: bytes, *, source_id: str | None, origin: str) -> tuple[list[
     calendars, first_error = None, None
     for repair, candidate in _repairs(text):
         try:
-            calendars = [c for c in icalendar.Calendar.from_ical(candidate, multiple=True)
+            calendars = [c for c in _from_ical(candidate)
                          if isinstance(c, icalendar.Component) and c.name == "VCALENDAR"]
             if not calendars:
                 raise ValueError("no complete VCALENDAR component")
@@ -172,6 +174,26 @@ def _parse(content: bytes, *, source_id: str | None, origin: str) -> tuple[list[
         raise refuse(f"{origin} is not a well-formed iCalendar file ({_short(first_error)}); "
                      "ask the calendar's owner to fix its export or use another feed URL", "malformed")
     return calendars, text
+
+
+_TZID_LINE = re.compile(r"^TZID(?:;[^:\r\n]*)?:([^\r\n]*?)\r?$", re.I | re.M)
+_ZONE_CACHE_LOCK = threading.Lock()
+
+
+def _from_ical(text: str) -> list:
+    """icalendar's parse, each calendar reading its own VTIMEZONEs. icalendar keeps the first
+    VTIMEZONE it sees under a TZID for the whole process, so a second feed with its own
+    "Eastern" would be read with the first feed's rules: those TZIDs are forgotten first
+    (under a lock, as threads parse at once)."""
+    zones = {m.strip() for block in _VTIMEZONE.finditer(text) for m in _TZID_LINE.findall(block.group(0))}
+    cache = getattr(tzp, "_TZP__tz_cache", None)  # private: where icalendar keeps them (7.x)
+    if not zones or not isinstance(cache, dict):
+        return icalendar.Calendar.from_ical(text, multiple=True)
+    with _ZONE_CACHE_LOCK:
+        for tzid in zones:
+            cache.pop(tzid, None)
+            cache.pop(tzp.clean_timezone_id(tzid), None)
+        return icalendar.Calendar.from_ical(text, multiple=True)
 
 
 _VALARM = re.compile(r"^BEGIN:VALARM\s*$.*?^END:VALARM\s*$\n?", re.I | re.M | re.S)

@@ -632,3 +632,24 @@ def test_fixture_reads_as_its_expect_file_says(expect_path):
         diff = difflib.unified_diff(json.dumps(wanted, indent=1).splitlines(), json.dumps(actual, indent=1).splitlines(),
                                     "expected", "read", lineterm="")
         pytest.fail(f"{expected['fixture']} no longer reads as {expect_path.name} says:\n" + "\n".join(diff))
+
+
+def _private_zone_calendar(offset: str, uid: str) -> bytes:
+    return (f"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VTIMEZONE\r\nTZID:Chapter Time\r\n"
+            f"BEGIN:STANDARD\r\nDTSTART:19700101T000000\r\nTZOFFSETFROM:{offset}\r\nTZOFFSETTO:{offset}\r\n"
+            f"END:STANDARD\r\nEND:VTIMEZONE\r\nBEGIN:VEVENT\r\nUID:{uid}\r\nDTSTAMP:20260101T000000Z\r\n"
+            f"DTSTART;TZID=Chapter Time:20260305T183000\r\nSUMMARY:Mixer\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n").encode()
+
+
+def test_two_feeds_with_the_same_private_tzid_each_use_their_own_definition():
+    # icalendar caches a VTIMEZONE by TZID for the whole process: the second feed's
+    # "Chapter Time" must not be read with the first feed's offset.
+    options = SourceOptions(id="x", type="ical", url="https://example.org/x.ics", timezone="UTC")
+    starts = []
+    for offset, uid in (("-0500", "east@x"), ("+0100", "paris@x"), ("-0500", "east-again@x")):
+        (event,) = [i for i in read_ical_bytes(_private_zone_calendar(offset, uid), options, WIDE, origin=uid)
+                    if isinstance(i, RawEvent)]
+        starts.append(event.start.astimezone(timezone.utc))
+    assert starts == [datetime(2026, 3, 5, 23, 30, tzinfo=timezone.utc),
+                      datetime(2026, 3, 5, 17, 30, tzinfo=timezone.utc),
+                      datetime(2026, 3, 5, 23, 30, tzinfo=timezone.utc)]
