@@ -13,6 +13,7 @@ reported as failed with that reason and keep their last good records, like any f
 
 from __future__ import annotations
 
+import itertools
 import logging
 import multiprocessing
 import os
@@ -60,10 +61,13 @@ def shards(sources: Sequence, n: int) -> list[list]:
     by_host: dict[str, list] = defaultdict(list)
     for options in sources:
         by_host[host_of(options)].append(options)
-    bins: list[list] = [[] for _ in range(max(1, n))]
+    bins: list[list[list]] = [[] for _ in range(max(1, n))]
     for group in sorted(by_host.values(), key=len, reverse=True):
-        min(bins, key=len).extend(group)
-    return [b for b in bins if b]
+        min(bins, key=lambda groups: sum(map(len, groups))).append(group)
+    # Hosts taken in turn: a worker's threads start on many hosts at once, not all queue on
+    # the first host's `per_host` connections.
+    return [[o for turn in itertools.zip_longest(*groups) for o in turn if o is not None]
+            for groups in bins if groups]
 
 
 def read_in_processes(sources: Sequence, n: int, make_fetcher: Callable[[], object], read: Read,

@@ -122,3 +122,12 @@ def test_small_runs_stay_in_one_process_and_a_setting_is_capped():
     assert worker_count(3, 2, 16) == 2  # never more workers than sources
     assert worker_count(8, 300, 2) == 2  # nor than the concurrency allows
     assert worker_count(1, 300, 16) == 1
+
+
+def test_a_workers_sources_take_their_hosts_in_turn():
+    from sources.base import SourceOptions
+
+    sources = [SourceOptions(id=f"{h}{i}", type="ical", url=f"https://{h}.example/{i}.ics")
+               for h in "abc" for i in range(3)]
+    (shard,) = shards(sources, 1)
+    assert [s.id[0] for s in shard[:3]] == ["a", "b", "c"]  # threads begin on three hosts, not one
