@@ -279,6 +279,13 @@ _DATE_LABEL = re.compile(r"(?:^|\n)\s*(?:date|dates|when|datum)\s*:\s*(?:[^\n]{0
 _RANGE_START = re.compile(r"(?<![\d/.])(\d{1,2})(?:st|nd|rd|th)?\s*(?:-|–|—|to|until|through|thru)\s*$", re.I)
 
 
+_FOOTER_RULE = re.compile(r"^_{10,}$")
+_FORWARD_RULE = re.compile(r"^-{3,}\s*(?:original message|forwarded message)\b.*?-*$", re.I)
+_FORWARD_BEGIN = re.compile(r"^begin forwarded message:?$", re.I)
+_FORWARD_HEADER = re.compile(r"^(?:from|date|sent|subject|to|cc|reply-to)\s*:", re.I)
+_WROTE = re.compile(r"^(?i:on\b.{0,160}\bwrote:?)$|^.{0,80}\bwrote:$")
+
+
 def strip_quotes(body: str) -> str:
     """The post's own words: quoted replies, "On .. wrote:" lines, signatures and list footers removed.
 
@@ -288,15 +295,15 @@ def strip_quotes(body: str) -> str:
     in_forward_headers = False
     for line in (body or "").replace("\r\n", "\n").split("\n"):
         stripped = line.strip()
-        if stripped in ("-- ", "--") or re.match(r"^_{10,}$", stripped):
+        if stripped in ("-- ", "--") or _FOOTER_RULE.match(stripped):
             break  # signature or list footer
-        if re.match(r"^-{3,}\s*(?:original message|forwarded message)\b.*?-*$", stripped, re.I) or \
-                re.match(r"^begin forwarded message:?$", stripped, re.I):
+        if _FORWARD_RULE.match(stripped) or \
+                _FORWARD_BEGIN.match(stripped):
             in_forward_headers = True
             seen_header = False
             continue
         if in_forward_headers:
-            if re.match(r"^(?:from|date|sent|subject|to|cc|reply-to)\s*:", stripped, re.I):
+            if _FORWARD_HEADER.match(stripped):
                 seen_header = True
                 continue
             if not stripped:
@@ -308,7 +315,7 @@ def strip_quotes(body: str) -> str:
             continue  # "Date: Thu, 06 Mar 2025 22:15:50 +0100": a quoted header, not the event
         if stripped.startswith(">"):
             continue
-        if re.match(r"^on\b.{0,160}\bwrote:?$", stripped, re.I) or re.match(r"^.{0,80}\bwrote:$", stripped):
+        if _WROTE.match(stripped):
             continue
         lines.append(line)
     return "\n".join(lines).strip()
