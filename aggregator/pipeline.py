@@ -174,7 +174,7 @@ def _run(config: Config, store: Store, out_dir: Path, now: datetime, fetcher: Fe
     run_id = store.start_run(now)
     outputs.clean_stale_temp_files(out_dir)
     sources = [s for s in config.sources if s.enabled]
-    removed = store.drop_sources_except(s.id for s in sources)
+    report.withdrawn = store.drop_sources_except(s.id for s in sources)
     has_records = {s.id: store.record_count(s.id) > 0 for s in sources}
     known = {s.id: health.stored_fingerprint(store, s.id) for s in sources}
 
@@ -207,7 +207,7 @@ def _run(config: Config, store: Store, out_dir: Path, now: datetime, fetcher: Fe
 
     # Nothing new from any source, the same settings and the same day: what is published stands.
     key = _publish_key(config, now)
-    changed = removed or any(r.changed for r in report.sources)
+    changed = bool(report.withdrawn) or any(r.changed for r in report.sources)
     names = ("calendar.ics", "events.json", "index.html")
     if not changed and store.get_meta("publish_key") == key and all((out_dir / n).exists() for n in names):
         events = store.published_events()

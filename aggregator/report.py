@@ -34,6 +34,7 @@ class RunReport:
     events_published: int = 0
     outputs: list[Path] = field(default_factory=list)
     republished: bool = True  # False: nothing changed, the published files were left as they were
+    withdrawn: dict[str, int] = field(default_factory=dict)  # source gone from sources.yaml -> records dropped
 
     @property
     def failed(self) -> list[SourceResult]:
@@ -64,6 +65,9 @@ class RunReport:
         for s in self.sources:
             for warning in s.warnings:
                 lines.append(f"  warning {s.source_id}: {warning}")
+        for source_id, records in sorted(self.withdrawn.items()):
+            lines.append(f"  withdrawn {source_id}: no longer in sources.yaml (or disabled); its {records} "
+                         "records are no longer published")
         return "\n".join(lines)
 
     def as_dict(self) -> dict:
@@ -71,6 +75,7 @@ class RunReport:
             "started": self.started.isoformat(),
             "finished": self.finished.isoformat() if self.finished else None,
             "events_published": self.events_published,
+            "withdrawn": dict(self.withdrawn),
             "sources": [
                 {"source": s.source_id, "ok": s.ok, "records": s.records, "skipped": s.skipped,
                  "unchanged": s.unchanged, "deferred": s.deferred, "error_class": s.error_class,

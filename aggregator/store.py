@@ -135,13 +135,15 @@ class Store:
             db.execute("INSERT INTO meta (key, value) VALUES (?, ?)"
                        " ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value))
 
-    def drop_sources_except(self, source_ids: Iterable[str]) -> int:
-        """Forget the records of sources no longer in sources.yaml."""
+    def drop_sources_except(self, source_ids: Iterable[str]) -> dict[str, int]:
+        """Forget the records of sources no longer in sources.yaml (or disabled): source -> records."""
         ids = list(source_ids)
         marks = ",".join("?" * len(ids)) or "''"
         with self.transaction() as db:
-            cur = db.execute(f"DELETE FROM records WHERE source NOT IN ({marks})", ids)  # noqa: S608
-            return cur.rowcount
+            gone = {r["source"]: r["n"] for r in db.execute(
+                f"SELECT source, count(*) AS n FROM records WHERE source NOT IN ({marks}) GROUP BY source", ids)}  # noqa: S608
+            db.execute(f"DELETE FROM records WHERE source NOT IN ({marks})", ids)  # noqa: S608
+            return gone
 
     def records(self, source_id: str | None = None) -> list[Event]:
         if source_id is None:

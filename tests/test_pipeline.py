@@ -151,8 +151,10 @@ def test_a_source_removed_from_the_config_leaves_the_feed(http, make_config, tmp
             type: ical
             url: {http.url('/files/pipeline/chapter_il.ics')}
     """))
-    _, events = run_once(only_il, tmp_path, now=NOW.replace(hour=18))
+    report, events = run_once(only_il, tmp_path, now=NOW.replace(hour=18))
     assert {s["source"] for e in events for s in e["sources"]} == {"amta-il"}
+    assert set(report.withdrawn) == {"amta-ny"} and report.withdrawn["amta-ny"] > 0
+    assert "withdrawn amta-ny: no longer in sources.yaml" in report.summary()  # the curator is told
 
 
 def test_cli_run_prints_a_summary_and_refuses_a_bad_config_before_any_fetch(http, make_config, tmp_path):
