@@ -72,8 +72,11 @@ MAX_REDIRECTS = 5
 MAX_CRAWL_DELAY = 30.0  # seconds; a larger Crawl-delay is capped
 MAX_RETRY_WAIT = 60.0  # a Retry-After longer than this ends the attempt (health backs off instead)
 RETRIED_STATUSES = (429, 502, 503, 504)
-# Environment variables requests reads when trust_env is on (proxies, CA bundles).
-_ENV_SETTINGS = {"http_proxy", "https_proxy", "all_proxy", "no_proxy", "requests_ca_bundle", "curl_ca_bundle"}
+# Environment variables requests reads per request when trust_env is on: proxies (per URL, so
+# they keep trust_env on) and CA bundles (read once here instead: scanning os.environ on every
+# request costs more than the request's own headers).
+_PROXY_SETTINGS = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
+_CA_BUNDLE_SETTINGS = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")  # requests' order of precedence
 PAGE_TYPES = frozenset({"html", "jsonld"})  # source types that obey robots.txt by default
 _CHUNK = 64 * 1024
 
@@ -625,8 +628,11 @@ class HttpFetcher:
         self.cache_path = Path(cache_path) if cache_path else None
         if session is None:
             session = self._make_session(self.cache_path)
-            if not any(k.lower() in _ENV_SETTINGS for k in os.environ):
-                session.trust_env = False  # nothing to read from the environment: skip it per request
+            if not any(k.lower() in _PROXY_SETTINGS for k in os.environ):
+                session.trust_env = False  # no proxy: nothing to read from the environment per request
+                bundle = next((os.environ[k] for k in _CA_BUNDLE_SETTINGS if os.environ.get(k)), None)
+                if bundle:
+                    session.verify = bundle
         self.session = session
         adapter = _LimitedAdapter(pool_connections=max(pool_size, 256), pool_maxsize=per_host,
                                   max_retries=0)
