@@ -51,8 +51,15 @@ def _maxrss_mb() -> float:
 # --------------------------------------------------------------------------- one phase
 
 
+def _children_cpu() -> float:
+    """CPU seconds of this process's ended children: the run's worker processes (aggregator/workers.py)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_phase(config_path: Path, db_path: Path, out_dir: Path, now: datetime | None) -> dict:
-    """One pipeline run in this process; what it cost and what it reported."""
+    """One pipeline run in this process; what it cost and what it reported. CPU counts the
+    run's worker processes too (they have ended, and been waited for, when run() returns)."""
     from aggregator.config import load_config
     from aggregator.pipeline import run
     from aggregator.store import Store
@@ -60,9 +67,11 @@ def run_phase(config_path: Path, db_path: Path, out_dir: Path, now: datetime | N
     config = load_config(config_path)
     rss_before = _maxrss_mb()
     with Store(db_path) as store, _stage_clock() as stages:
-        cpu0, wall0 = time.process_time(), time.perf_counter()
+        cpu0, children0, wall0 = time.process_time(), _children_cpu(), time.perf_counter()
         report = run(config, store, out_dir, now=now)
         wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+        workers_cpu = _children_cpu() - children0
+        cpu += workers_cpu
     if "merge_and_store" in stages and "publish" in stages:
         stages["read_sources"] = (round(wall - stages["merge_and_store"][0] - stages["publish"][0], 3),
                                   round(cpu - stages["merge_and_store"][1] - stages["publish"][1], 3))
@@ -71,7 +80,7 @@ def run_phase(config_path: Path, db_path: Path, out_dir: Path, now: datetime | N
     for s in failed:
         reasons[s.error_reason or "?"] = reasons.get(s.error_reason or "?", 0) + 1
     return {
-        "wall_s": round(wall, 3), "cpu_s": round(cpu, 3),
+        "wall_s": round(wall, 3), "cpu_s": round(cpu, 3), "workers_cpu_s": round(workers_cpu, 3),
         "peak_rss_mb": round(_maxrss_mb(), 1), "rss_before_run_mb": round(rss_before, 1),
         "sources_ok": len(report.ok), "sources_failed": len(failed),
         "sources_unchanged": sum(1 for s in report.sources if s.unchanged),
