@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from aggregator import __version__, dedupe, health, lifecycle, outputs
+from aggregator import __version__, dedupe, health, lifecycle, outputs, workers
 from aggregator import tagging  # issue 6: tags and relevance after normalize
 from aggregator.config import CalendarSettings, Config, FilterSettings
 from aggregator.fetch import body_fingerprint
@@ -227,15 +227,13 @@ def _run(config: Config, store: Store, out_dir: Path, now: datetime, fetcher: Fe
 def _read_all(config: Config, store: Store, sources: list[SourceOptions], work, fetcher: Fetcher | None):
     """(options, outcome, seconds) of every source as each finishes: in worker processes when the
     run owns its fetcher and has many sources, else in threads of this process."""
-    from aggregator import workers
-
-    n = workers.worker_count(getattr(config.fetch, "workers", 1), len(sources), config.fetch.concurrency)
+    n = workers.worker_count(config.fetch.workers, len(sources), config.fetch.concurrency)
     if fetcher is None and n > 1:
         _default_fetcher(config, store).close()  # the HTTP cache's tables exist before workers share it
         yield from workers.read_in_processes(
             sources, n, lambda: _default_fetcher(config, store), work,
-            threads=max(1, config.fetch.concurrency // n),
-            failed=lambda options, message: SourceOutcome(error=ParseError(
+            threads=max(1, config.fetch.concurrency // n), deadline=config.fetch.deadline,
+            failed=lambda options, message: SourceOutcome(error=SourceError(
                 message, source_id=options.id, reason="worker_died")))
         return
     own = fetcher is None

@@ -14,13 +14,13 @@ reported as failed with that reason and keep their last good records, like any f
 from __future__ import annotations
 
 import itertools
-import logging
 import multiprocessing
 import os
 import pickle
 import queue as queue_module
 import signal
 import sys
+import time
 import warnings
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
@@ -29,10 +29,11 @@ from urllib.parse import urlsplit
 
 from aggregator.errors import ParseError
 
-log = logging.getLogger(__name__)
-
 MIN_SOURCES_PER_WORKER = 20  # below this a fork costs more than it saves
 MAX_AUTO_WORKERS = 4
+# A source's fetch has its deadline (fetch.deadline); parsing what came may take a while more.
+# Workers silent for longer than deadline + this are stuck, not slow: they are stopped.
+STALL_MARGIN = 300.0
 
 Read = Callable[[object, object], tuple[object, object, float]]  # (options, fetcher) -> (options, outcome, s)
 
@@ -71,11 +72,13 @@ def shards(sources: Sequence, n: int) -> list[list]:
 
 
 def read_in_processes(sources: Sequence, n: int, make_fetcher: Callable[[], object], read: Read,
-                      threads: int, failed: Callable[[object, str], object]) -> Iterator[tuple[object, object, float]]:
+                      threads: int, failed: Callable[[object, str], object],
+                      deadline: float) -> Iterator[tuple[object, object, float]]:
     """(options, outcome, seconds) of every source, as each finishes, read by n forked workers.
 
     `make_fetcher()` runs in each worker (a fetcher is never shared across a fork);
-    `failed(options, message)` makes the outcome of a source whose worker died."""
+    `failed(options, message)` makes the outcome of a source whose worker died or got stuck
+    (no outcome from any worker for `deadline` + STALL_MARGIN seconds)."""
     context = multiprocessing.get_context("fork")
     results = context.Queue()
     pending = {options.id: options for options in sources}
@@ -90,25 +93,36 @@ def read_in_processes(sources: Sequence, n: int, make_fetcher: Callable[[], obje
                                      name="massage-events-reader", daemon=True)
             worker.start()
             workers.append(worker)
+    stuck = False
     try:
+        last_news = time.monotonic()
         while pending:
             try:
                 source_id, seconds, payload = results.get(timeout=0.25)
             except queue_module.Empty:
+                if time.monotonic() - last_news > deadline + STALL_MARGIN:
+                    stuck = True
+                    break
                 if any(w.is_alive() for w in workers):
                     continue
                 try:  # every worker has ended: what is still in the pipe is all there is
                     source_id, seconds, payload = results.get(timeout=0.5)
                 except queue_module.Empty:
                     break
+            last_news = time.monotonic()
             options = pending.pop(source_id, None)
             if options is not None:
                 yield options, pickle.loads(payload), seconds
-        codes = sorted({w.exitcode for w in workers if w.exitcode not in (0, None)} or {None}, key=str)
+        if stuck:
+            for worker in workers:
+                worker.kill()
+            why = f"its worker process gave no answer for {deadline + STALL_MARGIN:.0f} s and was stopped"
+        else:
+            codes = sorted({w.exitcode for w in workers if w.exitcode not in (0, None)} or {None}, key=str)
+            why = "its worker process stopped unexpectedly (" + (
+                f"exit code {codes[0]}" if codes[0] is not None else "no answer") + ")"
         for options in pending.values():
-            why = f"exit code {codes[0]}" if codes[0] is not None else "no answer"
-            yield options, failed(options, f"the worker process reading it stopped unexpectedly ({why}); "
-                                           "it is read again next run"), 0.0
+            yield options, failed(options, f"{why}; it is read again next run"), 0.0
     finally:
         for worker in workers:
             worker.join(timeout=5)

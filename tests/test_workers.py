@@ -100,9 +100,47 @@ def test_a_worker_that_dies_fails_only_its_sources_which_keep_their_last_good_ev
     results = {s.source_id: s for s in second.sources}
     assert results["quick"].ok
     assert not results["doomed"].ok and results["doomed"].error_reason == "worker_died"
-    assert "stopped unexpectedly" in results["doomed"].error_message
+    assert "worker process stopped unexpectedly" in results["doomed"].error_message
     assert took < 15  # the run did not wait for the dead worker's 20-second source
     assert doomed_uids <= {e["uid"] for e in published(tmp_path / "out")}  # last good events kept
+
+
+def test_a_stuck_worker_is_stopped_and_fails_only_its_sources(http, make_config, tmp_path, monkeypatch):
+    import aggregator.workers
+
+    monkeypatch.setattr(aggregator.workers, "STALL_MARGIN", 1.0)  # seconds, not minutes, for the test
+    http.switches["frozen"] = "/files/pipeline/chapter_ny.ics"
+    config = load_config(make_config(f"""
+        calendar:
+          timezone: America/Chicago
+        fetch:
+          workers: 2
+          deadline: 1
+        sources:
+          - id: quick
+            type: ical
+            url: {http.base_url}/files/pipeline/chapter_il.ics
+          - id: frozen
+            type: ical
+            url: {http.localhost_url}/switch/frozen
+        """))
+    with Store(tmp_path / "db.sqlite") as store:
+        run(config, store, tmp_path / "out", now=NOW)
+        http.switches["frozen"] = "/delay?s=20&file=pipeline/chapter_ny.ics"
+
+        def progress(done, total, result):  # freeze the other worker: alive, but never answering
+            for child in multiprocessing.active_children():
+                if child.name == "massage-events-reader":
+                    os.kill(child.pid, signal.SIGSTOP)
+
+        began = time.monotonic()
+        report = run(config, store, tmp_path / "out", now=NOW, progress=progress)
+    results = {s.source_id: s for s in report.sources}
+    assert results["quick"].ok
+    assert results["frozen"].error_reason == "worker_died"
+    assert "gave no answer" in results["frozen"].error_message
+    assert time.monotonic() - began < 10  # deadline + margin, not the 20-second source
+    assert not [c for c in multiprocessing.active_children() if c.name == "massage-events-reader"]
 
 
 def test_each_hosts_sources_stay_together_and_shards_are_balanced(make_config):
