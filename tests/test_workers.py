@@ -66,36 +66,45 @@ def test_worker_processes_publish_what_one_process_publishes_one_connection_per_
     assert published(tmp_path / "two") == published(tmp_path / "one")
 
 
-def test_a_worker_that_dies_fails_only_its_sources_which_keep_their_last_good_events(http, make_config, tmp_path):
-    http.switches["slow"] = "/files/pipeline/chapter_ny.ics"
-    config = load_config(make_config(f"""
+def quick_and_switched(make_config, server, switch: str, deadline: float = 120):
+    """Two workers: "quick" on 127.0.0.1, and `switch` on localhost answering as /switch/<switch> says."""
+    server.switches[switch] = "/files/pipeline/chapter_ny.ics"
+    return load_config(make_config(f"""
         calendar:
           timezone: America/Chicago
         fetch:
           workers: 2
+          deadline: {deadline}
         sources:
           - id: quick
             type: ical
-            url: {http.base_url}/files/pipeline/chapter_il.ics
-          - id: doomed
+            url: {server.base_url}/files/pipeline/chapter_il.ics
+          - id: {switch}
             type: ical
-            url: {http.localhost_url}/switch/slow
+            url: {server.localhost_url}/switch/{switch}
         """))
+
+
+def signal_readers(sig: int):
+    """A progress hook: when the first source is in, send `sig` to every reader process."""
+    def progress(done, total, result):
+        for child in multiprocessing.active_children():
+            if child.name == "massage-events-reader":
+                os.kill(child.pid, sig)
+    return progress
+
+
+def test_a_worker_that_dies_fails_only_its_sources_which_keep_their_last_good_events(http, make_config, tmp_path):
+    config = quick_and_switched(make_config, http, "doomed")
     with Store(tmp_path / "db.sqlite") as store:
         first = run(config, store, tmp_path / "out", now=NOW)
         assert all(s.ok for s in first.sources)
         doomed_uids = {e["uid"] for e in published(tmp_path / "out") if e["sources"][0]["source"] == "doomed"}
         assert doomed_uids
 
-        http.switches["slow"] = "/delay?s=20&file=pipeline/chapter_ny.ics"
-
-        def progress(done, total, result):  # the quick source is in: kill the reader still waiting
-            for child in multiprocessing.active_children():
-                if child.name == "massage-events-reader":
-                    os.kill(child.pid, signal.SIGKILL)
-
-        began = time.monotonic()
-        second = run(config, store, tmp_path / "out", now=NOW, progress=progress)
+        http.switches["doomed"] = "/delay?s=20&file=pipeline/chapter_ny.ics"
+        began = time.monotonic()  # the quick source is in: kill the reader still waiting
+        second = run(config, store, tmp_path / "out", now=NOW, progress=signal_readers(signal.SIGKILL))
     took = time.monotonic() - began
     results = {s.source_id: s for s in second.sources}
     assert results["quick"].ok
@@ -109,32 +118,12 @@ def test_a_stuck_worker_is_stopped_and_fails_only_its_sources(http, make_config,
     import aggregator.workers
 
     monkeypatch.setattr(aggregator.workers, "STALL_MARGIN", 1.0)  # seconds, not minutes, for the test
-    http.switches["frozen"] = "/files/pipeline/chapter_ny.ics"
-    config = load_config(make_config(f"""
-        calendar:
-          timezone: America/Chicago
-        fetch:
-          workers: 2
-          deadline: 1
-        sources:
-          - id: quick
-            type: ical
-            url: {http.base_url}/files/pipeline/chapter_il.ics
-          - id: frozen
-            type: ical
-            url: {http.localhost_url}/switch/frozen
-        """))
+    config = quick_and_switched(make_config, http, "frozen", deadline=1)
     with Store(tmp_path / "db.sqlite") as store:
         run(config, store, tmp_path / "out", now=NOW)
         http.switches["frozen"] = "/delay?s=20&file=pipeline/chapter_ny.ics"
-
-        def progress(done, total, result):  # freeze the other worker: alive, but never answering
-            for child in multiprocessing.active_children():
-                if child.name == "massage-events-reader":
-                    os.kill(child.pid, signal.SIGSTOP)
-
-        began = time.monotonic()
-        report = run(config, store, tmp_path / "out", now=NOW, progress=progress)
+        began = time.monotonic()  # freeze the reader still waiting: alive, but never answering
+        report = run(config, store, tmp_path / "out", now=NOW, progress=signal_readers(signal.SIGSTOP))
     results = {s.source_id: s for s in report.sources}
     assert results["quick"].ok
     assert results["frozen"].error_reason == "worker_died"
