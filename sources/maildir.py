@@ -62,6 +62,8 @@ class MaildirAdapter:
         digest = hashlib.sha256()
         try:
             for sub in ("new", "cur"):
+                if not (folder / sub).is_dir():
+                    continue  # a folder with only cur/ is a Maildir too
                 entries = sorted((e.name, e.stat().st_size, e.stat().st_mtime_ns)
                                  for e in os.scandir(folder / sub) if not e.name.startswith("."))
                 digest.update(f"{sub}\x00{entries!r}".encode("utf-8", "surrogateescape"))
