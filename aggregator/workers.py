@@ -40,8 +40,9 @@ Read = Callable[[object, object], tuple[object, object, float]]  # (options, fet
 
 def worker_count(setting: int, sources: int, concurrency: int) -> int:
     """How many processes read `sources` sources: `fetch.workers` when set (0: automatic),
-    never more than the sources or the concurrency allow; 1 where fork is not available."""
-    if "fork" not in multiprocessing.get_all_start_methods():
+    never more than the sources or the concurrency allow; 1 where fork is not safe (macOS's
+    system libraries are not fork-safe; Windows has no fork)."""
+    if not sys.platform.startswith(("linux", "freebsd")) or "fork" not in multiprocessing.get_all_start_methods():
         return 1
     if setting:
         return max(1, min(setting, sources, concurrency))
