@@ -133,7 +133,8 @@ def cmd_run(args) -> int:
     with Store(args.db) as store:
         report = run(config, store, args.out, progress=None if args.quiet else _progress_printer(sys.stderr))
     print(report.summary())
-    print(f"wrote {', '.join(str(p) for p in report.outputs)}")
+    files = ", ".join(str(p) for p in report.outputs)
+    print(f"wrote {files}" if report.republished else f"nothing changed; {files} left as they were")
     _after_run(config, args.db, args.out, report)
     # The run goes on past failing sources; only "every source failed" is an exit status for cron.
     return 3 if report.sources and not report.ok and report.failed else 0

@@ -169,7 +169,10 @@ def test_cli_run_prints_a_summary_and_refuses_a_bad_config_before_any_fetch(http
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "1 sources ok, 0 failed" in done.stdout
-    assert (tmp_path / "out" / "calendar.ics").exists()
+    assert f"wrote {tmp_path / 'out' / 'calendar.ics'}" in done.stdout
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert "1 sources ok (1 unchanged)" in again.stdout
+    assert "nothing changed;" in again.stdout and "wrote" not in again.stdout  # says what it did not do
 
     http.log.clear()
     bad = make_config(f"""
