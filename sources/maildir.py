@@ -28,6 +28,33 @@ from sources.base import Fetcher, Skipped, SourceOptions
 from sources.mail import MAX_MESSAGE_BYTES, read_messages
 
 
+def message_files(folder: Path, *, source_id: str | None = None) -> list[tuple[float, str, int]]:
+    """The message files of a Maildir folder as (mtime, path, size), newest first: new/ and cur/
+    (a folder with only one of them is a Maildir too), never tmp/ or dot-files. Nothing is opened,
+    moved or marked seen. FetchRefused when the folder is missing or unreadable, ParseError when it
+    is not a Maildir. (The bounce reader, aggregator/bounces.py, lists a folder with this too.)"""
+    if not folder.exists():
+        raise FetchRefused(f"Maildir folder {folder} does not exist; check path: in sources.yaml",
+                           source_id=source_id, reason="not_found")
+    if not folder.is_dir() or not ((folder / "cur").is_dir() or (folder / "new").is_dir()):
+        raise ParseError(f"{folder} is not a Maildir (it has no cur/ or new/ folder); point path: at the "
+                         "folder that holds cur/, new/ and tmp/", source_id=source_id, reason="not_a_maildir")
+    files = []
+    for sub in ("new", "cur"):
+        directory = folder / sub
+        if not directory.is_dir():
+            continue
+        try:
+            for entry in os.scandir(directory):
+                if entry.is_file() and not entry.name.startswith("."):
+                    files.append((entry.stat().st_mtime, entry.path, entry.stat().st_size))
+        except PermissionError:
+            raise FetchRefused(f"{directory} cannot be read (permission denied); let massage-events read it",
+                               source_id=source_id, reason="unreadable") from None
+    files.sort(reverse=True)
+    return files
+
+
 class MaildirOptions(SourceOptions):
     allows_local_path = True
 
@@ -73,25 +100,7 @@ class MaildirAdapter:
 
     def read(self, options: SourceOptions, fetcher: Fetcher, window: Window) -> Iterator[RawEvent | Skipped]:
         folder = options.folder if isinstance(options, MaildirOptions) else Path(options.url)
-        if not folder.exists():
-            raise FetchRefused(f"Maildir folder {folder} does not exist; check path: in sources.yaml",
-                               source_id=options.id, reason="not_found")
-        if not folder.is_dir() or not ((folder / "cur").is_dir() or (folder / "new").is_dir()):
-            raise ParseError(f"{folder} is not a Maildir (it has no cur/ or new/ folder); point path: at the "
-                             "folder that holds cur/, new/ and tmp/", source_id=options.id, reason="not_a_maildir")
-        files = []
-        for sub in ("new", "cur"):
-            directory = folder / sub
-            if not directory.is_dir():
-                continue
-            try:
-                for entry in os.scandir(directory):
-                    if entry.is_file() and not entry.name.startswith("."):
-                        files.append((entry.stat().st_mtime, entry.path, entry.stat().st_size))
-            except PermissionError:
-                raise FetchRefused(f"{directory} cannot be read (permission denied); let massage-events read it",
-                                   source_id=options.id, reason="unreadable") from None
-        files.sort(reverse=True)
+        files = message_files(folder, source_id=options.id)
         limit = getattr(options, "max_messages", 2000)
         skipped_old = files[limit:]
         files = files[:limit]
