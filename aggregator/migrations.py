@@ -193,3 +193,20 @@ def m_health_fingerprint(db: sqlite3.Connection) -> None:
 def m_core_meta(db: sqlite3.Connection) -> None:
     # Small facts about the published state, e.g. what the last publish was made from.
     db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+
+
+# -- returned mail: bounces read from a mailbox (aggregator/bounces.py) --
+
+@migration
+def m_bounces_ledger(db: sqlite3.Connection) -> None:
+    # One row per returned message read by `massage-events bounces`, keyed by its Message-ID (or
+    # "sha256:" + a hash of the message when it has none), so reading a mailbox again counts nothing
+    # twice. kind: hard | soft | none. recipients: JSON list of the addresses it named.
+    db.execute("""
+        CREATE TABLE bounce_messages (
+            key TEXT PRIMARY KEY,
+            kind TEXT NOT NULL CHECK (kind IN ('hard', 'soft', 'none')),
+            recipients TEXT NOT NULL DEFAULT '[]',
+            reason TEXT,
+            processed TEXT NOT NULL
+        )""")
