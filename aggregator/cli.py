@@ -79,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--region", action="append", default=[], help="only events of this region (repeatable)")
     p.add_argument("--tag", action="append", default=[], help="only events with this tag (repeatable)")
 
+    p = sub.add_parser("bounces", help="count the hard bounces in the digest's returned mail (run after each send)")
+    common(p, out=False)
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--maildir", type=Path, metavar="PATH", help="a Maildir folder of returned mail (read only)")
+    g.add_argument("--mbox", type=Path, metavar="PATH", help="an mbox file of returned mail (read only)")
+
     p = sub.add_parser("sources", help="check or add sources")
     ssub = p.add_subparsers(dest="sources_command", metavar="SUBCOMMAND", required=True)
     c = ssub.add_parser("check", help="preview what one source yields and skips, storing nothing")
@@ -201,6 +207,13 @@ def cmd_subscribers(args) -> int:
                                args.region, args.tag, sys.stdout)
 
 
+def cmd_bounces(args) -> int:
+    from aggregator.bounces import bounces_command
+    from aggregator.config import load_config
+
+    return bounces_command(load_config(args.config), args.db, maildir=args.maildir, mbox=args.mbox, out=sys.stdout)
+
+
 def cmd_sources(args) -> int:
     if args.sources_command == "check":
         from aggregator.check import check_command
@@ -218,7 +231,7 @@ def cmd_sources(args) -> int:
 
 COMMANDS = {
     "run": cmd_run, "demo": cmd_demo, "serve": cmd_serve, "status": cmd_status, "explain": cmd_explain,
-    "digest": cmd_digest, "subscribers": cmd_subscribers, "sources": cmd_sources,
+    "digest": cmd_digest, "subscribers": cmd_subscribers, "sources": cmd_sources, "bounces": cmd_bounces,
 }
 
 
@@ -258,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
         return error.exit_code
     except MassageEventsError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 1
+        return getattr(error, "exit_code", 1)  # e.g. 2: the command was pointed at something unusable
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
