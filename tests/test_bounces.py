@@ -254,3 +254,19 @@ def test_cli_refuses_a_folder_that_is_not_a_maildir(tmp_path, config_file, capsy
             "--maildir", str(tmp_path / "plain")]
     assert main(args) == 2
     assert "is not a Maildir" in capsys.readouterr().err
+
+
+@pytest.mark.xfail(strict=True, reason="digest._deliver calls subscribers.clear_bounces after every 250, and a relay "
+                   "accepts (250) the digests whose bounces arrive later as mail, so a weekly bounce never reaches 3")
+def test_one_returned_bounce_a_week_for_three_weeks_suspends(tmp_path, store):
+    from datetime import timedelta
+
+    config = digest_config(tmp_path, digest={"send_empty": True})
+    folder = tmp_path / "returned"
+    box = mailbox.Maildir(folder, create=True)
+    for week in range(3):
+        now = T0 + timedelta(days=7 * week)
+        send_period(config, store, tmp_path / "out", now=now)  # the relay accepts ivy's digest
+        box.add(variant(week + 5, "ivy@example.com"))           # ...and her server refuses it later
+        process(store, maildir_messages(folder), ignore=OURS, now=now + timedelta(hours=1))
+    assert subscribers.get(store.db, "ivy@example.com").status == "suspended"
