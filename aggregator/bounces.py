@@ -290,6 +290,25 @@ def ledger_key(msg: Message, raw: bytes) -> str:
     return "sha256:" + hashlib.sha256(raw.replace(b"\r\n", b"\n").strip()).hexdigest()
 
 
+def _subscriber(db, address: str):
+    try:
+        return subscribers.get(db, subscribers.normalize_address(address))
+    except subscribers.InvalidAddress:
+        return None
+
+
+def digest_recipient(msg: Message, ignore: set[str]) -> list[str]:
+    """The one To address of a returned message that we sent (its From is one of `ignore`): a digest
+    goes to one subscriber, so a bounce naming only a forwarding target is still about them."""
+    ours = {a.casefold() for a in ignore}
+    for original in _returned_parts(msg):
+        sender = _addresses(_header(original, "From"))
+        to = _addresses(_header(original, "To"))
+        if sender and sender[0].casefold() in ours and len(to) == 1:
+            return to
+    return []
+
+
 @dataclass
 class BounceReport:
     messages: int = 0
@@ -349,15 +368,16 @@ def process(store, messages: Iterator[tuple[str, bytes]], *, ignore: set[str] = 
                 report.not_bounces += 1
                 continue
             report.hard += 1
-            if not verdict.recipients:
+            seen: set[int] = set()
+            recipients = list(verdict.recipients)
+            if not any(_subscriber(db, a) for a in recipients):
+                # Forwarded mail names the new address; the returned digest names whom we sent it to.
+                recipients = [a for a in digest_recipient(msg, ignore) if _subscriber(db, a)] or recipients
+            if not recipients:
                 report.no_recipient += 1
                 log.warning("%s is a hard bounce but names no recipient we can read (%s)", where, verdict.reason)
-            seen: set[int] = set()
-            for address in verdict.recipients:
-                try:
-                    sub = subscribers.get(db, subscribers.normalize_address(address))
-                except subscribers.InvalidAddress:
-                    sub = None
+            for address in recipients:
+                sub = _subscriber(db, address)
                 if sub is None:
                     if address.lower() not in (u.lower() for u in report.unknown):
                         report.unknown.append(address)

@@ -188,6 +188,20 @@ def test_a_bounce_for_an_address_not_on_the_list_is_reported_not_an_error(tmp_pa
     assert set(bounces_of(store).values()) == {0}
 
 
+def test_a_bounce_from_a_forwarding_target_counts_for_the_subscriber_the_digest_was_sent_to(tmp_path, store):
+    raw = (FIXTURES / "postfix_dsn_5_1_1_user_unknown.eml").read_bytes()
+    raw = raw.replace(b"Original-Recipient: rfc822;Ann.Smith@example.net\n", b"")
+    raw = raw.replace(b"ann.smith@example.net", b"ann.old@forwarded.example")  # Final-Recipient and the prose
+    assert b"To: Ann.Smith@example.net" in raw  # the returned digest still names her
+    folder = tmp_path / "returned"
+    box = mailbox.Maildir(folder, create=True)
+    box.add(raw)
+    box.close()
+    report = process(store, maildir_messages(folder), ignore=OURS, now=T0)
+    assert report.counted == ["ann.smith@example.net"] and not report.unknown
+    assert bounces_of(store)["ann.smith@example.net"] == 1
+
+
 def test_a_bounce_without_a_message_id_is_known_again_by_its_content(tmp_path, store):
     raw = (FIXTURES / "qmail_5_1_1_no_mailbox.eml").read_bytes()
     raw = raw.replace(b"Message-ID: <20260309130512.22190.qmail@mx.example.org>\n", b"")
