@@ -7,7 +7,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-stamp
 JS      := tests/js/node_modules/.installed-stamp
 
-.PHONY: demo test install serve bench bench-dedupe clean
+.PHONY: demo test install serve bench bench-dedupe clean fuzz
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "massage-events needs Python 3.11 or newer (python3.11 not found)"; exit 1; }
@@ -42,3 +42,16 @@ clean:
 
 bench-dedupe: $(STAMP)
 	$(BIN)/python -m benchmarks.run --dedupe-scale 100000
+
+# atheris harnesses (fuzz/), FUZZ_SECONDS each; outside CI, and atheris stays out of the dependencies.
+# A crash leaves its input in fuzz/work/; commit it as tests/fixtures/fuzz/<adapter>/<short-name>.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= ical jsonld html rss mbox text
+
+fuzz: $(STAMP)
+	@$(BIN)/python -c 'import atheris' 2>/dev/null || $(BIN)/python -m pip install -q atheris \
+	  || echo "atheris cannot be installed here: the harnesses fall back to random mutation of the seeds"
+	@status=0; for t in $(FUZZ_TARGETS); do \
+	  echo "== fuzz $$t ($(FUZZ_SECONDS) s)"; \
+	  FUZZ_SECONDS=$(FUZZ_SECONDS) $(BIN)/python -m fuzz.fuzz_$$t || status=1; \
+	done; exit $$status
