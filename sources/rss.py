@@ -100,8 +100,12 @@ def parse_feed(content: bytes, *, origin: str, source_id: str | None = None, con
         raise ParseError(f"{origin} is empty; expected an RSS or Atom feed", source_id=source_id, reason="empty")
     headers = {"content-type": content_type} if content_type else {}
     began = time.monotonic()
-    parsed = feedparser.parse(io.BytesIO(defuse(content)), response_headers=headers,
-                              resolve_relative_uris=False, sanitize_html=True)
+    try:
+        parsed = feedparser.parse(io.BytesIO(defuse(content)), response_headers=headers,
+                                  resolve_relative_uris=False, sanitize_html=True)
+    except ValueError as e:  # feedparser decodes by the declared name: encoding="UTF-\0\08" raises ValueError
+        raise ParseError(f"{origin} cannot be decoded ({str(e)[:120]}); point the source at the list's RSS or "
+                         "Atom feed", source_id=source_id, reason="not_a_feed") from e
     log.debug("%s: feedparser took %.3fs", origin, time.monotonic() - began)
     version = parsed.get("version") or ""
     entries = parsed.get("entries") or []
