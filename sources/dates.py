@@ -108,6 +108,8 @@ def _iso_from_match(m: re.Match) -> datetime | date | None:
         sign = 1 if off[0] == "+" else -1
         digits = off[1:].replace(":", "")
         hours, minutes = int(digits[:2]), int(digits[2:4] or 0)
+        if hours * 60 + minutes >= 24 * 60:  # "+48:00" places the time nowhere (timezone() refuses it)
+            return None
         from datetime import timezone
         return value.replace(tzinfo=timezone(sign * timedelta(hours=hours, minutes=minutes)))
     return value
