@@ -586,18 +586,22 @@ def _schedule_events(event: dict, base: str, zone_name: str | None, reference: d
         until_day = until.date() if isinstance(until, datetime) else until
         byweekday = []
         week = _text(schedule.get("byMonthWeek"))
-        for d in _as_list(schedule.get("byDay")):
-            name = (_text(d) or "").split("/")[-1].lower()
-            if name in _DAYS:
-                byweekday.append(_DAYS[name](int(week)) if week and week.lstrip("-").isdigit() else _DAYS[name])
         bymonthday = [int(x) for x in _as_list(schedule.get("byMonthDay")) if str(x).lstrip("-").isdigit()]
         bymonth = [int(x) for x in _as_list(schedule.get("byMonth")) if str(x).isdigit()]
         count = schedule.get("repeatCount")
         start_dt = datetime.combine(day, dt_time(*at)) if at else datetime.combine(day, dt_time(0))
-        rule = rrule(freq[0], interval=freq[1], dtstart=start_dt,
-                     until=datetime.combine(until_day, dt_time(23, 59)) if until_day else None,
-                     count=int(count) if isinstance(count, int) or str(count).isdigit() else None,
-                     byweekday=byweekday or None, bymonthday=bymonthday or None, bymonth=bymonth or None)
+        try:  # dateutil refuses what schema.org allows to be written: byMonthWeek 0, byMonth 13, ...
+            for d in _as_list(schedule.get("byDay")):
+                name = (_text(d) or "").split("/")[-1].lower()
+                if name in _DAYS:
+                    byweekday.append(_DAYS[name](int(week)) if week and week.lstrip("-").isdigit() else _DAYS[name])
+            rule = rrule(freq[0], interval=freq[1], dtstart=start_dt,
+                         until=datetime.combine(until_day, dt_time(23, 59)) if until_day else None,
+                         count=int(count) if isinstance(count, int) or str(count).isdigit() else None,
+                         byweekday=byweekday or None, bymonthday=bymonthday or None, bymonth=bymonth or None)
+        except (ValueError, OverflowError) as e:
+            out.append(Skipped(item=title, reason=f"repeating event with a schedule we cannot read ({e})"))
+            continue
         except_days = set()
         for x in _as_list(schedule.get("exceptDate")):
             parsed = _time(x, None, reference)
