@@ -156,6 +156,7 @@ def _parse(content: bytes, *, source_id: str | None, origin: str) -> tuple[list[
                          "the calendar's page or a login/error page: use the .ics (iCal export) link instead")
         raise refuse(f"{origin} is not an iCalendar file (no BEGIN:VCALENDAR); "
                      "check that the URL is the calendar's .ics (iCal export) link")
+    text = _zone_rule_intervals(text, source_id, origin)
     calendars, first_error = None, None
     for repair, candidate in _repairs(text):
         try:
@@ -194,6 +195,21 @@ def _from_ical(text: str) -> list:
             cache.pop(tzid, None)
             cache.pop(tzp.clean_timezone_id(tzid), None)
         return icalendar.Calendar.from_ical(text, multiple=True)
+
+
+_ZERO_INTERVAL = re.compile(r"(?<=[:;])INTERVAL=0+(?=[;\r\n]|$)", re.I | re.M)
+
+
+def _zone_rule_intervals(text: str, source_id: str | None, origin: str) -> str:
+    """A VTIMEZONE rule with INTERVAL=0 never advances, and dateutil then loops for ever looking
+    for the zone's offset (icalendar builds the zone while parsing): read it as INTERVAL=1."""
+    if "INTERVAL=0" not in text.upper():
+        return text
+    fixed = _VTIMEZONE.sub(lambda m: _ZERO_INTERVAL.sub("INTERVAL=1", m.group(0)), text)
+    if fixed != text:
+        log.warning("%s: %s has a VTIMEZONE rule with INTERVAL=0; read as INTERVAL=1", source_id, origin,
+                    extra={"source": source_id})
+    return fixed
 
 
 _VALARM = re.compile(r"^BEGIN:VALARM\s*$.*?^END:VALARM\s*$\n?", re.I | re.M | re.S)
@@ -490,7 +506,9 @@ def _as_utc_instant(value) -> datetime:
 def _rule_readable(value, name: str) -> bool:
     try:
         if name == "RRULE":
-            return isinstance(value, icalendar.vRecur) and bool(value.get("FREQ"))
+            # INTERVAL=0 never advances: expanding it would loop for ever
+            return (isinstance(value, icalendar.vRecur) and bool(value.get("FREQ"))
+                    and all(int(i) >= 1 for i in value.get("INTERVAL", [1])))
         for v in value.dts:
             v.dt
         return True
