@@ -27,6 +27,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from email.message import Message
 from pathlib import Path
 
@@ -338,6 +339,19 @@ class BounceReport:
         return "\n".join(lines)
 
 
+def bounced_at(msg: Message, now: datetime) -> datetime:
+    """When the message bounced: its Date (the reporting server's clock), never later than
+    `now`; `now` when it has none we can read. A mailbox read once a month still counts its
+    weekly bounces a week apart (subscribers.BOUNCE_STALE_AFTER)."""
+    try:
+        when = parsedate_to_datetime(_header(msg, "Date"))
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return now
+    if when.tzinfo is None:  # "-0000": the sender's zone is unknown; UTC is the reading RFC 5322 gives
+        when = when.replace(tzinfo=timezone.utc)
+    return min(when, now)
+
+
 def process(store, messages: Iterator[tuple[str, bytes]], *, ignore: set[str] = frozenset(),
             now: datetime | None = None) -> BounceReport:
     """Classify each message and count each hard bounce once (the ledger makes a re-read a no-op)."""
@@ -385,7 +399,7 @@ def process(store, messages: Iterator[tuple[str, bytes]], *, ignore: set[str] = 
                 if sub.id in seen:
                     continue
                 seen.add(sub.id)
-                if subscribers.record_bounce(db, sub.id, now):
+                if subscribers.record_bounce(db, sub.id, bounced_at(msg, now)):
                     report.suspended.append(sub.email)
                 if sub.email not in report.counted:
                     report.counted.append(sub.email)

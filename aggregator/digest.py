@@ -609,8 +609,6 @@ def _deliver(config, db, sub: Subscriber, period: str, events, zone, tokens: Tok
         # Anything unexpected: leave it `sending` (resent on the next run) and let the boundary report it.
         raise
     _set(db, sub.id, period, "sent", now, error=None)  # committed right after the 250
-    if sub.bounces:
-        subscribers.clear_bounces(db, sub.id)
     report.sent += 1
     return 0
 

@@ -4,7 +4,7 @@ Status lifecycle:
 
     (web form) -> pending --confirm--> active --unsubscribe--> unsubscribed
     (curator CLI) ---------------------> active
-    active --3 hard bounces--> suspended
+    active --3 hard bounces, none over 15 days after the one before--> suspended
 
 Only `active` subscribers get digests. A `pending` one gets nothing but the
 confirmation email, at most once an hour. Addresses are validated (syntax) and
@@ -27,6 +27,9 @@ from aggregator.errors import MassageEventsError
 
 CONFIRM_RESEND_AFTER = timedelta(hours=1)
 BOUNCES_TO_SUSPEND = 3
+# A bounce this long after the previous one starts a new count (as Mailman's
+# bounce_info_stale_after): two weekly digests went through in between, the mailbox works.
+BOUNCE_STALE_AFTER = timedelta(days=15)
 
 _LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
@@ -212,16 +215,25 @@ def remove(db: sqlite3.Connection, email: str) -> bool:
 
 
 def record_bounce(db: sqlite3.Connection, subscriber_id: int, now: datetime | None = None) -> bool:
-    """Count one hard bounce (5xx); suspend after three. True when now suspended."""
-    db.execute("UPDATE subscribers SET bounces = bounces + 1, last_bounce = ? WHERE id = ?",
-               (_now(now).isoformat(), subscriber_id))
+    """Count one hard bounce (a 5xx at send time, or a returned message bounced at `now`);
+    suspend after three. True when now suspended.
+
+    A digest the relay accepts does not clear the count: most bounces arrive later as mail,
+    after that 250. The count starts again instead when a bounce comes more than
+    BOUNCE_STALE_AFTER after the previous one."""
+    now = _now(now)
+    row = db.execute("SELECT bounces, last_bounce FROM subscribers WHERE id = ?", (subscriber_id,)).fetchone()
+    if row is None:
+        return False
+    last = datetime.fromisoformat(row["last_bounce"]) if row["last_bounce"] else None
+    stale = last is None or now - last > BOUNCE_STALE_AFTER
+    # Bounce mail may be read out of order: the latest bounce is the one to measure from.
+    latest = now if last is None or now > last else last
+    db.execute("UPDATE subscribers SET bounces = ?, last_bounce = ? WHERE id = ?",
+               (1 if stale else row["bounces"] + 1, latest.isoformat(), subscriber_id))
     cur = db.execute("UPDATE subscribers SET status = 'suspended' WHERE id = ? AND bounces >= ? AND status = 'active'",
                      (subscriber_id, BOUNCES_TO_SUSPEND))
     return cur.rowcount == 1
-
-
-def clear_bounces(db: sqlite3.Connection, subscriber_id: int) -> None:
-    db.execute("UPDATE subscribers SET bounces = 0 WHERE id = ? AND bounces > 0", (subscriber_id,))
 
 
 def subscribers_command(config, db_path: Path, action: str, email: str | None,

@@ -3,7 +3,8 @@ bounce once for the right subscriber (three suspend), and ignores soft bounces a
 
 import email
 import mailbox
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
@@ -85,9 +86,12 @@ def bounces_of(store) -> dict[str, int]:
     return {s.email.lower(): s.bounces for s in subscribers.all_subscribers(store.db)}
 
 
-def variant(number: int, recipient: str) -> bytes:
-    """A distinct copy of a Postfix DSN (its own Message-ID) about `recipient`."""
+def variant(number: int, recipient: str, bounced: datetime | None = None) -> bytes:
+    """A distinct copy of a Postfix DSN (its own Message-ID) about `recipient`, dated `bounced`."""
     raw = (FIXTURES / "postfix_dsn_5_1_1_user_unknown.eml").read_bytes()
+    if bounced is not None:
+        raw = raw.replace(b"Date: Mon,  9 Mar 2026 08:02:17 -0500 (CDT)",
+                          b"Date: " + format_datetime(bounced).encode(), 1)
     raw = raw.replace(b"20260309130217.4Zq3Lm1XyRz9sTb", f"2026030{number}130217.Q{number}".encode())
     return raw.replace(b"ann.smith@example.net", recipient.encode()).replace(b"Ann.Smith@example.net",
                                                                               recipient.encode())
@@ -270,17 +274,48 @@ def test_cli_refuses_a_folder_that_is_not_a_maildir(tmp_path, config_file, capsy
     assert "is not a Maildir" in capsys.readouterr().err
 
 
-@pytest.mark.xfail(strict=True, reason="digest._deliver calls subscribers.clear_bounces after every 250, and a relay "
-                   "accepts (250) the digests whose bounces arrive later as mail, so a weekly bounce never reaches 3")
 def test_one_returned_bounce_a_week_for_three_weeks_suspends(tmp_path, store):
-    from datetime import timedelta
-
+    """The relay accepts (250) every digest; the bounces come later, as mail."""
     config = digest_config(tmp_path, digest={"send_empty": True})
     folder = tmp_path / "returned"
     box = mailbox.Maildir(folder, create=True)
     for week in range(3):
         now = T0 + timedelta(days=7 * week)
-        send_period(config, store, tmp_path / "out", now=now)  # the relay accepts ivy's digest
-        box.add(variant(week + 5, "ivy@example.com"))           # ...and her server refuses it later
+        report = send_period(config, store, tmp_path / "out", now=now)
+        assert report.sent >= 1, "the relay took the digest"
+        box.add(variant(week + 5, "ivy@example.com", now + timedelta(minutes=5)))
         process(store, maildir_messages(folder), ignore=OURS, now=now + timedelta(hours=1))
+        assert subscribers.get(store.db, "ivy@example.com").bounces == week + 1
     assert subscribers.get(store.db, "ivy@example.com").status == "suspended"
+
+
+def test_weekly_bounces_read_in_one_go_a_month_later_still_suspend(tmp_path, store):
+    folder = tmp_path / "returned"
+    box = mailbox.Maildir(folder, create=True)
+    for week in range(3):
+        box.add(variant(week + 5, "ivy@example.com", T0 + timedelta(days=7 * week)))
+    report = process(store, maildir_messages(folder), ignore=OURS, now=T0 + timedelta(days=35))
+    assert report.suspended == ["ivy@example.com"]
+
+
+def test_bounces_weeks_apart_with_good_deliveries_between_start_the_count_again(tmp_path, store):
+    folder = tmp_path / "returned"
+    box = mailbox.Maildir(folder, create=True)
+    for n in range(4):  # a full mailbox now and then: one bounce every three weeks
+        bounced = T0 + timedelta(days=21 * n)
+        box.add(variant(n + 5, "ivy@example.com", bounced))
+        report = process(store, maildir_messages(folder), ignore=OURS, now=bounced + timedelta(hours=1))
+        assert report.counted == ["ivy@example.com"]
+    ivy = subscribers.get(store.db, "ivy@example.com")
+    assert (ivy.status, ivy.bounces) == ("active", 1)
+
+
+def test_a_bounce_dated_in_the_future_counts_as_read_now(tmp_path, store):
+    folder = tmp_path / "returned"
+    box = mailbox.Maildir(folder, create=True)
+    box.add(variant(5, "ivy@example.com", T0 + timedelta(days=400)))  # the reporting server's clock is wrong
+    process(store, maildir_messages(folder), ignore=OURS, now=T0)
+    box.add(variant(6, "ivy@example.com", T0 + timedelta(days=40)))
+    process(store, maildir_messages(folder), ignore=OURS, now=T0 + timedelta(days=40))
+    ivy = subscribers.get(store.db, "ivy@example.com")
+    assert (ivy.status, ivy.bounces) == ("active", 1), "a clock a year ahead must not keep the count from restarting"

@@ -69,6 +69,18 @@ def test_active_subscriber_signing_up_again_gets_no_email(db):
     assert sub.status == "active" and not send
 
 
+def test_a_bounce_over_two_weeks_after_the_last_starts_the_count_again(db):
+    from datetime import timedelta
+
+    sub, _ = subscribers.add_active(db, "ann@example.org")
+    subscribers.record_bounce(db, sub.id, T0)
+    subscribers.record_bounce(db, sub.id, T0 + timedelta(days=14))
+    assert subscribers.get(db, "ann@example.org").bounces == 2
+    assert not subscribers.record_bounce(db, sub.id, T0 + timedelta(days=30))
+    assert subscribers.get(db, "ann@example.org").bounces == 1
+    assert subscribers.get(db, "ann@example.org").status == "active"
+
+
 def test_three_hard_bounces_suspend(db):
     sub, _ = subscribers.add_active(db, "ann@example.org")
     assert not subscribers.record_bounce(db, sub.id, T0)
