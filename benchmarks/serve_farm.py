@@ -171,7 +171,7 @@ class _HostServer(ThreadingHTTPServer):
 class FarmServer:
     """Serves FARM_DIR/files on `n_hosts` loopback hosts; `base_urls` lists them."""
 
-    def __init__(self, farm_dir: Path | str, *, latency_ms: float = 0.0, n_hosts: int = 32) -> None:
+    def __init__(self, farm_dir: Path | str, *, latency_ms: float = 0.0, n_hosts: int = 32, port: int = 0) -> None:
         self.root = Path(farm_dir) / "files"
         self.latency = latency_ms / 1000.0
         self.log = RequestLog()
@@ -179,7 +179,6 @@ class FarmServer:
         self._cache: dict[str, tuple[bytes, str, str, str]] = {}
         self._cache_lock = threading.Lock()
         self.hosts: list[_HostServer] = []
-        port = 0
         for i in range(max(1, n_hosts)):
             ip = f"127.0.0.{i + 1}"
             try:
@@ -254,10 +253,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("farm", type=Path)
     p.add_argument("--latency-ms", type=float, default=20.0)
     p.add_argument("--hosts", type=int, default=32)
+    p.add_argument("--port", type=int, default=0,
+                   help="the same port as a kept farm's sources.yaml (its HTTP cache is keyed by URL)")
     args = p.parse_args(argv)
     from benchmarks.farm import write_sources_yaml
 
-    server = FarmServer(args.farm, latency_ms=args.latency_ms, n_hosts=args.hosts).start()
+    server = FarmServer(args.farm, latency_ms=args.latency_ms, n_hosts=args.hosts, port=args.port).start()
     config = write_sources_yaml(args.farm, server.base_urls)
     print(f"serving {args.farm}/files on {len(server.hosts)} hosts ({server.base_urls[0]} ...); "
           f"sources.yaml: {config}; Ctrl-C to stop", flush=True)
