@@ -60,7 +60,7 @@ class FetchSettings(_Section):
     concurrency: int = Field(16, ge=1, le=256, description="sources fetched at once")
     per_host: int = Field(2, ge=1, le=16, description="connections at once to one host")
     workers: int = Field(0, ge=0, le=64, description="processes reading sources (Linux); 0: one per CPU (up to 4) "
-                                                     "for 40 sources or more, 1: all in the run's process")
+                                                     "for 40 sources or more (in `run`; `serve` reads in threads), 1: all in the run's process")
     connect_timeout: float = Field(10, gt=0, description="seconds to connect")
     read_timeout: float = Field(30, gt=0, description="seconds between bytes")
     deadline: float = Field(120, gt=0, description="seconds for one source in all")

@@ -20,6 +20,7 @@ import pickle
 import queue as queue_module
 import signal
 import sys
+import threading
 import time
 import warnings
 from collections import defaultdict
@@ -41,12 +42,16 @@ Read = Callable[[object, object], tuple[object, object, float]]  # (options, fet
 def worker_count(setting: int, sources: int, concurrency: int) -> int:
     """How many processes read `sources` sources: `fetch.workers` when set (0: automatic),
     never more than the sources or the concurrency allow; 1 where fork is not safe (macOS's
-    system libraries are not fork-safe; Windows has no fork)."""
+    system libraries are not fork-safe; Windows has no fork).
+
+    Automatic forks only from a process with one thread (`massage-events run`): in `serve`, web
+    and scheduler threads may hold a lock (an import, a C library's) at the moment of the fork,
+    and the child would wait on it forever. There the run reads in threads."""
     if not sys.platform.startswith(("linux", "freebsd")) or "fork" not in multiprocessing.get_all_start_methods():
         return 1
     if setting:
         return max(1, min(setting, sources, concurrency))
-    if sources < 2 * MIN_SOURCES_PER_WORKER:
+    if sources < 2 * MIN_SOURCES_PER_WORKER or threading.active_count() > 1:
         return 1
     return max(1, min(os.cpu_count() or 1, MAX_AUTO_WORKERS, concurrency, sources // MIN_SOURCES_PER_WORKER))
 

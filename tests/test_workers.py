@@ -144,6 +144,29 @@ def test_each_hosts_sources_stay_together_and_shards_are_balanced(make_config):
     assert sorted(len(s) for s in split) == [4, 5]
 
 
+def test_automatic_workers_never_fork_a_process_that_runs_other_threads():
+    """`serve` runs the pipeline beside web and scheduler threads: a fork there could deadlock.
+    (In a fresh interpreter: this test process may have other tests' server threads.)"""
+    import subprocess
+    import sys
+
+    code = """if True:
+        import threading
+        from aggregator.workers import worker_count
+        alone = worker_count(0, 300, 16)
+        stop = threading.Event()
+        threading.Thread(target=stop.wait, daemon=True).start()
+        print(alone, worker_count(0, 300, 16), worker_count(2, 300, 16))
+        stop.set()
+    """
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    alone, beside_threads, explicit = map(int, done.stdout.split())
+    if alone == 1:
+        pytest.skip(f"automatic workers are 1 here anyway (platform {sys.platform}, {os.cpu_count()} CPUs)")
+    assert beside_threads == 1
+    assert explicit == 2  # the curator's explicit setting stands
+
+
 def test_small_runs_stay_in_one_process_and_a_setting_is_capped():
     assert worker_count(0, 10, 16) == 1
     assert worker_count(3, 2, 16) == 2  # never more workers than sources
