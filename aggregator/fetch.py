@@ -34,6 +34,7 @@ import logging
 import random
 import re
 import socket
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -523,6 +524,35 @@ class _LimitedAdapter(HTTPAdapter):
         return response
 
 
+def _one_at_a_time(cache) -> None:
+    """Make every use of requests-cache's SQLite store take one lock.
+
+    Its SQLite backend shares one connection among threads and reads it without a lock; a read
+    beside another thread's write breaks either ("no more rows available", "not an error",
+    even a crash: requests-cache#820, #1008). A write that still fails (disk full, a locked
+    file) costs only the cache: the response in hand is used, and is fetched in full next run."""
+    lock = threading.RLock()
+    get, save, delete = cache.get_response, cache.save_response, cache.delete
+
+    def get_response(key, default=None):
+        with lock:
+            return get(key, default)
+
+    def save_response(response, cache_key=None, expires=None):
+        try:
+            with lock:
+                save(response, cache_key, expires)
+        except sqlite3.Error as error:
+            log.warning("the HTTP cache could not keep %s (%s: %s); it is fetched in full next time",
+                        getattr(response, "url", "a response"), type(error).__name__, error)
+
+    def delete_entries(*keys, **conditions):
+        with lock:
+            return delete(*keys, **conditions)
+
+    cache.get_response, cache.save_response, cache.delete = get_response, save_response, delete_entries
+
+
 def _remembering(get_response: Callable) -> Callable:
     """Wrap the cache's get_response: note the stored response for the request in flight (its body
     is what "unchanged" is judged against), and hide the validators of one downloaded more than
@@ -661,6 +691,7 @@ class HttpFetcher:
                              cache_control=False,
                              allowable_codes=(200,), allowable_methods=("GET",), wal=True,
                              urls_expire_after={"*/robots.txt": ROBOTS_TTL})
+        _one_at_a_time(session.cache)
         session.cache.get_response = _remembering(session.cache.get_response)
         return session
 

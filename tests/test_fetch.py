@@ -135,6 +135,64 @@ def test_a_refused_body_is_never_cached(srv, fetcher):
     assert fetcher.session.cache.responses.keys() == set() or len(list(fetcher.session.cache.responses.keys())) == 0
 
 
+def test_threads_take_turns_in_the_http_cache(srv, fetcher, tmp_path, monkeypatch):
+    """requests-cache shares one SQLite connection among threads and reads it unlocked; reads
+    beside a write fail at random ("no more rows available", requests-cache#820). A gauge in
+    its SQLite table shows how many threads are inside at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from requests_cache.backends.sqlite import SQLiteDict
+
+    inside, most = [0], [0]
+    gauge = threading.Lock()
+
+    def measured(method):
+        def wrapper(self, *args, **kwargs):
+            with gauge:
+                inside[0] += 1
+                most[0] = max(most[0], inside[0])
+            try:
+                time.sleep(0.002)  # widen the window a real race needs luck to hit
+                return method(self, *args, **kwargs)
+            finally:
+                with gauge:
+                    inside[0] -= 1
+        return wrapper
+
+    for name in range(12):
+        srv.documents[f"c{name}"] = Doc(f"BEGIN:VCALENDAR\r\nX-N:{name}\r\nEND:VCALENDAR\r\n".encode())
+    urls = [srv.url(f"/doc/c{name}") for name in range(12)]
+    for url in urls:
+        fetcher.get(url)  # stored: the next fetcher reads and rewrites each entry
+    monkeypatch.setattr(SQLiteDict, "__getitem__", measured(SQLiteDict.__getitem__))
+    monkeypatch.setattr(SQLiteDict, "_write", measured(SQLiteDict._write))
+    again = fresh(tmp_path)
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(again.get, urls))
+    finally:
+        again.close()
+    assert [r.from_cache for r in results] == [True] * 12, "each came back unchanged (304)"
+    assert most[0] == 1, f"{most[0]} threads were inside the HTTP cache's SQLite at once"
+
+
+def test_a_cache_that_cannot_be_written_costs_only_the_cache(srv, fetcher, monkeypatch, caplog):
+    import sqlite3
+
+    from requests_cache.backends.sqlite import SQLiteDict
+
+    def broken(self, key, value):
+        raise sqlite3.DatabaseError("database disk image is malformed")
+
+    monkeypatch.setattr(SQLiteDict, "_write", broken)
+    srv.documents["cal"] = Doc(b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n")
+    fetched = fetcher.get(srv.url("/doc/cal"))
+    assert fetched.text.startswith("BEGIN:VCALENDAR")
+    warning = [r for r in caplog.records if "HTTP cache could not keep" in r.getMessage()]
+    assert len(warning) == 1 and warning[0].exc_info is None
+    assert "malformed" in warning[0].getMessage()
+
+
 def test_the_cache_lives_next_to_the_database(tmp_path):
     assert cache_path_for(tmp_path / "events.sqlite") == tmp_path / "events.sqlite.http-cache.sqlite"
 
