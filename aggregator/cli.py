@@ -103,10 +103,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _OneLine(logging.Formatter):
+    """Outside --debug every log line is one line: a traceback a library logs with its warning
+    (requests-cache does) becomes "(ErrorType: message)" at the end."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if not (record.exc_info or record.stack_info):
+            return super().format(record)
+        error = record.exc_info[1] if record.exc_info else None
+        bare = logging.makeLogRecord({**record.__dict__, "exc_info": None, "exc_text": None, "stack_info": None})
+        line = super().format(bare)
+        return f"{line} ({type(error).__name__}: {error})" if error is not None else line
+
+
 def _setup_logging(debug: bool, quiet: bool) -> None:
     level = logging.DEBUG if debug else (logging.WARNING if quiet else logging.INFO)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s" if debug else "%(message)s",
-                        stream=sys.stderr)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s") if debug else _OneLine("%(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
     for noisy in ("urllib3", "requests_cache", "waitress", "apscheduler", "extruct", "mf2py"):
         logging.getLogger(noisy).setLevel(logging.WARNING if not debug else logging.DEBUG)
 
