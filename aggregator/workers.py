@@ -13,6 +13,7 @@ reported as failed with that reason and keep their last good records, like any f
 
 from __future__ import annotations
 
+import gc
 import itertools
 import multiprocessing
 import os
@@ -89,18 +90,34 @@ def read_in_processes(sources: Sequence, n: int, make_fetcher: Callable[[], obje
     results = context.Queue()
     pending = {options.id: options for options in sources}
     workers = []
-    with warnings.catch_warnings():
-        # Python 3.12+ warns that forking a threaded process may deadlock the child. The child
-        # here touches no lock another thread may hold: it builds its own fetcher and store-free readers.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        for shard in shards(sources, n):
-            worker = context.Process(target=_work, args=(shard, make_fetcher, read, threads, results, os.getpid(),
-                                                         failed),
-                                     name="massage-events-reader", daemon=True)
-            worker.start()
-            workers.append(worker)
+    unstarted: list[tuple[list, OSError]] = []
+    # The parent's objects move out of the collector's sight while forking: a child's garbage
+    # collections then leave their pages alone, not copying them (less memory and CPU per worker).
+    gc.freeze()
+    try:
+        with warnings.catch_warnings():
+            # Python 3.12+ warns that forking a threaded process may deadlock the child. Automatic
+            # workers fork only a single-threaded run (worker_count); the child builds its own fetcher.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            for shard in shards(sources, n):
+                worker = context.Process(target=_work, args=(shard, make_fetcher, read, threads, results,
+                                                             os.getpid(), failed),
+                                         name="massage-events-reader", daemon=True)
+                try:
+                    worker.start()
+                except OSError as error:  # no memory or processes left for a fork
+                    unstarted.append((shard, error))
+                    continue
+                workers.append(worker)
+    finally:
+        gc.unfreeze()
     stuck = False
     try:
+        for shard, error in unstarted:
+            for options in shard:
+                del pending[options.id]
+                yield options, failed(options, f"no worker process could be started for it ({error}); "
+                                               "it is read again next run"), 0.0
         last_news = time.monotonic()
         while pending:
             try:

@@ -132,6 +132,33 @@ def test_a_stuck_worker_is_stopped_and_fails_only_its_sources(http, make_config,
     assert not [c for c in multiprocessing.active_children() if c.name == "massage-events-reader"]
 
 
+def test_a_worker_that_cannot_be_forked_fails_only_its_sources_and_keeps_their_events(
+        http, make_config, tmp_path, monkeypatch):
+    from multiprocessing.process import BaseProcess
+
+    config = farm_config(make_config, http, workers=2)
+    with Store(tmp_path / "db.sqlite") as store:
+        first = run(config, store, tmp_path / "out", now=NOW)
+        before = {e["uid"] for e in published(tmp_path / "out")}
+        start, forks = BaseProcess.start, []
+
+        def second_fork_fails(process):
+            forks.append(process)
+            if len(forks) == 2:
+                raise OSError(12, "Cannot allocate memory")
+            return start(process)
+
+        monkeypatch.setattr(BaseProcess, "start", second_fork_fails)
+        report = run(config, store, tmp_path / "out", now=NOW)
+    assert all(s.ok for s in first.sources)
+    failed = [s for s in report.sources if not s.ok]
+    assert len(failed) == 3 and len({s.source_id.split("-")[0] for s in failed}) == 1  # one host's shard
+    assert {s.error_reason for s in failed} == {"worker_died"}
+    assert all("no worker process could be started" in s.error_message and "Cannot allocate memory" in s.error_message
+               for s in failed)
+    assert {e["uid"] for e in published(tmp_path / "out")} == before  # their last good events stay
+
+
 def test_each_hosts_sources_stay_together_and_shards_are_balanced(make_config):
     from sources.base import SourceOptions
 
