@@ -27,8 +27,8 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
 from email.message import Message
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 from aggregator import subscribers

@@ -96,6 +96,10 @@ def _now(now: datetime | None) -> datetime:
     return now or datetime.now(timezone.utc)
 
 
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
 def _clean_list(values: Iterable[str] | None) -> tuple[str, ...]:
     out: list[str] = []
     for v in values or ():
@@ -221,11 +225,11 @@ def record_bounce(db: sqlite3.Connection, subscriber_id: int, now: datetime | No
     A digest the relay accepts does not clear the count: most bounces arrive later as mail,
     after that 250. The count starts again instead when a bounce comes more than
     BOUNCE_STALE_AFTER after the previous one."""
-    now = _now(now)
+    now = _aware(_now(now))
     row = db.execute("SELECT bounces, last_bounce FROM subscribers WHERE id = ?", (subscriber_id,)).fetchone()
     if row is None:
         return False
-    last = datetime.fromisoformat(row["last_bounce"]) if row["last_bounce"] else None
+    last = _aware(datetime.fromisoformat(row["last_bounce"])) if row["last_bounce"] else None
     stale = last is None or now - last > BOUNCE_STALE_AFTER
     # Bounce mail may be read out of order: the latest bounce is the one to measure from.
     latest = now if last is None or now > last else last
