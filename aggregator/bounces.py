@@ -319,6 +319,7 @@ class BounceReport:
     not_bounces: int = 0
     unreadable: int = 0
     counted: list[str] = field(default_factory=list)      # subscribers given one more bounce
+    same_incident: list[str] = field(default_factory=list)  # bounced again within a day: not counted twice
     suspended: list[str] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)      # hard-bounced addresses not on the list
     no_recipient: int = 0                                 # hard bounces naming no address we could read
@@ -327,6 +328,8 @@ class BounceReport:
         lines = [f"bounces: {self.messages} messages read, {self.already} already read before"]
         lines.append(f"  {self.hard} hard bounces" + (
             f" (counted for {', '.join(self.counted)})" if self.counted else ""))
+        if self.same_incident:
+            lines.append("  not counted again (a bounce counted less than a day before): " + ", ".join(self.same_incident))
         lines.append("  subscribers suspended: " + (", ".join(self.suspended) if self.suspended else "none"))
         lines.append(f"  {self.soft} soft bounces ignored (temporary: the next digest is tried as usual)")
         lines.append(f"  {self.not_bounces} not bounces (auto-replies and other mail) ignored")
@@ -399,7 +402,12 @@ def process(store, messages: Iterator[tuple[str, bytes]], *, ignore: set[str] = 
                 if sub.id in seen:
                     continue
                 seen.add(sub.id)
-                if subscribers.record_bounce(db, sub.id, bounced_at(msg, now)):
+                outcome = subscribers.record_bounce(db, sub.id, bounced_at(msg, now))
+                if outcome is subscribers.Bounce.SAME_INCIDENT:
+                    if sub.email not in report.same_incident:
+                        report.same_incident.append(sub.email)
+                    continue
+                if outcome is subscribers.Bounce.SUSPENDED:
                     report.suspended.append(sub.email)
                 if sub.email not in report.counted:
                     report.counted.append(sub.email)

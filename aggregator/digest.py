@@ -598,7 +598,7 @@ def _deliver(config, db, sub: Subscriber, period: str, events, zone, tokens: Tok
         return 1
     except PermanentDeliveryError as e:
         _set(db, sub.id, period, "failed", now, error=str(e))
-        suspended = subscribers.record_bounce(db, sub.id, now)
+        suspended = subscribers.record_bounce(db, sub.id, now) is subscribers.Bounce.SUSPENDED
         report.failed += 1
         report.problems.append(f"{sub.email}: refused ({e})" + ("; suspended after 3 bounces" if suspended else ""))
         return 0

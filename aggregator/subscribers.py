@@ -4,7 +4,7 @@ Status lifecycle:
 
     (web form) -> pending --confirm--> active --unsubscribe--> unsubscribed
     (curator CLI) ---------------------> active
-    active --3 hard bounces, none over 15 days after the one before--> suspended
+    active --3 hard bounces, on 3 days, none over 15 days after the one before--> suspended
 
 Only `active` subscribers get digests. A `pending` one gets nothing but the
 confirmation email, at most once an hour. Addresses are validated (syntax) and
@@ -21,6 +21,7 @@ import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from enum import Enum
 from pathlib import Path
 
 from aggregator.errors import MassageEventsError
@@ -30,6 +31,15 @@ BOUNCES_TO_SUSPEND = 3
 # A bounce this long after the previous one starts a new count (as Mailman's
 # bounce_info_stale_after): two weekly digests went through in between, the mailbox works.
 BOUNCE_STALE_AFTER = timedelta(days=15)
+# Bounces within a day of the counted one are the same incident (one digest bouncing twice:
+# a forwarder and the final server both report it), as Mailman counts at most one a day.
+BOUNCE_SAME_INCIDENT = timedelta(days=1)
+
+
+class Bounce(Enum):
+    COUNTED = "counted"
+    SAME_INCIDENT = "same incident"  # within a day of the bounce counted last: not counted again
+    SUSPENDED = "suspended"  # this one was the third
 
 _LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
@@ -218,18 +228,21 @@ def remove(db: sqlite3.Connection, email: str) -> bool:
     return db.execute("DELETE FROM subscribers WHERE email = ?", (email,)).rowcount == 1
 
 
-def record_bounce(db: sqlite3.Connection, subscriber_id: int, now: datetime | None = None) -> bool:
+def record_bounce(db: sqlite3.Connection, subscriber_id: int, now: datetime | None = None) -> Bounce:
     """Count one hard bounce (a 5xx at send time, or a returned message bounced at `now`);
-    suspend after three. True when now suspended.
+    the third suspends the subscriber.
 
     A digest the relay accepts does not clear the count: most bounces arrive later as mail,
     after that 250. The count starts again instead when a bounce comes more than
-    BOUNCE_STALE_AFTER after the previous one."""
+    BOUNCE_STALE_AFTER after the previous one; one within BOUNCE_SAME_INCIDENT of it is not
+    counted again."""
     now = _aware(_now(now))
     row = db.execute("SELECT bounces, last_bounce FROM subscribers WHERE id = ?", (subscriber_id,)).fetchone()
     if row is None:
-        return False
+        return Bounce.COUNTED
     last = _aware(datetime.fromisoformat(row["last_bounce"])) if row["last_bounce"] else None
+    if last is not None and row["bounces"] and abs(now - last) < BOUNCE_SAME_INCIDENT:
+        return Bounce.SAME_INCIDENT
     stale = last is None or now - last > BOUNCE_STALE_AFTER
     # Bounce mail may be read out of order: the latest bounce is the one to measure from.
     latest = now if last is None or now > last else last
@@ -237,7 +250,7 @@ def record_bounce(db: sqlite3.Connection, subscriber_id: int, now: datetime | No
                (1 if stale else row["bounces"] + 1, latest.isoformat(), subscriber_id))
     cur = db.execute("UPDATE subscribers SET status = 'suspended' WHERE id = ? AND bounces >= ? AND status = 'active'",
                      (subscriber_id, BOUNCES_TO_SUSPEND))
-    return cur.rowcount == 1
+    return Bounce.SUSPENDED if cur.rowcount == 1 else Bounce.COUNTED
 
 
 def subscribers_command(config, db_path: Path, action: str, email: str | None,

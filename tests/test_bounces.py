@@ -127,13 +127,13 @@ def test_three_distinct_bounce_messages_suspend_and_the_digest_then_skips_the_su
     tmp_path.joinpath("out").mkdir()
     folder = tmp_path / "returned"
     box = mailbox.Maildir(folder, create=True)
-    box.add(variant(1, "ivy@example.com"))
-    box.add(variant(2, "ivy@example.com"))
+    box.add(variant(1, "ivy@example.com", T0 - timedelta(days=14)))
+    box.add(variant(2, "ivy@example.com", T0 - timedelta(days=7)))
     report = process(store, maildir_messages(folder), ignore=OURS, now=T0)
     assert subscribers.get(store.db, "ivy@example.com").bounces == 2 and not report.suspended
     assert subscribers.get(store.db, "ivy@example.com").status == "active"
 
-    box.add(variant(3, "IVY@Example.COM"))  # the address as the remote server wrote it
+    box.add(variant(3, "IVY@Example.COM", T0))  # the address as the remote server wrote it
     box.close()
     report = process(store, maildir_messages(folder), ignore=OURS, now=T0)
     assert (report.hard, report.already) == (1, 2)
@@ -245,8 +245,8 @@ def test_cli_prints_the_summary_of_a_maildir(tmp_path, config_file, capsys):
 def test_cli_names_the_subscribers_suspended(tmp_path, config_file, capsys):
     with Store(tmp_path / "db.sqlite") as s:
         sub = subscribers.get(s.db, "ivy@example.com")
-        subscribers.record_bounce(s.db, sub.id, T0)
-        subscribers.record_bounce(s.db, sub.id, T0)
+        subscribers.record_bounce(s.db, sub.id, T0 - timedelta(days=14))
+        subscribers.record_bounce(s.db, sub.id, T0 - timedelta(days=7))
     path = tmp_path / "returned.mbox"
     box = mailbox.mbox(path, create=True)
     box.add(variant(3, "ivy@example.com"))
@@ -308,6 +308,21 @@ def test_bounces_weeks_apart_with_good_deliveries_between_start_the_count_again(
         assert report.counted == ["ivy@example.com"]
     ivy = subscribers.get(store.db, "ivy@example.com")
     assert (ivy.status, ivy.bounces) == ("active", 1)
+
+
+def test_two_reports_of_one_bounced_digest_count_once_and_say_so(tmp_path, config_file, capsys):
+    path = tmp_path / "returned.mbox"
+    box = mailbox.mbox(path, create=True)
+    box.add(variant(5, "ivy@example.com", T0))
+    box.add(variant(6, "ivy@example.com", T0 + timedelta(minutes=20)))  # the forwarder's report too
+    box.close()
+    args = ["bounces", "--config", str(config_file), "--db", str(tmp_path / "db.sqlite"), "--mbox", str(path)]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "2 hard bounces (counted for ivy@example.com)" in out
+    assert "not counted again (a bounce counted less than a day before): ivy@example.com" in out
+    with Store(tmp_path / "db.sqlite") as s:
+        assert subscribers.get(s.db, "ivy@example.com").bounces == 1
 
 
 def test_a_bounce_dated_in_the_future_counts_as_read_now(tmp_path, store):

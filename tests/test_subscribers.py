@@ -7,7 +7,7 @@ import pytest
 
 from aggregator import subscribers
 from aggregator.store import Store
-from aggregator.subscribers import InvalidAddress, normalize_address, subscribers_command
+from aggregator.subscribers import Bounce, InvalidAddress, normalize_address, subscribers_command
 from tests.smtp_server import digest_config, migrated_db  # noqa: F401 (autouse)
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
@@ -70,23 +70,31 @@ def test_active_subscriber_signing_up_again_gets_no_email(db):
 
 
 def test_a_bounce_over_two_weeks_after_the_last_starts_the_count_again(db):
-    from datetime import timedelta
-
     sub, _ = subscribers.add_active(db, "ann@example.org")
     subscribers.record_bounce(db, sub.id, T0)
     subscribers.record_bounce(db, sub.id, T0 + timedelta(days=14))
     assert subscribers.get(db, "ann@example.org").bounces == 2
-    assert not subscribers.record_bounce(db, sub.id, T0 + timedelta(days=30))
+    assert subscribers.record_bounce(db, sub.id, T0 + timedelta(days=30)) is Bounce.COUNTED
     assert subscribers.get(db, "ann@example.org").bounces == 1
     assert subscribers.get(db, "ann@example.org").status == "active"
 
 
-def test_three_hard_bounces_suspend(db):
+def test_three_weekly_hard_bounces_suspend(db):
     sub, _ = subscribers.add_active(db, "ann@example.org")
-    assert not subscribers.record_bounce(db, sub.id, T0)
-    assert not subscribers.record_bounce(db, sub.id, T0)
-    assert subscribers.record_bounce(db, sub.id, T0)
+    assert subscribers.record_bounce(db, sub.id, T0) is Bounce.COUNTED
+    assert subscribers.record_bounce(db, sub.id, T0 + timedelta(days=7)) is Bounce.COUNTED
+    assert subscribers.record_bounce(db, sub.id, T0 + timedelta(days=14)) is Bounce.SUSPENDED
     assert subscribers.get(db, "ann@example.org").status == "suspended"
+
+
+def test_bounces_of_one_day_are_one_incident(db):
+    """One digest reported by a forwarder and by the final server must not suspend anyone."""
+    sub, _ = subscribers.add_active(db, "ann@example.org")
+    assert subscribers.record_bounce(db, sub.id, T0) is Bounce.COUNTED
+    assert subscribers.record_bounce(db, sub.id, T0 + timedelta(hours=2)) is Bounce.SAME_INCIDENT
+    assert subscribers.record_bounce(db, sub.id, T0 - timedelta(hours=3)) is Bounce.SAME_INCIDENT  # read out of order
+    ann = subscribers.get(db, "ann@example.org")
+    assert (ann.bounces, ann.status) == (1, "active")
 
 
 def test_preferences_match_regions_and_tags_ignoring_case(db):
