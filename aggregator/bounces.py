@@ -28,13 +28,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.message import Message
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 from aggregator import subscribers
 from aggregator.errors import MassageEventsError, SourceError
 from sources.mail import (MAX_MESSAGE_BYTES, _header, decompress_if_gzipped, is_mbox, looks_like_message,
-                          message_parts, parse_message, split_mbox)
+                          message_date, message_parts, parse_message, split_mbox)
 from sources.maildir import message_files
 
 log = logging.getLogger(__name__)
@@ -346,13 +345,8 @@ def bounced_at(msg: Message, now: datetime) -> datetime:
     """When the message bounced: its Date (the reporting server's clock), never later than
     `now`; `now` when it has none we can read. A mailbox read once a month still counts its
     weekly bounces a week apart (subscribers.BOUNCE_STALE_AFTER)."""
-    try:
-        when = parsedate_to_datetime(_header(msg, "Date"))
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return now
-    if when.tzinfo is None:  # "-0000": the sender's zone is unknown; UTC is the reading RFC 5322 gives
-        when = when.replace(tzinfo=timezone.utc)
-    return min(when, now)
+    when = message_date(msg)
+    return now if when is None else min(when, now)
 
 
 def process(store, messages: Iterator[tuple[str, bytes]], *, ignore: set[str] = frozenset(),

@@ -25,6 +25,7 @@ from enum import Enum
 from pathlib import Path
 
 from aggregator.errors import MassageEventsError
+from aggregator.timezones import localize
 
 CONFIRM_RESEND_AFTER = timedelta(hours=1)
 BOUNCES_TO_SUSPEND = 3
@@ -104,10 +105,6 @@ def _show(value: str) -> str:
 
 def _now(now: datetime | None) -> datetime:
     return now or datetime.now(timezone.utc)
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def _clean_list(values: Iterable[str] | None) -> tuple[str, ...]:
@@ -236,11 +233,11 @@ def record_bounce(db: sqlite3.Connection, subscriber_id: int, now: datetime | No
     after that 250. The count starts again instead when a bounce comes more than
     BOUNCE_STALE_AFTER after the previous one; one within BOUNCE_SAME_INCIDENT of it is not
     counted again."""
-    now = _aware(_now(now))
+    now = localize(_now(now), timezone.utc)
     row = db.execute("SELECT bounces, last_bounce FROM subscribers WHERE id = ?", (subscriber_id,)).fetchone()
     if row is None:
         return Bounce.COUNTED
-    last = _aware(datetime.fromisoformat(row["last_bounce"])) if row["last_bounce"] else None
+    last = localize(datetime.fromisoformat(row["last_bounce"]), timezone.utc) if row["last_bounce"] else None
     if last is not None and row["bounces"] and abs(now - last) < BOUNCE_SAME_INCIDENT:
         return Bounce.SAME_INCIDENT
     stale = last is None or now - last > BOUNCE_STALE_AFTER

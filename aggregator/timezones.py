@@ -8,7 +8,7 @@ CLDR mapping from those to IANA names, so we use it rather than our own table.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -95,7 +95,7 @@ def zone_name(tz) -> str | None:
     return resolved.key if resolved else None
 
 
-def localize(value: datetime | date, zone: ZoneInfo) -> datetime | date:
+def localize(value: datetime | date, zone: tzinfo) -> datetime | date:
     """Attach `zone` to a floating (naive) datetime; dates and aware datetimes pass through."""
     if isinstance(value, datetime) and value.tzinfo is None:
         return value.replace(tzinfo=zone)

@@ -164,19 +164,22 @@ def parse_message(raw: bytes) -> Message:
     return email.message_from_bytes(raw)
 
 
+def message_date(msg: Message) -> datetime | None:
+    """The message's Date header as an aware datetime, or None when it has none we can read."""
+    try:
+        sent = email.utils.parsedate_to_datetime(_header(msg, "Date"))
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if sent.tzinfo is None:
+        sent = sent.replace(tzinfo=timezone.utc)  # RFC 5322 "-0000": the zone is unknown
+    return sent
+
+
 def post_from_message(msg: Message, *, fallback_sent: datetime | None = None) -> tuple[Post, list[bytes]]:
     subject = _header(msg, "Subject")
     sender = _header(msg, "From")
     date_text = _header(msg, "Date")
-    sent = None
-    if date_text:
-        try:
-            sent = email.utils.parsedate_to_datetime(date_text)
-        except (TypeError, ValueError, IndexError, OverflowError):
-            sent = None
-    if sent is not None and sent.tzinfo is None:
-        sent = sent.replace(tzinfo=timezone.utc)  # RFC 5322 "-0000": the zone is unknown
-    sent = sent or fallback_sent or datetime.now(timezone.utc)
+    sent = message_date(msg) or fallback_sent or datetime.now(timezone.utc)
     message_id = _header(msg, "Message-ID").strip() or _header(msg, "Message-Id").strip()
     if not message_id:
         message_id = post_id(subject, date_text, sender)
@@ -268,5 +271,5 @@ def read_mailbox_bytes(content: bytes, options: SourceOptions, window: Window, *
     return read_messages(messages, options, window, origin=origin)
 
 
-__all__ = ["read_messages", "read_mailbox_bytes", "post_from_message", "message_parts", "parse_message",
+__all__ = ["read_messages", "read_mailbox_bytes", "post_from_message", "message_date", "message_parts", "parse_message",
            "split_mbox", "looks_like_message", "is_mbox", "decompress_if_gzipped"]
