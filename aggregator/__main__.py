@@ -1,3 +1,3 @@
-from aggregator.cli import main
+from aggregator.app.cli import main
 
 raise SystemExit(main())

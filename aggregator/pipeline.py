@@ -17,16 +17,21 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from aggregator import __version__, dedupe, health, lifecycle, outputs, workers
-from aggregator import tagging  # issue 6: tags and relevance after normalize
-from aggregator.config import CalendarSettings, Config, FilterSettings
-from aggregator.fetch import body_fingerprint
+from aggregator import __version__
+from aggregator.merge import dedupe
+from aggregator.store import health
+from aggregator.merge import lifecycle
+from aggregator.publish import outputs
+from aggregator.collect import workers
+from aggregator.merge import tagging  # issue 6: tags and relevance after normalize
+from aggregator.config.settings import CalendarSettings, Config, FilterSettings
+from aggregator.collect.fetch import body_fingerprint
 from aggregator.errors import ParseError, RecordRejected, SourceError
 from aggregator.model import Event, RawEvent, Window
-from aggregator.normalize import normalize, record_uid
+from aggregator.merge.normalize import normalize, record_uid
 from aggregator.timezones import resolve_zone
 from aggregator.report import RunReport, SourceResult
-from aggregator.store import Store
+from aggregator.store.database import Store
 from sources.base import Fetched, Fetcher, Skipped, SourceOptions
 from sources.registry import adapter_for
 
@@ -160,7 +165,7 @@ def run(config: Config, store: Store, out_dir: Path, *, now: datetime | None = N
     """Fetch every enabled source, merge, store and publish. A failing source never stops the run.
 
     Without a `fetcher`, the run builds its own from `fetch:` (with the HTTP cache next to the
-    database) and, for many sources, reads them in worker processes (aggregator/workers.py)."""
+    database) and, for many sources, reads them in worker processes (aggregator/collect/workers.py)."""
     now = now or datetime.now(timezone.utc)
     report = RunReport(started=now)
     wall = time.monotonic()
@@ -301,6 +306,6 @@ def _settle(store: Store, options: SourceOptions, outcome: SourceOutcome, now: d
 
 
 def _default_fetcher(config: Config, store: Store) -> Fetcher:
-    from aggregator.fetch import cache_path_for, make_fetcher
+    from aggregator.collect.fetch import cache_path_for, make_fetcher
 
     return make_fetcher(config, cache_path_for(store.path))

@@ -17,7 +17,7 @@ memory, requests, 200s and 304s per phase (from the farm server's log), events p
 against the truth, extraction precision/recall and pairwise de-duplication
 precision/recall/F1 against truth.json.
 
---dedupe-scale N times `aggregator.dedupe.merge` over N synthetic normalized records
+--dedupe-scale N times `aggregator.merge.dedupe.merge` over N synthetic normalized records
 (with the farm's kinds of duplicates) and scores its groups the same way.
 """
 
@@ -52,7 +52,7 @@ def _maxrss_mb() -> float:
 
 
 def _children_cpu() -> float:
-    """CPU seconds of this process's ended children: the run's worker processes (aggregator/workers.py)."""
+    """CPU seconds of this process's ended children: the run's worker processes (aggregator/collect/workers.py)."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
 
@@ -60,9 +60,9 @@ def _children_cpu() -> float:
 def run_phase(config_path: Path, db_path: Path, out_dir: Path, now: datetime | None) -> dict:
     """One pipeline run in this process; what it cost and what it reported. CPU counts the
     run's worker processes too (they have ended, and been waited for, when run() returns)."""
-    from aggregator.config import load_config
+    from aggregator.config.settings import load_config
     from aggregator.pipeline import run
-    from aggregator.store import Store
+    from aggregator.store.database import Store
 
     config = load_config(config_path)
     rss_before = _maxrss_mb()
@@ -97,8 +97,8 @@ class _stage_clock:
     through module attributes (read_sources = the rest: fetch, parse, normalize, store records)."""
 
     def __enter__(self) -> dict:
-        import aggregator.dedupe as dedupe
-        import aggregator.outputs as outputs
+        import aggregator.merge.dedupe as dedupe
+        import aggregator.publish.outputs as outputs
         import aggregator.pipeline as pipeline
 
         self.stages: dict = {}
@@ -143,7 +143,7 @@ def _phase_in_child(config_path: Path, db_path: Path, out_dir: Path, now: dateti
 
 def score(db_path: Path, out_dir: Path, truth: dict) -> dict:
     """Extraction and de-duplication against the truth, from the store and events.json."""
-    from aggregator.store import Store
+    from aggregator.store.database import Store
 
     with Store(db_path) as store:
         extracted = [Extracted(e.sources[0].source, e.sources[0].external_id, e.title, e.start, e.url)
@@ -353,7 +353,7 @@ def _ratios(results: dict) -> None:
 def synthetic_records(n: int, seed: int = 11, anchor: date | None = None):
     """About n normalized source records (aggregator.model.Event) with the farm's duplicates, and their truth."""
     from aggregator.model import Event, SourceRef, Status
-    from aggregator.normalize import record_uid
+    from aggregator.merge.normalize import record_uid
 
     n_sources = max(12, round(n / 10.5))  # a little over n records, then cut to exactly n
     # National scale: every state, towns whose names recur across states, a year ahead.
@@ -372,8 +372,8 @@ def synthetic_records(n: int, seed: int = 11, anchor: date | None = None):
 
 
 def dedupe_scale(n: int, seed: int = 11) -> dict:
-    """Time aggregator.dedupe.merge(records, known={}) over n synthetic records."""
-    from aggregator import dedupe
+    """Time aggregator.merge.dedupe.merge(records, known={}) over n synthetic records."""
+    from aggregator.merge import dedupe
 
     t0 = time.perf_counter()
     records, truth = synthetic_records(n, seed)

@@ -88,9 +88,9 @@ def _read_adapter(type_name: str, data: bytes) -> list:
 
 
 def _read_text(data: bytes) -> list:
-    """sources.dates.parse_when and sources.prose.read_post over the bytes as text: never raise."""
-    from sources.dates import parse_when
-    from sources.prose import Post, read_post, records_from_posts
+    """sources.parse.dates.parse_when and sources.parse.prose.read_post over the bytes as text: never raise."""
+    from sources.parse.dates import parse_when
+    from sources.parse.prose import Post, read_post, records_from_posts
 
     text = data.decode("utf-8", "replace")
     subject, _, body = text.partition("\n")
@@ -211,7 +211,10 @@ def main(target: str, argv: list[str] | None = None) -> int:
 
     with atheris.instrument_imports(include=["sources", "aggregator"]):
         import sources.registry  # noqa: F401  (the adapters load through it)
-        from sources import dates, html, ical, jsonld, mail, mbox, prose, rss  # noqa: F401
+        from sources import html, ical, jsonld, mbox, rss  # noqa: F401
+        from sources.parse import dates
+        from sources.parse import mail
+        from sources.parse import prose
 
     def one_input(data: bytes) -> None:
         check(target, data)

@@ -1,4 +1,4 @@
-"""atheris harness: the mbox adapter: sources/mail.py read_mailbox_bytes/read_messages, the email parsing maildir and imap share.
+"""atheris harness: the mbox adapter: sources/parse/mail.py read_mailbox_bytes/read_messages, the email parsing maildir and imap share.
 
     make fuzz                                   # every harness, FUZZ_SECONDS (60) each
     .venv/bin/python -m fuzz.fuzz_mbox -runs=1000  # this one, with any libFuzzer flags

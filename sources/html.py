@@ -24,7 +24,7 @@ start: "~ p.date". When the start selector matches several elements in one event
 a time range in another make one start and end. A <time datetime> element is
 read by its machine-readable attribute.
 
-Dates are read by sources.dates: "Tue, March 3 · 6:30 PM", "3/3/2026 18:30",
+Dates are read by sources.parse.dates: "Tue, March 3 · 6:30 PM", "3/3/2026 18:30",
 "March 3rd, 6:30pm-8pm", ISO 8601; a year missing is read as the nearest such
 day to the page's Last-Modified date, else today. An event block whose date
 cannot be read is reported as Skipped(title, "no date found").
@@ -44,8 +44,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from aggregator.model import RawEvent, Window
 from aggregator.timezones import resolve_zone
 from sources.base import Fetched, Fetcher, Skipped, SourceOptions
-from sources.dates import parse_when
-from sources.pages import absolute, check_page, page_date, settle_ids, text_hash
+from sources.parse.dates import parse_when
+from sources.parse.pages import absolute, check_page, page_date, settle_ids, text_hash
 
 ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
 REQUIRED = ("event", "title", "start")

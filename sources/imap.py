@@ -10,7 +10,7 @@
       password_env: LIST_IMAP_PASSWORD   # the NAME of an environment variable holding the password
 
 The password is never written in sources.yaml: a missing variable is a clear source error
-naming it. Messages are read as list posts (sources/prose.py); text/calendar invitations
+naming it. Messages are read as list posts (sources/parse/prose.py); text/calendar invitations
 as iCalendar (METHOD:CANCEL cancels). `url` is optional for this type.
 
 IMAP is not HTTP, so this adapter opens its own connection (imaplib) with a timeout,
@@ -33,7 +33,7 @@ from pydantic import Field, field_validator
 from aggregator.errors import FetchRefused, ParseError, RetryableFetchError, SourceError
 from aggregator.model import RawEvent, Window
 from sources.base import Fetcher, Skipped, SourceOptions
-from sources.mail import MAX_MESSAGE_BYTES, read_messages
+from sources.parse.mail import MAX_MESSAGE_BYTES, read_messages
 
 _LOOPBACK = ("127.0.0.1", "::1", "localhost")
 

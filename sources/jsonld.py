@@ -43,8 +43,8 @@ from aggregator.errors import ParseError, SourceError
 from aggregator.model import RawEvent, Status, Window
 from aggregator.timezones import resolve_zone
 from sources.base import Fetched, Fetcher, Skipped, SourceOptions
-from sources.dates import parse_iso, parse_when
-from sources.pages import absolute, check_page, page_date, settle_ids, start_key, text_hash
+from sources.parse.dates import parse_iso, parse_when
+from sources.parse.pages import absolute, check_page, page_date, settle_ids, start_key, text_hash
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@
       path: /home/curator/Maildir/.lists.lmt-chicago    # (url: is accepted as a synonym)
 
 Messages in new/ and cur/ are read (never moved, never marked seen) as list posts
-(sources/prose.py), text/calendar invitations as iCalendar. Only the newest
+(sources/parse/prose.py), text/calendar invitations as iCalendar. Only the newest
 `max_messages` messages are read.
 
 `url` is optional for this type (there is no URL for a folder): give `path`, or a `url`
@@ -25,14 +25,14 @@ from pydantic import Field, model_validator
 from aggregator.errors import FetchRefused, ParseError
 from aggregator.model import RawEvent, Window
 from sources.base import Fetcher, Skipped, SourceOptions
-from sources.mail import MAX_MESSAGE_BYTES, read_messages
+from sources.parse.mail import MAX_MESSAGE_BYTES, read_messages
 
 
 def message_files(folder: Path, *, source_id: str | None = None) -> list[tuple[float, str, int]]:
     """The message files of a Maildir folder as (mtime, path, size), newest first: new/ and cur/
     (a folder with only one of them is a Maildir too), never tmp/ or dot-files. Nothing is opened,
     moved or marked seen. FetchRefused when the folder is missing or unreadable, ParseError when it
-    is not a Maildir. (The bounce reader, aggregator/bounces.py, lists a folder with this too.)"""
+    is not a Maildir. (The bounce reader, aggregator/mail/bounces.py, lists a folder with this too.)"""
     if not folder.exists():
         raise FetchRefused(f"Maildir folder {folder} does not exist; check path: in sources.yaml",
                            source_id=source_id, reason="not_found")

@@ -7,7 +7,7 @@
       type: mbox
       url: /srv/mail/announcements.mbox        # a local path is allowed for this type
 
-Each message is read as a list post (sources/prose.py); a text/calendar part (an
+Each message is read as a list post (sources/parse/prose.py); a text/calendar part (an
 invitation) is read exactly like an iCalendar source, METHOD:CANCEL cancelling the event.
 Gzipped monthly archives (Pipermail's .txt.gz) are inflated, with a size cap.
 """
@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 from aggregator.model import RawEvent, Window
 from sources.base import Fetcher, Skipped, SourceOptions
-from sources.mail import read_mailbox_bytes
+from sources.parse.mail import read_mailbox_bytes
 
 ACCEPT = "application/mbox, message/rfc822, text/plain;q=0.9, application/gzip;q=0.8, */*;q=0.1"
 

@@ -4,7 +4,7 @@
       type: rss
       url: https://example.org/list/feed.xml
 
-Each entry is read as a list post (sources/prose.py): its title and body (HTML turned into
+Each entry is read as a list post (sources/parse/prose.py): its title and body (HTML turned into
 text) are searched for the event's date, time and place, relative dates resolved against
 the entry's published (else updated) date. Replies, reminders and forwards of one
 announcement collapse into one record; entries that announce nothing are Skipped with the
@@ -32,8 +32,8 @@ import feedparser
 from aggregator.errors import ParseError
 from aggregator.model import RawEvent, Window
 from sources.base import Fetcher, Skipped, SourceOptions
-from sources.mail import source_zone
-from sources.prose import Post, html_to_text, post_id, records_from_posts
+from sources.parse.mail import source_zone
+from sources.parse.prose import Post, html_to_text, post_id, records_from_posts
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ test module writes
         options_extra = {}                               # optional: this type's own keys
 
 and inherits these checks, run against the real loopback server (tests/servers.py)
-through aggregator.fetch.HttpFetcher:
+through aggregator.collect.fetch.HttpFetcher:
 
 - reading the good fixture yields records, each with a non-empty, unique
   external id, a title and a start; reading it twice gives the same ids;
@@ -53,7 +53,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from aggregator.errors import SourceError
-from aggregator.fetch import HttpFetcher, decode
+from aggregator.collect.fetch import HttpFetcher, decode
 from aggregator.model import RawEvent, Window
 from sources.base import Fetched, Skipped
 

@@ -120,7 +120,7 @@ class FaultySMTP:
 
 def digest_config(tmp_path, *, smtp: "FaultySMTP | None" = None, **sections):
     """A validated Config (America/Chicago, Monday 08:00 digest), SMTP pointing at `smtp` if given."""
-    from aggregator.config import parse_config
+    from aggregator.config.settings import parse_config
 
     data = {"calendar": {"name": "Massage Events", "timezone": "America/Chicago",
                          "base_url": "https://events.example.org", "curator_email": "curator@example.org"},
@@ -162,7 +162,7 @@ def _template_db():
     import tempfile
     from pathlib import Path
 
-    from aggregator.store import Store
+    from aggregator.store.database import Store
 
     if "path" not in _TEMPLATE:
         path = Path(tempfile.mkdtemp(prefix="massage-events-template-")) / "db.sqlite"

@@ -6,9 +6,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from aggregator.alerts import notify_curator
+from aggregator.mail.alerts import notify_curator
 from aggregator.report import RunReport, SourceResult
-from aggregator.store import Store
+from aggregator.store.database import Store
 from tests.smtp_server import FaultySMTP, digest_config, migrated_db  # noqa: F401 (autouse)
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)

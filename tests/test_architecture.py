@@ -45,9 +45,9 @@ def test_adapters_import_only_the_model_errors_and_their_base(path):
 
 # Modules left of the store never import the store, the publishers, the pipeline or the shells.
 LEFT_OF_STORE = ["config", "yamlfile", "fetch", "normalize", "dedupe", "lifecycle", "tagging", "codec"]
-RIGHT_SIDE = {"aggregator.store", "aggregator.pipeline", "aggregator.cli", "aggregator.web", "aggregator.demo",
-              "aggregator.publish_ics", "aggregator.publish_json", "aggregator.publish_html", "aggregator.outputs",
-              "aggregator.digest", "aggregator.mailer", "aggregator.scheduler"}
+RIGHT_SIDE = {"aggregator.store.database", "aggregator.pipeline", "aggregator.app.cli", "aggregator.app.web.site", "aggregator.app.demo",
+              "aggregator.publish.ics", "aggregator.publish.json", "aggregator.publish.html", "aggregator.publish.outputs",
+              "aggregator.mail.digest", "aggregator.mail.transport", "aggregator.app.scheduler"}
 
 
 @pytest.mark.parametrize("name", LEFT_OF_STORE)
@@ -68,7 +68,7 @@ def test_publishers_know_nothing_of_adapters_or_fetching(name):
     if not path.exists():
         pytest.skip(f"aggregator/{name}.py not present")
     bad = {i for i in project_imports(path)
-           if i.startswith("sources") or i.startswith(("aggregator.fetch", "aggregator.pipeline", "aggregator.cli"))}
+           if i.startswith("sources") or i.startswith(("aggregator.collect.fetch", "aggregator.pipeline", "aggregator.app.cli"))}
     assert not bad, f"aggregator/{name}.py imports {sorted(bad)}"
 
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from aggregator import subscribers
-from aggregator.bounces import maildir_messages, mbox_messages, process
-from aggregator.cli import main
-from aggregator.digest import send_period
-from aggregator.store import Store
+from aggregator.mail import subscribers
+from aggregator.mail.bounces import maildir_messages, mbox_messages, process
+from aggregator.app.cli import main
+from aggregator.mail.digest import send_period
+from aggregator.store.database import Store
 from tests.smtp_server import digest_config, migrated_db  # noqa: F401 (autouse)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "bounces"

@@ -9,7 +9,7 @@ import sys
 
 LIBRARY_WARNING = """if True:
     import logging, sys
-    from aggregator.cli import _setup_logging
+    from aggregator.app.cli import _setup_logging
     _setup_logging(debug=sys.argv[1] == "debug", quiet=False)
     try:
         raise ConnectionError("reset by peer")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.config import load_config
+from aggregator.config.settings import load_config
 from aggregator.errors import ConfigError
 from sources.registry import available_types
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from aggregator.errors import SourceError
-from aggregator.fetch import HttpFetcher
+from aggregator.collect.fetch import HttpFetcher
 from aggregator.model import RawEvent, Status, Window
 from sources.base import Fetched, Skipped
 from sources.mbox import MboxAdapter

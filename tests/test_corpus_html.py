@@ -14,10 +14,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from aggregator.errors import SourceError
-from aggregator.fetch import HttpFetcher
+from aggregator.collect.fetch import HttpFetcher
 from aggregator.model import RawEvent
 from sources.base import Skipped
-from sources.dates import parse_iso, parse_when
+from sources.parse.dates import parse_iso, parse_when
 from sources.jsonld import JsonLdAdapter, JsonLdOptions
 from tests.adapter_contract import DEFAULT_WINDOW
 from tests.conftest import SHARED_CORPUS, corpus_files

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from aggregator.errors import SourceError
-from aggregator.fetch import HttpFetcher
+from aggregator.collect.fetch import HttpFetcher
 from aggregator.model import RawEvent, Window
 from sources.base import Skipped, SourceOptions
 from sources.ical import ICalAdapter

@@ -18,9 +18,9 @@ import pytest
 import vobject
 from icalendar import Calendar
 
-from aggregator.config import CalendarSettings
+from aggregator.config.settings import CalendarSettings
 from aggregator.model import Event
-from aggregator.publish_ics import render_calendar
+from aggregator.publish.ics import render_calendar
 from tests.calendar_cases import EMOJI, INJECTION, generated_events, hard_cases
 from tests.conftest import corpus_files
 
@@ -251,9 +251,9 @@ def test_libical_is_available_or_the_skip_says_why():
 
 def test_demo_calendar_reads_identically_by_every_parser(tmp_path):
     try:
-        from aggregator.demo import run_demo
+        from aggregator.app.demo import run_demo
     except ImportError:
-        pytest.skip("aggregator.demo.run_demo is not there yet; the demo calendar check waits for it")
+        pytest.skip("aggregator.app.demo.run_demo is not there yet; the demo calendar check waits for it")
     out = tmp_path / "demo"
     run_demo(out)
     data = (out / "calendar.ics").read_bytes()
@@ -274,7 +274,7 @@ def _corpus_events(path: Path) -> list[Event]:
 
     from aggregator.errors import MassageEventsError
     from aggregator.model import RawEvent, Window
-    from aggregator.normalize import normalize
+    from aggregator.merge.normalize import normalize
     from sources.base import SourceOptions
     from sources.ical import read_ical_bytes
 

@@ -1,4 +1,4 @@
-"""sources.dates: the human date and time text event pages print, read into the right moments."""
+"""sources.parse.dates: the human date and time text event pages print, read into the right moments."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from sources.dates import nearest_year, parse_iso, parse_when
+from sources.parse.dates import nearest_year, parse_iso, parse_when
 
 REF = date(2027, 2, 15)  # the page's own date in these tests
 

@@ -8,8 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from aggregator import dedupe
-from aggregator.dedupe import merge, merge_detailed, norm_title, norm_url, norm_venue
+from aggregator.merge import dedupe
+from aggregator.merge.dedupe import merge, merge_detailed, norm_title, norm_url, norm_venue
 from aggregator.model import Status
 from tests.test_issue6_support import CHICAGO, NEW_YORK, TYPES, UTC, chapter_meeting_copies, groups, keys, rec
 
@@ -282,7 +282,7 @@ def test_merge_does_not_depend_on_record_order(order):
 
 
 def _links(events) -> dict[str, str]:
-    from aggregator.normalize import record_uid
+    from aggregator.merge.normalize import record_uid
     return {record_uid(s.source, s.external_id): e.uid for e in events for s in e.sources}
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from bs4 import BeautifulSoup
 
-from aggregator.demo import run_demo
+from aggregator.app.demo import run_demo
 
 SUBSCRIBE = re.compile(r"(calendar\.ics|webcal:)")
 
@@ -88,6 +88,6 @@ def test_demo_serve_on_a_chosen_port_links_to_that_port(tmp_path):
 
 
 def test_the_demo_prints_to_the_stdout_of_the_call_not_of_the_import(tmp_path, capsys):
-    # aggregator.demo was imported at collection time (the top of this file), under another stdout.
+    # aggregator.app.demo was imported at collection time (the top of this file), under another stdout.
     assert run_demo(tmp_path / "demo-out") == 0
     assert "sample sources served at" in capsys.readouterr().out

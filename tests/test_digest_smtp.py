@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from aggregator import digest, subscribers
-from aggregator.store import Store
-from aggregator.tokens import UNSUBSCRIBE, Tokens, secret_for
+from aggregator.mail import digest
+from aggregator.mail import subscribers
+from aggregator.store.database import Store
+from aggregator.mail.tokens import UNSUBSCRIBE, Tokens, secret_for
 from tests.smtp_server import FaultySMTP, digest_config, make_event, migrated_db  # noqa: F401 (autouse)
 
 # Monday 2 March 2026, 08:05 in Chicago (CST): just after the default Monday 08:00 slot.
@@ -291,7 +292,7 @@ def test_smtp_login_with_the_password_from_the_environment(tmp_path, store, monk
             update={"username": "mailer", "password_env": "TEST_SMTP_PASSWORD"})})
         subscribers.add_active(store.db, "ann@example.org", send_empty=True)
         monkeypatch.setenv("TEST_SMTP_PASSWORD", "wrong")
-        from aggregator.mailer import SmtpSetupError
+        from aggregator.mail.transport import SmtpSetupError
         with pytest.raises(SmtpSetupError, match="refused the login for mailer"):
             send(config, store, tmp_path)
         assert store.db.execute("SELECT status FROM deliveries").fetchone()[0] == "queued"
@@ -340,8 +341,8 @@ SENDER = textwrap.dedent("""
     from datetime import datetime, timezone
     from pathlib import Path
     from tests.smtp_server import digest_config
-    from aggregator import digest
-    from aggregator.store import Store
+    from aggregator.mail import digest
+    from aggregator.store.database import Store
     tmp, port = Path(sys.argv[1]), int(sys.argv[2])
     class S: pass
     s = S(); s.port = port
@@ -398,7 +399,7 @@ SEND_COMMAND = textwrap.dedent("""
     import time_machine
     from datetime import datetime, timezone
     from tests.smtp_server import digest_config
-    from aggregator import digest
+    from aggregator.mail import digest
     tmp, port = Path(sys.argv[1]), int(sys.argv[2])
     class S: pass
     s = S(); s.port = port

@@ -11,9 +11,10 @@ from datetime import datetime, timezone
 
 import pytest
 
-from aggregator import digest, subscribers
-from aggregator.store import Store
-from aggregator.tokens import Tokens
+from aggregator.mail import digest
+from aggregator.mail import subscribers
+from aggregator.store.database import Store
+from aggregator.mail.tokens import Tokens
 from tests.smtp_server import digest_config, make_event
 
 pytestmark = pytest.mark.skipif(shutil.which("spamassassin") is None,

@@ -13,16 +13,18 @@ from werkzeug.routing import Map, Rule
 from werkzeug.test import Client
 from werkzeug.wrappers import Request
 
-from aggregator import digest, subscribers, web_subscribe
-from aggregator.store import Store
-from aggregator.tokens import CONFIRM, UNSUBSCRIBE, Tokens, secret_for
+from aggregator.mail import digest
+from aggregator.mail import subscribers
+from aggregator.app.web import subscribe as web_subscribe
+from aggregator.store.database import Store
+from aggregator.mail.tokens import CONFIRM, UNSUBSCRIBE, Tokens, secret_for
 from tests.smtp_server import digest_config, make_event, migrated_db  # noqa: F401 (autouse)
 
 T0 = datetime(2026, 3, 2, 14, 5, tzinfo=timezone.utc)
 
 
 class Mounted:
-    """The routes as aggregator/web.py mounts them, as a WSGI app."""
+    """The routes as aggregator/app/web/site.py mounts them, as a WSGI app."""
 
     def __init__(self, config, db_path):
         self.map = Map([Rule(rule, endpoint=view, methods=methods)
@@ -202,7 +204,7 @@ def test_expired_confirmation_link_gets_a_friendly_page(site, tmp_path):
 
 
 def test_routes_are_mounted_by_the_web_app(tmp_path):
-    from aggregator.web import make_app
+    from aggregator.app.web.site import make_app
 
     config = digest_config(tmp_path)
     (tmp_path / "out").mkdir()
@@ -241,7 +243,7 @@ def test_preferences_link_of_an_unsubscribed_address_does_not_resubscribe(site):
     with Store(db_path) as store:
         subscribers.add_active(store.db, "ann@example.org")
         subscribers.unsubscribe(store.db, "ann@example.org")
-        from aggregator.tokens import MANAGE
+        from aggregator.mail.tokens import MANAGE
         token = Tokens(secret_for(store.db)).make(MANAGE, "ann@example.org")
     r = client.post(f"/prefs/{token}", data={"regions": "IL"})
     assert r.status_code == 400 and "no longer gets the digest" in r.text

@@ -8,10 +8,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from aggregator import dedupe, lifecycle
-from aggregator.explain import explain_command
-from aggregator.normalize import record_uid
-from aggregator.store import Store
+from aggregator.merge import dedupe
+from aggregator.merge import lifecycle
+from aggregator.app.explain import explain_command
+from aggregator.merge.normalize import record_uid
+from aggregator.store.database import Store
 from tests.test_issue6_support import CHICAGO, TYPES, chapter_meeting_copies, rec
 
 NOW = datetime(2026, 2, 1, 12, tzinfo=timezone.utc)

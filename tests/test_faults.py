@@ -12,11 +12,11 @@ import tracemalloc
 import icalendar
 import pytest
 
-from aggregator.config import load_config
+from aggregator.config.settings import load_config
 from aggregator.errors import SourceError
-from aggregator.fetch import HttpFetcher
+from aggregator.collect.fetch import HttpFetcher
 from aggregator.pipeline import run
-from aggregator.store import Store
+from aggregator.store.database import Store
 from sources.base import SourceOptions
 from tests.test_pipeline import NOW
 

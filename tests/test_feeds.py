@@ -9,9 +9,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from icalendar import Calendar
 
-from aggregator.config import load_config
+from aggregator.config.settings import load_config
 from aggregator.errors import ConfigError
-from aggregator.feeds import (
+from aggregator.publish.feeds import (
     FeedFilter,
     event_region,
     google_add_link,

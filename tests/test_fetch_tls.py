@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from aggregator.errors import FetchError
-from aggregator.fetch import HttpFetcher
+from aggregator.collect.fetch import HttpFetcher
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is needed to make a certificate")
 

@@ -8,11 +8,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from aggregator.config import load_config
+from aggregator.config.settings import load_config
 from aggregator.errors import FetchRefused, RetryableFetchError
-from aggregator.health import (is_sudden_zero, next_attempt, record_outcome, should_fetch, status_command,
+from aggregator.store.health import (is_sudden_zero, next_attempt, record_outcome, should_fetch, status_command,
                                status_rows, stored_fingerprint)
-from aggregator.store import Store
+from aggregator.store.database import Store
 
 NOW = datetime(2027, 1, 4, 6, 0, tzinfo=timezone.utc)
 SIX_HOURS = timedelta(hours=6)

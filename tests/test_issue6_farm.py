@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from aggregator import dedupe
+from aggregator.merge import dedupe
 from aggregator.model import Event, SourceRef, Status
-from aggregator.normalize import record_uid
+from aggregator.merge.normalize import record_uid
 
 farm = pytest.importorskip("benchmarks.farm")
 

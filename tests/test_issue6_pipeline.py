@@ -10,9 +10,9 @@ from datetime import datetime, timedelta, timezone
 
 import icalendar
 
-from aggregator.config import load_config
+from aggregator.config.settings import load_config
 from aggregator.pipeline import run
-from aggregator.store import Store
+from aggregator.store.database import Store
 
 NOW = datetime(2027, 1, 5, 12, 0, tzinfo=timezone.utc)
 
@@ -107,7 +107,7 @@ def test_a_broad_source_publishes_only_massage_events_tagged_and_says_what_it_dr
     assert [e["title"] for e in events] == ["Chair Massage Volunteers Needed"]
     assert {"volunteer", "ce", "health-fair"} <= set(events[0]["tags"])
 
-    from aggregator.fetch import make_fetcher
+    from aggregator.collect.fetch import make_fetcher
     outcome = read_source(config.sources[0], config.calendar, make_fetcher(config, tmp_path / "cache.sqlite"),
                           window_for(config.calendar, NOW), tag_rules=config.tags)
     assert [s.item for s in outcome.skipped] == ["Sunrise Yoga in the Park"]

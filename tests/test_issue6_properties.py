@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aggregator.dedupe import merge
-from aggregator.normalize import record_uid
+from aggregator.merge.dedupe import merge
+from aggregator.merge.normalize import record_uid
 from tests.test_issue6_support import TYPES, rec
 
 TOPICS = ["Cupping", "Hot Stone", "Thai Massage", "Reflexology", "Myofascial Release", "Ethics", "Chair Massage"]
@@ -87,7 +87,7 @@ def test_an_unrelated_event_never_changes_other_uids(world, source):
 def test_a_rerun_with_the_same_records_changes_no_sequence_or_last_modified(world):
     from datetime import timezone
 
-    from aggregator.lifecycle import reconcile
+    from aggregator.merge.lifecycle import reconcile
 
     records = _records(world)
     t0 = datetime(2026, 3, 1, tzinfo=timezone.utc)

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from aggregator.model import Event, SourceRef, Status
-from aggregator.normalize import record_uid
+from aggregator.merge.normalize import record_uid
 
 CHICAGO = ZoneInfo("America/Chicago")
 NEW_YORK = ZoneInfo("America/New_York")

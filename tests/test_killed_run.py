@@ -18,9 +18,9 @@ from pathlib import Path
 import icalendar
 import pytest
 
-from aggregator.config import load_config
+from aggregator.config.settings import load_config
 from aggregator.pipeline import run
-from aggregator.store import Store
+from aggregator.store.database import Store
 from tests.test_pipeline import NOW
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,9 +30,9 @@ CHILD = textwrap.dedent("""
     import contextlib, os, sys, time
     from datetime import datetime, timezone
     from pathlib import Path
-    from aggregator.config import load_config
+    from aggregator.config.settings import load_config
     from aggregator.pipeline import run
-    from aggregator.store import Store
+    from aggregator.store.database import Store
 
     config_path, db, out, point = sys.argv[1:5]
 

@@ -8,8 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from aggregator.dedupe import merge
-from aggregator.lifecycle import cancelled_title, reconcile
+from aggregator.merge.dedupe import merge
+from aggregator.merge.lifecycle import cancelled_title, reconcile
 from aggregator.model import Status
 from tests.test_issue6_support import CHICAGO, NEW_YORK, TYPES, rec
 

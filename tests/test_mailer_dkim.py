@@ -10,9 +10,10 @@ from datetime import datetime, timezone
 
 import pytest
 
-from aggregator import digest, subscribers
-from aggregator.mailer import SmtpSetupError, make_transport
-from aggregator.store import Store
+from aggregator.mail import digest
+from aggregator.mail import subscribers
+from aggregator.mail.transport import SmtpSetupError, make_transport
+from aggregator.store.database import Store
 from tests.smtp_server import FaultySMTP, digest_config, make_event, migrated_db  # noqa: F401 (autouse)
 
 dkim = pytest.importorskip("dkim")

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from aggregator.outputs import clean_stale_temp_files, write_atomic
+from aggregator.publish.outputs import clean_stale_temp_files, write_atomic
 
 
 def test_a_failing_replace_leaves_the_old_file_intact_and_no_temp_file(tmp_path, monkeypatch):

@@ -19,16 +19,17 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA_DIRS = ("aggregator/templates", "aggregator/demo_data")
+# (folder in the source tree, where the wheel puts it): templates/ installs as aggregator/templates.
+DATA_DIRS = (("templates", "aggregator/templates"), ("aggregator/app/demo_data", "aggregator/app/demo_data"))
 
 
 def _data_files() -> set[str]:
     """Every file in the package's data folders, as a wheel names it (aggregator/templates/page.html.j2)."""
     found = set()
-    for folder in DATA_DIRS:
+    for folder, installed in DATA_DIRS:
         for path in (ROOT / folder).rglob("*"):
             if path.is_file() and "__pycache__" not in path.parts:
-                found.add(path.relative_to(ROOT).as_posix())
+                found.add(f"{installed}/{path.relative_to(ROOT / folder).as_posix()}")
     return found
 
 
@@ -47,7 +48,7 @@ def wheel(tmp_path_factory) -> Path:
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(ROOT / name, tree / name)
-    for package in ("aggregator", "sources"):
+    for package in ("aggregator", "sources", "templates"):
         shutil.copytree(ROOT / package, tree / package, ignore=ignore)
     dist = work / "dist"
     result = subprocess.run(
@@ -64,7 +65,7 @@ def test_the_wheel_carries_the_templates_static_files_and_demo_samples(wheel):
     expected = _data_files()
     for must in ("aggregator/templates/page.html.j2", "aggregator/templates/digest.html.j2",
                  "aggregator/templates/digest.txt.j2", "aggregator/templates/static/page.css",
-                 "aggregator/demo_data/sources.yaml.tmpl"):
+                 "aggregator/app/demo_data/sources.yaml.tmpl"):
         assert must in expected, f"{must} is not in the source tree any more; update this test"
     missing = sorted(expected - names)
     assert not missing, f"the wheel lacks files the code reads at run time: {missing}"
@@ -86,6 +87,6 @@ def test_the_demo_runs_from_the_installed_wheel_away_from_the_checkout(wheel, tm
                           capture_output=True, text=True, env=env, cwd=tmp_path, timeout=90)
     assert demo.returncode == 0, demo.stdout + demo.stderr
     page = (out / "index.html").read_text(encoding="utf-8")
-    css = (ROOT / "aggregator" / "templates" / "static" / "page.css").read_text(encoding="utf-8")
+    css = (ROOT / "templates" / "static" / "page.css").read_text(encoding="utf-8")
     assert css.strip() in page, "the static page inlines the installed page.css"
     assert (out / "outbox" / "sample-digest.eml").stat().st_size > 0, demo.stdout

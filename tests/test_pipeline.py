@@ -11,9 +11,9 @@ from pathlib import Path
 import icalendar
 import pytest
 
-from aggregator.config import load_config
+from aggregator.config.settings import load_config
 from aggregator.pipeline import run
-from aggregator.store import Store
+from aggregator.store.database import Store
 
 NOW = datetime(2027, 1, 1, 12, 0, tzinfo=timezone.utc)
 EVENT_KEYS = {"uid", "title", "start", "end", "all_day", "timezone", "location", "url", "description",

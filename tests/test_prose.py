@@ -1,4 +1,4 @@
-"""sources/prose.py against the labelled list posts in tests/fixtures/posts/labelled_posts.yaml.
+"""sources/parse/prose.py against the labelled list posts in tests/fixtures/posts/labelled_posts.yaml.
 
 Every post is asserted: event or not, and for events the start instant, the place and the
 status. Posts the reader gets wrong are marked xfail in the YAML with the reason; their
@@ -20,7 +20,7 @@ import yaml
 
 from aggregator.model import RawEvent, Status
 from sources.base import Skipped
-from sources.prose import Post, Reading, clean_subject, html_to_text, read_post, records_from_posts, strip_quotes
+from sources.parse.prose import Post, Reading, clean_subject, html_to_text, read_post, records_from_posts, strip_quotes
 
 POSTS_DIR = Path(__file__).parent / "fixtures" / "posts"
 POSTS_FILE = POSTS_DIR / "labelled_posts.yaml"  # the development set (the reader was tuned on it)

@@ -8,9 +8,9 @@ from datetime import date, datetime, timezone
 import pytest
 from bs4 import BeautifulSoup
 
-from aggregator.config import load_config
-from aggregator.feeds import FeedFilter
-from aggregator.publish_html import (
+from aggregator.config.settings import load_config
+from aggregator.publish.feeds import FeedFilter
+from aggregator.publish.html import (
     description_html,
     environment,
     render_page,

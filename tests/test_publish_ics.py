@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from icalendar import Calendar
 
-from aggregator.config import CalendarSettings
-from aggregator.feeds import event_ics_path
-from aggregator.publish_ics import (
+from aggregator.config.settings import CalendarSettings
+from aggregator.publish.feeds import event_ics_path
+from aggregator.publish.ics import (
     event_files,
     fold_line,
     render_calendar,
@@ -203,7 +203,7 @@ def test_sub_calendar_keeps_only_chosen_events_and_their_zones():
 @given(title=st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=200),
        description=st.text(st.characters(blacklist_categories=("Cs",)), max_size=400))
 def test_any_text_round_trips_exactly_and_folds_cleanly(title, description):
-    from aggregator.publish_ics import clean_text
+    from aggregator.publish.ics import clean_text
 
     e = ev("h@x", title, datetime(2026, 5, 6, 18, tzinfo=CHI), description=description)
     data = render_calendar([e], SETTINGS)

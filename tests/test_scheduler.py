@@ -11,9 +11,10 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
-from aggregator import digest, subscribers
-from aggregator.scheduler import Scheduler, digest_trigger, last_problems, refresh_minutes
-from aggregator.store import Store
+from aggregator.mail import digest
+from aggregator.mail import subscribers
+from aggregator.app.scheduler import Scheduler, digest_trigger, last_problems, refresh_minutes
+from aggregator.store.database import Store
 from tests.smtp_server import FaultySMTP, digest_config, make_event, migrated_db  # noqa: F401 (autouse)
 
 CHICAGO = ZoneInfo("America/Chicago")
@@ -201,7 +202,7 @@ def test_a_missed_job_is_logged_and_kept_for_status(tmp_path):
 
 
 def test_the_refresh_job_runs_the_pipeline_and_alerts_the_curator(tmp_path, http):
-    from aggregator.config import parse_config
+    from aggregator.config.settings import parse_config
 
     config = parse_config({
         "calendar": {"timezone": "America/Chicago", "curator_email": "curator@example.org"},
@@ -226,8 +227,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 from tests.smtp_server import digest_config
-from aggregator.scheduler import Scheduler
-from aggregator.store import Store
+from aggregator.app.scheduler import Scheduler
+from aggregator.store.database import Store
 tmp, port, day, hhmm = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
 class S: pass
 s = S(); s.port = port

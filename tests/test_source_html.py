@@ -9,11 +9,11 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
-from aggregator.config import parse_config
+from aggregator.config.settings import parse_config
 from aggregator.errors import ConfigError
-from aggregator.fetch import HttpFetcher
+from aggregator.collect.fetch import HttpFetcher
 from aggregator.model import RawEvent
-from aggregator.yamlfile import loads_yaml
+from aggregator.config.yamlfile import loads_yaml
 from sources.base import Skipped
 from sources.html import HtmlAdapter, HtmlOptions, split_selector
 from tests.adapter_contract import DEFAULT_WINDOW, AdapterContract

@@ -20,7 +20,7 @@ from aggregator.errors import FetchRefused, RetryableFetchError, SourceError
 from aggregator.model import RawEvent, Status, Window
 from sources.base import Skipped
 from sources.imap import ImapAdapter
-from sources.mail import split_mbox
+from sources.parse.mail import split_mbox
 from tests.imap_server import DOVECOT, NOT_INSTALLED, DovecotServer
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mail"

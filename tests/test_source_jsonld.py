@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from aggregator.errors import ParseError, SourceError
-from aggregator.fetch import HttpFetcher
+from aggregator.collect.fetch import HttpFetcher
 from aggregator.model import RawEvent, Status
 from sources.base import Skipped
 from sources.jsonld import JsonLdAdapter, JsonLdOptions

@@ -9,11 +9,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from aggregator.config import load_config
+from aggregator.config.settings import load_config
 from aggregator.errors import ConfigError, FetchRefused, ParseError
 from aggregator.model import RawEvent, Status, Window
 from sources.base import Skipped
-from sources.mail import split_mbox
+from sources.parse.mail import split_mbox
 from sources.maildir import MaildirAdapter
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mail"
@@ -109,7 +109,7 @@ def test_an_unchanged_folder_is_not_read_again_and_a_delivery_is_read_at_once(ma
     import json
 
     from aggregator.pipeline import run
-    from aggregator.store import Store
+    from aggregator.store.database import Store
 
     config = load_config(make_config(f"""
         calendar:

@@ -9,12 +9,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from aggregator.config import load_config
+from aggregator.config.settings import load_config
 from aggregator.errors import FetchRefused, ParseError
-from aggregator.fetch import HttpFetcher
+from aggregator.collect.fetch import HttpFetcher
 from aggregator.model import RawEvent, Status, Window
 from sources.base import Skipped
-from sources.mail import split_mbox
+from sources.parse.mail import split_mbox
 from sources.mbox import MboxAdapter
 from tests.adapter_contract import AdapterContract
 
@@ -112,7 +112,7 @@ def test_a_gzipped_archive_is_read_like_the_plain_one(tmp_path):
 
 
 def test_a_gzip_bomb_is_refused(tmp_path, monkeypatch):
-    monkeypatch.setattr("sources.mail.MAX_DECOMPRESSED", 1024 * 1024)
+    monkeypatch.setattr("sources.parse.mail.MAX_DECOMPRESSED", 1024 * 1024)
     bomb = tmp_path / "bomb.txt.gz"
     bomb.write_bytes(gzip.compress(b"From a@b Mon Mar  2 16:15:00 2026\n" + b"\0" * (3 * 1024 * 1024)))
     with pytest.raises(ParseError) as caught:
@@ -158,8 +158,8 @@ def test_sources_yaml_accepts_a_local_mbox_path(make_config):
 def test_the_demo_archive_gives_its_events_and_skips_minutes_and_dues():
     from datetime import date
 
-    from aggregator.config import CalendarSettings
-    from aggregator.demo import DemoServer
+    from aggregator.config.settings import CalendarSettings
+    from aggregator.app.demo import DemoServer
     from aggregator.pipeline import read_source
 
     window = Window(datetime(2026, 2, 1, tzinfo=timezone.utc), datetime(2027, 3, 1, tzinfo=timezone.utc))

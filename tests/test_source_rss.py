@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from aggregator.config import CalendarSettings
+from aggregator.config.settings import CalendarSettings
 from aggregator.errors import ParseError, SourceError
-from aggregator.fetch import HttpFetcher
+from aggregator.collect.fetch import HttpFetcher
 from aggregator.model import RawEvent, Status, Window
 from aggregator.pipeline import read_source
 from sources.base import Skipped
@@ -155,7 +155,7 @@ def test_an_excluded_word_keeps_a_post_out_of_read_source(http):
 def test_the_demo_list_feed_gives_its_events_and_collapses_its_threads():
     from datetime import date, timedelta
 
-    from aggregator.demo import DemoServer
+    from aggregator.app.demo import DemoServer
 
     today = date(2026, 3, 2)
     window = Window(datetime(2026, 2, 1, tzinfo=timezone.utc), datetime(2027, 3, 1, tzinfo=timezone.utc))

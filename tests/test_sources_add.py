@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import time_machine
 
-from aggregator.cli import main
-from aggregator.config import load_config
-from aggregator.discover import Detection, append_source, choose_id, detect
-from aggregator.fetch import HttpFetcher
+from aggregator.app.cli import main
+from aggregator.config.settings import load_config
+from aggregator.app.discover import Detection, append_source, choose_id, detect
+from aggregator.collect.fetch import HttpFetcher
 
 NOW = datetime(2027, 2, 1, 12, tzinfo=timezone.utc)
 
@@ -73,7 +73,7 @@ def test_page_linking_its_calendar_feed_adds_the_feed(http):
 
 def test_added_entry_loads_and_a_run_yields_the_previewed_events(config_file, http, capsys, tmp_path):
     from aggregator.pipeline import run
-    from aggregator.store import Store
+    from aggregator.store.database import Store
 
     before = config_file.read_text()
     code, out = add(capsys, config_file, http.url("/files/jsonld/graph_itemlist_subtypes.html"))

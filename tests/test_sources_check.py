@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import time_machine
 
-from aggregator.cli import main
+from aggregator.app.cli import main
 
 NOW = datetime(2027, 2, 1, 12, tzinfo=timezone.utc)
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -128,7 +128,7 @@ def test_check_stores_nothing(make_config, http, capsys, tmp_path):
                  "Chapter Board Meeting (members welcome)"}, "no date found"),
 ])
 def test_demo_page_sources_yield_their_events(tmp_path, capsys, source_id, titles, skipped):
-    from aggregator.demo import DemoServer, write_demo_config
+    from aggregator.app.demo import DemoServer, write_demo_config
 
     with DemoServer(today=NOW.date()) as samples:
         path = write_demo_config(tmp_path, samples.base_url)

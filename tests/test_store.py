@@ -10,8 +10,8 @@ import pytest
 
 from aggregator.codec import event_from_dict, event_to_dict
 from aggregator.model import Event, SourceRef, Status
-from aggregator.normalize import record_uid
-from aggregator.store import Store, StoreError
+from aggregator.merge.normalize import record_uid
+from aggregator.store.database import Store, StoreError
 
 NOW = datetime(2027, 1, 1, tzinfo=timezone.utc)
 CHICAGO = ZoneInfo("America/Chicago")

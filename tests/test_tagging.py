@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aggregator.config import parse_config
+from aggregator.config.settings import parse_config
 from aggregator.errors import ConfigError, RecordRejected
-from aggregator.tagging import apply_tags, tag_or_reject, tags_for, why_dropped
+from aggregator.merge.tagging import apply_tags, tag_or_reject, tags_for, why_dropped
 from sources.base import SourceOptions
 from tests.test_issue6_support import CHICAGO, rec
 
@@ -99,7 +99,7 @@ _WORDS = ["Networking", "meet-up", "Meet  Up", "CE", "ceu", "credit", "Hours", "
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.sampled_from(_WORDS), max_size=30), st.lists(st.sampled_from(["", " ", "-", "  "]), max_size=30))
 def test_the_quick_precheck_finds_exactly_the_tags_the_keyword_patterns_find(words, gaps):
-    from aggregator.tagging import DEFAULT_TAGS, _compiled
+    from aggregator.merge.tagging import DEFAULT_TAGS, _compiled
 
     text = "".join(w + (gaps[i] if i < len(gaps) else " ") for i, w in enumerate(words))
     for tag, keywords in DEFAULT_TAGS.items():

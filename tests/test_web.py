@@ -167,11 +167,11 @@ def test_static_assets_are_served_with_types(site):
 
 
 def test_nothing_published_yet_is_a_clear_503(tmp_path):
-    from aggregator.config import load_config
+    from aggregator.config.settings import load_config
     from tests.site_fixture import CONFIG
 
     (tmp_path / "sources.yaml").write_text(CONFIG)
-    from aggregator.web import make_server, run_server
+    from aggregator.app.web.site import make_server, run_server
 
     server = make_server(load_config(tmp_path / "sources.yaml"), tmp_path / "db.sqlite", tmp_path / "empty", port=0,
                          asyncore_loop_timeout=0.1)
@@ -193,8 +193,8 @@ def test_nothing_published_yet_is_a_clear_503(tmp_path):
 def test_serve_command_stops_cleanly_on_sigterm(tmp_path):
     config, out = publish_site(tmp_path)
     code = (
-        "import sys; from pathlib import Path; from aggregator.config import load_config;"
-        "from aggregator.web import serve_command;"
+        "import sys; from pathlib import Path; from aggregator.config.settings import load_config;"
+        "from aggregator.app.web.site import serve_command;"
         f"sys.exit(serve_command(load_config(Path({str(tmp_path / 'sources.yaml')!r})), Path({str(tmp_path / 'db')!r}),"
         f" Path({str(out)!r}), '127.0.0.1', 0))"
     )
@@ -214,7 +214,7 @@ def test_serve_command_stops_cleanly_on_sigterm(tmp_path):
 
 
 def test_subscription_pages_are_mounted_when_installed(site):
-    pytest.importorskip("aggregator.web_subscribe", reason="the digest feature is not installed")
+    pytest.importorskip("aggregator.app.web.subscribe", reason="the digest feature is not installed")
     form = get(site, "/subscribe")
     assert form.status_code == 200 and "<form" in form.text
     csp = form.headers["Content-Security-Policy"]
@@ -231,7 +231,7 @@ def test_head_answers_headers_without_a_body(site):
 def test_damaged_published_files_keep_the_last_good_ones_served(tmp_path):
     import threading
 
-    from aggregator.web import make_server, run_server
+    from aggregator.app.web.site import make_server, run_server
 
     config, out = publish_site(tmp_path)
     server = make_server(config, tmp_path / "db", out, "127.0.0.1", 0, asyncore_loop_timeout=0.1)

@@ -1,4 +1,4 @@
-"""Sources read in worker processes (aggregator/workers.py): the same feed as one process,
+"""Sources read in worker processes (aggregator/collect/workers.py): the same feed as one process,
 per-host politeness across processes, and a worker that dies costs only its own sources."""
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from datetime import datetime, timezone
 
 import pytest
 
-from aggregator.config import load_config
+from aggregator.config.settings import load_config
 from aggregator.pipeline import run
-from aggregator.store import Store
-from aggregator.workers import shards, worker_count
+from aggregator.store.database import Store
+from aggregator.collect.workers import shards, worker_count
 
 NOW = datetime(2027, 1, 1, 12, 0, tzinfo=timezone.utc)
 
@@ -115,9 +115,9 @@ def test_a_worker_that_dies_fails_only_its_sources_which_keep_their_last_good_ev
 
 
 def test_a_stuck_worker_is_stopped_and_fails_only_its_sources(http, make_config, tmp_path, monkeypatch):
-    import aggregator.workers
+    import aggregator.collect.workers
 
-    monkeypatch.setattr(aggregator.workers, "STALL_MARGIN", 1.0)  # seconds, not minutes, for the test
+    monkeypatch.setattr(aggregator.collect.workers, "STALL_MARGIN", 1.0)  # seconds, not minutes, for the test
     config = quick_and_switched(make_config, http, "frozen", deadline=1)
     with Store(tmp_path / "db.sqlite") as store:
         run(config, store, tmp_path / "out", now=NOW)
@@ -179,7 +179,7 @@ def test_automatic_workers_never_fork_a_process_that_runs_other_threads():
 
     code = """if True:
         import threading
-        from aggregator.workers import worker_count
+        from aggregator.collect.workers import worker_count
         alone = worker_count(0, 300, 16)
         stop = threading.Event()
         threading.Thread(target=stop.wait, daemon=True).start()

@@ -1,0 +1,148 @@
+"""`massage-events explain UID`: which source records were merged into an event, and why.
+
+Reads the store (events, records, links) and re-scores every pair of the event's
+records with the same function merge uses (dedupe.score_pair), so what it prints is
+what the current code decides. It also lists the near misses (records starting within
+a day that were not merged, with the reason) and the curator overrides that name the
+event, and says how to fix a wrong merge or a missed one in sources.yaml.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from itertools import combinations
+from pathlib import Path
+
+from aggregator.merge import dedupe
+from aggregator.codec import event_from_dict
+from aggregator.model import Event
+from aggregator.store.database import Store
+
+NEAR_MISSES = 5
+
+
+def _when(event: Event) -> str:
+    if isinstance(event.start, datetime):
+        return event.start.strftime("%Y-%m-%d %H:%M %Z").strip()
+    return event.start.isoformat() + " (all day)"
+
+
+def _ref(source: str, external_id: str) -> str:
+    return f"{source}:{external_id}"
+
+
+def _records_by_key(store: Store) -> dict[tuple[str, str], Event]:
+    rows = store.db.execute("SELECT source, external_id, data FROM records")
+    return {(r["source"], r["external_id"]): event_from_dict(json.loads(r["data"])) for r in rows}
+
+
+def _instant(event: Event) -> datetime:
+    if isinstance(event.start, datetime):
+        return event.start.astimezone(timezone.utc)
+    return datetime.combine(event.start, datetime.min.time(), tzinfo=timezone.utc)
+
+
+def explain(store: Store, uid: str, *, source_types=None, overrides=None) -> dict:
+    """What `explain` prints, as data: the event, its records, pair scores, near misses, overrides."""
+    events = store.previous_events()
+    event = events.get(uid)
+    if event is None:
+        row = store.db.execute("SELECT record_uid FROM links WHERE uid = ?", (uid,)).fetchone()
+        return {"uid": uid, "found": False, "known": row is not None}
+    records = _records_by_key(store)
+    members = [(s.source, s.external_id) for s in event.sources]
+    present = [k for k in members if k in records]
+    pairs = [dedupe.score_pair(records[a], records[b], source_types=source_types).as_dict()
+             for a, b in combinations(present, 2)]
+    near: list[dict] = []
+    if present:
+        lo = min(_instant(records[k]) for k in present) - timedelta(days=1)
+        hi = max(_instant(records[k]) for k in present) + timedelta(days=1)
+        for key, other in records.items():
+            if key in members or not (lo <= _instant(other) <= hi):
+                continue
+            scored = [dedupe.score_pair(records[k], other, source_types=source_types) for k in present]
+            best = max(scored, key=lambda p: p.score)
+            entry = {**best.as_dict(), "record": _ref(*key), "record_title": other.title}
+            failing = [p for p in scored if not p.match]
+            if best.match and failing:
+                # It matches one record but not every one: grouping is complete-linkage.
+                worst = min(failing, key=lambda p: p.score)
+                other_side = worst.a if worst.b == key else worst.b
+                entry["reason"] = (f"it matches {':'.join(best.a if best.b == key else best.b)} but not "
+                                   f"{':'.join(other_side)} ({worst.reason}); every record of an event must match "
+                                   "every other")
+                entry["match"] = False
+            near.append(entry)
+        near.sort(key=lambda d: (-d["score"], d["record"]))
+        near = near[:NEAR_MISSES]
+    named = []
+    for kind in ("same", "never"):
+        for group in getattr(overrides, kind, ()) or ():
+            if any(ref == uid or any(ref == _ref(*k) for k in members) for ref in group):
+                named.append({"kind": kind, "refs": list(group)})
+    for ref in getattr(overrides, "hide", ()) or ():
+        if ref == uid or any(ref == _ref(*k) for k in members):
+            named.append({"kind": "hide", "refs": [ref]})
+    return {"uid": uid, "found": True, "event": event, "members": members, "records": records,
+            "missing": [k for k in members if k not in records], "pairs": pairs, "near": near,
+            "overrides": named}
+
+
+def explain_command(config, db_path: Path, uid: str, out) -> int:
+    """Print which records were merged into UID and why (the pair scores). 0, or 1 for an unknown uid."""
+    source_types = {s.id: s.type for s in getattr(config, "sources", ())}
+    overrides = getattr(config, "merge", None)
+    with Store(db_path) as store:
+        info = explain(store, uid, source_types=source_types, overrides=overrides)
+    if not info["found"]:
+        if info["known"]:
+            print(f"{uid} is no longer published: its records now belong to another event; "
+                  "run `massage-events explain` on the uid shown for them in events.json.", file=out)
+        else:
+            print(f"no published event has uid {uid}; copy a uid from events.json or calendar.ics "
+                  "(run `massage-events run` first if nothing is published yet).", file=out)
+        return 1
+    event: Event = info["event"]
+    records = info["records"]
+    print(f"{event.uid}", file=out)
+    print(f"  {event.title}", file=out)
+    print(f"  {_when(event)}  status {event.status}  sequence {event.sequence}", file=out)
+    if event.location:
+        print(f"  at {event.location}", file=out)
+    count = len(info["members"])
+    print(f"\nMerged from {count} record{'s' if count != 1 else ''}:", file=out)
+    for key in info["members"]:
+        r = records.get(key)
+        if r is None:
+            print(f"  - {_ref(*key)}  (no longer in the store: its source dropped it)", file=out)
+            continue
+        print(f"  - {_ref(*key)}", file=out)
+        print(f"      \"{r.title}\"  {_when(r)}  at {r.location or 'no venue'}", file=out)
+    if info["pairs"]:
+        print("\nWhy (each pair of records):", file=out)
+        for p in info["pairs"]:
+            venue = "unknown" if p["venue"] is None else f"{p['venue']:.2f}"
+            verdict = "match" if p["match"] else "no match on its own"
+            print(f"  {p['a']}  +  {p['b']}", file=out)
+            print(f"      score {p['score']:.2f}: title {p['title']:.2f}, time {p['time']}, venue {venue}, "
+                  f"shared link {'yes' if p['shared_url'] else 'no'} -> {verdict}: {p['reason']}", file=out)
+    if info["near"]:
+        print("\nNot merged (the closest records within a day):", file=out)
+        for p in info["near"]:
+            print(f"  - {p['record']}  \"{p['record_title']}\"", file=out)
+            print(f"      score {p['score']:.2f}, title {p['title']:.2f}, time {p['time']}: {p['reason']}", file=out)
+    for o in info["overrides"]:
+        print(f"\nsources.yaml merge: {o['kind']}: {o['refs']} applies to this event.", file=out)
+    members = [_ref(*k) for k in info["members"]]
+    print("\nTo fix a wrong merge, add to sources.yaml:", file=out)
+    if len(members) >= 2:
+        print(f'  merge:\n    never:\n      - ["{members[0]}", "{members[1]}"]', file=out)
+    else:
+        print(f'  merge:\n    never:\n      - ["{members[0]}", "OTHER-SOURCE:EXTERNAL_ID"]', file=out)
+    if info["near"]:
+        print(f'To merge a missed record:\n  merge:\n    same:\n      - ["{members[0]}", "{info["near"][0]["record"]}"]',
+              file=out)
+    print(f'To hide the event:\n  merge:\n    hide: ["{event.uid}"]', file=out)
+    return 0

@@ -1,0 +1,1 @@
+"""The web server: the published files, filtered feeds and the subscription endpoints."""

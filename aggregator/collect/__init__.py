@@ -1,0 +1,1 @@
+"""Stage 2: reading the sources: the one HTTP fetcher and the worker processes."""

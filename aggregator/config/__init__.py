@@ -1,0 +1,1 @@
+"""Stage 1: sources.yaml read with line marks and validated into typed settings."""

@@ -1,0 +1,1 @@
+"""Delivery by mail: subscribers, tokens, the weekly digest, the SMTP transport, alerts, bounces."""

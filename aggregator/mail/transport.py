@@ -1,0 +1,287 @@
+"""Deliver one EmailMessage: over SMTP when `smtp.host` is configured, else into <out>/outbox/.
+
+Failures are classed by what to do next (RELIABILITY C8):
+
+    TemporaryDeliveryError   4xx (421/450/451/452), disconnects, timeouts, refused
+                             connections: try again later in the same period.
+    PermanentDeliveryError   5xx for this recipient (RCPT or DATA): record it against the
+                             subscriber, never retry it this period.
+    SmtpSetupError           nothing can be sent until the operator fixes something
+                             (login refused, no STARTTLS, missing password variable,
+                             sender address refused): stop the whole send.
+
+One connection is reused for many messages and re-opened after a failure. One
+message has exactly one envelope recipient.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import smtplib
+import socket
+import ssl
+from email.message import EmailMessage
+from email.utils import getaddresses
+from pathlib import Path
+from typing import Protocol
+
+from aggregator.errors import DeliveryError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
+
+
+class TemporaryDeliveryError(DeliveryError):
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class PermanentDeliveryError(DeliveryError):
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class SmtpSetupError(DeliveryError):
+    """The SMTP settings do not work; the message names what to change in sources.yaml or the environment."""
+
+
+class Transport(Protocol):
+    description: str
+
+    def send(self, msg: EmailMessage, *, envelope_from: str, to: str) -> str:
+        """Hand the message over; return the server's answer (e.g. "250 2.0.0 queued as X")."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def _recipient(msg: EmailMessage) -> str:
+    pairs = getaddresses([str(msg["To"] or "")])
+    if len(pairs) != 1 or not pairs[0][1]:
+        raise PermanentDeliveryError("the message needs exactly one To address")
+    return pairs[0][1]
+
+
+class OutboxTransport:
+    """Writes each message to <folder>/<message-id>.eml (atomically). Re-sending the same
+    Message-ID overwrites the same file, so the outbox holds each digest once."""
+
+    def __init__(self, folder: Path, signer: "DkimSigner | None" = None) -> None:
+        self.folder = Path(folder)
+        self.signer = signer
+        self.description = f"the outbox folder {self.folder}"
+
+    def path_for(self, msg: EmailMessage) -> Path:
+        mid = str(msg["Message-ID"] or "").strip("<> ") or "message"
+        name = re.sub(r"[^A-Za-z0-9._-]+", "_", mid.split("@")[0])[:150]
+        return self.folder / f"{name}.eml"
+
+    def send(self, msg: EmailMessage, *, envelope_from: str | None = None, to: str | None = None) -> str:
+        from aggregator.publish.outputs import write_atomic
+
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            path = self.path_for(msg)
+            write_atomic(path, _wire_bytes(msg, self.signer))
+        except OSError as e:
+            raise SmtpSetupError(f"cannot write to the outbox folder {self.folder} ({e.strerror or e}); "
+                                 "check that --out points at a writable folder") from None
+        return f"written to {path}"
+
+    def close(self) -> None:
+        pass
+
+
+class SmtpTransport:
+    def __init__(self, settings, *, environ=os.environ, signer: "DkimSigner | None" = None) -> None:
+        self.settings = settings
+        self.signer = signer
+        self.host = settings.host
+        self.port = settings.port or DEFAULT_PORTS[settings.security]
+        self.description = f"SMTP {self.host}:{self.port} ({settings.security})"
+        self.password = None
+        if settings.username:
+            name = settings.password_env
+            if not name:
+                raise SmtpSetupError("smtp.username is set but smtp.password_env is not; add "
+                                     "password_env: THE_VARIABLE_NAME and export that variable")
+            self.password = environ.get(name)
+            if not self.password:
+                raise SmtpSetupError(f"the environment variable {name} (smtp.password_env) is empty or unset; "
+                                     f"export {name}=... before sending")
+        self._conn: smtplib.SMTP | None = None
+        self._context: ssl.SSLContext | None = None
+
+    def _connect(self) -> smtplib.SMTP:
+        if self._conn is not None:
+            return self._conn
+        s = self.settings
+        if self._context is None and s.security != "none":
+            self._context = ssl.create_default_context()  # loading the CA store costs ~0.1 s: once
+        context = self._context
+        try:
+            if s.security == "tls":
+                conn = smtplib.SMTP_SSL(self.host, self.port, timeout=s.timeout, context=context)
+            else:
+                conn = smtplib.SMTP(self.host, self.port, timeout=s.timeout)
+            conn.ehlo()
+            if s.security == "starttls":
+                if not conn.has_extn("starttls"):
+                    conn.close()
+                    raise SmtpSetupError(f"{self.host}:{self.port} does not offer STARTTLS; set smtp.security "
+                                         "to tls (port 465) or, only on a trusted network, none")
+                conn.starttls(context=context)
+                conn.ehlo()
+            if s.username:
+                conn.login(s.username, self.password)
+        except smtplib.SMTPAuthenticationError as e:
+            raise SmtpSetupError(f"{self.host} refused the login for {s.username} ({e.smtp_code}); "
+                                 f"check smtp.username and the password in ${s.password_env}") from None
+        except smtplib.SMTPNotSupportedError:
+            raise SmtpSetupError(f"{self.host} does not offer login (AUTH); remove smtp.username or "
+                                 "use security: starttls/tls") from None
+        except ssl.SSLError as e:
+            raise SmtpSetupError(f"TLS with {self.host}:{self.port} failed ({e.reason or e}); "
+                                 "check smtp.security and smtp.port") from None
+        except smtplib.SMTPResponseException as e:
+            raise _classify(e.smtp_code, e.smtp_error, "connecting") from None
+        except (smtplib.SMTPException, OSError) as e:
+            raise TemporaryDeliveryError(f"cannot reach {self.host}:{self.port} ({e}); will retry") from None
+        self._conn = conn
+        return conn
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001 - already broken
+                pass
+
+    def send(self, msg: EmailMessage, *, envelope_from: str, to: str) -> str:
+        conn = self._connect()
+        try:
+            refused = conn.sendmail(envelope_from, [to], _wire_bytes(msg, self.signer))
+        except smtplib.SMTPRecipientsRefused as e:
+            code, text = next(iter(e.recipients.values()))
+            raise _classify(code, text, "RCPT") from None
+        except smtplib.SMTPSenderRefused as e:
+            if 500 <= e.smtp_code < 600:
+                raise SmtpSetupError(f"{self.host} refuses the sender {envelope_from} ({e.smtp_code} "
+                                     f"{_text(e.smtp_error)}); check digest.from_address") from None
+            raise _classify(e.smtp_code, e.smtp_error, "MAIL FROM") from None
+        except smtplib.SMTPServerDisconnected as e:
+            self._drop()
+            raise TemporaryDeliveryError(f"the SMTP server disconnected ({e or 'no reason given'})") from None
+        except smtplib.SMTPResponseException as e:  # SMTPDataError and friends
+            if e.smtp_code == 421:
+                self._drop()
+            raise _classify(e.smtp_code, e.smtp_error, "DATA") from None
+        except (socket.timeout, TimeoutError) as e:
+            self._drop()
+            raise TemporaryDeliveryError(f"the SMTP server timed out ({e})") from None
+        except OSError as e:
+            self._drop()
+            raise TemporaryDeliveryError(f"the connection to the SMTP server failed ({e})") from None
+        if refused:
+            code, text = next(iter(refused.values()))
+            raise _classify(code, text, "RCPT")
+        return "250 accepted"
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.quit()
+            except Exception:  # noqa: BLE001 - closing anyway
+                conn.close()
+
+
+def _text(raw) -> str:
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8", "replace")
+    return " ".join(str(raw).split())[:300]
+
+
+def _classify(code: int, text, stage: str) -> DeliveryError:
+    msg = f"{code} {_text(text)} (at {stage})"
+    if 400 <= code < 500:
+        return TemporaryDeliveryError(msg, code)
+    return PermanentDeliveryError(msg, code)
+
+
+def make_transport(config, out_dir: Path) -> Transport:
+    """SMTP when `smtp.host` is set in sources.yaml, else the outbox folder <out_dir>/outbox/.
+    Messages are DKIM-signed when digest.dkim_selector and digest.dkim_key_file are set."""
+    signer = make_signer(config)
+    smtp = getattr(config, "smtp", None)
+    if smtp is not None and smtp.host:
+        return SmtpTransport(smtp, signer=signer)
+    return OutboxTransport(Path(out_dir) / "outbox", signer=signer)
+
+
+def _wire_bytes(msg: EmailMessage, signer: "DkimSigner | None") -> bytes:
+    data = msg.as_bytes()
+    return signer.sign(data) if signer is not None else data
+
+
+class DkimSigner:
+    """DKIM (RFC 6376), relaxed/relaxed, rsa-sha256. Both List-Unsubscribe headers are in h=,
+    as RFC 8058 requires for one-click unsubscribe to be honoured."""
+
+    HEADERS = (b"from", b"to", b"subject", b"date", b"message-id", b"reply-to", b"list-id",
+               b"list-unsubscribe", b"list-unsubscribe-post", b"mime-version", b"content-type")
+
+    def __init__(self, selector: str, domain: str, private_key: bytes) -> None:
+        self.selector = selector.encode()
+        self.domain = domain.encode()
+        self.key = private_key
+
+    def sign(self, data: bytes) -> bytes:
+        import dkim
+
+        try:
+            signature = dkim.sign(data, self.selector, self.domain, self.key, include_headers=list(self.HEADERS),
+                                  canonicalize=(b"relaxed", b"relaxed"))
+        except dkim.DKIMException as e:
+            raise SmtpSetupError(f"DKIM signing failed ({e}); check digest.dkim_key_file holds an RSA "
+                                 "private key in PEM form") from None
+        return signature + data
+
+
+def make_signer(config) -> DkimSigner | None:
+    digest = getattr(config, "digest", None)
+    selector = getattr(digest, "dkim_selector", None)
+    key_file = getattr(digest, "dkim_key_file", None)
+    if not selector and not key_file:
+        return None
+    if not (selector and key_file):
+        raise SmtpSetupError("DKIM needs both digest.dkim_selector and digest.dkim_key_file; set both, or neither")
+    try:
+        import dkim  # noqa: F401
+    except ImportError:
+        raise SmtpSetupError("DKIM signing needs the dkimpy package: pip install dkimpy") from None
+    path = Path(key_file).expanduser()
+    if not path.is_absolute() and getattr(config, "path", None):
+        path = Path(config.path).parent / path
+    try:
+        key = path.read_bytes()
+    except OSError as e:
+        raise SmtpSetupError(f"cannot read the DKIM key {path} ({e.strerror or e}); "
+                             "fix digest.dkim_key_file") from None
+    from aggregator.mail.digest import from_address
+
+    domain = getattr(digest, "dkim_domain", None) or from_address(config).rpartition("@")[2]
+    if not domain:
+        raise SmtpSetupError("set digest.dkim_domain (or digest.from_address) to sign with DKIM")
+    return DkimSigner(selector, domain, key)
+
+
+def send_one(transport: Transport, msg: EmailMessage, envelope_from: str) -> str:
+    """Send msg to its single To address through transport (a convenience for one-off mail)."""
+    return transport.send(msg, envelope_from=envelope_from, to=_recipient(msg))

@@ -1,0 +1,1 @@
+"""Stage 5: the published files: calendar.ics and filtered feeds, events.json, index.html."""

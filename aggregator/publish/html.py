@@ -1,0 +1,244 @@
+"""events -> index.html: upcoming events by day and by month, filters, subscribe links.
+
+Security (RELIABILITY.md D): the jinja2 environment autoescapes everything;
+`|safe` is used only on descriptions that went through nh3 (tags p br a ul ol li
+strong em; http/https/mailto; rel="noopener noreferrer nofollow"); event links are
+shown as links only when they are http(s) after C0/space stripping, otherwise as
+plain text. The page works without JavaScript when served (filters are query
+links the server applies); on a static host a little script applies the same
+query to the list. The served page loads its CSS and script from /static/ so the
+CSP `default-src 'self'` holds; the static file inlines them.
+"""
+
+from __future__ import annotations
+
+import calendar as calmod
+import html
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlencode
+
+import jinja2
+import nh3
+
+from aggregator.publish.feeds import (
+    FeedFilter,
+    event_ics_path,
+    event_region,
+    feed_filter,
+    google_add_link,
+    regions_and_tags,
+    subscribe_links,
+)
+from aggregator.model import Event, Status
+from aggregator.resources import static_dir, templates_dir
+from aggregator.merge.normalize import safe_url
+from aggregator.timezones import resolve_zone
+
+ALLOWED_TAGS = {"p", "br", "a", "ul", "ol", "li", "strong", "em"}
+LINK_REL = "noopener noreferrer nofollow"
+_URL_IN_TEXT = re.compile(r"\bhttps?://[^\s<>\"']+[^\s<>\"'.,;:!?)\]]")
+
+
+@lru_cache(maxsize=1)
+def environment() -> jinja2.Environment:
+    """The page's jinja2 environment: autoescape on for every template."""
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir())), autoescape=True,
+                             trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
+    return env
+
+
+def sanitize_html(fragment: str) -> str:
+    """HTML kept to p br a ul ol li strong em, links http/https/mailto with rel=noopener noreferrer nofollow."""
+    return nh3.clean(fragment, tags=ALLOWED_TAGS, attributes={"a": {"href"}},
+                     url_schemes={"http", "https", "mailto"}, link_rel=LINK_REL, strip_comments=True)
+
+
+def description_html(text: str) -> str:
+    """A plain-text description as safe HTML: escaped, paragraphs and line breaks kept, http(s) URLs linked."""
+    if not text:
+        return ""
+    paragraphs = []
+    for block in re.split(r"\n\s*\n", text.strip()):
+        escaped = html.escape(block, quote=True)
+        linked = _URL_IN_TEXT.sub(lambda m: f'<a href="{m.group(0)}">{m.group(0)}</a>', escaped)
+        paragraphs.append("<p>" + linked.replace("\n", "<br>") + "</p>")
+    return sanitize_html("".join(paragraphs))
+
+
+# --- views -------------------------------------------------------------------------------------
+
+@dataclass
+class EventView:
+    uid: str
+    anchor: str
+    title: str
+    cancelled: bool
+    tentative: bool
+    day: date
+    when: str
+    zone_label: str
+    iso_start: str
+    location: str | None
+    url: str | None
+    unsafe_url: str | None
+    description: str  # sanitised HTML
+    sources: list[tuple[str, str | None]]
+    region: str | None
+    tags: tuple[str, ...]
+    google: str
+    ics: str
+    map_query: str | None = None
+
+
+@dataclass
+class MonthView:
+    label: str
+    weeks: list[list[dict]] = field(default_factory=list)
+    count: int = 0
+
+
+def _local(value: datetime, event: Event) -> datetime:
+    zone = resolve_zone(event.timezone)
+    return value.astimezone(zone) if zone is not None else value
+
+
+def _time(value: datetime) -> str:
+    return value.strftime("%I:%M %p").lstrip("0").replace(":00 ", " ")
+
+
+def _long_day(value: date) -> str:
+    return f"{value:%A}, {value:%B} {value.day}, {value.year}"
+
+
+def _short_day(value: date) -> str:
+    return f"{value:%a}, {value:%b} {value.day}"
+
+
+def when_text(event: Event) -> tuple[date, str, str]:
+    """(the day it is listed under, the time text, the zone label), in the event's own zone."""
+    if event.all_day or not isinstance(event.start, datetime):
+        start = event.start.date() if isinstance(event.start, datetime) else event.start
+        end = event.end.date() if isinstance(event.end, datetime) else event.end
+        last = (end - timedelta(days=1)) if end and end > start + timedelta(days=1) else None
+        if last:
+            days = (last - start).days + 1
+            return start, f"All day, {_short_day(start)} – {_short_day(last)} ({days} days)", ""
+        return start, "All day", ""
+    start = _local(event.start, event)
+    text = _time(start)
+    if isinstance(event.end, datetime) and event.end > event.start:
+        end = _local(event.end, event)
+        text += " – " + (_time(end) if end.date() == start.date() else f"{_short_day(end.date())}, {_time(end)}")
+    return start.date(), text, f"{start.tzname()} ({event.timezone})" if event.timezone else (start.tzname() or "")
+
+
+def _end_instant(event: Event) -> datetime:
+    if isinstance(event.start, datetime):
+        end = event.end if isinstance(event.end, datetime) and event.end > event.start else event.start
+        return end.astimezone(timezone.utc)
+    zone = resolve_zone(event.timezone) or timezone.utc
+    last = event.end if isinstance(event.end, date) and event.end > event.start else event.start + timedelta(days=1)
+    return datetime.combine(last, datetime.min.time(), tzinfo=zone).astimezone(timezone.utc)
+
+
+def _start_instant(event: Event) -> datetime:
+    if isinstance(event.start, datetime):
+        return event.start.astimezone(timezone.utc)
+    zone = resolve_zone(event.timezone) or timezone.utc
+    return datetime.combine(event.start, datetime.min.time(), tzinfo=zone).astimezone(timezone.utc)
+
+
+def upcoming(events: Sequence[Event], now: datetime) -> list[Event]:
+    """Events not yet over at `now`, by start then uid."""
+    return sorted((e for e in events if _end_instant(e) >= now), key=lambda e: (_start_instant(e), e.uid))
+
+
+def event_view(event: Event, source_names: dict[str, str], base: str = "") -> EventView:
+    day, when, zone_label = when_text(event)
+    url = safe_url(event.url)
+    sources = []
+    for ref in event.sources:
+        sources.append((source_names.get(ref.source, ref.source), safe_url(ref.url)))
+    return EventView(
+        uid=event.uid, anchor="e-" + re.sub(r"[^A-Za-z0-9_-]", "-", event.uid), title=event.title,
+        cancelled=event.status == Status.CANCELLED, tentative=event.status == Status.TENTATIVE,
+        day=day, when=when, zone_label=zone_label,
+        iso_start=event.start.isoformat(), location=event.location, url=url,
+        unsafe_url=None if url or not event.url else event.url,
+        description=description_html(event.description), sources=list(dict.fromkeys(sources)),
+        region=event_region(event), tags=tuple(event.tags), google=google_add_link(event),
+        ics=base + event_ics_path(event.uid),
+        map_query=("https://www.openstreetmap.org/search?" + urlencode({"query": event.location}))
+        if event.location else None,
+    )
+
+
+def month_views(views: list[EventView], limit: int = 12) -> list[MonthView]:
+    months: dict[tuple[int, int], list[EventView]] = {}
+    for v in views:
+        months.setdefault((v.day.year, v.day.month), []).append(v)
+    out = []
+    cal = calmod.Calendar(firstweekday=6)  # weeks start on Sunday, as US wall calendars do
+    for (year, month), items in list(months.items())[:limit]:
+        by_day: dict[int, list[EventView]] = {}
+        for v in items:
+            by_day.setdefault(v.day.day, []).append(v)
+        mv = MonthView(label=f"{calmod.month_name[month]} {year}", count=len(items))
+        for week in cal.monthdayscalendar(year, month):
+            mv.weeks.append([{"day": d, "date": date(year, month, d) if d else None,
+                              "events": by_day.get(d, []) if d else []} for d in week])
+        out.append(mv)
+    return out
+
+
+def _toggle(selected: FeedFilter, kind: str, value: str) -> str:
+    regions, tags = list(selected.regions), list(selected.tags)
+    target = regions if kind == "region" else tags
+    if value in target:
+        target.remove(value)
+    else:
+        target[:] = [value]  # one value per kind at a time: simple and predictable
+    query = FeedFilter(tuple(regions), tuple(tags), selected.sources).query()
+    return "?" + query if query else "?"
+
+
+def static_assets() -> list[tuple[str, bytes]]:
+    """The page's CSS and script for a static host: ("static/page.css", bytes), ... (the served page links them)."""
+    return [(f"static/{p.name}", p.read_bytes()) for p in sorted(static_dir().iterdir()) if p.is_file()]
+
+
+def render_page(events: Sequence[Event], config, generated: datetime, *, selected: FeedFilter | None = None,
+                inline_assets: bool = True, subscribe_url: str | None = None) -> bytes:
+    """The page of upcoming events. `selected` is the filter the served page applies (query
+    parameters); the static file is rendered with none and filters itself with a little script."""
+    selected = selected or FeedFilter()
+    now = generated if generated.tzinfo else generated.replace(tzinfo=timezone.utc)
+    coming = upcoming(events, now)
+    regions, tags = regions_and_tags(coming)
+    shown = selected.select(coming)
+    names = {s.id: (s.name or s.id) for s in config.sources}
+    views = [event_view(e, names) for e in shown]
+    days: list[tuple[date, str, list[EventView]]] = []
+    for v in views:
+        if not days or days[-1][0] != v.day:
+            days.append((v.day, _long_day(v.day), []))
+        days[-1][2].append(v)
+    cal = config.calendar
+    main_links = subscribe_links(cal.base_url, "calendar.ics", selected.query())
+    declared = []
+    for spec in getattr(config, "feeds", ()):
+        declared.append((spec.name, subscribe_links(cal.base_url, spec.path), feed_filter(spec).label()))
+    page = environment().get_template("page.html.j2").render(
+        calendar=cal, generated=now, generated_text=now.strftime("%Y-%m-%d %H:%M UTC"),
+        days=days, months=month_views(views), total=len(coming), shown=len(views),
+        regions=[(r, _toggle(selected, "region", r), r in selected.regions) for r in regions],
+        tags=[(t, _toggle(selected, "tag", t), t in selected.tags) for t in tags],
+        selected=selected, filter_label=selected.label(), links=main_links, declared=declared,
+        inline_assets=inline_assets, subscribe_url=subscribe_url,
+    )
+    return page.encode("utf-8")

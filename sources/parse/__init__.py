@@ -1,0 +1,1 @@
+"""Parsing helpers the adapters share: human dates, list-post prose, mail messages, pages."""
