@@ -18,20 +18,22 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from aggregator import __version__
-from aggregator.merge import dedupe
-from aggregator.store import health
-from aggregator.merge import lifecycle
-from aggregator.publish import outputs
 from aggregator.collect import workers
-from aggregator.merge import tagging  # issue 6: tags and relevance after normalize
-from aggregator.config.settings import CalendarSettings, Config, FilterSettings
 from aggregator.collect.fetch import body_fingerprint
+from aggregator.config.settings import CalendarSettings, Config, FilterSettings
 from aggregator.errors import ParseError, RecordRejected, SourceError
-from aggregator.model import Event, RawEvent, Window
+from aggregator.merge import (
+    dedupe,
+    lifecycle,
+    tagging,  # issue 6: tags and relevance after normalize
+)
 from aggregator.merge.normalize import normalize, record_uid
-from aggregator.timezones import resolve_zone
+from aggregator.model import Event, RawEvent, Window
+from aggregator.publish import outputs
 from aggregator.report import RunReport, SourceResult
+from aggregator.store import health
 from aggregator.store.database import Store
+from aggregator.timezones import resolve_zone
 from sources.base import Fetched, Fetcher, Skipped, SourceOptions
 from sources.registry import adapter_for
 

@@ -32,7 +32,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from email.utils import format_datetime
 from pathlib import Path
-from typing import Callable
 from zoneinfo import ZoneInfo
 
 import yaml
@@ -300,7 +299,8 @@ class IcalWriter(Writer):
         return f"{listing.source.id}-{listing.n}@farm.example"
 
     def render(self, source, listings, anchor):
-        from icalendar import Calendar, Event as VEvent, Timezone
+        from icalendar import Calendar, Timezone
+        from icalendar import Event as VEvent
 
         cal = Calendar()
         cal.add("prodid", "-//massage-events benchmark farm//EN")

@@ -35,7 +35,13 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 from benchmarks import farm as farm_mod
-from benchmarks.metrics import Extracted, dedupe_scores, match_records, merge_errors, pairwise_scores
+from benchmarks.metrics import (
+    Extracted,
+    dedupe_scores,
+    match_records,
+    merge_errors,
+    pairwise_scores,
+)
 from benchmarks.serve_farm import FarmServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,8 +104,8 @@ class _stage_clock:
 
     def __enter__(self) -> dict:
         import aggregator.merge.dedupe as dedupe
-        import aggregator.publish.outputs as outputs
         import aggregator.pipeline as pipeline
+        import aggregator.publish.outputs as outputs
 
         self.stages: dict = {}
         self.patched = []
@@ -352,8 +358,8 @@ def _ratios(results: dict) -> None:
 
 def synthetic_records(n: int, seed: int = 11, anchor: date | None = None):
     """About n normalized source records (aggregator.model.Event) with the farm's duplicates, and their truth."""
-    from aggregator.model import Event, SourceRef, Status
     from aggregator.merge.normalize import record_uid
+    from aggregator.model import Event, SourceRef, Status
 
     n_sources = max(12, round(n / 10.5))  # a little over n records, then cut to exactly n
     # National scale: every state, towns whose names recur across states, a year ahead.

@@ -212,9 +212,6 @@ def main(target: str, argv: list[str] | None = None) -> int:
     with atheris.instrument_imports(include=["sources", "aggregator"]):
         import sources.registry  # noqa: F401  (the adapters load through it)
         from sources import html, ical, jsonld, mbox, rss  # noqa: F401
-        from sources.parse import dates
-        from sources.parse import mail
-        from sources.parse import prose
 
     def one_input(data: bytes) -> None:
         check(target, data)

@@ -43,9 +43,9 @@ from datetime import date, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
 import icalendar
-from icalendar.timezone import tzp
 import recurring_ical_events
 import x_wr_timezone
+from icalendar.timezone import tzp
 
 from aggregator.errors import ParseError, SourceError
 from aggregator.model import RawEvent, Status, Window

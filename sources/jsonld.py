@@ -36,7 +36,20 @@ import lxml.html
 import mf2py
 import soupsieve
 from bs4 import BeautifulSoup
-from dateutil.rrule import DAILY, FR, MO, MONTHLY, SA, SU, TH, TU, WE, WEEKLY, YEARLY, rrule
+from dateutil.rrule import (
+    DAILY,
+    FR,
+    MO,
+    MONTHLY,
+    SA,
+    SU,
+    TH,
+    TU,
+    WE,
+    WEEKLY,
+    YEARLY,
+    rrule,
+)
 from pydantic import Field, field_validator
 
 from aggregator.errors import ParseError, SourceError
@@ -44,7 +57,14 @@ from aggregator.model import RawEvent, Status, Window
 from aggregator.timezones import resolve_zone
 from sources.base import Fetched, Fetcher, Skipped, SourceOptions
 from sources.parse.dates import parse_iso, parse_when
-from sources.parse.pages import absolute, check_page, page_date, settle_ids, start_key, text_hash
+from sources.parse.pages import (
+    absolute,
+    check_page,
+    page_date,
+    settle_ids,
+    start_key,
+    text_hash,
+)
 
 log = logging.getLogger(__name__)
 

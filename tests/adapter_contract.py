@@ -52,8 +52,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from aggregator.errors import SourceError
 from aggregator.collect.fetch import HttpFetcher, decode
+from aggregator.errors import SourceError
 from aggregator.model import RawEvent, Window
 from sources.base import Fetched, Skipped
 

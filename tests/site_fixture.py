@@ -7,10 +7,10 @@ import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
+from aggregator.app.web.site import make_server, run_server
 from aggregator.config.settings import load_config
 from aggregator.model import SourceRef, Status
 from aggregator.publish.outputs import publish
-from aggregator.app.web.site import make_server, run_server
 from tests.calendar_cases import CHI, NYC, ev
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from aggregator.app.cli import main
 from aggregator.mail import subscribers
 from aggregator.mail.bounces import maildir_messages, mbox_messages, process
-from aggregator.app.cli import main
 from aggregator.mail.digest import send_period
 from aggregator.store.database import Store
 from tests.smtp_server import digest_config, migrated_db  # noqa: F401 (autouse)

@@ -13,8 +13,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from aggregator.errors import RetryableFetchError
-from aggregator.store.health import record_outcome
 from aggregator.store.database import Store
+from aggregator.store.health import record_outcome
 
 ROOT = Path(__file__).resolve().parents[1]
 SIGPIPE_STATUS = 141  # 128 + SIGPIPE: what a shell reports for `cat big | head -1`

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.errors import SourceError
 from aggregator.collect.fetch import HttpFetcher
+from aggregator.errors import SourceError
 from aggregator.model import RawEvent, Status, Window
 from sources.base import Fetched, Skipped
 from sources.mbox import MboxAdapter

@@ -13,12 +13,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from aggregator.errors import SourceError
 from aggregator.collect.fetch import HttpFetcher
+from aggregator.errors import SourceError
 from aggregator.model import RawEvent
 from sources.base import Skipped
-from sources.parse.dates import parse_iso, parse_when
 from sources.jsonld import JsonLdAdapter, JsonLdOptions
+from sources.parse.dates import parse_iso, parse_when
 from tests.adapter_contract import DEFAULT_WINDOW
 from tests.conftest import SHARED_CORPUS, corpus_files
 

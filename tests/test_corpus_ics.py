@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.errors import SourceError
 from aggregator.collect.fetch import HttpFetcher
+from aggregator.errors import SourceError
 from aggregator.model import RawEvent, Window
 from sources.base import Skipped, SourceOptions
 from sources.ical import ICalAdapter

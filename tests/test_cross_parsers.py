@@ -273,8 +273,8 @@ def _corpus_events(path: Path) -> list[Event]:
     from dataclasses import replace
 
     from aggregator.errors import MassageEventsError
-    from aggregator.model import RawEvent, Window
     from aggregator.merge.normalize import normalize
+    from aggregator.model import RawEvent, Window
     from sources.base import SourceOptions
     from sources.ical import read_ical_bytes
 

@@ -119,7 +119,8 @@ def test_date_range_across_new_year():
 
 
 def test_any_text_gives_a_when_or_none_never_an_exception():
-    from hypothesis import given, settings, strategies as st
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
 
     alphabet = st.sampled_from(list("0123456789 :/-.,apmAPMonTueMarchDec–·@") + ["noon", "to", "CST", "2027"])
 

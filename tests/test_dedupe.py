@@ -9,9 +9,24 @@ from types import SimpleNamespace
 import pytest
 
 from aggregator.merge import dedupe
-from aggregator.merge.dedupe import merge, merge_detailed, norm_title, norm_url, norm_venue
+from aggregator.merge.dedupe import (
+    merge,
+    merge_detailed,
+    norm_title,
+    norm_url,
+    norm_venue,
+)
 from aggregator.model import Status
-from tests.test_issue6_support import CHICAGO, NEW_YORK, TYPES, UTC, chapter_meeting_copies, groups, keys, rec
+from tests.test_issue6_support import (
+    CHICAGO,
+    NEW_YORK,
+    TYPES,
+    UTC,
+    chapter_meeting_copies,
+    groups,
+    keys,
+    rec,
+)
 
 # -- normalisation -------------------------------------------------------------------------
 

@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from aggregator.config.settings import AlertSettings, DigestSettings, ScheduleSettings, SmtpSettings, parse_config
+from aggregator.config.settings import (
+    AlertSettings,
+    DigestSettings,
+    ScheduleSettings,
+    SmtpSettings,
+    parse_config,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "email-delivery.md"

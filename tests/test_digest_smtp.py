@@ -17,10 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.mail import digest
-from aggregator.mail import subscribers
-from aggregator.store.database import Store
+from aggregator.mail import digest, subscribers
 from aggregator.mail.tokens import UNSUBSCRIBE, Tokens, secret_for
+from aggregator.store.database import Store
 from tests.smtp_server import FaultySMTP, digest_config, make_event, migrated_db  # noqa: F401 (autouse)
 
 # Monday 2 March 2026, 08:05 in Chicago (CST): just after the default Monday 08:00 slot.

@@ -11,10 +11,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from aggregator.mail import digest
-from aggregator.mail import subscribers
-from aggregator.store.database import Store
+from aggregator.mail import digest, subscribers
 from aggregator.mail.tokens import Tokens
+from aggregator.store.database import Store
 from tests.smtp_server import digest_config, make_event
 
 pytestmark = pytest.mark.skipif(shutil.which("spamassassin") is None,

@@ -13,11 +13,10 @@ from werkzeug.routing import Map, Rule
 from werkzeug.test import Client
 from werkzeug.wrappers import Request
 
-from aggregator.mail import digest
-from aggregator.mail import subscribers
 from aggregator.app.web import subscribe as web_subscribe
-from aggregator.store.database import Store
+from aggregator.mail import digest, subscribers
 from aggregator.mail.tokens import CONFIRM, UNSUBSCRIBE, Tokens, secret_for
+from aggregator.store.database import Store
 from tests.smtp_server import digest_config, make_event, migrated_db  # noqa: F401 (autouse)
 
 T0 = datetime(2026, 3, 2, 14, 5, tzinfo=timezone.utc)

@@ -8,9 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from aggregator.merge import dedupe
-from aggregator.merge import lifecycle
 from aggregator.app.explain import explain_command
+from aggregator.merge import dedupe, lifecycle
 from aggregator.merge.normalize import record_uid
 from aggregator.store.database import Store
 from tests.test_issue6_support import CHICAGO, TYPES, chapter_meeting_copies, rec

@@ -12,9 +12,9 @@ import tracemalloc
 import icalendar
 import pytest
 
+from aggregator.collect.fetch import HttpFetcher
 from aggregator.config.settings import load_config
 from aggregator.errors import SourceError
-from aggregator.collect.fetch import HttpFetcher
 from aggregator.pipeline import run
 from aggregator.store.database import Store
 from sources.base import SourceOptions

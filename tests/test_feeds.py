@@ -16,9 +16,9 @@ from aggregator.publish.feeds import (
     event_region,
     google_add_link,
     region_from_address,
-    static_feeds,
     subscribe_links,
 )
+from aggregator.publish.ics import static_feeds
 from tests.calendar_cases import CHI, ev
 from tests.site_fixture import CONFIG, site_events
 

@@ -13,10 +13,17 @@ import pytest
 import time_machine
 
 from aggregator import __version__
+from aggregator.collect.fetch import (
+    HttpFetcher,
+    _check_redirect,
+    cache_path_for,
+    decode,
+    is_blocked_address,
+    make_fetcher,
+    parse_retry_after,
+)
 from aggregator.config.settings import load_config
 from aggregator.errors import FetchRefused, RetryableFetchError, SourceError
-from aggregator.collect.fetch import (HttpFetcher, _check_redirect, cache_path_for, decode, is_blocked_address,
-                              make_fetcher, parse_retry_after)
 from sources.base import SourceOptions
 from tests.servers import DEFAULT_ROBOTS, Doc
 

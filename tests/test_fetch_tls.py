@@ -9,12 +9,11 @@ import ssl
 import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 
-from aggregator.errors import FetchError
 from aggregator.collect.fetch import HttpFetcher
+from aggregator.errors import FetchError
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is needed to make a certificate")
 

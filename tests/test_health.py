@@ -10,9 +10,16 @@ import pytest
 
 from aggregator.config.settings import load_config
 from aggregator.errors import FetchRefused, RetryableFetchError
-from aggregator.store.health import (is_sudden_zero, next_attempt, record_outcome, should_fetch, status_command,
-                               status_rows, stored_fingerprint)
 from aggregator.store.database import Store
+from aggregator.store.health import (
+    is_sudden_zero,
+    next_attempt,
+    record_outcome,
+    should_fetch,
+    status_command,
+    status_rows,
+    stored_fingerprint,
+)
 
 NOW = datetime(2027, 1, 4, 6, 0, tzinfo=timezone.utc)
 SIX_HOURS = timedelta(hours=6)

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from aggregator.merge import dedupe
-from aggregator.model import Event, SourceRef, Status
 from aggregator.merge.normalize import record_uid
+from aggregator.model import Event, SourceRef, Status
 
 farm = pytest.importorskip("benchmarks.farm")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from aggregator.model import Event, SourceRef, Status
 from aggregator.merge.normalize import record_uid
+from aggregator.model import Event, SourceRef, Status
 
 CHICAGO = ZoneInfo("America/Chicago")
 NEW_YORK = ZoneInfo("America/New_York")

@@ -10,8 +10,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from aggregator.mail import digest
-from aggregator.mail import subscribers
+from aggregator.mail import digest, subscribers
 from aggregator.mail.transport import SmtpSetupError, make_transport
 from aggregator.store.database import Store
 from tests.smtp_server import FaultySMTP, digest_config, make_event, migrated_db  # noqa: F401 (autouse)

@@ -9,7 +9,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import icalendar
-import pytest
 
 from aggregator.config.settings import load_config
 from aggregator.pipeline import run

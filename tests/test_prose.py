@@ -20,7 +20,15 @@ import yaml
 
 from aggregator.model import RawEvent, Status
 from sources.base import Skipped
-from sources.parse.prose import Post, Reading, clean_subject, html_to_text, read_post, records_from_posts, strip_quotes
+from sources.parse.prose import (
+    Post,
+    Reading,
+    clean_subject,
+    html_to_text,
+    read_post,
+    records_from_posts,
+    strip_quotes,
+)
 
 POSTS_DIR = Path(__file__).parent / "fixtures" / "posts"
 POSTS_FILE = POSTS_DIR / "labelled_posts.yaml"  # the development set (the reader was tuned on it)

@@ -11,10 +11,10 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
-from aggregator.mail import digest
-from aggregator.mail import subscribers
-from aggregator.app.scheduler import Scheduler, digest_trigger, last_problems, refresh_minutes
+from aggregator.app.scheduler import Scheduler, digest_trigger, refresh_minutes
+from aggregator.mail import digest, subscribers
 from aggregator.store.database import Store
+from aggregator.store.job_problems import last_problems
 from tests.smtp_server import FaultySMTP, digest_config, make_event, migrated_db  # noqa: F401 (autouse)
 
 CHICAGO = ZoneInfo("America/Chicago")

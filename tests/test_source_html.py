@@ -9,11 +9,11 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
-from aggregator.config.settings import parse_config
-from aggregator.errors import ConfigError
 from aggregator.collect.fetch import HttpFetcher
-from aggregator.model import RawEvent
+from aggregator.config.settings import parse_config
 from aggregator.config.yamlfile import loads_yaml
+from aggregator.errors import ConfigError
+from aggregator.model import RawEvent
 from sources.base import Skipped
 from sources.html import HtmlAdapter, HtmlOptions, split_selector
 from tests.adapter_contract import DEFAULT_WINDOW, AdapterContract
@@ -168,7 +168,8 @@ def test_a_page_whose_blocks_are_gone_yields_nothing(http):
 
 
 def test_any_bytes_give_records_or_a_source_error():
-    from hypothesis import given, settings, strategies as st
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
 
     from aggregator.errors import SourceError
     from sources.base import Fetched

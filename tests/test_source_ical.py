@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.errors import ParseError, SourceError
 from aggregator.collect.fetch import HttpFetcher
+from aggregator.errors import ParseError, SourceError
 from aggregator.model import RawEvent, Status, Window
 from sources.base import Skipped, SourceOptions
 from sources.ical import ICalAdapter, read_ical_bytes

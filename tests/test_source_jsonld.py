@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from aggregator.errors import ParseError, SourceError
 from aggregator.collect.fetch import HttpFetcher
+from aggregator.errors import ParseError, SourceError
 from aggregator.model import RawEvent, Status
 from sources.base import Skipped
 from sources.jsonld import JsonLdAdapter, JsonLdOptions
@@ -168,7 +168,8 @@ def test_follow_must_be_a_valid_selector():
 
 
 def test_any_bytes_give_records_or_a_source_error():
-    from hypothesis import given, settings, strategies as st
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
 
     from sources.base import Fetched
     from sources.jsonld import read_page

@@ -13,8 +13,8 @@ from aggregator.config.settings import load_config
 from aggregator.errors import ConfigError, FetchRefused, ParseError
 from aggregator.model import RawEvent, Status, Window
 from sources.base import Skipped
-from sources.parse.mail import split_mbox
 from sources.maildir import MaildirAdapter
+from sources.parse.mail import split_mbox
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mail"
 CHICAGO = ZoneInfo("America/Chicago")

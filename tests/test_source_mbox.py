@@ -9,13 +9,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from aggregator.collect.fetch import HttpFetcher
 from aggregator.config.settings import load_config
 from aggregator.errors import FetchRefused, ParseError
-from aggregator.collect.fetch import HttpFetcher
 from aggregator.model import RawEvent, Status, Window
 from sources.base import Skipped
-from sources.parse.mail import split_mbox
 from sources.mbox import MboxAdapter
+from sources.parse.mail import split_mbox
 from tests.adapter_contract import AdapterContract
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mail"
@@ -158,8 +158,8 @@ def test_sources_yaml_accepts_a_local_mbox_path(make_config):
 def test_the_demo_archive_gives_its_events_and_skips_minutes_and_dues():
     from datetime import date
 
-    from aggregator.config.settings import CalendarSettings
     from aggregator.app.demo import DemoServer
+    from aggregator.config.settings import CalendarSettings
     from aggregator.pipeline import read_source
 
     window = Window(datetime(2026, 2, 1, tzinfo=timezone.utc), datetime(2027, 3, 1, tzinfo=timezone.utc))

@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from aggregator.collect.fetch import HttpFetcher
 from aggregator.config.settings import CalendarSettings
 from aggregator.errors import ParseError, SourceError
-from aggregator.collect.fetch import HttpFetcher
 from aggregator.model import RawEvent, Status, Window
 from aggregator.pipeline import read_source
 from sources.base import Skipped

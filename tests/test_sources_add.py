@@ -10,9 +10,9 @@ import pytest
 import time_machine
 
 from aggregator.app.cli import main
-from aggregator.config.settings import load_config
 from aggregator.app.discover import Detection, append_source, choose_id, detect
 from aggregator.collect.fetch import HttpFetcher
+from aggregator.config.settings import load_config
 
 NOW = datetime(2027, 2, 1, 12, tzinfo=timezone.utc)
 

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from aggregator.codec import event_from_dict, event_to_dict
-from aggregator.model import Event, SourceRef, Status
 from aggregator.merge.normalize import record_uid
+from aggregator.model import Event, SourceRef, Status
 from aggregator.store.database import Store, StoreError
 
 NOW = datetime(2027, 1, 1, tzinfo=timezone.utc)

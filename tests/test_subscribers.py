@@ -6,8 +6,13 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from aggregator.mail import subscribers
+from aggregator.mail.subscribers import (
+    Bounce,
+    InvalidAddress,
+    normalize_address,
+    subscribers_command,
+)
 from aggregator.store.database import Store
-from aggregator.mail.subscribers import Bounce, InvalidAddress, normalize_address, subscribers_command
 from tests.smtp_server import digest_config, migrated_db  # noqa: F401 (autouse)
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)

@@ -8,7 +8,14 @@ from zoneinfo import ZoneInfo
 import icalendar
 import pytest
 
-from aggregator.timezones import equivalent_zone, first_zone, is_valid_zone, localize, resolve_zone, zone_name
+from aggregator.timezones import (
+    equivalent_zone,
+    first_zone,
+    is_valid_zone,
+    localize,
+    resolve_zone,
+    zone_name,
+)
 
 
 @pytest.mark.parametrize("written, expected", [

@@ -5,8 +5,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import time_machine
 
-from aggregator.store.database import Store
 from aggregator.mail.tokens import CONFIRM, UNSUBSCRIBE, TokenError, Tokens, secret_for
+from aggregator.store.database import Store
 from tests.smtp_server import migrated_db  # noqa: F401 (autouse)
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)

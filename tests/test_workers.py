@@ -12,10 +12,10 @@ from datetime import datetime, timezone
 
 import pytest
 
+from aggregator.collect.workers import shards, worker_count
 from aggregator.config.settings import load_config
 from aggregator.pipeline import run
 from aggregator.store.database import Store
-from aggregator.collect.workers import shards, worker_count
 
 NOW = datetime(2027, 1, 1, 12, 0, tzinfo=timezone.utc)
 

@@ -22,14 +22,13 @@ from urllib.parse import urlsplit
 from pydantic import ValidationError
 
 from aggregator.codec import event_to_dict
+from aggregator.collect.fetch import HttpFetcher
 from aggregator.config.settings import CalendarSettings, Config, load_config
 from aggregator.errors import ConfigError, Problem
-from aggregator.collect.fetch import HttpFetcher
 from aggregator.model import Event, Window
 from aggregator.pipeline import SourceOutcome, read_source
 from sources.base import SourceOptions
 from sources.registry import adapter_for
-
 
 RECORD_KEYS = ("title", "start", "end", "all_day", "timezone", "location", "url", "description", "status")
 

@@ -177,8 +177,8 @@ def cmd_demo(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from aggregator.config.settings import load_config
     from aggregator.app.web.site import serve_command
+    from aggregator.config.settings import load_config
 
     return serve_command(load_config(args.config), args.db, args.out, args.host, args.port)
 
@@ -186,8 +186,8 @@ def cmd_serve(args) -> int:
 def cmd_status(args) -> int:
     from aggregator.config.settings import load_config
     from aggregator.mail.digest import status_lines
-    from aggregator.store.health import status_command
     from aggregator.store.database import Store
+    from aggregator.store.health import status_command
 
     code = status_command(load_config(args.config), args.db, sys.stdout)
     if args.db.exists():
@@ -199,8 +199,8 @@ def cmd_status(args) -> int:
 
 
 def cmd_explain(args) -> int:
-    from aggregator.config.settings import load_config
     from aggregator.app.explain import explain_command
+    from aggregator.config.settings import load_config
 
     return explain_command(load_config(args.config), args.db, args.uid, sys.stdout)
 
@@ -222,8 +222,8 @@ def cmd_subscribers(args) -> int:
 
 
 def cmd_bounces(args) -> int:
-    from aggregator.mail.bounces import bounces_command
     from aggregator.config.settings import load_config
+    from aggregator.mail.bounces import bounces_command
 
     return bounces_command(load_config(args.config), args.db, maildir=args.maildir, mbox=args.mbox, out=sys.stdout)
 

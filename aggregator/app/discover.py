@@ -31,9 +31,14 @@ import yaml
 from bs4 import BeautifulSoup
 
 from aggregator.app.check import _fetcher, check_source, check_window, print_table
-from aggregator.config.settings import CalendarSettings, Config, load_config, parse_config
-from aggregator.errors import ConfigError, MassageEventsError, ParseError, Problem
+from aggregator.config.settings import (
+    CalendarSettings,
+    Config,
+    load_config,
+    parse_config,
+)
 from aggregator.config.yamlfile import loads_yaml
+from aggregator.errors import ConfigError, MassageEventsError, ParseError, Problem
 from sources.base import Fetched
 from sources.registry import adapter_for, available_types
 
@@ -91,7 +96,9 @@ def detect(page: Fetched) -> Detection:
         return Detection("ical", page.url, _ical_title(page), "an iCalendar feed")
     if _is_feed(page):
         return Detection("rss", page.url, _feed_title(page), "an RSS/Atom feed")
-    from sources.jsonld import extract_events  # the same extractor the jsonld adapter reads with
+    from sources.jsonld import (
+        extract_events,  # the same extractor the jsonld adapter reads with
+    )
     from sources.parse.pages import check_page
 
     try:

@@ -14,8 +14,8 @@ from datetime import datetime, timedelta, timezone
 from itertools import combinations
 from pathlib import Path
 
-from aggregator.merge import dedupe
 from aggregator.codec import event_from_dict
+from aggregator.merge import dedupe
 from aggregator.model import Event
 from aggregator.store.database import Store
 

@@ -23,12 +23,11 @@ which keeps a cron `digest --send` from overlapping it.
 Shutdown (SIGTERM in serve): `stop(scheduler)` stops new jobs, lets the digest finish the
 message in hand (send_period checks the stop flag between messages), waits for the running
 job, releases the lease. A refresh in progress finishes its sources (each has a deadline).
-Missed and failed jobs are logged and kept for `status` (see last_problems()).
+Missed and failed jobs are logged and kept for `status` (aggregator/store/job_problems.py).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from datetime import datetime, timezone
@@ -41,6 +40,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from aggregator.store import leases
+from aggregator.store.job_problems import record_problem
 
 log = logging.getLogger(__name__)
 
@@ -60,12 +60,6 @@ def digest_trigger(config) -> CronTrigger:
     hour, minute = (int(x) for x in config.digest.time.split(":"))
     return CronTrigger(day_of_week=config.digest.day, hour=hour, minute=minute,
                        timezone=ZoneInfo(config.calendar.timezone))
-
-
-def last_problems(db, limit: int = 10) -> list[dict]:
-    """Recent missed or failed jobs, newest first: [{"job", "kind", "at", "message"}] (for `status`)."""
-    row = db.execute("SELECT value FROM app_settings WHERE name = 'scheduler.problems'").fetchone()
-    return json.loads(row[0])[:limit] if row else []
 
 
 class Scheduler:
@@ -138,12 +132,7 @@ class Scheduler:
             log.warning("scheduled job %s %s", event.job_id, message)
         try:
             with self._store() as store:
-                problems = last_problems(store.db, 50)
-                problems.insert(0, {"job": event.job_id, "kind": kind, "message": message,
-                                    "at": datetime.now(timezone.utc).isoformat()})
-                store.db.execute("INSERT INTO app_settings (name, value) VALUES ('scheduler.problems', ?)"
-                                 " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                                 (json.dumps(problems[:50]),))
+                record_problem(store.db, event.job_id, kind, message)
         except Exception:  # noqa: BLE001 - never let bookkeeping kill the scheduler thread
             log.exception("could not record the scheduler problem")
 

@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import codecs
 import copy
-import os
 import hashlib
 import heapq
 import ipaddress
 import itertools
 import logging
+import os
 import random
 import re
 import socket
@@ -387,7 +387,11 @@ class _GuardMixin:
         return sock
 
     def _connect_within(self, ctx: "_RequestContext"):
-        from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
+        from urllib3.exceptions import (
+            ConnectTimeoutError,
+            NameResolutionError,
+            NewConnectionError,
+        )
         from urllib3.util.connection import create_connection
 
         try:

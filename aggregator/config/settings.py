@@ -19,9 +19,9 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from aggregator.config.yamlfile import MarkedDict, load_yaml
 from aggregator.errors import ConfigError, Problem
 from aggregator.timezones import is_valid_zone
-from aggregator.config.yamlfile import MarkedDict, load_yaml
 from sources.base import SourceOptions
 from sources.registry import UnknownSourceType, adapter_for, available_types
 

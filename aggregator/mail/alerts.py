@@ -78,7 +78,12 @@ def _last_success(db, source: str) -> str | None:
 
 def _message(config, source_name: str, source_id: str, subject: str, body: str, kind: str, stamp: str,
              now: datetime, to: str | None = None) -> EmailMessage:
-    from aggregator.mail.digest import SMTP_POLICY, from_address, from_name, header_text
+    from aggregator.mail.identity import (
+        SMTP_POLICY,
+        from_address,
+        from_name,
+        header_text,
+    )
 
     msg = EmailMessage(policy=SMTP_POLICY)
     msg["Date"] = format_datetime(now.astimezone(timezone.utc))
@@ -129,7 +134,7 @@ def notify_curator(config, store, report, now: datetime | None = None, *, out_di
     """Update the alert state from one run's report and email the curator; returns messages sent.
 
     `out_dir` is where the outbox is when no SMTP is configured (default: the database's folder)."""
-    from aggregator.mail.digest import from_address
+    from aggregator.mail.identity import from_address
     from aggregator.mail.transport import make_transport
 
     now = now or datetime.now(timezone.utc)

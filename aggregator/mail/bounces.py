@@ -30,11 +30,20 @@ from datetime import datetime, timezone
 from email.message import Message
 from pathlib import Path
 
-from aggregator.mail import subscribers
 from aggregator.errors import MassageEventsError, SourceError
-from sources.parse.mail import (MAX_MESSAGE_BYTES, _header, decompress_if_gzipped, is_mbox, looks_like_message,
-                          message_date, message_parts, parse_message, split_mbox)
+from aggregator.mail import subscribers
 from sources.maildir import message_files
+from sources.parse.mail import (
+    MAX_MESSAGE_BYTES,
+    _header,
+    decompress_if_gzipped,
+    is_mbox,
+    looks_like_message,
+    message_date,
+    message_parts,
+    parse_message,
+    split_mbox,
+)
 
 log = logging.getLogger(__name__)
 
@@ -410,7 +419,7 @@ def process(store, messages: Iterator[tuple[str, bytes]], *, ignore: set[str] = 
 
 def bounces_command(config, db_path: Path, *, maildir: Path | None, mbox: Path | None, out) -> int:
     """`massage-events bounces --maildir PATH | --mbox PATH`: count the returned mail's hard bounces."""
-    from aggregator.mail.digest import from_address, unsubscribe_mailbox
+    from aggregator.mail.identity import from_address, unsubscribe_mailbox
     from aggregator.store.database import Store
 
     if (maildir is None) == (mbox is None):

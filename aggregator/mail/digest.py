@@ -38,7 +38,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from email.message import EmailMessage
-from email.policy import SMTP
 from email.utils import format_datetime, formataddr
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -47,22 +46,33 @@ from zoneinfo import ZoneInfo
 import css_inline
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from aggregator.store import leases
 from aggregator.mail import subscribers
-from aggregator.mail.transport import (PermanentDeliveryError, SmtpSetupError, TemporaryDeliveryError, Transport,
-                               make_transport)
-from aggregator.model import Event, Status
-from aggregator.resources import templates_dir
+from aggregator.mail.identity import (
+    HEADER_POLICY,
+    SMTP_POLICY,
+    from_address,
+    from_name,
+    header_text,
+    list_id,
+    mail_host,
+    unsubscribe_mailbox,
+)
 from aggregator.mail.subscribers import Subscriber
 from aggregator.mail.tokens import CONFIRM, MANAGE, UNSUBSCRIBE, Tokens, secret_for
+from aggregator.mail.transport import (
+    PermanentDeliveryError,
+    SmtpSetupError,
+    TemporaryDeliveryError,
+    Transport,
+    make_transport,
+)
+from aggregator.model import Event, Status
+from aggregator.resources import templates_dir
+from aggregator.store import leases
+from aggregator.store.job_problems import last_problems
 
 log = logging.getLogger(__name__)
 
-# Bodies are encoded under policy.SMTP (CRLF, quoted-printable lines <= 76); the finished message is
-# then serialized with headers folded only past RFC 5322's 998, so a long List-Unsubscribe URL stays
-# a plain URL instead of becoming an RFC 2047 encoded-word that mail clients cannot use.
-SMTP_POLICY = SMTP
-HEADER_POLICY = SMTP.clone(max_line_length=998)
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 RETRY_DELAYS: tuple[float, ...] = (5.0, 30.0, 120.0)  # seconds between in-run rounds for 4xx/disconnects
 MAX_ATTEMPTS = 8  # per subscriber and period, over all runs; then the row is `failed`
@@ -84,43 +94,6 @@ def environment() -> Environment:
             undefined=StrictUndefined, trim_blocks=False, lstrip_blocks=False, keep_trailing_newline=True,
         )
     return _env
-
-
-# -- settings derived from sources.yaml ---------------------------------------------------
-
-def _host(config) -> str:
-    return (urlsplit(config.calendar.base_url).hostname or "localhost").lower()
-
-
-def from_address(config) -> str:
-    return config.digest.from_address or f"digest@{_host(config)}"
-
-
-def from_name(config) -> str:
-    return header_text(config.digest.from_name or config.calendar.name)
-
-
-def list_id(config) -> str:
-    raw = config.digest.list_id or f"digest.{_host(config)}"
-    return re.sub(r"[^A-Za-z0-9.-]", "-", raw).strip(".-") or "digest.localhost"
-
-
-def unsubscribe_mailbox(config) -> str:
-    """Where replies and mailto: unsubscribes go: digest.reply_to, else the curator, else the sender."""
-    for candidate in (config.digest.reply_to, config.calendar.curator_email):
-        if candidate:
-            try:
-                return subscribers.normalize_address(candidate)
-            except subscribers.InvalidAddress:
-                log.warning("ignoring %r as a reply address: not a valid email address", candidate)
-    return from_address(config)
-
-
-def header_text(value: str | None, limit: int = 200) -> str:
-    """Text safe for one header: no CR/LF or other control characters, whitespace collapsed."""
-    text = re.sub(r"[\x00-\x1f\x7f\u2028\u2029\x85]+", " ", str(value or ""))
-    text = " ".join(text.split())
-    return text[:limit].rstrip()
 
 
 def calendar_zone(config) -> ZoneInfo:
@@ -339,7 +312,7 @@ def select(events: Sequence[Event], sub: Subscriber, *, now: datetime, zone: Zon
 def message_id(config, secret: str, sub: Subscriber, period: str) -> str:
     """Deterministic per subscriber and period; reveals nothing about the address."""
     digest = hmac.new(secret.encode(), f"{sub.id}:{sub.email}:{period}".encode(), hashlib.sha256).hexdigest()[:24]
-    domain = from_address(config).rpartition("@")[2] or _host(config)
+    domain = from_address(config).rpartition("@")[2] or mail_host(config)
     return f"<digest.{period}.{digest}@{domain}>"
 
 
@@ -733,11 +706,6 @@ def status_lines(db) -> list[str]:
                                  " d.subscriber WHERE d.period = ? AND d.status IN ('failed', 'deferred')"
                                  " ORDER BY s.email LIMIT 10", (row[0],)):
             lines.append(f"  {failed[0]}: {failed[1]}")
-    try:
-        from aggregator.app.scheduler import last_problems
-
-        for p in last_problems(db, 5):
-            lines.append(f"scheduler: job {p['job']} {p['kind']} at {p['at']}: {p['message']}")
-    except Exception:  # noqa: BLE001 - status must print even if the scheduler is unavailable
-        pass
+    for p in last_problems(db, 5):
+        lines.append(f"scheduler: job {p['job']} {p['kind']} at {p['at']}: {p['message']}")
     return lines

@@ -274,7 +274,7 @@ def make_signer(config) -> DkimSigner | None:
     except OSError as e:
         raise SmtpSetupError(f"cannot read the DKIM key {path} ({e.strerror or e}); "
                              "fix digest.dkim_key_file") from None
-    from aggregator.mail.digest import from_address
+    from aggregator.mail.identity import from_address
 
     domain = getattr(digest, "dkim_domain", None) or from_address(config).rpartition("@")[2]
     if not domain:

@@ -34,8 +34,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import date, datetime, time, timedelta, timezone
 
-from aggregator.merge.dedupe import norm_title, norm_venue, ref_matches, strip_prefixes, title_says_cancelled, \
-    venue_similarity
+from aggregator.merge.dedupe import (
+    norm_title,
+    norm_venue,
+    ref_matches,
+    strip_prefixes,
+    title_says_cancelled,
+    venue_similarity,
+)
 from aggregator.model import Event, Status
 from aggregator.timezones import resolve_zone
 

@@ -17,7 +17,7 @@ Google's "add by URL").
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
@@ -140,21 +140,6 @@ def feed_filter(spec) -> FeedFilter:
 
 def feed_title(calendar_name: str, label: str) -> str:
     return f"{calendar_name} — {label}" if label else calendar_name
-
-
-def static_feeds(config, events: Sequence[Event]) -> list[tuple[str, bytes]]:
-    """Every filtered feed declared under `feeds:` in sources.yaml: (path relative to the
-    output folder, calendar bytes). `outputs.publish` writes them."""
-    from aggregator.publish.ics import render_calendar
-
-    names = {s.id: (s.name or s.id) for s in config.sources}
-    files = []
-    for spec in getattr(config, "feeds", ()):
-        chosen = feed_filter(spec).select(events)
-        files.append((spec.path, render_calendar(chosen, config.calendar,
-                                                 name=feed_title(config.calendar.name, spec.name),
-                                                 source_names=names)))
-    return files
 
 
 def regions_and_tags(events: Iterable[Event]) -> tuple[list[str], list[str]]:

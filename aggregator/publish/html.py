@@ -19,12 +19,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
-from pathlib import Path
 from urllib.parse import urlencode
 
 import jinja2
 import nh3
 
+from aggregator.merge.normalize import safe_url
+from aggregator.model import Event, Status
 from aggregator.publish.feeds import (
     FeedFilter,
     event_ics_path,
@@ -34,9 +35,7 @@ from aggregator.publish.feeds import (
     regions_and_tags,
     subscribe_links,
 )
-from aggregator.model import Event, Status
 from aggregator.resources import static_dir, templates_dir
-from aggregator.merge.normalize import safe_url
 from aggregator.timezones import resolve_zone
 
 ALLOWED_TAGS = {"p", "br", "a", "ul", "ol", "li", "strong", "em"}

@@ -35,8 +35,9 @@ from icalendar import Calendar, Timezone, vDuration, vText
 
 from aggregator import __version__
 from aggregator.config.settings import CalendarSettings
-from aggregator.model import Event, Status
 from aggregator.merge.normalize import safe_url
+from aggregator.model import Event, Status
+from aggregator.publish.feeds import event_ics_path, feed_filter, feed_title
 from aggregator.timezones import resolve_zone
 
 PRODID = f"-//massage-events//massage-events {__version__}//EN"
@@ -415,8 +416,6 @@ def render_event(event: Event, calendar: CalendarSettings, *,
 def event_files(events: Iterable[Event], calendar: CalendarSettings, *,
                 source_names: Mapping[str, str] | None = None) -> list[tuple[str, bytes]]:
     """Per-event downloads for a static host: ("event/<uid>.ics", bytes), the paths the page links."""
-    from aggregator.publish.feeds import event_ics_path
-
     return [(event_ics_path(e.uid), render_event(e, calendar, source_names=source_names)) for e in events]
 
 
@@ -474,8 +473,6 @@ def _retitle(header: bytes, name: str | None, subscription: bool) -> bytes:
 def event_files_from(data: bytes) -> list[tuple[str, bytes]]:
     """Per-event downloads cut out of the published calendar `data` (cheap: no re-rendering):
     ("event/<uid>.ics", a calendar to import holding that event and the VTIMEZONEs it uses)."""
-    from aggregator.publish.feeds import event_ics_path
-
     header, zones, events = split_calendar(data)
     head = _retitle(header, None, subscription=False)
     files = []
@@ -503,3 +500,16 @@ def select_from_calendar(data: bytes, uids: set[str] | None, *, name: str | None
     parts += kept
     parts.append(b"END:VCALENDAR\r\n")
     return b"".join(parts)
+
+
+def static_feeds(config, events: Sequence[Event]) -> list[tuple[str, bytes]]:
+    """Every filtered feed declared under `feeds:` in sources.yaml: (path relative to the
+    output folder, calendar bytes). `outputs.publish` writes them."""
+    names = {s.id: (s.name or s.id) for s in config.sources}
+    files = []
+    for spec in getattr(config, "feeds", ()):
+        chosen = feed_filter(spec).select(events)
+        files.append((spec.path, render_calendar(chosen, config.calendar,
+                                                 name=feed_title(config.calendar.name, spec.name),
+                                                 source_names=names)))
+    return files

@@ -57,7 +57,6 @@ def publish(out_dir: Path, config, events: Sequence[Event], generated: datetime)
     """Write calendar.ics, events.json, index.html, the declared filtered feeds and one .ics per
     event (the page's download links, for a static host). A file whose bytes are unchanged is
     left alone, so a static host or CDN keeps its caches; downloads of events gone are removed."""
-    from aggregator.publish import feeds
     from aggregator.publish import html as publish_html
     from aggregator.publish import ics as publish_ics
     from aggregator.publish import json as publish_json
@@ -70,7 +69,7 @@ def publish(out_dir: Path, config, events: Sequence[Event], generated: datetime)
         ("events.json", publish_json.render_json(events, generated)),
         ("index.html", publish_html.render_page(events, config, generated)),
     ]
-    files = main + feeds.static_feeds(config, events)
+    files = main + publish_ics.static_feeds(config, events)
     per_event = publish_ics.event_files_from(main[0][1])
     for name, data in files:
         path = out_dir / name

@@ -20,9 +20,9 @@ from pathlib import Path
 
 from aggregator.codec import event_from_dict, event_to_dict
 from aggregator.errors import MassageEventsError
-from aggregator.store.migrations import MIGRATIONS
-from aggregator.model import Event
 from aggregator.merge.normalize import record_uid
+from aggregator.model import Event
+from aggregator.store.migrations import MIGRATIONS
 from aggregator.timezones import resolve_zone
 
 

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import replace
 from datetime import date, datetime, timezone
 from email.utils import parsedate_to_datetime
 from urllib.parse import urljoin, urlsplit
-
-from dataclasses import replace
 
 from aggregator.errors import ParseError
 from aggregator.model import RawEvent

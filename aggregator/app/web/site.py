@@ -35,11 +35,11 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from aggregator.codec import event_from_dict
-from aggregator.publish.feeds import FeedFilter, feed_title
 from aggregator.model import Event
+from aggregator.publish.feeds import FeedFilter, feed_title
 from aggregator.publish.html import render_page
-from aggregator.resources import static_dir
 from aggregator.publish.ics import select_from_calendar
+from aggregator.resources import static_dir
 
 log = logging.getLogger(__name__)
 

@@ -29,9 +29,16 @@ from pathlib import Path
 
 from werkzeug.wrappers import Request, Response
 
-from aggregator.mail import subscribers
 from aggregator.errors import DeliveryError
-from aggregator.mail.tokens import CONFIRM, MANAGE, UNSUBSCRIBE, TokenError, Tokens, secret_for
+from aggregator.mail import subscribers
+from aggregator.mail.tokens import (
+    CONFIRM,
+    MANAGE,
+    UNSUBSCRIBE,
+    TokenError,
+    Tokens,
+    secret_for,
+)
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +140,8 @@ class SubscribeRoutes:
             "Nothing more is sent until you confirm. The link works for 7 days."])
 
     def _send_confirmation(self, db, sub, now: datetime) -> None:
-        from aggregator.mail.digest import confirmation_message, from_address
+        from aggregator.mail.digest import confirmation_message
+        from aggregator.mail.identity import from_address
         from aggregator.mail.transport import make_transport
 
         message = confirmation_message(self.config, sub.email, Tokens(secret_for(db, self.config.digest.secret_env)),
