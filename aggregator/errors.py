@@ -126,5 +126,55 @@ class RecordRejected(MassageEventsError):
         self.reason = reason
 
 
+class UnknownSourceType(MassageEventsError):
+    """A `type:` no installed adapter registers (or an adapter registered under the wrong name)."""
+
+
+# -- the store ------------------------------------------------------------------------------------
+
+class StoreError(MassageEventsError):
+    """The database cannot be opened or used; the message names the file and what to do."""
+
+
+# -- mail -----------------------------------------------------------------------------------------
+
 class DeliveryError(MassageEventsError):
     """An email could not be delivered (SMTP refused it, or the outbox is not writable)."""
+
+
+class TemporaryDeliveryError(DeliveryError):
+    """A 4xx or a dropped connection: the same message may be tried again later."""
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class PermanentDeliveryError(DeliveryError):
+    """A 5xx for this recipient: trying again will not help."""
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class SmtpSetupError(DeliveryError):
+    """The SMTP settings do not work; the message names what to change in sources.yaml or the environment."""
+
+
+class InvalidAddress(MassageEventsError):
+    """An email address we cannot send to."""
+
+
+class TokenError(MassageEventsError):
+    """A link that cannot be honoured: forged, damaged, meant for something else, or expired."""
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason  # "expired" | "invalid"
+
+
+class BounceMailboxError(MassageEventsError):
+    """The mailbox of returned mail cannot be read; the message names the fix."""
+
+    exit_code = 2

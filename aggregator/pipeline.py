@@ -112,8 +112,7 @@ def read_source(options: SourceOptions, calendar: CalendarSettings, fetcher: Fet
                           known_fingerprint, _reading_salt(options, calendar, window, tag_rules))
     try:
         adapter = adapter_for(options.type)()
-        if hasattr(adapter, "version"):
-            view.check_version(adapter.version(options))
+        view.check_version(adapter.version(options))
         seen: set[str] = set()
         for item in adapter.read(options, view, window):
             if isinstance(item, Skipped):

@@ -1,7 +1,7 @@
 """What every source adapter is handed and what it must provide.
 
 An adapter is one module in sources/, named after its `type:`, exposing one class
-with `type_name`, `Options` and `read()`. It imports only aggregator.model,
+with `type_name`, `Options`, `authority`, `read()` and `version()` (SourceAdapter). It imports only aggregator.model,
 aggregator.errors, aggregator.timezones and this module. It fetches only through
 the Fetcher it is handed, yields RawEvent (and Skipped, to say what it passed
 over and why) and raises a SourceError subclass when the source as a whole
@@ -17,6 +17,15 @@ from typing import ClassVar, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from aggregator.model import RawEvent, Window
+
+
+# Authorities of the built-in kinds of source (lower is more trusted); see SourceAdapter.authority.
+AUTHORITY_CALENDAR = 0  # iCalendar: the organiser's own structured record
+AUTHORITY_STRUCTURED_PAGE = 1  # schema.org / h-event data in a page
+AUTHORITY_PAGE = 2  # a plain HTML listing read through selectors
+AUTHORITY_FEED = 3  # posts of a feed, read as prose
+AUTHORITY_MAIL = 4  # list mail, read as prose
+AUTHORITY_UNKNOWN = 5  # an adapter that does not say
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +76,14 @@ class SourceOptions(BaseModel):
 
 
 class SourceAdapter(Protocol):
+    """What an adapter is. Built-ins subclass this to inherit the defaults; a third-party adapter may
+    too, or declare the same names itself (the registry checks them when it loads the adapter)."""
+
     type_name: ClassVar[str]  # the `type:` value == entry-point name
     Options: ClassVar[type[SourceOptions]]  # this type's keys; validated before any fetch
+    # How far a merged event trusts this type's values, 0 = most: a calendar's own VEVENT beats a
+    # page's schema.org data, which beats a plain-HTML listing, which beats prose read from mail.
+    authority: ClassVar[int] = AUTHORITY_UNKNOWN
 
     def read(self, options: SourceOptions, fetcher: Fetcher, window: Window) -> Iterator[RawEvent | Skipped]:
         """Yield the source's events inside window (and Skipped items).
@@ -78,7 +93,9 @@ class SourceAdapter(Protocol):
         """
         ...
 
-    # Optional: `def version(self, options) -> str | None`, a cheap token that changes whenever
-    # the source's input does (a local folder's listing). The pipeline skips reading a source whose
-    # version is what it was at its last good read. Sources read through the fetcher need none:
-    # their bodies are compared instead.
+    def version(self, options: SourceOptions) -> str | None:
+        """A cheap token that changes whenever the source's input does (a local folder's listing).
+        The pipeline skips reading a source whose version is what it was at its last good read.
+        None (the default): no such token; sources read through the fetcher need none, since
+        their bodies are compared instead."""
+        return None

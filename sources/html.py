@@ -43,7 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from aggregator.model import RawEvent, Window
 from aggregator.timezones import resolve_zone
-from sources.base import Fetched, Fetcher, Skipped, SourceOptions
+from sources.base import AUTHORITY_PAGE, Fetched, Fetcher, Skipped, SourceAdapter, SourceOptions
 from sources.parse.dates import parse_when
 from sources.parse.pages import absolute, check_page, page_date, settle_ids, text_hash
 
@@ -252,8 +252,9 @@ def _localize(value, zone):
     return value
 
 
-class HtmlAdapter:
+class HtmlAdapter(SourceAdapter):
     type_name: ClassVar[str] = "html"
+    authority = AUTHORITY_PAGE
     Options: ClassVar[type[SourceOptions]] = HtmlOptions
 
     def read(self, options: SourceOptions, fetcher: Fetcher, window: Window) -> Iterator[RawEvent | Skipped]:

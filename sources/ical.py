@@ -50,7 +50,7 @@ from icalendar.timezone import tzp
 from aggregator.errors import ParseError, SourceError
 from aggregator.model import RawEvent, Status, Window
 from aggregator.timezones import equivalent_zone, resolve_zone, zone_name
-from sources.base import Fetcher, Skipped, SourceOptions
+from sources.base import AUTHORITY_CALENDAR, Fetcher, Skipped, SourceAdapter, SourceOptions
 
 log = logging.getLogger(__name__)
 # icalendar guesses '/mozilla.org/.../Europe/Berlin' means Europe/Berlin, as we do; not worth a warning.
@@ -77,10 +77,11 @@ _RRULE_DROPPED = "X-MASSAGE-EVENTS-RRULE-DROPPED"
 _MOVED_BY = "X-MASSAGE-EVENTS-MOVED-BY"
 
 
-class ICalAdapter:
+class ICalAdapter(SourceAdapter):
     """Reads an iCalendar feed (a chapter's Google, Outlook, Apple or WordPress calendar)."""
 
     type_name = "ical"
+    authority = AUTHORITY_CALENDAR
     Options = SourceOptions
 
     def read(self, options: SourceOptions, fetcher: Fetcher, window: Window) -> Iterator[RawEvent | Skipped]:

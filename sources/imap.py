@@ -32,7 +32,7 @@ from pydantic import Field, field_validator
 
 from aggregator.errors import FetchRefused, ParseError, RetryableFetchError, SourceError
 from aggregator.model import RawEvent, Window
-from sources.base import Fetcher, Skipped, SourceOptions
+from sources.base import AUTHORITY_MAIL, Fetcher, Skipped, SourceAdapter, SourceOptions
 from sources.parse.mail import MAX_MESSAGE_BYTES, read_messages
 
 _LOOPBACK = ("127.0.0.1", "::1", "localhost")
@@ -67,10 +67,11 @@ def _imap_date(value) -> str:
     return value.strftime("%d-%b-%Y")
 
 
-class ImapAdapter:
+class ImapAdapter(SourceAdapter):
     """Reads list posts from an IMAP folder."""
 
     type_name = "imap"
+    authority = AUTHORITY_MAIL
     Options = ImapOptions
 
     def read(self, options: SourceOptions, fetcher: Fetcher, window: Window) -> Iterator[RawEvent | Skipped]:

@@ -55,7 +55,7 @@ from pydantic import Field, field_validator
 from aggregator.errors import ParseError, SourceError
 from aggregator.model import RawEvent, Status, Window
 from aggregator.timezones import resolve_zone
-from sources.base import Fetched, Fetcher, Skipped, SourceOptions
+from sources.base import AUTHORITY_STRUCTURED_PAGE, Fetched, Fetcher, Skipped, SourceAdapter, SourceOptions
 from sources.parse.dates import parse_iso, parse_when
 from sources.parse.pages import (
     absolute,
@@ -679,8 +679,9 @@ def follow_links(page: Fetched, selector: str) -> list[str]:
     return links
 
 
-class JsonLdAdapter:
+class JsonLdAdapter(SourceAdapter):
     type_name: ClassVar[str] = "jsonld"
+    authority = AUTHORITY_STRUCTURED_PAGE
     Options: ClassVar[type[SourceOptions]] = JsonLdOptions
 
     def read(self, options: SourceOptions, fetcher: Fetcher, window: Window) -> Iterator[RawEvent | Skipped]:

@@ -24,7 +24,7 @@ from pydantic import Field, model_validator
 
 from aggregator.errors import FetchRefused, ParseError
 from aggregator.model import RawEvent, Window
-from sources.base import Fetcher, Skipped, SourceOptions
+from sources.base import AUTHORITY_MAIL, Fetcher, Skipped, SourceAdapter, SourceOptions
 from sources.parse.mail import MAX_MESSAGE_BYTES, read_messages
 
 
@@ -76,10 +76,11 @@ class MaildirOptions(SourceOptions):
         return Path(os.path.expanduser(where))
 
 
-class MaildirAdapter:
+class MaildirAdapter(SourceAdapter):
     """Reads a local Maildir folder; the fetcher is not used (there is no network here)."""
 
     type_name = "maildir"
+    authority = AUTHORITY_MAIL
     Options = MaildirOptions
 
     def version(self, options: SourceOptions) -> str | None:

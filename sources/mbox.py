@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from aggregator.model import RawEvent, Window
-from sources.base import Fetcher, Skipped, SourceOptions
+from sources.base import AUTHORITY_MAIL, Fetcher, Skipped, SourceAdapter, SourceOptions
 from sources.parse.mail import read_mailbox_bytes
 
 ACCEPT = "application/mbox, message/rfc822, text/plain;q=0.9, application/gzip;q=0.8, */*;q=0.1"
@@ -27,10 +27,11 @@ class MboxOptions(SourceOptions):
     allows_local_path = True
 
 
-class MboxAdapter:
+class MboxAdapter(SourceAdapter):
     """Reads an mbox archive or one .eml message, fetched (or read from disk) by the shared fetcher."""
 
     type_name = "mbox"
+    authority = AUTHORITY_MAIL
     Options = MboxOptions
 
     def read(self, options: SourceOptions, fetcher: Fetcher, window: Window) -> Iterator[RawEvent | Skipped]:

@@ -9,13 +9,9 @@ from __future__ import annotations
 from functools import cache
 from importlib.metadata import entry_points
 
-from aggregator.errors import MassageEventsError
+from aggregator.errors import UnknownSourceType
 
 GROUP = "massage_events.sources"
-
-
-class UnknownSourceType(MassageEventsError):
-    pass
 
 
 @cache
@@ -43,5 +39,11 @@ def adapter_for(type_name: str):
         raise UnknownSourceType(
             f"adapter {cls!r} is registered as {type_name!r} but says type_name="
             f"{getattr(cls, 'type_name', None)!r}; fix its entry point"
+        )
+    missing = [name for name in ("Options", "authority", "read", "version") if not hasattr(cls, name)]
+    if missing:
+        raise UnknownSourceType(
+            f"adapter {cls!r} for type {type_name!r} lacks {', '.join(missing)}; subclass"
+            " sources.base.SourceAdapter, which declares them with defaults"
         )
     return cls

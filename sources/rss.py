@@ -31,7 +31,7 @@ import feedparser
 
 from aggregator.errors import ParseError
 from aggregator.model import RawEvent, Window
-from sources.base import Fetcher, Skipped, SourceOptions
+from sources.base import AUTHORITY_FEED, Fetcher, Skipped, SourceAdapter, SourceOptions
 from sources.parse.mail import source_zone
 from sources.parse.prose import Post, html_to_text, post_id, records_from_posts
 
@@ -153,10 +153,11 @@ def posts_from_feed(parsed, *, fallback_sent: datetime) -> list[Post]:
     return posts
 
 
-class RssAdapter:
+class RssAdapter(SourceAdapter):
     """Reads a mailing-list archive's RSS/Atom feed; events come from each post's prose."""
 
     type_name = "rss"
+    authority = AUTHORITY_FEED
     Options = SourceOptions
 
     def read(self, options: SourceOptions, fetcher: Fetcher, window: Window) -> Iterator[RawEvent | Skipped]:

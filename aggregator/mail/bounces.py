@@ -30,7 +30,7 @@ from datetime import datetime, timezone
 from email.message import Message
 from pathlib import Path
 
-from aggregator.errors import MassageEventsError, SourceError
+from aggregator.errors import BounceMailboxError, SourceError
 from aggregator.mail import subscribers
 from sources.maildir import message_files
 from sources.parse.mail import (
@@ -48,12 +48,6 @@ from sources.parse.mail import (
 log = logging.getLogger(__name__)
 
 HARD, SOFT, NONE = "hard", "soft", "none"
-
-
-class BounceMailboxError(MassageEventsError):
-    """The mailbox of returned mail cannot be read; the message names the fix."""
-
-    exit_code = 2
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta, timezone
 from enum import Enum
 from pathlib import Path
 
-from aggregator.errors import MassageEventsError
+from aggregator.errors import InvalidAddress
 from aggregator.timezones import localize
 
 CONFIRM_RESEND_AFTER = timedelta(hours=1)
@@ -44,10 +44,6 @@ class Bounce(Enum):
 
 _LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
-
-
-class InvalidAddress(MassageEventsError):
-    """An email address we cannot send to."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from datetime import timedelta
 
 from itsdangerous import BadData, SignatureExpired, URLSafeTimedSerializer
 
-from aggregator.errors import MassageEventsError
+from aggregator.errors import TokenError
 
 CONFIRM = "confirm"
 UNSUBSCRIBE = "unsubscribe"
@@ -30,14 +30,6 @@ MAX_AGE: dict[str, timedelta] = {
     UNSUBSCRIBE: timedelta(days=730),
     MANAGE: timedelta(days=730),
 }
-
-
-class TokenError(MassageEventsError):
-    """A link that cannot be honoured: forged, damaged, meant for something else, or expired."""
-
-    def __init__(self, message: str, *, reason: str) -> None:
-        super().__init__(message)
-        self.reason = reason  # "expired" | "invalid"
 
 
 def secret_for(db: sqlite3.Connection, env_name: str | None = "MASSAGE_EVENTS_SECRET") -> str:

@@ -27,27 +27,11 @@ from email.utils import getaddresses
 from pathlib import Path
 from typing import Protocol
 
-from aggregator.errors import DeliveryError
+from aggregator.errors import DeliveryError, PermanentDeliveryError, SmtpSetupError, TemporaryDeliveryError
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
-
-
-class TemporaryDeliveryError(DeliveryError):
-    def __init__(self, message: str, code: int | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-class PermanentDeliveryError(DeliveryError):
-    def __init__(self, message: str, code: int | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-class SmtpSetupError(DeliveryError):
-    """The SMTP settings do not work; the message names what to change in sources.yaml or the environment."""
 
 
 class Transport(Protocol):

@@ -35,8 +35,8 @@ How records are matched
 
 How a group becomes one event (the merge rules)
 -----------------------------------------------
-Sources are ranked by authority: ical > jsonld > html > rss > mail types
-(``source_types`` maps source id -> type), then by source id.
+Sources are ranked by the authority their adapter declares (SourceAdapter.authority: ical >
+jsonld > html > rss > mail types; ``source_types`` maps source id -> type), then by source id.
 
 - start/end/all_day/timezone: the most precise time: a datetime over a date, then
   the most authoritative source (a calendar states its zone; mail prose guesses it).
@@ -87,7 +87,10 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import nh3
 from rapidfuzz import fuzz, process
 
+from aggregator.errors import UnknownSourceType
 from aggregator.model import Event, SourceRef, Status
+from sources.base import AUTHORITY_MAIL, AUTHORITY_UNKNOWN
+from sources.registry import adapter_for
 
 log = logging.getLogger(__name__)
 
@@ -95,9 +98,15 @@ log = logging.getLogger(__name__)
 # Normalisation
 # ---------------------------------------------------------------------------------------------
 
-#: Authority of a source by its type: lower is more authoritative.
-AUTHORITY = {"ical": 0, "jsonld": 1, "html": 2, "rss": 3, "mbox": 4, "maildir": 4, "imap": 4, "mail": 4}
-_UNKNOWN_AUTHORITY = 5
+
+@lru_cache(maxsize=None)
+def type_authority(type_name: str) -> int:
+    """The authority an adapter type declares (lower is more trusted); a type no installed
+    adapter registers ranks last."""
+    try:
+        return adapter_for(type_name).authority
+    except UnknownSourceType:
+        return AUTHORITY_UNKNOWN
 
 _CANCEL_WORDS = r"cancel+ed|cancel+ation|canceled|cancelled|called off|postponed"
 _PREFIX = re.compile(
@@ -350,11 +359,11 @@ class _Rec:
 
 def _authority_of(source: str, external_id: str, source_types: Mapping[str, str] | None) -> int:
     if source_types and source in source_types:
-        return AUTHORITY.get(source_types[source], _UNKNOWN_AUTHORITY)
+        return type_authority(source_types[source])
     # No types given: guess from the shape of the identity (a Message-ID is mail).
     if external_id.startswith("<") and "@" in external_id:
-        return AUTHORITY["mail"]
-    return _UNKNOWN_AUTHORITY
+        return AUTHORITY_MAIL
+    return AUTHORITY_UNKNOWN
 
 
 def _prepare(event: Event, idx: int, source_types: Mapping[str, str] | None) -> _Rec:

@@ -19,15 +19,11 @@ from datetime import datetime, time, timezone
 from pathlib import Path
 
 from aggregator.codec import event_from_dict, event_to_dict
-from aggregator.errors import MassageEventsError
+from aggregator.errors import StoreError
 from aggregator.merge.normalize import record_uid
 from aggregator.model import Event
 from aggregator.store.migrations import MIGRATIONS
 from aggregator.timezones import resolve_zone
-
-
-class StoreError(MassageEventsError):
-    pass
 
 
 def content_hash(data: dict) -> str:
