@@ -196,7 +196,7 @@ def _run(config: Config, store: Store, out_dir: Path, now: datetime, fetcher: Fe
     def work(options: SourceOptions, fetcher: Fetcher) -> tuple[SourceOptions, SourceOutcome, float]:
         began = time.monotonic()
         outcome = read_source(options, config.calendar, fetcher, window, filters=config.filters,
-                              tag_rules=getattr(config, "tags", None),
+                              tag_rules=config.tags,
                               may_skip_unchanged=has_records[options.id], known_fingerprint=known[options.id])
         return options, outcome, time.monotonic() - began
 
@@ -267,7 +267,7 @@ def merge_and_store(config: Config, store: Store, ok_sources: set[str], now: dat
     """All current records -> merged, revised events, stored as what is published."""
     records = store.records()
     previous = store.previous_events()
-    overrides = getattr(config, "merge", None)
+    overrides = config.merge
     merged = dedupe.merge(records, store.known_links(), overrides, first_published=store.first_published(),
                           previous=previous, source_types={s.id: s.type for s in config.sources})
     events = lifecycle.reconcile(merged, previous, ok_sources, now, overrides=overrides,

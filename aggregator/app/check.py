@@ -127,7 +127,7 @@ class _LocalFile:
 def check_source(config: Config | None, options: SourceOptions, window: Window, fetcher=None) -> SourceOutcome:
     """Read one source as `run` would, storing nothing."""
     calendar = config.calendar if config is not None else CalendarSettings()
-    filters = getattr(config, "filters", None) if config is not None else None
+    filters = config.filters if config is not None else None
     fetcher = fetcher or _fetcher(config)
     reader = fetcher
     if options.url and urlsplit(options.url).scheme.lower() not in ("http", "https"):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from aggregator import __version__
 from aggregator.errors import ConfigError, MassageEventsError
+from aggregator.config.settings import Config
 
 log = logging.getLogger("aggregator")
 
@@ -160,7 +161,7 @@ def cmd_run(args) -> int:
     return 3 if report.sources and not report.ok and report.failed else 0
 
 
-def _after_run(config, db_path: Path, out_dir: Path, report) -> None:
+def _after_run(config: Config, db_path: Path, out_dir: Path, report) -> None:
     """Tell the curator about sources that broke or recovered (one email each, not one per run)."""
     from aggregator.mail import alerts
     from aggregator.store.database import Store

@@ -8,6 +8,7 @@ demo always shows upcoming events. No network, no setup beyond install.
 
 from __future__ import annotations
 
+from aggregator.config.settings import Config
 import calendar as _calendar
 import mimetypes
 import sys
@@ -179,7 +180,7 @@ def run_demo(out_dir: Path | str = "demo-out", *, serve: bool = False, host: str
     return 0 if report.ok else 1
 
 
-def _sample_digest(config, db_path: Path, out_dir: Path, stream) -> Path | None:
+def _sample_digest(config: Config, db_path: Path, out_dir: Path, stream) -> Path | None:
     """Write one sample digest to the outbox, once the digest feature is installed."""
     try:
         from aggregator.mail.digest import digest_command

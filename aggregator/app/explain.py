@@ -18,6 +18,7 @@ from aggregator.codec import event_from_dict
 from aggregator.merge import dedupe
 from aggregator.model import Event
 from aggregator.store.database import Store
+from aggregator.config.settings import Config
 
 NEAR_MISSES = 5
 
@@ -90,10 +91,10 @@ def explain(store: Store, uid: str, *, source_types=None, overrides=None) -> dic
             "overrides": named}
 
 
-def explain_command(config, db_path: Path, uid: str, out) -> int:
+def explain_command(config: Config, db_path: Path, uid: str, out) -> int:
     """Print which records were merged into UID and why (the pair scores). 0, or 1 for an unknown uid."""
-    source_types = {s.id: s.type for s in getattr(config, "sources", ())}
-    overrides = getattr(config, "merge", None)
+    source_types = {s.id: s.type for s in config.sources}
+    overrides = config.merge
     with Store(db_path) as store:
         info = explain(store, uid, source_types=source_types, overrides=overrides)
     if not info["found"]:

@@ -41,6 +41,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from aggregator.store import leases
 from aggregator.store.job_problems import record_problem
+from aggregator.config.settings import Config
 
 log = logging.getLogger(__name__)
 
@@ -49,21 +50,21 @@ LEASE_TTL = 180.0
 DIGEST_RETRY_MINUTES = 15
 
 
-def refresh_minutes(config) -> int:
+def refresh_minutes(config: Config) -> int:
     """The refresh interval: schedule.refresh_minutes, or a smaller per-source refresh_minutes."""
     values = [config.schedule.refresh_minutes]
     values += [s.refresh_minutes for s in config.sources if s.enabled and getattr(s, "refresh_minutes", None)]
     return max(5, min(values))
 
 
-def digest_trigger(config) -> CronTrigger:
+def digest_trigger(config: Config) -> CronTrigger:
     hour, minute = (int(x) for x in config.digest.time.split(":"))
     return CronTrigger(day_of_week=config.digest.day, hour=hour, minute=minute,
                        timezone=ZoneInfo(config.calendar.timezone))
 
 
 class Scheduler:
-    def __init__(self, config, db_path: Path, out_dir: Path) -> None:
+    def __init__(self, config: Config, db_path: Path, out_dir: Path) -> None:
         self.config = config
         self.db_path = Path(db_path)
         self.out_dir = Path(out_dir)
@@ -157,7 +158,7 @@ class Scheduler:
             log.warning("could not release the scheduler lease; it expires in %d s", LEASE_TTL)
 
 
-def start_scheduler(config, db_path: Path, out_dir: Path) -> Scheduler:
+def start_scheduler(config: Config, db_path: Path, out_dir: Path) -> Scheduler:
     """Build and start the scheduler for `serve`; call stop(scheduler) (or .shutdown()) on SIGTERM."""
     return Scheduler(config, db_path, out_dir).start()
 

@@ -28,6 +28,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from aggregator.errors import DeliveryError
+from aggregator.config.settings import Config
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ def _save(db, s: _State) -> None:
         (s.source, s.failures, s.failing_since, s.reason, s.message, s.last_records, s.alerted, s.alert_kind))
 
 
-def _local(config, stamp: str | None) -> str:
+def _local(config: Config, stamp: str | None) -> str:
     if not stamp:
         return "unknown"
     t = datetime.fromisoformat(stamp).astimezone(ZoneInfo(config.calendar.timezone))
@@ -76,7 +77,7 @@ def _last_success(db, source: str) -> str | None:
     return row[0] if row else None
 
 
-def _message(config, source_name: str, source_id: str, subject: str, body: str, kind: str, stamp: str,
+def _message(config: Config, source_name: str, source_id: str, subject: str, body: str, kind: str, stamp: str,
              now: datetime, to: str | None = None) -> EmailMessage:
     from aggregator.mail.identity import (
         SMTP_POLICY,
@@ -97,7 +98,7 @@ def _message(config, source_name: str, source_id: str, subject: str, body: str, 
     return msg
 
 
-def _broken_text(config, name: str, sid: str, s: _State, kind: str, last_success: str | None) -> tuple[str, str]:
+def _broken_text(config: Config, name: str, sid: str, s: _State, kind: str, last_success: str | None) -> tuple[str, str]:
     if kind == "empty":
         subject = f"{name}: the source suddenly has no events"
         why = (f"It answered, but yielded no events this time (it had {s.last_records} before). "
@@ -121,7 +122,7 @@ def _broken_text(config, name: str, sid: str, s: _State, kind: str, last_success
     return subject, "\n".join(x for x in lines if x is not None) + "\n"
 
 
-def _recovered_text(config, name: str, sid: str, s: _State, now: datetime, records: int) -> tuple[str, str]:
+def _recovered_text(config: Config, name: str, sid: str, s: _State, now: datetime, records: int) -> tuple[str, str]:
     subject = f"{name}: the source works again"
     body = (f"The source \"{name}\" (id {sid}) works again: {records} events this run "
             f"({_local(config, now.isoformat())}).\n"
@@ -129,7 +130,7 @@ def _recovered_text(config, name: str, sid: str, s: _State, now: datetime, recor
     return subject, body
 
 
-def notify_curator(config, store, report, now: datetime | None = None, *, out_dir: Path | None = None,
+def notify_curator(config: Config, store, report, now: datetime | None = None, *, out_dir: Path | None = None,
                    transport=None) -> int:
     """Update the alert state from one run's report and email the curator; returns messages sent.
 
@@ -140,7 +141,7 @@ def notify_curator(config, store, report, now: datetime | None = None, *, out_di
     now = now or datetime.now(timezone.utc)
     db = store.db
     settings = config.alerts
-    names = {s.id: (s.name or s.id) for s in getattr(config, "sources", ())}
+    names = {s.id: (s.name or s.id) for s in config.sources}
     curator = config.calendar.curator_email
     if curator:
         from aggregator.mail.subscribers import InvalidAddress, normalize_address

@@ -32,6 +32,7 @@ from pathlib import Path
 
 from aggregator.errors import BounceMailboxError, SourceError
 from aggregator.mail import subscribers
+from aggregator.config.settings import Config
 from sources.maildir import message_files
 from sources.parse.mail import (
     MAX_MESSAGE_BYTES,
@@ -411,7 +412,7 @@ def process(store, messages: Iterator[tuple[str, bytes]], *, ignore: set[str] = 
     return report
 
 
-def bounces_command(config, db_path: Path, *, maildir: Path | None, mbox: Path | None, out) -> int:
+def bounces_command(config: Config, db_path: Path, *, maildir: Path | None, mbox: Path | None, out) -> int:
     """`massage-events bounces --maildir PATH | --mbox PATH`: count the returned mail's hard bounces."""
     from aggregator.mail.identity import from_address, unsubscribe_mailbox
     from aggregator.store.database import Store

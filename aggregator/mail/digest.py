@@ -70,6 +70,7 @@ from aggregator.model import Event, Status
 from aggregator.resources import templates_dir
 from aggregator.store import leases
 from aggregator.store.job_problems import last_problems
+from aggregator.config.settings import Config
 
 log = logging.getLogger(__name__)
 
@@ -96,16 +97,16 @@ def environment() -> Environment:
     return _env
 
 
-def calendar_zone(config) -> ZoneInfo:
+def calendar_zone(config: Config) -> ZoneInfo:
     return ZoneInfo(config.calendar.timezone)
 
 
-def slot_time(config) -> time:
+def slot_time(config: Config) -> time:
     hour, minute = (int(x) for x in config.digest.time.split(":"))
     return time(hour, minute)
 
 
-def period_slot(config, now: datetime) -> datetime:
+def period_slot(config: Config, now: datetime) -> datetime:
     """The latest scheduled digest moment at or before `now` (aware, calendar zone)."""
     zone = calendar_zone(config)
     local = now.astimezone(zone)
@@ -118,7 +119,7 @@ def period_slot(config, now: datetime) -> datetime:
     return slot
 
 
-def period_of(config, now: datetime) -> str:
+def period_of(config: Config, now: datetime) -> str:
     return period_slot(config, now).date().isoformat()
 
 
@@ -309,7 +310,7 @@ def select(events: Sequence[Event], sub: Subscriber, *, now: datetime, zone: Zon
 
 # -- rendering --------------------------------------------------------------------------
 
-def message_id(config, secret: str, sub: Subscriber, period: str) -> str:
+def message_id(config: Config, secret: str, sub: Subscriber, period: str) -> str:
     """Deterministic per subscriber and period; reveals nothing about the address."""
     digest = hmac.new(secret.encode(), f"{sub.id}:{sub.email}:{period}".encode(), hashlib.sha256).hexdigest()[:24]
     domain = from_address(config).rpartition("@")[2] or mail_host(config)
@@ -325,7 +326,7 @@ def _preferences(sub: Subscriber) -> str:
     return "; ".join(parts)
 
 
-def subject_for(config, content: DigestContent) -> str:
+def subject_for(config: Config, content: DigestContent) -> str:
     n = content.count
     head = f"{n} event{'s' if n != 1 else ''}" if n else "No new events"
     span = f"{content.first_day.strftime('%b')} {content.first_day.day}–" \
@@ -333,7 +334,7 @@ def subject_for(config, content: DigestContent) -> str:
     return header_text(f"{config.calendar.name}: {head}, {span}", 180)
 
 
-def build_message(config, content: DigestContent, tokens: Tokens, secret: str, now: datetime) -> EmailMessage:
+def build_message(config: Config, content: DigestContent, tokens: Tokens, secret: str, now: datetime) -> EmailMessage:
     """The complete RFC 5322 message: multipart/alternative, text then HTML (CSS inlined)."""
     sub = content.subscriber
     base = config.calendar.base_url
@@ -372,7 +373,7 @@ def build_message(config, content: DigestContent, tokens: Tokens, secret: str, n
     return msg
 
 
-def confirmation_message(config, email: str, tokens: Tokens, now: datetime) -> EmailMessage:
+def confirmation_message(config: Config, email: str, tokens: Tokens, now: datetime) -> EmailMessage:
     """The one email a pending subscriber gets: a link to confirm (valid 7 days)."""
     base = config.calendar.base_url
     values = {"calendar_name": header_text(config.calendar.name), "email": email, "site_url": f"{base}/",
@@ -468,7 +469,7 @@ class SendReport:
         return "\n".join([line] + [f"  {p}" for p in self.problems])
 
 
-def send_period(config, store, out_dir: Path, *, now: datetime | None = None, period: str | None = None,
+def send_period(config: Config, store, out_dir: Path, *, now: datetime | None = None, period: str | None = None,
                 transport: Transport | None = None, stop: threading.Event | None = None,
                 retry_delays: Sequence[float] = RETRY_DELAYS,
                 clock: Callable[[], datetime] | None = None) -> SendReport:
@@ -543,7 +544,7 @@ def send_period(config, store, out_dir: Path, *, now: datetime | None = None, pe
     return report
 
 
-def _deliver(config, db, sub: Subscriber, period: str, events, zone, tokens: Tokens, secret: str,
+def _deliver(config: Config, db, sub: Subscriber, period: str, events, zone, tokens: Tokens, secret: str,
              transport: Transport, now: datetime, snapshots: dict, report: SendReport) -> int:
     """Send one subscriber's digest; 1 when it must be retried later, else 0."""
     last = _last_sent_period(db, sub.id, period)
@@ -587,7 +588,7 @@ def _deliver(config, db, sub: Subscriber, period: str, events, zone, tokens: Tok
     return 0
 
 
-def send_due(config, db_path: Path, out_dir: Path, *, now: datetime | None = None,
+def send_due(config: Config, db_path: Path, out_dir: Path, *, now: datetime | None = None,
              stop: threading.Event | None = None, retry_delays: Sequence[float] = RETRY_DELAYS,
              transport: Transport | None = None) -> SendReport | None:
     """The scheduler's digest job (and its catch-up): send the latest period when it is due —
@@ -612,7 +613,7 @@ def send_due(config, db_path: Path, out_dir: Path, *, now: datetime | None = Non
 SAMPLE_ADDRESS = "subscriber@example.org"
 
 
-def render_preview(config, store, email: str | None, now: datetime) -> tuple[EmailMessage, Subscriber]:
+def render_preview(config: Config, store, email: str | None, now: datetime) -> tuple[EmailMessage, Subscriber]:
     """One subscriber's digest as it would be sent now (a sample subscriber when none matches)."""
     db = store.db
     sub = None
@@ -638,7 +639,7 @@ def render_preview(config, store, email: str | None, now: datetime) -> tuple[Ema
     return build_message(config, content, Tokens(secret), secret, now), sub
 
 
-def write_preview(config, db_path: Path, out_dir: Path, email: str | None = None, to_file: Path | None = None,
+def write_preview(config: Config, db_path: Path, out_dir: Path, email: str | None = None, to_file: Path | None = None,
                   now: datetime | None = None) -> Path:
     """Write one digest as an .eml file; returns its path. `make demo` uses this with email=None."""
     from aggregator.publish.outputs import write_atomic
@@ -656,7 +657,7 @@ def write_preview(config, db_path: Path, out_dir: Path, email: str | None = None
     return to_file
 
 
-def digest_command(config, db_path: Path, out_dir: Path, *, preview: str | None, to_file: Path | None,
+def digest_command(config: Config, db_path: Path, out_dir: Path, *, preview: str | None, to_file: Path | None,
                    send: bool, out) -> int:
     """`massage-events digest --preview [EMAIL] [--to FILE]` or `digest --send`. Returns the exit code:
     0 done; 1 some digests still to retry, or another process is sending; 2 nothing asked."""

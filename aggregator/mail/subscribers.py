@@ -26,6 +26,7 @@ from pathlib import Path
 
 from aggregator.errors import InvalidAddress
 from aggregator.timezones import localize
+from aggregator.config.settings import Config
 
 CONFIRM_RESEND_AFTER = timedelta(hours=1)
 BOUNCES_TO_SUSPEND = 3
@@ -246,7 +247,7 @@ def record_bounce(db: sqlite3.Connection, subscriber_id: int, now: datetime | No
     return Bounce.SUSPENDED if cur.rowcount == 1 else Bounce.COUNTED
 
 
-def subscribers_command(config, db_path: Path, action: str, email: str | None,
+def subscribers_command(config: Config, db_path: Path, action: str, email: str | None,
                         regions: list[str], tags: list[str], out) -> int:
     """`massage-events subscribers add|list|remove`: the curator's view of the list. Exit code."""
     from aggregator.store.database import Store

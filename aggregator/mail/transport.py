@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Protocol
 
 from aggregator.errors import DeliveryError, PermanentDeliveryError, SmtpSetupError, TemporaryDeliveryError
+from aggregator.config.settings import Config
+from aggregator.mail.identity import from_address
 
 log = logging.getLogger(__name__)
 
@@ -199,13 +201,12 @@ def _classify(code: int, text, stage: str) -> DeliveryError:
     return PermanentDeliveryError(msg, code)
 
 
-def make_transport(config, out_dir: Path) -> Transport:
+def make_transport(config: Config, out_dir: Path) -> Transport:
     """SMTP when `smtp.host` is set in sources.yaml, else the outbox folder <out_dir>/outbox/.
     Messages are DKIM-signed when digest.dkim_selector and digest.dkim_key_file are set."""
     signer = make_signer(config)
-    smtp = getattr(config, "smtp", None)
-    if smtp is not None and smtp.host:
-        return SmtpTransport(smtp, signer=signer)
+    if config.smtp.host:
+        return SmtpTransport(config.smtp, signer=signer)
     return OutboxTransport(Path(out_dir) / "outbox", signer=signer)
 
 
@@ -238,10 +239,8 @@ class DkimSigner:
         return signature + data
 
 
-def make_signer(config) -> DkimSigner | None:
-    digest = getattr(config, "digest", None)
-    selector = getattr(digest, "dkim_selector", None)
-    key_file = getattr(digest, "dkim_key_file", None)
+def make_signer(config: Config) -> DkimSigner | None:
+    selector, key_file = config.digest.dkim_selector, config.digest.dkim_key_file
     if not selector and not key_file:
         return None
     if not (selector and key_file):
@@ -251,16 +250,14 @@ def make_signer(config) -> DkimSigner | None:
     except ImportError:
         raise SmtpSetupError("DKIM signing needs the dkimpy package: pip install dkimpy") from None
     path = Path(key_file).expanduser()
-    if not path.is_absolute() and getattr(config, "path", None):
+    if not path.is_absolute():
         path = Path(config.path).parent / path
     try:
         key = path.read_bytes()
     except OSError as e:
         raise SmtpSetupError(f"cannot read the DKIM key {path} ({e.strerror or e}); "
                              "fix digest.dkim_key_file") from None
-    from aggregator.mail.identity import from_address
-
-    domain = getattr(digest, "dkim_domain", None) or from_address(config).rpartition("@")[2]
+    domain = config.digest.dkim_domain or from_address(config).rpartition("@")[2]
     if not domain:
         raise SmtpSetupError("set digest.dkim_domain (or digest.from_address) to sign with DKIM")
     return DkimSigner(selector, domain, key)

@@ -37,6 +37,7 @@ from aggregator.publish.feeds import (
 )
 from aggregator.resources import static_dir, templates_dir
 from aggregator.timezones import resolve_zone
+from aggregator.config.settings import Config
 
 ALLOWED_TAGS = {"p", "br", "a", "ul", "ol", "li", "strong", "em"}
 LINK_REL = "noopener noreferrer nofollow"
@@ -211,7 +212,7 @@ def static_assets() -> list[tuple[str, bytes]]:
     return [(f"static/{p.name}", p.read_bytes()) for p in sorted(static_dir().iterdir()) if p.is_file()]
 
 
-def render_page(events: Sequence[Event], config, generated: datetime, *, selected: FeedFilter | None = None,
+def render_page(events: Sequence[Event], config: Config, generated: datetime, *, selected: FeedFilter | None = None,
                 inline_assets: bool = True, subscribe_url: str | None = None) -> bytes:
     """The page of upcoming events. `selected` is the filter the served page applies (query
     parameters); the static file is rendered with none and filters itself with a little script."""
@@ -230,7 +231,7 @@ def render_page(events: Sequence[Event], config, generated: datetime, *, selecte
     cal = config.calendar
     main_links = subscribe_links(cal.base_url, "calendar.ics", selected.query())
     declared = []
-    for spec in getattr(config, "feeds", ()):
+    for spec in config.feeds:
         declared.append((spec.name, subscribe_links(cal.base_url, spec.path), feed_filter(spec).label()))
     page = environment().get_template("page.html.j2").render(
         calendar=cal, generated=now, generated_text=now.strftime("%Y-%m-%d %H:%M UTC"),

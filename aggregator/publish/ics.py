@@ -34,7 +34,7 @@ from functools import lru_cache
 from icalendar import Calendar, Timezone, vDuration, vText
 
 from aggregator import __version__
-from aggregator.config.settings import CalendarSettings
+from aggregator.config.settings import CalendarSettings, Config
 from aggregator.merge.normalize import safe_url
 from aggregator.model import Event, Status
 from aggregator.publish.feeds import event_ics_path, feed_filter, feed_title
@@ -502,12 +502,12 @@ def select_from_calendar(data: bytes, uids: set[str] | None, *, name: str | None
     return b"".join(parts)
 
 
-def static_feeds(config, events: Sequence[Event]) -> list[tuple[str, bytes]]:
+def static_feeds(config: Config, events: Sequence[Event]) -> list[tuple[str, bytes]]:
     """Every filtered feed declared under `feeds:` in sources.yaml: (path relative to the
     output folder, calendar bytes). `outputs.publish` writes them."""
     names = {s.id: (s.name or s.id) for s in config.sources}
     files = []
-    for spec in getattr(config, "feeds", ()):
+    for spec in config.feeds:
         chosen = feed_filter(spec).select(events)
         files.append((spec.path, render_calendar(chosen, config.calendar,
                                                  name=feed_title(config.calendar.name, spec.name),

@@ -10,6 +10,7 @@ from datetime import datetime
 from pathlib import Path
 
 from aggregator.model import Event
+from aggregator.config.settings import Config
 
 
 def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
@@ -53,7 +54,7 @@ def clean_stale_temp_files(out_dir: Path) -> int:
     return removed
 
 
-def publish(out_dir: Path, config, events: Sequence[Event], generated: datetime) -> list[Path]:
+def publish(out_dir: Path, config: Config, events: Sequence[Event], generated: datetime) -> list[Path]:
     """Write calendar.ics, events.json, index.html, the declared filtered feeds and one .ics per
     event (the page's download links, for a static host). A file whose bytes are unchanged is
     left alone, so a static host or CDN keeps its caches; downloads of events gone are removed."""

@@ -40,6 +40,7 @@ from aggregator.publish.feeds import FeedFilter, feed_title
 from aggregator.publish.html import render_page
 from aggregator.publish.ics import select_from_calendar
 from aggregator.resources import static_dir
+from aggregator.config.settings import Config
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ class _Snapshot:
 class Site:
     """The output folder as the server sees it; re-read when a run replaces the files."""
 
-    def __init__(self, config, db_path: Path, out_dir: Path) -> None:
+    def __init__(self, config: Config, db_path: Path, out_dir: Path) -> None:
         self.config = config
         self.db_path = Path(db_path)
         self.out_dir = Path(out_dir)
@@ -208,7 +209,7 @@ def _no_run_yet() -> Response:
 class App:
     """The WSGI application."""
 
-    def __init__(self, config, db_path: Path, out_dir: Path) -> None:
+    def __init__(self, config: Config, db_path: Path, out_dir: Path) -> None:
         self.config = config
         self.site = Site(config, db_path, out_dir)
         self.names = {s.id: (s.name or s.id) for s in config.sources}
@@ -360,7 +361,7 @@ def health(site: Site) -> tuple[dict, bool]:
     return body, body["ok"]
 
 
-def _subscription_routes(config, db_path: Path, out_dir: Path) -> list:
+def _subscription_routes(config: Config, db_path: Path, out_dir: Path) -> list:
     try:
         from aggregator.app.web import subscribe as web_subscribe
     except ImportError:
@@ -381,12 +382,12 @@ def _with_csp(endpoint, policy: str):
     return view
 
 
-def make_app(config, db_path: Path, out_dir: Path) -> App:
+def make_app(config: Config, db_path: Path, out_dir: Path) -> App:
     """The WSGI app over `out_dir` (tests run it under waitress on 127.0.0.1:0)."""
     return App(config, Path(db_path), Path(out_dir))
 
 
-def make_server(config, db_path: Path, out_dir: Path, host: str = "127.0.0.1", port: int = 8000, **options):
+def make_server(config: Config, db_path: Path, out_dir: Path, host: str = "127.0.0.1", port: int = 8000, **options):
     """A waitress server (not yet running) for the app: `run_server(server, stop_event)` serves it."""
     from waitress.server import create_server
 
@@ -409,7 +410,7 @@ def run_server(server, stop: threading.Event) -> None:
         server.task_dispatcher.shutdown()
 
 
-def serve_command(config, db_path: Path, out_dir: Path, host: str, port: int) -> int:
+def serve_command(config: Config, db_path: Path, out_dir: Path, host: str, port: int) -> int:
     """Serve until SIGTERM or SIGINT, with the scheduler when it is installed and enabled; exit code 0."""
     server = make_server(config, db_path, out_dir, host, port)
     scheduler = None
@@ -417,7 +418,7 @@ def serve_command(config, db_path: Path, out_dir: Path, host: str, port: int) ->
         from aggregator.app import scheduler as scheduling
     except ImportError:
         scheduling = None
-    if scheduling is not None and getattr(getattr(config, "schedule", None), "enabled", True):
+    if scheduling is not None and config.schedule.enabled:
         scheduler = scheduling.start_scheduler(config, db_path, out_dir)
 
     stopping = threading.Event()

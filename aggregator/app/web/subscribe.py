@@ -39,6 +39,7 @@ from aggregator.mail.tokens import (
     Tokens,
     secret_for,
 )
+from aggregator.config.settings import Config
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ def rate_limited(db, key: str, *, limit: int = RATE_LIMIT, window: float = RATE_
 
 
 class SubscribeRoutes:
-    def __init__(self, config, db_path: Path, out_dir: Path | None = None) -> None:
+    def __init__(self, config: Config, db_path: Path, out_dir: Path | None = None) -> None:
         self.config = config
         self.db_path = Path(db_path)
         self.out_dir = Path(out_dir) if out_dir is not None else self.db_path.parent
@@ -249,7 +250,7 @@ class SubscribeRoutes:
         return self._prefs_form(sub, token, note="Saved. The next digest follows these preferences.")
 
 
-def routes(config, db_path: Path, out_dir: Path | None = None) -> list[tuple[str, Callable, list[str]]]:
+def routes(config: Config, db_path: Path, out_dir: Path | None = None) -> list[tuple[str, Callable, list[str]]]:
     """(werkzeug rule, view(request, **values) -> Response, methods) for aggregator/app/web/site.py to mount.
 
     `out_dir` is where the outbox is when no SMTP is configured (default: the database's folder);
