@@ -84,3 +84,22 @@ class RunReport:
                 for s in self.sources
             ],
         }
+
+
+@dataclass
+class CommandReport:
+    """What a command has to tell its user, and its exit status. Domain code fills it in; only the
+    command line prints it, so the same report serves a test, the web app or a script."""
+
+    lines: list[str] = field(default_factory=list)
+    exit_code: int = 0
+
+    def say(self, text: str) -> None:
+        self.lines.append(text)
+
+    def done(self, exit_code: int) -> CommandReport:
+        self.exit_code = exit_code
+        return self
+
+    def text(self) -> str:
+        return "\n".join(self.lines)

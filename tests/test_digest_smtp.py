@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import signal
@@ -319,20 +318,20 @@ def test_preview_writes_a_complete_message_file(tmp_path):
     with Store(db_path) as store:
         store.save_events(week_events(), {}, NOW)
         subscribers.add_active(store.db, "ann@example.org", ["WI"])
-    out = io.StringIO()
     target = tmp_path / "ann.eml"
     import time_machine
     with time_machine.travel(NOW, tick=False):
-        assert digest.digest_command(config, db_path, tmp_path / "out", preview="ann@example.org",
-                                     to_file=target, send=False, out=out) == 0
-        assert digest.digest_command(config, db_path, tmp_path / "out", preview="", to_file=None,
-                                     send=False, out=out) == 0
+        report = digest.digest_report(config, db_path, tmp_path / "out", preview="ann@example.org",
+                                      to_file=target, send=False)
+        assert report.exit_code == 0
+        assert digest.digest_report(config, db_path, tmp_path / "out", preview="", to_file=None,
+                                    send=False).exit_code == 0
     msg = message_from_bytes(target.read_bytes(), policy=default_policy)
     assert titles(parts(msg)[0]) == ["Madison therapists meetup"]
     sample = list((tmp_path / "out" / "outbox").glob("preview-*.eml"))
     assert len(sample) == 1 and "subscriber_example.org" in sample[0].name
     assert len(titles(parts(message_from_bytes(sample[0].read_bytes(), policy=default_policy))[0])) == 3
-    assert "wrote the digest for ann@example.org" in out.getvalue()
+    assert "wrote the digest for ann@example.org" in report.text()
 
 
 SENDER = textwrap.dedent("""
@@ -404,9 +403,10 @@ SEND_COMMAND = textwrap.dedent("""
     s = S(); s.port = port
     config = digest_config(tmp, smtp=s)
     with time_machine.travel(datetime(2026, 3, 2, 14, 5, tzinfo=timezone.utc), tick=False):
-        code = digest.digest_command(config, tmp / "db.sqlite", tmp / "out", preview=None, to_file=None,
-                                     send=True, out=sys.stdout)
-    sys.exit(code)
+        report = digest.digest_report(config, tmp / "db.sqlite", tmp / "out", preview=None, to_file=None,
+                                      send=True)
+    print(report.text())
+    sys.exit(report.exit_code)
 """)
 
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import io
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
 import pytest
 
-from aggregator.app.explain import explain_command
+from aggregator.app.explain import explain_report
 from aggregator.merge import dedupe, lifecycle
 from aggregator.merge.normalize import record_uid
 from aggregator.store.database import Store
@@ -44,9 +43,9 @@ def published(tmp_path):
 
 def test_explain_lists_the_merged_records_and_the_pair_scores(published):
     db, meeting = published
-    out = io.StringIO()
-    assert explain_command(_config(), db, meeting.uid, out) == 0
-    text = out.getvalue()
+    report = explain_report(_config(), db, meeting.uid)
+    assert report.exit_code == 0
+    text = report.text()
     assert "Merged from 4 records" in text
     assert "amta-il:mtg-2026-03@amta-il.org" in text and "list-mail:<a2@list.example.org>" in text
     assert "score" in text and "time exact" in text and "-> match" in text
@@ -54,32 +53,29 @@ def test_explain_lists_the_merged_records_and_the_pair_scores(published):
 
 def test_explain_shows_the_near_miss_and_how_to_fix_it(published):
     db, meeting = published
-    out = io.StringIO()
-    explain_command(_config(), db, meeting.uid, out)
-    text = out.getvalue()
+    text = explain_report(_config(), db, meeting.uid).text()
     assert "Not merged" in text and "Hot Stone Workshop" in text and "titles too different" in text
     assert "never:" in text and "same:" in text and f'hide: ["{meeting.uid}"]' in text
 
 
 def test_explain_mentions_a_curator_override_naming_the_event(published):
     db, meeting = published
-    out = io.StringIO()
-    explain_command(_config(never=[["amta-il:mtg-2026-03@amta-il.org", "x:1"]]), db, meeting.uid, out)
-    assert "merge: never:" in out.getvalue()
+    text = explain_report(_config(never=[["amta-il:mtg-2026-03@amta-il.org", "x:1"]]), db, meeting.uid).text()
+    assert "merge: never:" in text
 
 
 def test_explain_of_an_unknown_uid_says_where_to_find_one(published):
     db, _ = published
-    out = io.StringIO()
-    assert explain_command(_config(), db, "nope@massage-events", out) == 1
-    assert "no published event has uid nope@massage-events" in out.getvalue()
+    report = explain_report(_config(), db, "nope@massage-events")
+    assert report.exit_code == 1
+    text = report.text()
+    assert "no published event has uid nope@massage-events" in text
 
 
 def test_explain_reports_the_same_pair_scores_merge_used(published):
     db, meeting = published
     copies = chapter_meeting_copies()
     pair = dedupe.score_pair(copies[0], copies[1], source_types=TYPES)
-    out = io.StringIO()
-    explain_command(_config(), db, meeting.uid, out)
-    assert f"score {pair.score:.2f}: title {pair.title:.2f}" in out.getvalue()
+    text = explain_report(_config(), db, meeting.uid).text()
+    assert f"score {pair.score:.2f}: title {pair.title:.2f}" in text
     assert pair.match and timedelta(0) == copies[0].start - copies[1].start

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 from datetime import datetime, timedelta, timezone
 
@@ -16,7 +15,7 @@ from aggregator.store.health import (
     next_attempt,
     record_outcome,
     should_fetch,
-    status_command,
+    status_report,
     status_rows,
     stored_fingerprint,
 )
@@ -157,9 +156,8 @@ def test_status_prints_a_table_with_failures_next_attempt_and_reason(store, make
     fail(store, now - timedelta(minutes=30))
     store.close()
 
-    out = io.StringIO()
-    code = status_command(config, tmp_path / "db.sqlite", out)
-    text = out.getvalue()
+    report = status_report(config, tmp_path / "db.sqlite")
+    code, text = report.exit_code, report.text()
     lines = text.splitlines()
     assert lines[0].split() [:2] == ["source", "state"]
     il = next(line for line in lines if line.startswith("amta-il"))
@@ -173,9 +171,9 @@ def test_status_prints_a_table_with_failures_next_attempt_and_reason(store, make
 
 def test_status_without_a_database_says_what_to_run(tmp_path, make_config):
     config = load_config(make_config("sources: []\n"))
-    out = io.StringIO()
-    assert status_command(config, tmp_path / "missing.sqlite", out) == 0
-    assert "massage-events run" in out.getvalue()
+    report = status_report(config, tmp_path / "missing.sqlite")
+    assert report.exit_code == 0
+    assert "massage-events run" in report.text()
 
 
 def load_config_text(*ids):

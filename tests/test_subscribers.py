@@ -1,6 +1,5 @@
 """Subscribers: address validation, the status lifecycle, and the curator's CLI."""
 
-import io
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -10,7 +9,7 @@ from aggregator.mail.subscribers import (
     Bounce,
     InvalidAddress,
     normalize_address,
-    subscribers_command,
+    subscribers_report,
 )
 from aggregator.store.database import Store
 from tests.smtp_server import digest_config, migrated_db  # noqa: F401 (autouse)
@@ -116,18 +115,18 @@ def test_preferences_match_regions_and_tags_ignoring_case(db):
 def test_cli_add_list_remove(tmp_path):
     config = digest_config(tmp_path)
     db_path = tmp_path / "db.sqlite"
-    out = io.StringIO()
-    assert subscribers_command(config, db_path, "add", "Ann@Example.org", ["IL"], ["ce"], out) == 0
-    assert "Added Ann@example.org (active; IL, ce)" in out.getvalue()
-    out = io.StringIO()
-    assert subscribers_command(config, db_path, "list", None, [], [], out) == 0
-    assert "Ann@example.org\tactive\tregions IL; tags ce" in out.getvalue()
-    out = io.StringIO()
-    assert subscribers_command(config, db_path, "add", "not-an-address", [], [], out) == 2
-    assert "is not an email address" in out.getvalue()
-    out = io.StringIO()
-    assert subscribers_command(config, db_path, "remove", "ann@EXAMPLE.org", [], [], out) == 0
-    assert "Removed ann@example.org" in out.getvalue()
-    out = io.StringIO()
-    assert subscribers_command(config, db_path, "remove", "ann@example.org", [], [], out) == 1
-    assert "not on the list" in out.getvalue()
+    report = subscribers_report(config, db_path, "add", "Ann@Example.org", ["IL"], ["ce"])
+    assert report.exit_code == 0
+    assert "Added Ann@example.org (active; IL, ce)" in report.text()
+    report = subscribers_report(config, db_path, "list", None, [], [])
+    assert report.exit_code == 0
+    assert "Ann@example.org\tactive\tregions IL; tags ce" in report.text()
+    report = subscribers_report(config, db_path, "add", "not-an-address", [], [])
+    assert report.exit_code == 2
+    assert "is not an email address" in report.text()
+    report = subscribers_report(config, db_path, "remove", "ann@EXAMPLE.org", [], [])
+    assert report.exit_code == 0
+    assert "Removed ann@example.org" in report.text()
+    report = subscribers_report(config, db_path, "remove", "ann@example.org", [], [])
+    assert report.exit_code == 1
+    assert "not on the list" in report.text()

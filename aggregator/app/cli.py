@@ -15,8 +15,9 @@ from datetime import date
 from pathlib import Path
 
 from aggregator import __version__
-from aggregator.errors import ConfigError, MassageEventsError
 from aggregator.config.settings import Config
+from aggregator.errors import ConfigError, MassageEventsError
+from aggregator.report import CommandReport
 
 log = logging.getLogger("aggregator")
 
@@ -145,6 +146,13 @@ def _progress_printer(stream):
     return show
 
 
+def _print(report: CommandReport) -> int:
+    """Print what a command reports, and hand back its exit status."""
+    if report.lines:
+        print(report.text())
+    return report.exit_code
+
+
 def cmd_run(args) -> int:
     from aggregator.config.settings import load_config
     from aggregator.pipeline import run
@@ -188,45 +196,45 @@ def cmd_status(args) -> int:
     from aggregator.config.settings import load_config
     from aggregator.mail.digest import status_lines
     from aggregator.store.database import Store
-    from aggregator.store.health import status_command
+    from aggregator.store.health import status_report
 
-    code = status_command(load_config(args.config), args.db, sys.stdout)
+    report = status_report(load_config(args.config), args.db)
     if args.db.exists():
         with Store(args.db) as store:
             lines = status_lines(store.db)
         if lines:
-            print("\n" + "\n".join(lines))
-    return code
+            report.say("\n" + "\n".join(lines))
+    return _print(report)
 
 
 def cmd_explain(args) -> int:
-    from aggregator.app.explain import explain_command
+    from aggregator.app.explain import explain_report
     from aggregator.config.settings import load_config
 
-    return explain_command(load_config(args.config), args.db, args.uid, sys.stdout)
+    return _print(explain_report(load_config(args.config), args.db, args.uid))
 
 
 def cmd_digest(args) -> int:
     from aggregator.config.settings import load_config
-    from aggregator.mail.digest import digest_command
+    from aggregator.mail.digest import digest_report
 
-    return digest_command(load_config(args.config), args.db, args.out, preview=args.preview,
-                          to_file=args.to, send=args.send, out=sys.stdout)
+    return _print(digest_report(load_config(args.config), args.db, args.out, preview=args.preview,
+                                to_file=args.to, send=args.send))
 
 
 def cmd_subscribers(args) -> int:
     from aggregator.config.settings import load_config
-    from aggregator.mail.subscribers import subscribers_command
+    from aggregator.mail.subscribers import subscribers_report
 
-    return subscribers_command(load_config(args.config), args.db, args.action, args.email,
-                               args.region, args.tag, sys.stdout)
+    return _print(subscribers_report(load_config(args.config), args.db, args.action, args.email,
+                                     args.region, args.tag))
 
 
 def cmd_bounces(args) -> int:
     from aggregator.config.settings import load_config
-    from aggregator.mail.bounces import bounces_command
+    from aggregator.mail.bounces import bounces_report
 
-    return bounces_command(load_config(args.config), args.db, maildir=args.maildir, mbox=args.mbox, out=sys.stdout)
+    return _print(bounces_report(load_config(args.config), args.db, maildir=args.maildir, mbox=args.mbox))
 
 
 def cmd_sources(args) -> int:

@@ -181,18 +181,13 @@ def run_demo(out_dir: Path | str = "demo-out", *, serve: bool = False, host: str
 
 
 def _sample_digest(config: Config, db_path: Path, out_dir: Path, stream) -> Path | None:
-    """Write one sample digest to the outbox, once the digest feature is installed."""
-    try:
-        from aggregator.mail.digest import digest_command
-    except ImportError:
-        return None
+    """Write one sample digest to the outbox."""
+    from aggregator.mail.digest import digest_report
+
     target = out_dir / "outbox" / "sample-digest.eml"
     target.parent.mkdir(parents=True, exist_ok=True)
-    import io
-
-    sink = io.StringIO()
-    code = digest_command(config, db_path, out_dir, preview="", to_file=target, send=False, out=sink)
-    if code != 0:
-        print(f"(the sample digest could not be written: {sink.getvalue().strip()})", file=stream)
+    report = digest_report(config, db_path, out_dir, preview="", to_file=target, send=False)
+    if report.exit_code != 0:
+        print(f"(the sample digest could not be written: {report.text().strip()})", file=stream)
         return None
     return target

@@ -1,7 +1,7 @@
 """`massage-events explain UID`: which source records were merged into an event, and why.
 
 Reads the store (events, records, links) and re-scores every pair of the event's
-records with the same function merge uses (dedupe.score_pair), so what it prints is
+records with the same function merge uses (dedupe.score_pair), so what it reports is
 what the current code decides. It also lists the near misses (records starting within
 a day that were not merged, with the reason) and the curator overrides that name the
 event, and says how to fix a wrong merge or a missed one in sources.yaml.
@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 from itertools import combinations
 from pathlib import Path
 
+from aggregator.report import CommandReport
 from aggregator.codec import event_from_dict
 from aggregator.merge import dedupe
 from aggregator.model import Event
@@ -91,59 +92,59 @@ def explain(store: Store, uid: str, *, source_types=None, overrides=None) -> dic
             "overrides": named}
 
 
-def explain_command(config: Config, db_path: Path, uid: str, out) -> int:
-    """Print which records were merged into UID and why (the pair scores). 0, or 1 for an unknown uid."""
+def explain_report(config: Config, db_path: Path, uid: str) -> CommandReport:
+    """Which records were merged into UID and why (the pair scores). Exit 0, or 1 for an unknown uid."""
+    report = CommandReport()
     source_types = {s.id: s.type for s in config.sources}
     overrides = config.merge
     with Store(db_path) as store:
         info = explain(store, uid, source_types=source_types, overrides=overrides)
     if not info["found"]:
         if info["known"]:
-            print(f"{uid} is no longer published: its records now belong to another event; "
-                  "run `massage-events explain` on the uid shown for them in events.json.", file=out)
+            report.say(f"{uid} is no longer published: its records now belong to another event; "
+                       "run `massage-events explain` on the uid shown for them in events.json.")
         else:
-            print(f"no published event has uid {uid}; copy a uid from events.json or calendar.ics "
-                  "(run `massage-events run` first if nothing is published yet).", file=out)
-        return 1
+            report.say(f"no published event has uid {uid}; copy a uid from events.json or calendar.ics "
+                       "(run `massage-events run` first if nothing is published yet).")
+        return report.done(1)
     event: Event = info["event"]
     records = info["records"]
-    print(f"{event.uid}", file=out)
-    print(f"  {event.title}", file=out)
-    print(f"  {_when(event)}  status {event.status}  sequence {event.sequence}", file=out)
+    report.say(f"{event.uid}")
+    report.say(f"  {event.title}")
+    report.say(f"  {_when(event)}  status {event.status}  sequence {event.sequence}")
     if event.location:
-        print(f"  at {event.location}", file=out)
+        report.say(f"  at {event.location}")
     count = len(info["members"])
-    print(f"\nMerged from {count} record{'s' if count != 1 else ''}:", file=out)
+    report.say(f"\nMerged from {count} record{'s' if count != 1 else ''}:")
     for key in info["members"]:
         r = records.get(key)
         if r is None:
-            print(f"  - {_ref(*key)}  (no longer in the store: its source dropped it)", file=out)
+            report.say(f"  - {_ref(*key)}  (no longer in the store: its source dropped it)")
             continue
-        print(f"  - {_ref(*key)}", file=out)
-        print(f"      \"{r.title}\"  {_when(r)}  at {r.location or 'no venue'}", file=out)
+        report.say(f"  - {_ref(*key)}")
+        report.say(f"      \"{r.title}\"  {_when(r)}  at {r.location or 'no venue'}")
     if info["pairs"]:
-        print("\nWhy (each pair of records):", file=out)
+        report.say("\nWhy (each pair of records):")
         for p in info["pairs"]:
             venue = "unknown" if p["venue"] is None else f"{p['venue']:.2f}"
             verdict = "match" if p["match"] else "no match on its own"
-            print(f"  {p['a']}  +  {p['b']}", file=out)
-            print(f"      score {p['score']:.2f}: title {p['title']:.2f}, time {p['time']}, venue {venue}, "
-                  f"shared link {'yes' if p['shared_url'] else 'no'} -> {verdict}: {p['reason']}", file=out)
+            report.say(f"  {p['a']}  +  {p['b']}")
+            report.say(f"      score {p['score']:.2f}: title {p['title']:.2f}, time {p['time']}, venue {venue}, "
+                       f"shared link {'yes' if p['shared_url'] else 'no'} -> {verdict}: {p['reason']}")
     if info["near"]:
-        print("\nNot merged (the closest records within a day):", file=out)
+        report.say("\nNot merged (the closest records within a day):")
         for p in info["near"]:
-            print(f"  - {p['record']}  \"{p['record_title']}\"", file=out)
-            print(f"      score {p['score']:.2f}, title {p['title']:.2f}, time {p['time']}: {p['reason']}", file=out)
+            report.say(f"  - {p['record']}  \"{p['record_title']}\"")
+            report.say(f"      score {p['score']:.2f}, title {p['title']:.2f}, time {p['time']}: {p['reason']}")
     for o in info["overrides"]:
-        print(f"\nsources.yaml merge: {o['kind']}: {o['refs']} applies to this event.", file=out)
+        report.say(f"\nsources.yaml merge: {o['kind']}: {o['refs']} applies to this event.")
     members = [_ref(*k) for k in info["members"]]
-    print("\nTo fix a wrong merge, add to sources.yaml:", file=out)
+    report.say("\nTo fix a wrong merge, add to sources.yaml:")
     if len(members) >= 2:
-        print(f'  merge:\n    never:\n      - ["{members[0]}", "{members[1]}"]', file=out)
+        report.say(f'  merge:\n    never:\n      - ["{members[0]}", "{members[1]}"]')
     else:
-        print(f'  merge:\n    never:\n      - ["{members[0]}", "OTHER-SOURCE:EXTERNAL_ID"]', file=out)
+        report.say(f'  merge:\n    never:\n      - ["{members[0]}", "OTHER-SOURCE:EXTERNAL_ID"]')
     if info["near"]:
-        print(f'To merge a missed record:\n  merge:\n    same:\n      - ["{members[0]}", "{info["near"][0]["record"]}"]',
-              file=out)
-    print(f'To hide the event:\n  merge:\n    hide: ["{event.uid}"]', file=out)
-    return 0
+        report.say(f'To merge a missed record:\n  merge:\n    same:\n      - ["{members[0]}", "{info["near"][0]["record"]}"]')
+    report.say(f'To hide the event:\n  merge:\n    hide: ["{event.uid}"]')
+    return report.done(0)

@@ -30,6 +30,7 @@ from datetime import datetime, timezone
 from email.message import Message
 from pathlib import Path
 
+from aggregator.report import CommandReport
 from aggregator.errors import BounceMailboxError, SourceError
 from aggregator.mail import subscribers
 from aggregator.config.settings import Config
@@ -412,8 +413,9 @@ def process(store, messages: Iterator[tuple[str, bytes]], *, ignore: set[str] = 
     return report
 
 
-def bounces_command(config: Config, db_path: Path, *, maildir: Path | None, mbox: Path | None, out) -> int:
+def bounces_report(config: Config, db_path: Path, *, maildir: Path | None, mbox: Path | None) -> CommandReport:
     """`massage-events bounces --maildir PATH | --mbox PATH`: count the returned mail's hard bounces."""
+    report = CommandReport()
     from aggregator.mail.identity import from_address, unsubscribe_mailbox
     from aggregator.store.database import Store
 
@@ -429,6 +431,6 @@ def bounces_command(config: Config, db_path: Path, *, maildir: Path | None, mbox
             yield from messages
 
     with Store(db_path) as store:
-        report = process(store, all_messages(), ignore=ignore)
-    print(report.summary(), file=out)
-    return 0
+        counted = process(store, all_messages(), ignore=ignore)
+    report.say(counted.summary())
+    return report.done(0)

@@ -46,6 +46,7 @@ from zoneinfo import ZoneInfo
 import css_inline
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from aggregator.report import CommandReport
 from aggregator.mail import subscribers
 from aggregator.mail.identity import (
     HEADER_POLICY,
@@ -657,18 +658,19 @@ def write_preview(config: Config, db_path: Path, out_dir: Path, email: str | Non
     return to_file
 
 
-def digest_command(config: Config, db_path: Path, out_dir: Path, *, preview: str | None, to_file: Path | None,
-                   send: bool, out) -> int:
+def digest_report(config: Config, db_path: Path, out_dir: Path, *, preview: str | None, to_file: Path | None,
+                   send: bool) -> CommandReport:
     """`massage-events digest --preview [EMAIL] [--to FILE]` or `digest --send`. Returns the exit code:
     0 done; 1 some digests still to retry, or another process is sending; 2 nothing asked."""
+    report = CommandReport()
     if preview is not None:
         path = write_preview(config, db_path, out_dir, preview or None, to_file)
-        print(f"wrote the digest{' for ' + preview if preview else ' (sample)'} to {path}", file=out)
+        report.say(f"wrote the digest{' for ' + preview if preview else ' (sample)'} to {path}")
         if not send:
-            return 0
+            return report.done(0)
     if not send:
-        print("say what to do: --preview [EMAIL] writes one digest to a file; --send sends this week's", file=out)
-        return 2
+        report.say("say what to do: --preview [EMAIL] writes one digest to a file; --send sends this week's")
+        return report.done(2)
     from aggregator.store.database import Store
 
     stop = threading.Event()
@@ -677,12 +679,12 @@ def digest_command(config: Config, db_path: Path, out_dir: Path, *, preview: str
         previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     try:
         with Store(db_path) as store:
-            report = send_period(config, store, out_dir, stop=stop)
+            sent = send_period(config, store, out_dir, stop=stop)
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-    print(report.summary(), file=out)
-    return 0 if report.complete else 1
+    report.say(sent.summary())
+    return report.done(0 if sent.complete else 1)
 
 
 def status_lines(db) -> list[str]:

@@ -24,6 +24,7 @@ from datetime import datetime, timedelta, timezone
 from enum import Enum
 from pathlib import Path
 
+from aggregator.report import CommandReport
 from aggregator.errors import InvalidAddress
 from aggregator.timezones import localize
 from aggregator.config.settings import Config
@@ -247,9 +248,10 @@ def record_bounce(db: sqlite3.Connection, subscriber_id: int, now: datetime | No
     return Bounce.SUSPENDED if cur.rowcount == 1 else Bounce.COUNTED
 
 
-def subscribers_command(config: Config, db_path: Path, action: str, email: str | None,
-                        regions: list[str], tags: list[str], out) -> int:
+def subscribers_report(config: Config, db_path: Path, action: str, email: str | None,
+                        regions: list[str], tags: list[str]) -> CommandReport:
     """`massage-events subscribers add|list|remove`: the curator's view of the list. Exit code."""
+    report = CommandReport()
     from aggregator.store.database import Store
 
     with Store(db_path) as store:
@@ -257,8 +259,8 @@ def subscribers_command(config: Config, db_path: Path, action: str, email: str |
         if action == "list":
             subs = all_subscribers(db)
             if not subs:
-                print("No subscribers yet. Add one with: massage-events subscribers add EMAIL", file=out)
-                return 0
+                report.say("No subscribers yet. Add one with: massage-events subscribers add EMAIL")
+                return report.done(0)
             for s in subs:
                 prefs = []
                 if s.regions:
@@ -266,31 +268,31 @@ def subscribers_command(config: Config, db_path: Path, action: str, email: str |
                 if s.tags:
                     prefs.append("tags " + ",".join(s.tags))
                 extra = f" ({s.bounces} bounces)" if s.bounces else ""
-                print(f"{s.email}\t{s.status}\t{'; '.join(prefs) or 'all events'}{extra}", file=out)
+                report.say(f"{s.email}\t{s.status}\t{'; '.join(prefs) or 'all events'}{extra}")
             counts: dict[str, int] = {}
             for s in subs:
                 counts[s.status] = counts.get(s.status, 0) + 1
-            print(", ".join(f"{n} {k}" for k, n in sorted(counts.items())), file=out)
-            return 0
+            report.say(", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
+            return report.done(0)
         if action not in ("add", "remove"):
-            print(f'unknown action "{action}"; use add, list or remove', file=out)
-            return 2
+            report.say(f'unknown action "{action}"; use add, list or remove')
+            return report.done(2)
         if not email:
-            print(f"subscribers {action} needs an email address, e.g. massage-events subscribers {action} "
-                  "name@example.org", file=out)
-            return 2
+            report.say(f"subscribers {action} needs an email address, e.g. massage-events subscribers {action} "
+                       "name@example.org")
+            return report.done(2)
         try:
             address = normalize_address(email)
         except InvalidAddress as e:
-            print(str(e), file=out)
-            return 2
+            report.say(str(e))
+            return report.done(2)
         if action == "add":
             sub, created = add_active(db, address, regions, tags)
             prefs = ", ".join(sub.regions + sub.tags) or "all events"
-            print(f"{'Added' if created else 'Updated'} {sub.email} (active; {prefs}).", file=out)
-            return 0
+            report.say(f"{'Added' if created else 'Updated'} {sub.email} (active; {prefs}).")
+            return report.done(0)
         if remove(db, address):
-            print(f"Removed {address}; they get no more digests.", file=out)
-            return 0
-        print(f"{address} is not on the list; see massage-events subscribers list", file=out)
-        return 1
+            report.say(f"Removed {address}; they get no more digests.")
+            return report.done(0)
+        report.say(f"{address} is not on the list; see massage-events subscribers list")
+        return report.done(1)

@@ -23,8 +23,9 @@ import sqlite3
 from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING
 
+from aggregator.report import CommandReport
 from aggregator.errors import SourceError
 
 if TYPE_CHECKING:
@@ -224,23 +225,24 @@ def render_table(rows: list[dict[str, str]], columns: Iterable[str] = COLUMNS, w
     return "\n".join(lines)
 
 
-def status_command(config: "Config", db_path: Path, out: TextIO) -> int:
+def status_report(config: "Config", db_path: Path) -> CommandReport:
     """`massage-events status`: a table of every source's health. Exit 0 when every enabled
     source is fine, 1 when any is failing, backing off, gone or warned about."""
+    report = CommandReport()
     from aggregator.store.database import Store
 
     if not Path(db_path).exists():
-        print(f"No database at {db_path} yet; run `massage-events run` first.", file=out)
-        return 0
+        report.say(f"No database at {db_path} yet; run `massage-events run` first.")
+        return report.done(0)
     with Store(db_path) as store:
         rows = status_rows(config, store)
     if not rows:
-        print("No sources in the configuration.", file=out)
-        return 0
-    print(render_table(rows), file=out)
+        report.say("No sources in the configuration.")
+        return report.done(0)
+    report.say(render_table(rows))
     troubled = [r for r in rows if r["state"] in ("failing", "backing off", "gone", "disabled") or r["warning"]]
-    print(f"\n{len(rows)} sources, {len(troubled)} needing attention.", file=out)
-    return 1 if troubled else 0
+    report.say(f"\n{len(rows)} sources, {len(troubled)} needing attention.")
+    return report.done(1 if troubled else 0)
 
 
 # --------------------------------------------------------------------------- helpers
