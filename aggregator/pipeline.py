@@ -25,7 +25,7 @@ from aggregator.errors import ParseError, RecordRejected, SourceError
 from aggregator.merge import (
     dedupe,
     lifecycle,
-    tagging,  # issue 6: tags and relevance after normalize
+    tagging,
 )
 from aggregator.merge.normalize import normalize, record_uid
 from aggregator.model import Event, RawEvent, Window

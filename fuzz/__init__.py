@@ -1,1 +1,1 @@
-"""atheris harnesses, one per adapter type (RELIABILITY F4); run with `make fuzz`, outside CI."""
+"""atheris harnesses, one per adapter type (docs/reliability.md F4); run with `make fuzz`, outside CI."""

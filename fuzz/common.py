@@ -1,6 +1,6 @@
 """What every harness shares: the property, the seeds, and the atheris (or fallback) driver.
 
-The property (RELIABILITY F3/F4): any bytes handed to an adapter give records, Skipped items
+The property (docs/reliability.md F3/F4): any bytes handed to an adapter give records, Skipped items
 or a typed SourceError, within 2 s. Anything else is a crash. `check(target, data)` states it
 once; the harness modules, the Hypothesis test and tests/test_fuzz_regressions.py all call it.
 

@@ -1,4 +1,4 @@
-"""Any bytes a server sends yield records or a typed SourceError, quickly (RELIABILITY F3).
+"""Any bytes a server sends yield records or a typed SourceError, quickly (docs/reliability.md F3).
 
 The bytes are handed to each adapter through an in-memory Fetcher: this is a parser
 property, not a network test (the loopback server tests cover the network).

@@ -17,7 +17,7 @@ from aggregator.merge.dedupe import (
     norm_venue,
 )
 from aggregator.model import Status
-from tests.test_issue6_support import (
+from tests.builders import (
     CHICAGO,
     NEW_YORK,
     TYPES,

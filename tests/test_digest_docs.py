@@ -1,4 +1,4 @@
-"""The operator's email checklist is written down (RELIABILITY C12), and every digest/smtp/schedule/alerts
+"""The operator's email checklist is written down (docs/reliability.md C12), and every digest/smtp/schedule/alerts
 setting is documented with the sources.yaml example in docs/email-delivery.md."""
 
 from __future__ import annotations

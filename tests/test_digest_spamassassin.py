@@ -1,5 +1,5 @@
 """Offline SpamAssassin (local rules, no network) scores the digest and the confirmation email low,
-without the rules that catch a broken multipart/alternative or missing headers (RELIABILITY C1)."""
+without the rules that catch a broken multipart/alternative or missing headers (docs/reliability.md C1)."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ from aggregator.app.explain import explain_report
 from aggregator.merge import dedupe, lifecycle
 from aggregator.merge.normalize import record_uid
 from aggregator.store.database import Store
-from tests.test_issue6_support import CHICAGO, TYPES, chapter_meeting_copies, rec
+from tests.builders import CHICAGO, TYPES, chapter_meeting_copies, rec
 
 NOW = datetime(2026, 2, 1, 12, tzinfo=timezone.utc)
 

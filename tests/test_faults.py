@@ -1,4 +1,4 @@
-"""Every way a server can misbehave (RELIABILITY A1-A3, F1), first at the fetcher, then
+"""Every way a server can misbehave (docs/reliability.md A1-A3, F1), first at the fetcher, then
 through a whole run: the run finishes, the failing source is reported with the right reason,
 the other source publishes, and the failing source's earlier events stay in events.json."""
 

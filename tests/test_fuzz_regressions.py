@@ -1,4 +1,4 @@
-"""Inputs the atheris harnesses (fuzz/, `make fuzz`) found crashing, kept as regressions (RELIABILITY F4).
+"""Inputs the atheris harnesses (fuzz/, `make fuzz`) found crashing, kept as regressions (docs/reliability.md F4).
 
 Each file in tests/fixtures/fuzz/<adapter>/ is run through the harness property
 (fuzz.common.check): records, Skipped items or a typed SourceError, within 2 s. The seed

@@ -1,4 +1,4 @@
-"""kill -9 in the middle of a run (RELIABILITY F5): while fetching, inside a write transaction,
+"""kill -9 in the middle of a run (docs/reliability.md F5): while fetching, inside a write transaction,
 just before calendar.ics is replaced, and between two published files. Afterwards the database
 passes `PRAGMA integrity_check`, every published file parses and is byte for byte the old or the
 new version (never truncated), and the next run finishes and sweeps the temp files."""

@@ -11,7 +11,7 @@ import pytest
 from aggregator.merge.dedupe import merge
 from aggregator.merge.lifecycle import cancelled_title, reconcile
 from aggregator.model import Status
-from tests.test_issue6_support import CHICAGO, NEW_YORK, TYPES, rec
+from tests.builders import CHICAGO, NEW_YORK, TYPES, rec
 
 T0 = datetime(2026, 2, 1, 12, 0, tzinfo=timezone.utc)
 T1 = T0 + timedelta(hours=6)

@@ -1,4 +1,4 @@
-"""No test sleeps longer than 0.5 s (RELIABILITY F8): waits are on the clock (time-machine), on
+"""No test sleeps longer than 0.5 s (docs/reliability.md F8): waits are on the clock (time-machine), on
 an event, or on the server's log, never on a fixed pause.
 
 Every tests/*.py is parsed with `ast`. A call to `sleep` by any spelling (`time.sleep`,

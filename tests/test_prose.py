@@ -167,7 +167,7 @@ def test_precision_and_recall_on_the_labelled_set(capsys):
 
 
 # ---------------------------------------------------------------------------------------------
-# Behaviours named in the issue, one test each
+# Behaviours a reader of list mail expects, one test each
 
 
 Z = ZoneInfo(DEFAULT_ZONE)

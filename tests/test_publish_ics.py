@@ -1,4 +1,4 @@
-"""calendar.ics as real clients demand it (RELIABILITY.md B): line format, escaping, feed properties,
+"""calendar.ics as real clients demand it (docs/reliability.md B): line format, escaping, feed properties,
 deterministic bytes, time zones, all-day dates, links."""
 
 from __future__ import annotations

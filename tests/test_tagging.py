@@ -12,7 +12,7 @@ from aggregator.config.settings import parse_config
 from aggregator.errors import ConfigError, RecordRejected
 from aggregator.merge.tagging import apply_tags, tag_or_reject, tags_for, why_dropped
 from sources.base import SourceOptions
-from tests.test_issue6_support import CHICAGO, rec
+from tests.builders import CHICAGO, rec
 
 START = datetime(2026, 3, 3, 18, 30, tzinfo=CHICAGO)
 TRUSTED = SourceOptions(id="amta-il", type="ical", url="https://amta-il.org/events.ics")

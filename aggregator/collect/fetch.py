@@ -560,7 +560,7 @@ def _one_at_a_time(cache) -> None:
 def _remembering(get_response: Callable) -> Callable:
     """Wrap the cache's get_response: note the stored response for the request in flight (its body
     is what "unchanged" is judged against), and hide the validators of one downloaded more than
-    12 h ago, so requests-cache sends that request unconditionally (RELIABILITY A4)."""
+    12 h ago, so requests-cache sends that request unconditionally (docs/reliability.md A4)."""
 
     def wrapped(key, default=None):
         try:

@@ -9,7 +9,7 @@ events taken when that earlier period was sent (table digest_snapshots).
 A period is named by the local date of its scheduled slot (digest.day at digest.time
 in calendar.timezone), e.g. "2026-11-23".
 
-Exactly once (RELIABILITY C7). The ledger `deliveries` has one row per (subscriber,
+Exactly once (docs/reliability.md C7). The ledger `deliveries` has one row per (subscriber,
 period): `queued` -> `sending` (committed before the message is handed to SMTP) ->
 `sent` (committed right after the 250), or `deferred` (4xx, disconnect, timeout: tried
 again after a back-off, in this run and in later runs of the same period), `failed`

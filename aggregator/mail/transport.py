@@ -1,6 +1,6 @@
 """Deliver one EmailMessage: over SMTP when `smtp.host` is configured, else into <out>/outbox/.
 
-Failures are classed by what to do next (RELIABILITY C8):
+Failures are classed by what to do next (docs/reliability.md C8):
 
     TemporaryDeliveryError   4xx (421/450/451/452), disconnects, timeouts, refused
                              connections: try again later in the same period.

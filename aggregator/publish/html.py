@@ -1,6 +1,6 @@
 """events -> index.html: upcoming events by day and by month, filters, subscribe links.
 
-Security (RELIABILITY.md D): the jinja2 environment autoescapes everything;
+Security (docs/reliability.md D): the jinja2 environment autoescapes everything;
 `|safe` is used only on descriptions that went through nh3 (tags p br a ul ol li
 strong em; http/https/mailto; rel="noopener noreferrer nofollow"); event links are
 shown as links only when they are http(s) after C0/space stripping, otherwise as

@@ -1,6 +1,6 @@
 """events -> calendar.ics that Google, Apple, Outlook and Thunderbird accept.
 
-What real clients demand (RELIABILITY.md B), and how this module meets it:
+What real clients demand (docs/reliability.md B), and how this module meets it:
 
 - CRLF line ends, lines folded at <= 75 octets and never inside a UTF-8
   character or a backslash escape (`fold_line`);

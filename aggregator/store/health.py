@@ -4,7 +4,7 @@ One row per source in `source_health` (migrations m_core_source_health + m_healt
 The pipeline asks `should_fetch()` before reading a source and calls `record_outcome()`
 after, inside or outside its own transaction (it opens one of its own if none is open).
 
-Rules (what Miniflux, tt-rss and FreshRSS do, RELIABILITY A5, A6, A12):
+Rules (what Miniflux, tt-rss and FreshRSS do, docs/reliability.md A5, A6, A12):
 - a source failing repeatedly is backed off geometrically: next attempt = now + interval x
   consecutive failures, capped at 7 days; a 429 (or any Retry-After) waits at least what the
   server asked, and at least 1 h after a 429;

@@ -1,7 +1,7 @@
-"""Issue 6 end to end, over loopback HTTP: one meeting on the chapter calendar and on an Outlook
-calendar whose UIDs churn every fetch is published once; its uid survives the churn; a move raises
-SEQUENCE once; a re-fetch changes nothing; dropping it publishes it cancelled; a failing source
-changes nothing."""
+"""De-duplication and the event lifecycle end to end, over loopback HTTP: one meeting on the chapter
+calendar and on an Outlook calendar whose UIDs churn every fetch is published once; its uid survives
+the churn; a move raises SEQUENCE once; a re-fetch changes nothing; dropping it publishes it
+cancelled; a failing source changes nothing."""
 
 from __future__ import annotations
 

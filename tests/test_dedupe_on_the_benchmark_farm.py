@@ -1,6 +1,6 @@
 """De-duplication quality on the benchmark's generated farm (benchmarks/farm.py), read without adapters:
 each listing becomes the record an adapter would yield, and pairwise F1 against the farm's truth must
-stay at or above 0.97 (the issue's bar). Skips when benchmarks/ is not in this checkout."""
+stay at or above 0.97. Skips when benchmarks/ is not in this checkout."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Hypothesis properties of de-duplication (RELIABILITY F3): idempotent, order-independent, and an
+"""Hypothesis properties of de-duplication (docs/reliability.md F3): idempotent, order-independent, and an
 unrelated event never changes other events' uids."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from aggregator.merge.dedupe import merge
 from aggregator.merge.normalize import record_uid
-from tests.test_issue6_support import TYPES, rec
+from tests.builders import TYPES, rec
 
 TOPICS = ["Cupping", "Hot Stone", "Thai Massage", "Reflexology", "Myofascial Release", "Ethics", "Chair Massage"]
 FORMS = ["{t} Workshop", "Intro to {t}", "{t} Study Group", "Continuing Education: {t}", "{t} Networking Night"]
