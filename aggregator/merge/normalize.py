@@ -20,6 +20,7 @@ from dateutil import parser as dateparser
 from aggregator.config.settings import CalendarSettings
 from aggregator.errors import RecordRejected
 from aggregator.model import Event, RawEvent, SourceRef, Status, Window
+from aggregator.text import html_to_text
 from aggregator.timezones import resolve_zone, zone_name
 from sources.base import SourceOptions
 
@@ -47,18 +48,10 @@ def clean_line(text: str | None) -> str:
 
 
 def plain_text(text: str | None) -> str:
-    """A description as plain text: HTML turned into lines, whitespace tidied."""
+    """A description as plain text: HTML turned into lines, control characters dropped, whitespace tidied."""
     if not text:
         return ""
-    if re.search(r"<[a-zA-Z/][^>]*>", text):
-        soup = BeautifulSoup(text, "html.parser")
-        for br in soup.find_all("br"):
-            br.replace_with("\n")
-        for block in soup.find_all(["p", "div", "li", "h1", "h2", "h3", "h4", "tr"]):
-            block.insert_after("\n")
-        for bad in soup.find_all(["script", "style"]):
-            bad.decompose()
-        text = soup.get_text()
+    text = html_to_text(text)
     text = _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
     lines = [_SPACE.sub(" ", line).strip() for line in text.split("\n")]
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()

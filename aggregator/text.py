@@ -1,0 +1,40 @@
+"""Text as people read it, shared by the adapters, the merge and the publishers: HTML turned into
+the lines a reader sees, and the words senders put before a subject ("Re:", "Reminder:",
+"Cancelled:") that say something about a message but are not its title."""
+
+from __future__ import annotations
+
+import re
+
+MAX_HTML = 1_000_000  # characters of HTML read at most; past this a page is prose nobody reads
+
+_TAG = re.compile(r"<[a-zA-Z/!][^>]*>")
+_BLOCKS = ("p", "div", "li", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "table", "blockquote", "section", "article")
+_SPACES = re.compile(r"[ \t\u00a0]+")
+_BLANK_LINES = re.compile(r"\n{3,}")
+
+
+def looks_like_html(text: str | None) -> bool:
+    return bool(text) and _TAG.search(text) is not None
+
+
+def html_to_text(html: str | None) -> str:
+    """HTML as the lines a reader sees: blocks and <br> become line breaks, scripts, styles and the
+    head dropped, entities decoded, spaces tidied, no more than one blank line in a row. Text that
+    holds no tag is returned as it is."""
+    if not html or not looks_like_html(html):
+        return html or ""
+    from bs4 import BeautifulSoup  # here: most text handed to us is plain
+
+    soup = BeautifulSoup(html[:MAX_HTML], "html.parser")
+    for bad in soup.find_all(["script", "style", "head", "title"]):
+        bad.decompose()
+    for br in soup.find_all("br"):
+        br.replace_with("\n")
+    for block in soup.find_all(_BLOCKS):
+        block.insert_after("\n")
+    for quote in soup.find_all("blockquote"):
+        quote.insert_before("\n")
+    text = soup.get_text()
+    lines = [_SPACES.sub(" ", line).strip() for line in text.replace("\r", "").split("\n")]
+    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
