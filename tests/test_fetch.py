@@ -15,7 +15,7 @@ import time_machine
 from aggregator import __version__
 from aggregator.collect.fetch import (
     HttpFetcher,
-    _check_redirect,
+    check_redirect,
     cache_path_for,
     decode,
     is_blocked_address,
@@ -337,9 +337,9 @@ def test_redirects_to_other_schemes_are_refused(srv, fetcher, target, reason):
 
 def test_https_to_http_downgrade_is_refused():
     with pytest.raises(FetchRefused) as caught:
-        _check_redirect("https://events.example.org/cal.ics", "http://events.example.org/cal.ics")
+        check_redirect("https://events.example.org/cal.ics", "http://events.example.org/cal.ics")
     assert caught.value.reason == "insecure_redirect"
-    _check_redirect("http://events.example.org/cal.ics", "https://events.example.org/cal.ics")
+    check_redirect("http://events.example.org/cal.ics", "https://events.example.org/cal.ics")
 
 
 def test_five_redirects_are_followed_and_six_are_too_many(srv, fetcher):

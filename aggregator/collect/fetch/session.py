@@ -1,0 +1,197 @@
+"""The requests session under the fetcher: the HTTP cache (requests-cache, SQLite) and the
+transport adapter that reads every body itself, decoded, capped and within the deadline.
+
+    requests_cache.CachedSession   ETag / Last-Modified revalidation persisted in SQLite
+    LimitedAdapter                 reads the DECODED body under the size cap and the deadline;
+                                   refuses chained encodings; nothing is cached when it raises
+    Guarded*Connection (guard.py)  resolve within the deadline, connect, check the address
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import socket
+import sqlite3
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from aggregator.errors import FetchRefused, SourceError
+from aggregator.collect.fetch.guard import GuardedHTTPPool, GuardedHTTPSPool
+from aggregator.collect.fetch.state import WATCHDOG, current_context
+from aggregator.collect.fetch.status import body_error, deadline_error, size_text
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_BYTES = 15 * 1024 * 1024
+ROBOTS_TTL = 24 * 3600  # seconds a robots.txt is trusted, in memory and in the HTTP cache
+FORCE_REFRESH_AFTER = timedelta(hours=12)  # an unconditional fetch at least this often
+_CHUNK = 64 * 1024
+
+
+def make_session(cache_path: Path | None) -> requests.Session:
+    """A plain session, or (with a path) a requests-cache session on that SQLite file."""
+    if cache_path is None:
+        return requests.Session()
+    from requests_cache import CachedSession
+
+    cache_path.parent.mkdir(parents=True, exist_ok=True)
+    # Every response is stored but stale at once (1 ms): each run revalidates (If-None-Match /
+    # If-Modified-Since), and a body without validators is re-fetched and compared by hash.
+    session = CachedSession(str(cache_path), backend="sqlite", expire_after=timedelta(milliseconds=1),
+                            cache_control=False,
+                            allowable_codes=(200,), allowable_methods=("GET",), wal=True,
+                            urls_expire_after={"*/robots.txt": ROBOTS_TTL})
+    _one_at_a_time(session.cache)
+    session.cache.get_response = _remembering(session.cache.get_response)
+    return session
+
+
+class LimitedAdapter(HTTPAdapter):
+    """Reads every body itself: decoded, capped, within the source's deadline.
+
+    Mounted beneath requests-cache, so a refused body raises before anything is cached.
+    """
+
+    def init_poolmanager(self, *args, **kwargs) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": GuardedHTTPPool, "https": GuardedHTTPSPool}
+
+    def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):
+        ctx = current_context()
+        max_bytes = ctx.max_bytes if ctx else DEFAULT_MAX_BYTES
+        if ctx:
+            ctx.on_request()
+        response = super().send(request, stream=True, timeout=timeout, verify=verify, cert=cert,
+                                proxies=proxies)
+        url = request.url
+        raw = response.raw
+        codings = [c.strip().lower() for c in response.headers.get("Content-Encoding", "").split(",")
+                   if c.strip() and c.strip().lower() != "identity"]
+        if len(codings) > 1:
+            _discard(raw)
+            raise FetchRefused(f"{url} is compressed {len(codings)} times over ({', '.join(codings)}), "
+                               "a decompression-bomb pattern; refused", reason="too_large",
+                               http_status=response.status_code)
+        fired = threading.Event()
+        entry = None
+        if ctx is not None:
+            def expire() -> None:
+                fired.set()
+                sock = getattr(getattr(raw, "_connection", None), "sock", None)
+                if sock is not None:
+                    try:
+                        sock.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+            entry = WATCHDOG.arm(ctx.state.deadline_at, expire)
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            for chunk in raw.stream(_CHUNK, decode_content=True):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise FetchRefused(f"{url} is larger than {size_text(max_bytes)} once decompressed; refused "
+                                       "(raise fetch.max_bytes if it is genuine)", reason="too_large",
+                                       http_status=response.status_code)
+                chunks.append(chunk)
+                if fired.is_set():
+                    raise deadline_error(url, ctx.state.deadline)
+        except SourceError:
+            _discard(raw)
+            raise
+        except Exception as e:  # urllib3 errors while reading the body
+            _discard(raw)
+            if fired.is_set():
+                raise deadline_error(url, ctx.state.deadline) from None
+            raise body_error(url, e) from None
+        finally:
+            if entry is not None:
+                WATCHDOG.disarm(entry)
+        if fired.is_set():
+            _discard(raw)
+            raise deadline_error(url, ctx.state.deadline)
+        response._content = b"".join(chunks)
+        response._content_consumed = True
+        raw.release_conn()
+        return response
+
+
+def _one_at_a_time(cache) -> None:
+    """Make every use of requests-cache's SQLite store take one lock.
+
+    Its SQLite backend shares one connection among threads and reads it without a lock; a read
+    beside another thread's write breaks either ("no more rows available", "not an error",
+    even a crash: requests-cache#820, #1008). A write that still fails (disk full, a locked
+    file) costs only the cache: the response in hand is used, and is fetched in full next run."""
+    lock = threading.RLock()
+    get, save, delete = cache.get_response, cache.save_response, cache.delete
+
+    def get_response(key, default=None):
+        with lock:
+            return get(key, default)
+
+    def save_response(response, cache_key=None, expires=None):
+        try:
+            with lock:
+                save(response, cache_key, expires)
+        except sqlite3.Error as error:
+            log.warning("the HTTP cache could not keep %s (%s: %s); it is fetched in full next time",
+                        getattr(response, "url", "a response"), type(error).__name__, error)
+
+    def delete_entries(*keys, **conditions):
+        with lock:
+            return delete(*keys, **conditions)
+
+    cache.get_response, cache.save_response, cache.delete = get_response, save_response, delete_entries
+
+
+def _remembering(get_response: Callable) -> Callable:
+    """Wrap the cache's get_response: note the stored response for the request in flight (its body
+    is what "unchanged" is judged against), and hide the validators of one downloaded more than
+    12 h ago, so requests-cache sends that request unconditionally (docs/reliability.md A4)."""
+
+    def wrapped(key, default=None):
+        try:
+            cached = get_response(key, default)
+        except Exception:  # an unreadable cache entry is a cache miss
+            log.debug("unreadable cache entry %s", key, exc_info=True)
+            return default
+        ctx = current_context()
+        if cached is None or ctx is None:
+            return cached
+        ctx.previous = cached
+        if _older_than(cached, FORCE_REFRESH_AFTER):
+            stale = copy.copy(cached)
+            stale.headers = requests.structures.CaseInsensitiveDict(
+                {k: v for k, v in cached.headers.items() if k.lower() not in ("etag", "last-modified")})
+            return stale
+        return cached
+
+    return wrapped
+
+
+def _discard(raw) -> None:
+    """Close a response's connection for good (never back to the pool half-read)."""
+    try:
+        raw.close()
+    except Exception:
+        pass
+    try:
+        raw.release_conn()
+    except Exception:
+        pass
+
+
+def _older_than(cached, age: timedelta) -> bool:
+    created = getattr(cached, "created_at", None)
+    if created is None:
+        return False
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=timezone.utc)
+    return datetime.now(timezone.utc) - created >= age
