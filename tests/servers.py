@@ -2,7 +2,7 @@
 
 GET /files/<path> serves tests/fixtures/<path> (Content-Type from the extension, ?type=
 overrides; an ETag, so a caching client gets 304). Routes for faults live in ROUTES, each
-documented on its function: /status/N, /flaky/, /hang, /delay, /trickle, /stall, /reset,
+documented on its function: /status/N, /flaky/, /hang, /delay, /trickle, /drip/, /stall, /reset,
 /short, /big, /gzipbomb, /chained, /redirect/{loop,hops/N,to,moved}, /cloudflare, /empty,
 /html-as-feed, /volatile/, /doc/, /slow/ (concurrency gauge) and /robots.txt.
 Every request is logged so tests can assert politeness and caching.
@@ -169,6 +169,41 @@ def serve_trickle(handler: Handler, rest: str, query: dict) -> None:
             handler.wfile.write(b"x")
             handler.wfile.flush()
             _sleep(handler, every)
+    except OSError:
+        pass
+    handler.close_connection = True
+
+
+def serve_drip(handler: Handler, rest: str, query: dict) -> None:
+    """/drip/<how>?every=S&n=N: a peer that never trips a read timeout, one byte every S seconds
+    (default 2) for N bytes. <how> is `headers` (the status line and headers a byte at a time),
+    `length` (headers at once with a Content-Length, then the body), `nolength` (no length: the
+    body ends when the connection closes) or `chunked` (one byte per chunk)."""
+    every, n = float(query.get("every", 2)), int(query.get("n", 1000))
+    body = b"BEGIN:VCALENDAR\r\n" + b"X" * n
+    head = [b"HTTP/1.1 200 OK", b"Content-Type: text/calendar"]
+    if rest in ("headers", "length"):
+        head.append(b"Content-Length: %d" % len(body))
+    elif rest == "chunked":
+        head.append(b"Transfer-Encoding: chunked")
+    else:
+        head.append(b"Connection: close")
+    head_bytes = b"\r\n".join(head) + b"\r\n\r\n"
+    if rest == "headers":
+        drip, rest_of = head_bytes, b""
+    else:
+        drip, rest_of = body, b""
+        handler.wfile.write(head_bytes)
+    try:
+        handler.wfile.flush()
+        for i in range(len(drip)):
+            if handler.server.stopping.is_set():
+                break
+            byte = drip[i:i + 1]
+            handler.wfile.write(b"1\r\n" + byte + b"\r\n" if rest == "chunked" else byte)
+            handler.wfile.flush()
+            _sleep(handler, every)
+        handler.wfile.write(rest_of)
     except OSError:
         pass
     handler.close_connection = True
@@ -392,6 +427,7 @@ ROUTES = {
     "/delay": serve_delay,
     "/trickle": serve_trickle,
     "/stall": serve_stall,
+    "/drip/": serve_drip,
     "/reset": serve_reset,
     "/short": serve_short,
     "/big": serve_big,

@@ -27,6 +27,11 @@ FAULTS = [
     ("/hang?s=10", "timeout"),
     ("/trickle?n=100&every=0.3", "timeout"),
     ("/stall?s=10", "timeout"),
+    # one byte every 0.2 s: each read returns before the read timeout, only the deadline can end it
+    ("/drip/headers?every=0.2", "timeout"),
+    ("/drip/length?every=0.2", "timeout"),
+    ("/drip/nolength?every=0.2", "timeout"),
+    ("/drip/chunked?every=0.2", "timeout"),
     ("/status/500", "http_500"),
     ("/status/502", "http_502"),
     ("/status/503", "http_503"),
@@ -74,6 +79,15 @@ def test_the_fetcher_reports_each_fault_with_its_reason_within_the_deadline(srv,
     assert "Traceback" not in str(caught.value)
 
 
+@pytest.mark.parametrize("how", ["headers", "nolength"])
+def test_a_dripping_server_is_told_apart_from_a_silent_one_and_the_message_names_the_setting(srv, tmp_path, how):
+    url = srv.url(f"/drip/{how}?every=0.1")
+    source = fetcher_for(tmp_path).for_source(SourceOptions(id="drip", type="ical", url=url))
+    with pytest.raises(SourceError) as caught:
+        source.get(url)
+    assert f"did not finish within the {DEADLINE:g} s deadline (fetch.deadline)" in str(caught.value)
+
+
 @pytest.mark.parametrize("route", ["/big?mb=50", "/gzipbomb?mb=1024"])
 def test_oversized_bodies_cost_less_than_twice_the_cap_and_leave_nothing_in_the_cache(srv, tmp_path, route):
     cap = 4 * 1024 * 1024
@@ -117,7 +131,8 @@ RUN_FAULTS = [(route, reason) for route, reason in FAULTS
               if route in ("/hang?s=10", "/status/500", "/status/429?retry_after=120",
                            "/reset", "/short", "/big?mb=50", "/gzipbomb?mb=1024", "/chained?n=3",
                            "/redirect/loop", "/redirect/to?url=http://169.254.169.254/latest/meta-data/",
-                           "/cloudflare", "/status/410")] + [
+                           "/cloudflare", "/status/410", "/drip/headers?every=0.2",
+                           "/drip/nolength?every=0.2")] + [
     ("/html-as-feed", "not_a_calendar"),
     ("/empty", "empty"),
 ]

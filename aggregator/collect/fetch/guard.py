@@ -67,6 +67,8 @@ class _GuardMixin:
     def _new_conn(self):  # type: ignore[override]
         ctx = current_context()
         sock = super()._new_conn() if ctx is None else self._connect_within(ctx)
+        if ctx is not None:
+            ctx.watch(sock)
         if ctx is not None and ctx.ip_check is not None:
             try:
                 peer = sock.getpeername()[0]
@@ -139,11 +141,22 @@ class GuardedHTTPSConnection(_GuardMixin, HTTPSConnection):
     pass
 
 
-class GuardedHTTPPool(HTTPConnectionPool):
+class _WatchedPoolMixin:
+    """A kept-alive connection handed out again is watched by the new request's deadline."""
+
+    def _get_conn(self, timeout=None):  # type: ignore[override]
+        conn = super()._get_conn(timeout)
+        ctx = current_context()
+        if ctx is not None:
+            ctx.watch(getattr(conn, "sock", None))
+        return conn
+
+
+class GuardedHTTPPool(_WatchedPoolMixin, HTTPConnectionPool):
     ConnectionCls = GuardedHTTPConnection
 
 
-class GuardedHTTPSPool(HTTPSConnectionPool):
+class GuardedHTTPSPool(_WatchedPoolMixin, HTTPSConnectionPool):
     ConnectionCls = GuardedHTTPSConnection
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import socket
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -63,14 +62,34 @@ class LimitedAdapter(HTTPAdapter):
         self.poolmanager.pool_classes_by_scheme = {"http": GuardedHTTPPool, "https": GuardedHTTPSPool}
 
     def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):
+        """The whole exchange (connect, status line, headers, body) ends at the source's
+        deadline: a watchdog shuts the request's sockets then, whatever the peer is doing."""
         ctx = current_context()
-        max_bytes = ctx.max_bytes if ctx else DEFAULT_MAX_BYTES
-        if ctx:
-            ctx.on_request()
-        response = super().send(request, stream=True, timeout=timeout, verify=verify, cert=cert,
-                                proxies=proxies)
+        if ctx is None:
+            return self._send(request, None, DEFAULT_MAX_BYTES, timeout=timeout, verify=verify, cert=cert,
+                              proxies=proxies)
+        ctx.on_request()
+        entry = WATCHDOG.arm(ctx.state.deadline_at, ctx.expire)
+        try:
+            return self._send(request, ctx, ctx.max_bytes, timeout=timeout, verify=verify, cert=cert,
+                              proxies=proxies)
+        except SourceError:
+            raise
+        except Exception:
+            if ctx.expired.is_set():  # whatever broke, it broke because the deadline shut it
+                raise deadline_error(request.url, ctx.state.deadline) from None
+            raise
+        finally:
+            WATCHDOG.disarm(entry)
+
+    def _send(self, request, ctx, max_bytes: int, **kwargs):
+        response = super().send(request, stream=True, **kwargs)
         url = request.url
         raw = response.raw
+        expired = ctx.expired.is_set if ctx is not None else (lambda: False)
+        if expired():
+            _discard(raw)
+            raise deadline_error(url, ctx.state.deadline)
         codings = [c.strip().lower() for c in response.headers.get("Content-Encoding", "").split(",")
                    if c.strip() and c.strip().lower() != "identity"]
         if len(codings) > 1:
@@ -78,18 +97,6 @@ class LimitedAdapter(HTTPAdapter):
             raise FetchRefused(f"{url} is compressed {len(codings)} times over ({', '.join(codings)}), "
                                "a decompression-bomb pattern; refused", reason="too_large",
                                http_status=response.status_code)
-        fired = threading.Event()
-        entry = None
-        if ctx is not None:
-            def expire() -> None:
-                fired.set()
-                sock = getattr(getattr(raw, "_connection", None), "sock", None)
-                if sock is not None:
-                    try:
-                        sock.shutdown(socket.SHUT_RDWR)
-                    except OSError:
-                        pass
-            entry = WATCHDOG.arm(ctx.state.deadline_at, expire)
         chunks: list[bytes] = []
         size = 0
         try:
@@ -100,20 +107,17 @@ class LimitedAdapter(HTTPAdapter):
                                        "(raise fetch.max_bytes if it is genuine)", reason="too_large",
                                        http_status=response.status_code)
                 chunks.append(chunk)
-                if fired.is_set():
+                if expired():
                     raise deadline_error(url, ctx.state.deadline)
         except SourceError:
             _discard(raw)
             raise
         except Exception as e:  # urllib3 errors while reading the body
             _discard(raw)
-            if fired.is_set():
+            if expired():
                 raise deadline_error(url, ctx.state.deadline) from None
             raise body_error(url, e) from None
-        finally:
-            if entry is not None:
-                WATCHDOG.disarm(entry)
-        if fired.is_set():
+        if expired():
             _discard(raw)
             raise deadline_error(url, ctx.state.deadline)
         response._content = b"".join(chunks)

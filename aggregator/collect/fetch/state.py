@@ -7,6 +7,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -54,6 +55,33 @@ class RequestContext:
         self.max_bytes = max_bytes
         self.on_request = on_request
         self.previous = None  # the response an earlier run stored for this URL (read by the cache)
+        # The sockets this request reads from, for the watchdog to shut down at the deadline. The
+        # socket itself is kept, not its connection: http.client drops a connection's socket as
+        # soon as a response without a length arrives, while that response still reads from it.
+        self.sockets: list = []
+        self.expired = threading.Event()
+
+    def watch(self, sock) -> None:
+        """Note a socket this request reads from; shut it at once if the deadline already passed."""
+        if sock is None:
+            return
+        self.sockets.append(sock)
+        if self.expired.is_set():
+            shut(sock)
+
+    def expire(self) -> None:
+        """The source's deadline passed: every read of this request ends now (the peer may
+        trickle a byte at a time forever, which no read timeout notices)."""
+        self.expired.set()
+        for sock in list(self.sockets):
+            shut(sock)
+
+
+def shut(sock) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
 
 
 LOCAL = threading.local()
