@@ -34,12 +34,65 @@ _CHUNK = 64 * 1024
 
 
 def make_session(cache_path: Path | None) -> requests.Session:
-    """A plain session, or (with a path) a requests-cache session on that SQLite file."""
+    """A plain session, or (with a path) a requests-cache session on that SQLite file.
+
+    The cache is disposable: a file SQLite cannot read is moved aside (with a warning naming
+    it) and a new cache is started, so a damaged cache costs one run of full downloads."""
     if cache_path is None:
         return requests.Session()
+    cache_path.parent.mkdir(parents=True, exist_ok=True)
+    problem = _unreadable(cache_path)
+    if problem is not None:
+        _move_aside(cache_path, problem)
+    try:
+        return _cached_session(cache_path)
+    except sqlite3.DatabaseError as error:  # damaged in a way the first look did not catch
+        _move_aside(cache_path, str(error))
+        return _cached_session(cache_path)
+
+
+def _unreadable(path: Path) -> str | None:
+    """Why SQLite cannot read the cache file at `path` ("file is not a database"), or None."""
+    if not path.exists():
+        return None
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+    except sqlite3.Error as error:
+        return str(error)
+    try:
+        db.execute("SELECT name FROM sqlite_master").fetchall()
+        for (table,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
+            db.execute(f'SELECT count(*) FROM "{table}"').fetchone()  # walks every page of the table
+    except sqlite3.OperationalError as error:
+        if "locked" in str(error) or "busy" in str(error):
+            return None  # another run is writing it: readable, just busy
+        return str(error)
+    except sqlite3.DatabaseError as error:
+        return str(error)
+    finally:
+        db.close()
+    return None
+
+
+def _move_aside(path: Path, problem: str) -> None:
+    """Rename the cache (and its -wal/-shm files) to `<name>.broken-<time>`; keep it for a look."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    aside = path.with_name(f"{path.name}.broken-{stamp}")
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        part = path.with_name(path.name + suffix)
+        try:
+            part.replace(aside.with_name(aside.name + suffix))
+        except FileNotFoundError:
+            pass
+        except OSError:
+            part.unlink(missing_ok=True)  # cannot rename it: the cache is disposable anyway
+    log.warning("the HTTP cache %s cannot be read (%s); it was moved to %s and a new one is started "
+                "(every source is downloaded in full this run)", path, problem, aside.name)
+
+
+def _cached_session(cache_path: Path) -> requests.Session:
     from requests_cache import CachedSession
 
-    cache_path.parent.mkdir(parents=True, exist_ok=True)
     # Every response is stored but stale at once (1 ms): each run revalidates (If-None-Match /
     # If-Modified-Since), and a body without validators is re-fetched and compared by hash.
     session = CachedSession(str(cache_path), backend="sqlite", expire_after=timedelta(milliseconds=1),
