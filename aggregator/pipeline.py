@@ -60,8 +60,10 @@ class _SourceFetcher:
     when the source's own document is unchanged and its records are in the store."""
 
     def __init__(self, inner: Fetcher, options: SourceOptions, may_skip: bool,
-                 known_fingerprint: str | None = None, salt: str = "") -> None:
+                 known_fingerprint: str | None = None, salt: str = "", max_records: int | None = None) -> None:
         self.inner = inner
+        self.max_records = max_records  # adapters may refuse a document holding more before parsing it
+        self.fetch_seconds = 0.0  # time spent waiting on the fetcher (the rest is reading)
         self.options = options
         self.may_skip = may_skip
         self.known_fingerprint = known_fingerprint
@@ -78,7 +80,11 @@ class _SourceFetcher:
             raise _Unchanged
 
     def get(self, url: str, *, accept: str | None = None, discovered: bool = False) -> Fetched:
-        fetched = self.inner.get(url, accept=accept, discovered=discovered)
+        began = time.monotonic()
+        try:
+            fetched = self.inner.get(url, accept=accept, discovered=discovered)
+        finally:
+            self.fetch_seconds += time.monotonic() - began
         self.last_status = fetched.status
         if url == self.options.url:
             self.fingerprint = f"{body_fingerprint(fetched.content)}:{self.salt}"
@@ -94,8 +100,12 @@ def window_for(calendar: CalendarSettings, now: datetime) -> Window:
 
 def read_source(options: SourceOptions, calendar: CalendarSettings, fetcher: Fetcher, window: Window,
                 *, filters: FilterSettings | None = None, may_skip_unchanged: bool = False,
-                known_fingerprint: str | None = None, tag_rules=None) -> SourceOutcome:
+                known_fingerprint: str | None = None, tag_rules=None, max_records: int | None = None,
+                deadline: float | None = None) -> SourceOutcome:
     """Read and normalize one source, storing nothing. Never raises for a bad source.
+
+    Limits: more than `max_records` records, or more than `deadline` seconds spent reading
+    (time waiting on the fetcher aside: that has its own deadline), fail the source alone.
 
     `filters` are the global keyword rules: their excludes add to the source's, and their
     includes apply to a source that has none of its own.
@@ -109,7 +119,8 @@ def read_source(options: SourceOptions, calendar: CalendarSettings, fetcher: Fet
     own = fetcher.for_source(options) if hasattr(fetcher, "for_source") else fetcher
     # A source that follows links is only unchanged when every page is: read it through.
     view = _SourceFetcher(own, options, may_skip_unchanged and not getattr(options, "follow", None),
-                          known_fingerprint, _reading_salt(options, calendar, window, tag_rules))
+                          known_fingerprint, _reading_salt(options, calendar, window, tag_rules), max_records)
+    began = time.monotonic()
     try:
         adapter = adapter_for(options.type)()
         view.check_version(adapter.version(options))
@@ -120,6 +131,7 @@ def read_source(options: SourceOptions, calendar: CalendarSettings, fetcher: Fet
                 continue
             if not isinstance(item, RawEvent):
                 raise TypeError(f"adapter yielded {type(item).__name__}, not RawEvent")
+            _within_limits(options, view, len(outcome.records) + len(outcome.skipped), began, max_records, deadline)
             try:
                 event = normalize(item, options, calendar, window)
                 event = tagging.tag_or_reject(event, options, tag_rules)  # config.tags; None: defaults
@@ -146,6 +158,19 @@ def read_source(options: SourceOptions, calendar: CalendarSettings, fetcher: Fet
     outcome.moved_to = getattr(own, "moved_to", None)
     outcome.fingerprint = view.fingerprint
     return outcome
+
+
+def _within_limits(options: SourceOptions, view: _SourceFetcher, count: int, began: float,
+                   max_records: int | None, deadline: float | None) -> None:
+    """Stop a source that yields too much, or takes too long to read, before it costs the run."""
+    if max_records is not None and count >= max_records:
+        raise ParseError(f"{options.url} yields more than {max_records:,} records, the most one source may "
+                         "hold (fetch.max_records); it was not read, and its last good events stay. Raise "
+                         "fetch.max_records if the source is genuine", source_id=options.id,
+                         reason="too_many_records")
+    if deadline is not None and time.monotonic() - began - view.fetch_seconds > deadline:
+        raise ParseError(f"{options.url} took longer than {deadline:g} s to read (fetch.deadline); it was "
+                         "not read, and its last good events stay", source_id=options.id, reason="too_slow")
 
 
 def _reading_salt(options: SourceOptions, calendar: CalendarSettings, window: Window, tag_rules) -> str:
@@ -197,7 +222,8 @@ def _run(config: Config, store: Store, out_dir: Path, now: datetime, fetcher: Fe
         began = time.monotonic()
         outcome = read_source(options, config.calendar, fetcher, window, filters=config.filters,
                               tag_rules=config.tags,
-                              may_skip_unchanged=has_records[options.id], known_fingerprint=known[options.id])
+                              may_skip_unchanged=has_records[options.id], known_fingerprint=known[options.id],
+                              max_records=config.fetch.max_records, deadline=config.fetch.deadline)
         return options, outcome, time.monotonic() - began
 
     ok_sources: set[str] = set()

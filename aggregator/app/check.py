@@ -23,7 +23,7 @@ from pydantic import ValidationError
 
 from aggregator.codec import event_to_dict
 from aggregator.collect.fetch import HttpFetcher
-from aggregator.config.settings import CalendarSettings, Config, load_config
+from aggregator.config.settings import CalendarSettings, Config, FetchSettings, load_config
 from aggregator.errors import ConfigError, Problem
 from aggregator.model import Event, Window
 from aggregator.pipeline import SourceOutcome, read_source
@@ -133,7 +133,9 @@ def check_source(config: Config | None, options: SourceOptions, window: Window, 
     if options.url and urlsplit(options.url).scheme.lower() not in ("http", "https"):
         reader = _LocalFile(fetcher)  # a local path is read as the URL would be, whatever the type
     try:
-        return read_source(options, calendar, reader, window, filters=filters)
+        fetch = config.fetch if config is not None else FetchSettings()
+        return read_source(options, calendar, reader, window, filters=filters, max_records=fetch.max_records,
+                           deadline=fetch.deadline)
     finally:
         close = getattr(fetcher, "close", None)
         if callable(close):

@@ -65,6 +65,8 @@ class FetchSettings(_Section):
     read_timeout: float = Field(30, gt=0, description="seconds between bytes")
     deadline: float = Field(120, gt=0, description="seconds for one source in all")
     max_bytes: int = Field(15 * 1024 * 1024, ge=1024, description="largest response body, decoded")
+    max_records: int = Field(5000, ge=1, description="most records (events, occurrences) one source may hold; "
+                                                    "a source with more fails alone and keeps its last good events")
     retries: int = Field(2, ge=0, le=10, description="retries of a 429/5xx/timeout within a run")
     allow_private: tuple[str, ...] = Field((), description="networks discovered links may point into")
     respect_robots: bool = Field(True, description="obey robots.txt for page sources")
