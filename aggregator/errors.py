@@ -136,6 +136,13 @@ class StoreError(MassageEventsError):
     """The database cannot be opened or used; the message names the file and what to do."""
 
 
+# -- publishing -----------------------------------------------------------------------------------
+
+class OutputError(MassageEventsError):
+    """The output folder cannot be written (disk full, permission denied); the message says which,
+    and that the files already published were left as they were."""
+
+
 # -- mail -----------------------------------------------------------------------------------------
 
 class DeliveryError(MassageEventsError):

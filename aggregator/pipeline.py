@@ -203,7 +203,7 @@ def run(config: Config, store: Store, out_dir: Path, *, now: datetime | None = N
 def _run(config: Config, store: Store, out_dir: Path, now: datetime, fetcher: Fetcher | None,
          progress: ProgressFn | None, report: RunReport, wall: float, window: Window) -> RunReport:
     run_id = store.start_run(now)
-    outputs.clean_stale_temp_files(out_dir)
+    outputs.repair(out_dir)  # finish a publish a killed run left halfway, before anything else
     sources = [s for s in config.sources if s.enabled]
     report.withdrawn = store.drop_sources_except(s.id for s in sources)
     has_records = {s.id: store.record_count(s.id) > 0 for s in sources}

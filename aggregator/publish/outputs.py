@@ -1,16 +1,47 @@
-"""The output folder: every file written tmp-in-same-dir -> fsync -> os.replace -> fsync(dir),
-so a reader (or a kill -9) only ever sees the old file or the new one, never half of one."""
+"""The output folder, published all or nothing.
+
+A reader (a browser, a calendar app, a static host) must never see calendar.ics from this run
+beside index.html from the last, nor a page linking to a per-event file that is not there. So
+`publish` works in three steps:
+
+1. stage: every file whose bytes changed is written under `.staging-<pid>-<token>/` in the output
+   folder (same file system, so the switch is a rename). A failure here (a full disk, a folder
+   we may not write) removes the staging folder: nothing published has changed.
+2. journal: `.publish-journal.json` lists the renames and removals, written atomically. From
+   this moment the new set is complete on disk, and the switch is certain to happen.
+3. switch: rename the staged files into place in a fixed order (per-event files and feeds
+   first, the page last, so nothing ever links to a file not yet there), remove the downloads
+   of events gone, then the journal and the staging folder.
+
+A run killed during 3 leaves the journal: the next run's `repair` finishes the switch before
+anything else. A run killed during 1 leaves a staging folder without a journal: `repair`
+removes it, and the old set is whole. Every single file is also replaced atomically
+(rename), so no reader ever sees half a file.
+"""
 
 from __future__ import annotations
 
+import errno
+import json
+import logging
 import os
+import secrets
+import shutil
 import tempfile
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-from aggregator.model import Event
 from aggregator.config.settings import Config
+from aggregator.errors import OutputError
+from aggregator.model import Event
+
+log = logging.getLogger(__name__)
+
+JOURNAL = ".publish-journal.json"
+STAGING_PREFIX = ".staging-"
+# The order of the switch: downloads first, the page that links to them last.
+_LAST = ("events.json", "calendar.ics", "index.html")
 
 
 def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
@@ -32,16 +63,8 @@ def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
         except FileNotFoundError:
             pass
         raise
-    if not durable:
-        return
-    try:
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    if durable:
+        _fsync_dir(path.parent)
 
 
 def clean_stale_temp_files(out_dir: Path) -> int:
@@ -54,16 +77,39 @@ def clean_stale_temp_files(out_dir: Path) -> int:
     return removed
 
 
+def repair(out_dir: Path) -> None:
+    """Leave the output folder as one whole set: finish a switch a killed run started (its
+    journal), drop staging folders no live process is filling, and remove stray temp files."""
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir():
+        return
+    journal = out_dir / JOURNAL
+    try:
+        if journal.exists():
+            plan = json.loads(journal.read_text())
+            log.warning("the last publish to %s was interrupted while switching files; finishing it", out_dir)
+            _switch(out_dir, plan)
+        for staging in out_dir.glob(STAGING_PREFIX + "*"):
+            if not _alive(staging.name):
+                shutil.rmtree(staging, ignore_errors=True)
+        clean_stale_temp_files(out_dir)
+    except OSError as error:
+        raise _output_error(error, out_dir) from None
+    except ValueError:  # a journal cut short by a power cut before it was complete: it never took effect
+        journal.unlink(missing_ok=True)
+
+
 def publish(out_dir: Path, config: Config, events: Sequence[Event], generated: datetime) -> list[Path]:
     """Write calendar.ics, events.json, index.html, the declared filtered feeds and one .ics per
-    event (the page's download links, for a static host). A file whose bytes are unchanged is
-    left alone, so a static host or CDN keeps its caches; downloads of events gone are removed."""
+    event (the page's download links, for a static host), all or nothing (see the module doc).
+    A file whose bytes are unchanged is left alone, so a static host or CDN keeps its caches;
+    downloads of events gone are removed. A full disk or a folder we may not write raises
+    OutputError, with the files already published left as they were."""
     from aggregator.publish import html as publish_html
     from aggregator.publish import ics as publish_ics
     from aggregator.publish import json as publish_json
 
     out_dir = Path(out_dir)
-    clean_stale_temp_files(out_dir)
     names = {s.id: (s.name or s.id) for s in config.sources}
     main = [
         ("calendar.ics", publish_ics.render_calendar(events, config.calendar, source_names=names)),
@@ -72,21 +118,107 @@ def publish(out_dir: Path, config: Config, events: Sequence[Event], generated: d
     ]
     files = main + publish_ics.static_feeds(config, events)
     per_event = publish_ics.event_files_from(main[0][1])
-    for name, data in files:
-        path = out_dir / name
-        if not _same_bytes(path, data):
-            write_atomic(path, data)
-    for name, data in per_event:  # thousands of small downloads: a rerun rewrites any lost one
-        path = out_dir / name
-        if not _same_bytes(path, data):
-            write_atomic(path, data, durable=False)
-    keep = {out_dir / name for name, _ in per_event}
-    event_dir = out_dir / "event"
-    if event_dir.is_dir():
-        for old in event_dir.glob("*.ics"):
-            if old not in keep:
-                old.unlink(missing_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        repair(out_dir)
+        staging = out_dir / f"{STAGING_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
+        try:
+            moves = _stage(out_dir, staging, per_event, files)
+            keep = {name for name, _ in per_event}
+            event_dir = out_dir / "event"
+            removes = sorted(f"event/{old.name}" for old in event_dir.glob("*.ics")
+                             if f"event/{old.name}" not in keep) if event_dir.is_dir() else []
+            plan = {"staging": staging.name, "moves": moves, "removes": removes}
+            write_atomic(out_dir / JOURNAL, json.dumps(plan).encode())  # the point of no return
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        _switch(out_dir, plan)
+    except OSError as error:
+        raise _output_error(error, out_dir) from None
     return [out_dir / name for name, _ in files]
+
+
+def _stage(out_dir: Path, staging: Path, per_event, files) -> list[str]:
+    """Write every changed file under `staging`; return their names in switch order."""
+    staging.mkdir()
+    moves: list[str] = []
+    ordered = list(per_event) + [f for f in files if f[0] not in _LAST] + \
+        sorted((f for f in files if f[0] in _LAST), key=lambda f: _LAST.index(f[0]))
+    for name, data in ordered:
+        if _same_bytes(out_dir / name, data):
+            continue
+        target = staging / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(target, "wb") as f:
+            f.write(data)
+            # Per-event downloads are many and small: a power cut may lose one, and the next run
+            # (which republishes, since this one never recorded its publish) writes it again.
+            if name in _LAST or not name.startswith("event/"):
+                f.flush()
+                os.fsync(f.fileno())
+        os.chmod(target, 0o644)
+        moves.append(name)
+    _fsync_dir(staging)
+    return moves
+
+
+def _switch(out_dir: Path, plan: dict) -> None:
+    """Rename the staged files into place in the journal's order, remove the downloads of events
+    gone, then the journal and the staging folder. Safe to run again after a kill at any point."""
+    staging = out_dir / plan["staging"]
+    for name in plan["moves"]:
+        source, target = staging / name, out_dir / name
+        if not source.exists():
+            continue  # moved before a kill
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(source, target)
+    for name in plan["removes"]:
+        (out_dir / name).unlink(missing_ok=True)
+    _fsync_dir(out_dir)
+    (out_dir / JOURNAL).unlink(missing_ok=True)
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def _alive(staging_name: str) -> bool:
+    """Whether the process that named this staging folder is still running (and filling it)."""
+    try:
+        pid = int(staging_name[len(STAGING_PREFIX):].split("-", 1)[0])
+    except ValueError:
+        return False
+    if pid == os.getpid():
+        return False  # ours, from an earlier publish in this process that was cut short
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _output_error(error: OSError, out_dir: Path) -> OutputError:
+    where = error.filename or out_dir
+    kept = "the files already published were left as they were"
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return OutputError(f"cannot publish to {out_dir}: the disk is full (no space left while writing "
+                           f"{where}); {kept}. Free some space and run again")
+    if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        what = "the file system is read-only" if error.errno == errno.EROFS else "permission denied"
+        return OutputError(f"cannot publish to {out_dir}: {what} ({where}); {kept}. Make the folder "
+                           "writable by the user running massage-events, or choose another --out")
+    return OutputError(f"cannot publish to {out_dir}: {error.strerror or error} ({where}); {kept}")
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        dir_fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 def _same_bytes(path: Path, data: bytes) -> bool:
