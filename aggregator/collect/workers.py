@@ -33,9 +33,10 @@ from aggregator.errors import ParseError
 
 MIN_SOURCES_PER_WORKER = 20  # below this a fork costs more than it saves
 MAX_AUTO_WORKERS = 4
-# A source's fetch has its deadline (fetch.deadline); parsing what came may take a while more.
-# Workers silent for longer than deadline + this are stuck, not slow: they are stopped.
-STALL_MARGIN = 300.0
+# A source's fetch has its deadline (fetch.deadline), and reading what came has the same again
+# (checked between records, so one long step may overrun it a little). Workers silent for longer
+# than twice the deadline + this are stuck, not slow: they are stopped.
+STALL_MARGIN = 180.0
 
 Read = Callable[[object, object], tuple[object, object, float]]  # (options, fetcher) -> (options, outcome, s)
 
@@ -85,7 +86,7 @@ def read_in_processes(sources: Sequence, n: int, make_fetcher: Callable[[], obje
 
     `make_fetcher()` runs in each worker (a fetcher is never shared across a fork);
     `failed(options, message)` makes the outcome of a source whose worker died or got stuck
-    (no outcome from any worker for `deadline` + STALL_MARGIN seconds)."""
+    (no outcome from any worker for 2 × `deadline` + STALL_MARGIN seconds)."""
     context = multiprocessing.get_context("fork")
     results = context.Queue()
     pending = {options.id: options for options in sources}
@@ -123,7 +124,7 @@ def read_in_processes(sources: Sequence, n: int, make_fetcher: Callable[[], obje
             try:
                 source_id, seconds, payload = results.get(timeout=0.25)
             except queue_module.Empty:
-                if time.monotonic() - last_news > deadline + STALL_MARGIN:
+                if time.monotonic() - last_news > 2 * deadline + STALL_MARGIN:
                     stuck = True
                     break
                 if any(w.is_alive() for w in workers):
@@ -139,7 +140,7 @@ def read_in_processes(sources: Sequence, n: int, make_fetcher: Callable[[], obje
         if stuck:
             for worker in workers:
                 worker.kill()
-            why = f"its worker process gave no answer for {deadline + STALL_MARGIN:.0f} s and was stopped"
+            why = f"its worker process gave no answer for {2 * deadline + STALL_MARGIN:.0f} s and was stopped"
         else:
             codes = sorted({w.exitcode for w in workers if w.exitcode not in (0, None)} or {None}, key=str)
             why = "its worker process stopped unexpectedly (" + (
