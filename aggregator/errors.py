@@ -158,6 +158,8 @@ class DatabaseNotWritable(StoreError):
 class DatabaseUnreachable(StoreError):
     """The PostgreSQL server cannot be reached or refuses the login."""
 
+    exit_code = 2
+
 
 class RunInProgress(StoreError):
     """Another `run` (a cron job, or serve's refresh) holds this database's run lock."""

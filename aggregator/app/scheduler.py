@@ -64,9 +64,12 @@ def digest_trigger(config: Config) -> CronTrigger:
 
 
 class Scheduler:
-    def __init__(self, config: Config, db_path: Path, out_dir: Path) -> None:
+    def __init__(self, config: Config, db_path: Path, out_dir: Path, bucket=None) -> None:
+        from aggregator.store.locator import as_database
+
         self.config = config
-        self.db_path = Path(db_path)
+        self.bucket = bucket  # --out s3://...: each refresh copies the staging folder to the bucket
+        self.db_path = as_database(db_path)
         self.out_dir = Path(out_dir)
         self.holder = leases.new_holder()
         self.stop_event = threading.Event()
@@ -101,11 +104,18 @@ class Scheduler:
     def refresh(self) -> None:
         if self.stop_event.is_set() or not self.holds_lease():
             return
+        from aggregator.errors import RunInProgress
         from aggregator.mail import alerts
         from aggregator.pipeline import run
 
         with self._store() as store:
-            report = run(self.config, store, self.out_dir)
+            try:
+                report = run(self.config, store, self.out_dir)
+            except RunInProgress as busy:  # a cron `run` is doing the same work right now
+                log.info("refresh skipped: %s", busy)
+                return
+            if self.bucket is not None:
+                log.info("refresh: %s", self.bucket.publish(self.out_dir).summary())
             log.info("refresh: %s", report.summary().splitlines()[0])
             alerts.notify_curator(self.config, store, report, report.finished or datetime.now(timezone.utc),
                                   out_dir=self.out_dir)
@@ -158,9 +168,9 @@ class Scheduler:
             log.warning("could not release the scheduler lease; it expires in %d s", LEASE_TTL)
 
 
-def start_scheduler(config: Config, db_path: Path, out_dir: Path) -> Scheduler:
+def start_scheduler(config: Config, db_path: Path, out_dir: Path, bucket=None) -> Scheduler:
     """Build and start the scheduler for `serve`; call stop(scheduler) (or .shutdown()) on SIGTERM."""
-    return Scheduler(config, db_path, out_dir).start()
+    return Scheduler(config, db_path, out_dir, bucket=bucket).start()
 
 
 def stop(scheduler: Scheduler) -> None:
