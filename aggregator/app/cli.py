@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sqlite3
 import sys
 from datetime import date
 from pathlib import Path
@@ -320,6 +321,15 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(str(error), file=sys.stderr)
         return error.exit_code
+    except sqlite3.DatabaseError as error:
+        # A full disk, a read-only file or damage met mid-command: named for what it is, with the fix.
+        if args.debug or getattr(getattr(args, "db", None), "path", None) is None:
+            raise
+        from aggregator.store.database import classify_sqlite_error
+
+        named = classify_sqlite_error(args.db.path, error)
+        print(f"error: {named}", file=sys.stderr)
+        return getattr(named, "exit_code", None) or 1
     except MassageEventsError as error:
         print(f"error: {error}", file=sys.stderr)
         return getattr(error, "exit_code", 1)  # e.g. 2: the command was pointed at something unusable

@@ -48,7 +48,12 @@ def classify_sqlite_error(path: Path, error: BaseException) -> StoreError:
     primary = code & 0xFF if isinstance(code, int) else None
     os_errno = getattr(error, "errno", None)
     text = str(error)
-    if primary == sqlite3.SQLITE_FULL or os_errno in (errno.ENOSPC, errno.EDQUOT) or "disk is full" in text:
+    # SQLite reports some writes that hit a full disk as a plain I/O error (the -shm file, a WAL
+    # append): the free space on the file's filesystem tells those apart from a failing disk.
+    full = primary == sqlite3.SQLITE_FULL or os_errno in (errno.ENOSPC, errno.EDQUOT) or "disk is full" in text
+    if not full and primary in (sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN):
+        full = _nearly_full(path)
+    if full:
         return DatabaseFull(f"the disk holding {path} is full ({text}); free some space and run again "
                             "(the database itself is not damaged)")
     if primary in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM, sqlite3.SQLITE_AUTH) \
@@ -59,8 +64,8 @@ def classify_sqlite_error(path: Path, error: BaseException) -> StoreError:
     if primary == sqlite3.SQLITE_CANTOPEN:
         folder = path.parent
         if folder.exists() and not os.access(folder, os.W_OK | os.X_OK):
-            return DatabaseNotWritable(f"cannot create files in {folder} ({text}); check its owner and permissions, "
-                                       "or pass another --db path")
+            return DatabaseNotWritable(f"cannot create files in {folder} ({text}); check its owner and permissions "
+                                       "(the database itself is not damaged), or pass another --db path")
         return StoreError(f"cannot open the database {path} ({text}); check the --db path")
     if primary in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
         if path.exists() and path.stat().st_size > 0 and primary == sqlite3.SQLITE_NOTADB:
@@ -72,6 +77,16 @@ def classify_sqlite_error(path: Path, error: BaseException) -> StoreError:
         return StoreError(f"the disk failed while reading or writing {path} ({text}); check the disk, then "
                           + recovery_hint(path) + " if `massage-events status` reports damage")
     return StoreError(f"cannot use the database {path} ({text})")
+
+
+def _nearly_full(path: Path) -> bool:
+    """Less than 1 MiB free (for unprivileged users) on the filesystem holding `path`."""
+    folder = path if path.is_dir() else path.parent
+    try:
+        stats = os.statvfs(folder)
+    except OSError:
+        return False
+    return stats.f_bavail * stats.f_frsize < 1024 * 1024
 
 
 def content_hash(data: dict) -> str:
@@ -231,14 +246,27 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        self.db.execute("BEGIN IMMEDIATE")
+        """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on any error). A SQLite failure that is not the
+        caller's (a full disk, a read-only file, damage) comes out as the StoreError naming it."""
         try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                try:
+                    self.db.execute("ROLLBACK")
+                except sqlite3.Error:  # SQLite already rolled back (e.g. after SQLITE_FULL)
+                    pass
+                raise
+            else:
+                self.db.execute("COMMIT")
+        except sqlite3.IntegrityError:
             raise
-        else:
-            self.db.execute("COMMIT")
+        except sqlite3.DatabaseError as e:
+            if getattr(e, "sqlite_errorcode", None) is None or (e.sqlite_errorcode & 0xFF) in (
+                    sqlite3.SQLITE_ERROR, sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_CONSTRAINT):
+                raise  # a bug in a statement, or contention: not a fact about the file
+            raise classify_sqlite_error(self.path, e) from None
 
     def migrate(self) -> list[str]:
         self.db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied TEXT NOT NULL)")
