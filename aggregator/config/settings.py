@@ -135,6 +135,9 @@ class SmtpSettings(_Section):
     username: str | None = Field(None, description="SMTP login")
     password_env: str | None = Field(None, description="NAME of the environment variable holding the password")
     timeout: float = Field(30, gt=0, description="seconds to wait on the SMTP server")
+    connections: int = Field(1, ge=1, le=32, description="SMTP connections the digest sends over in parallel")
+    max_per_second: float = Field(0, ge=0, description="at most this many digest messages a second, over all "
+                                                       "connections (0: no limit); set it to the relay's limit")
 
     @field_validator("security")
     @classmethod

@@ -265,8 +265,23 @@ def subject_for(config: Config, content: DigestContent) -> str:
 def build_message(config: Config, content: DigestContent, tokens: Tokens, secret: str, now: datetime) -> EmailMessage:
     """The complete RFC 5322 message: multipart/alternative, text then HTML (CSS inlined)."""
     sub = content.subscriber
+    links = subscriber_links(config, tokens, sub.email)
+    subject, text, html = render_bodies(config, content, email=sub.email, **links)
+    return assemble(config, sub.email, subject, text, html, message_id(config, secret, sub, content.period),
+                    links["unsubscribe_url"], now)
+
+
+def subscriber_links(config: Config, tokens: Tokens, email: str) -> dict[str, str]:
     base = config.calendar.base_url
-    unsubscribe_url = f"{base}/u/{tokens.make(UNSUBSCRIBE, sub.email)}"
+    return {"unsubscribe_url": f"{base}/u/{tokens.make(UNSUBSCRIBE, email)}",
+            "preferences_url": f"{base}/prefs/{tokens.make(MANAGE, email)}"}
+
+
+def render_bodies(config: Config, content: DigestContent, *, email: str, unsubscribe_url: str,
+                  preferences_url: str) -> tuple[str, str, str]:
+    """(subject, text, html) of a digest: the Jinja templates, then CSS inlined into the HTML."""
+    sub = content.subscriber
+    base = config.calendar.base_url
     subject = subject_for(config, content)
     n = content.count
     lede = (f"{n} event{'s' if n != 1 else ''} from {_day_label(content.first_day)} to "
@@ -275,20 +290,24 @@ def build_message(config: Config, content: DigestContent, tokens: Tokens, secret
     values = {
         "subject": subject, "calendar_name": header_text(config.calendar.name), "lede": lede,
         "days": content.days, "changes": content.changes, "days_ahead": config.digest.days_ahead,
-        "email": sub.email, "preferences": _preferences(sub), "site_url": f"{base}/",
+        "email": email, "preferences": _preferences(sub), "site_url": f"{base}/",
         "calendar_url": f"{base}/calendar.ics", "unsubscribe_url": unsubscribe_url,
-        "preferences_url": f"{base}/prefs/{tokens.make(MANAGE, sub.email)}",
+        "preferences_url": preferences_url,
     }
     env = environment()
     text = env.get_template("digest.txt.j2").render(values)
     html = css_inline.inline(env.get_template("digest.html.j2").render(values))
+    return subject, text, html
 
+
+def assemble(config: Config, email: str, subject: str, text: str, html: str, mid: str, unsubscribe_url: str,
+             now: datetime) -> EmailMessage:
     msg = EmailMessage(policy=SMTP_POLICY)
     msg["Date"] = format_datetime(now.astimezone(timezone.utc))
     msg["From"] = formataddr((from_name(config), from_address(config)))
-    msg["To"] = sub.email
+    msg["To"] = email
     msg["Subject"] = subject
-    msg["Message-ID"] = message_id(config, secret, sub, content.period)
+    msg["Message-ID"] = mid
     msg["Reply-To"] = unsubscribe_mailbox(config)
     msg["List-Id"] = f"{header_text(config.calendar.name, 100)} <{list_id(config)}>"
     msg["List-Unsubscribe"] = f"<{unsubscribe_url}>, <mailto:{unsubscribe_mailbox(config)}?subject=unsubscribe>"
@@ -299,6 +318,44 @@ def build_message(config: Config, content: DigestContent, tokens: Tokens, secret
     msg.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
     msg.policy = HEADER_POLICY
     return msg
+
+
+# Stand-ins for what differs between subscribers who share a preference set: letters and digits
+# only, so autoescaping and CSS inlining leave them as they are.
+_MARKS = {"email": "zqxEMAILxqz", "unsubscribe_url": "zqxUNSUBxqz", "preferences_url": "zqxPREFSxqz"}
+
+
+def _as_inlined(value: str, *, attribute: bool) -> str:
+    """`value` escaped as css_inline's HTML serializer writes it (the address in text, the links in
+    href attributes), so a filled-in group render equals a render for the subscriber alone."""
+    value = value.replace("&", "&amp;").replace("\xa0", "&nbsp;")
+    if attribute:
+        return value.replace('"', "&quot;")
+    return value.replace("<", "&lt;").replace(">", "&gt;")
+
+
+@dataclass
+class GroupRender:
+    """A digest rendered once for everyone with the same regions, tags and last digest: the
+    templates ran with stand-ins, and `message()` fills in one subscriber."""
+
+    subject: str
+    text: str
+    html: str
+
+    @classmethod
+    def of(cls, config: Config, content: DigestContent) -> "GroupRender":
+        return cls(*render_bodies(config, content, **_MARKS))
+
+    def message(self, config: Config, sub: Subscriber, tokens: Tokens, secret: str, period: str,
+                now: datetime) -> EmailMessage:
+        values = {"email": sub.email, **subscriber_links(config, tokens, sub.email)}
+        text, page = self.text, self.html
+        for key, mark in _MARKS.items():
+            text = text.replace(mark, values[key])
+            page = page.replace(mark, _as_inlined(values[key], attribute=key != "email"))
+        return assemble(config, sub.email, self.subject, text, page, message_id(config, secret, sub, period),
+                        values["unsubscribe_url"], now)
 
 
 def confirmation_message(config: Config, email: str, tokens: Tokens, now: datetime) -> EmailMessage:

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from email.message import EmailMessage
 from pathlib import Path
 
 from aggregator.config.settings import Config
 from aggregator.mail import subscribers
-from aggregator.mail.digest.compose import build_message, select
-from aggregator.mail.digest.ledger import _last_sent_period, _open_period, _set, _snapshot, period_complete
+from aggregator.mail.digest.compose import GroupRender, select
+from aggregator.mail.digest.ledger import _open_period, _set, _snapshot, period_complete
 from aggregator.mail.digest.period import calendar_zone, period_of, period_slot
 from aggregator.mail.identity import from_address
 from aggregator.mail.subscribers import Subscriber
@@ -64,11 +67,97 @@ class SendReport:
         return "\n".join([line] + [f"  {p}" for p in self.problems])
 
 
+CHUNK = 50  # messages marked `sending` in one commit, and their outcomes recorded in one commit
+LEASE_RENEW_SECONDS = 30.0
+
+
+class RateLimit:
+    """At most `rate` messages a second over all connections (0: no limit), evenly spaced."""
+
+    def __init__(self, rate: float, stop: threading.Event) -> None:
+        self.interval = 1.0 / rate if rate and rate > 0 else 0.0
+        self.stop = stop
+        self._next = time.monotonic()
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        with self._lock:
+            at = max(self._next, time.monotonic())
+            self._next = at + self.interval
+        delay = at - time.monotonic()
+        if delay > 0:
+            self.stop.wait(delay)
+
+
+class NotStarted(Exception):
+    """A message not handed over because the send was asked to stop."""
+
+
+class Senders:
+    """A pool of transports, one per worker thread (one SMTP connection each), behind one rate limit.
+    With one connection it sends in the calling thread, in order."""
+
+    def __init__(self, make: Callable[[], Transport], count: int, rate: RateLimit, first: Transport) -> None:
+        self.make = make
+        self.rate = rate
+        self.count = max(1, count)
+        self._local = threading.local()
+        self._local.transport = first
+        self._all = [first]
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(self.count, thread_name_prefix="digest-smtp") if self.count > 1 else None
+
+    def _transport(self) -> Transport:
+        transport = getattr(self._local, "transport", None)
+        if transport is None:
+            transport = self._local.transport = self.make()
+            with self._lock:
+                self._all.append(transport)
+        return transport
+
+    def _send(self, job: tuple[EmailMessage, str, str]) -> BaseException | None:
+        msg, envelope_from, to = job
+        self.rate.wait()
+        if self.rate.stop.is_set():  # SIGTERM: the message in hand finishes, no new one starts
+            return NotStarted()
+        try:
+            self._transport().send(msg, envelope_from=envelope_from, to=to)
+        except BaseException as e:  # noqa: BLE001 - handed back to the ledger, in order
+            return e
+        return None
+
+    def send_all(self, jobs: list[tuple[EmailMessage, str, str]]):
+        """Yield (index, error or None) for each job as its server answers (in order on one connection)."""
+        if self._pool is None or len(jobs) < 2:
+            for i, job in enumerate(jobs):
+                yield i, self._send(job)
+            return
+        futures = {self._pool.submit(self._send, job): i for i, job in enumerate(jobs)}
+        for future in as_completed(futures):
+            yield futures[future], future.result()
+
+    def close(self, *, transports: bool) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+        if transports:
+            for transport in self._all:
+                transport.close()
+
+
 def send_period(config: Config, store, out_dir: Path, *, now: datetime | None = None, period: str | None = None,
                 transport: Transport | None = None, stop: threading.Event | None = None,
                 retry_delays: Sequence[float] = RETRY_DELAYS,
-                clock: Callable[[], datetime] | None = None) -> SendReport:
-    """Send the period's digest to every active subscriber who has not had it. Safe to rerun."""
+                clock: Callable[[], datetime] | None = None, connections: int | None = None,
+                max_per_second: float | None = None) -> SendReport:
+    """Send the period's digest to every active subscriber who has not had it. Safe to rerun.
+
+    Each distinct preference set (regions, tags, and the period of the last digest received)
+    is rendered once; subscribers who share it get that render with their own address and
+    links. Messages go out over `smtp.connections` connections (one with a given `transport`)
+    at most `smtp.max_per_second` a second. The ledger is written a chunk at a time: `sending`
+    committed for a chunk before any of it is handed over, then each outcome."""
     if clock is None:
         fixed = now
         clock = (lambda: fixed) if fixed is not None else (lambda: datetime.now(timezone.utc))
@@ -82,8 +171,14 @@ def send_period(config: Config, store, out_dir: Path, *, now: datetime | None = 
         report.busy = True
         return report
     own_transport = transport is None
-    transport = transport or make_transport(config, out_dir)
-    report.transport = transport.description
+    if own_transport:
+        count = (connections or config.smtp.connections) if config.smtp.host else 1
+        first = make_transport(config, out_dir)
+    else:
+        count, first = 1, transport
+    rate = RateLimit(config.smtp.max_per_second if max_per_second is None else max_per_second, stop)
+    senders = Senders(lambda: make_transport(config, out_dir), count, rate, first)
+    report.transport = first.description + (f", {count} connections" if count > 1 else "")
     try:
         events = store.published_events()
         _open_period(db, period, events, now)
@@ -91,35 +186,39 @@ def send_period(config: Config, store, out_dir: Path, *, now: datetime | None = 
         tokens = Tokens(secret)
         zone = calendar_zone(config)
         stamp = now.isoformat()
-        for sub in subscribers.active(db):
-            db.execute("INSERT OR IGNORE INTO deliveries (subscriber, period, status, updated)"
-                       " VALUES (?, ?, 'queued', ?)", (sub.id, period, stamp))
+        with store.transaction():
+            db.executemany("INSERT OR IGNORE INTO deliveries (subscriber, period, status, updated)"
+                           " VALUES (?, ?, 'queued', ?)", [(sub.id, period, stamp) for sub in subscribers.active(db)])
         # Rows of people who left before we reached them.
         db.execute("UPDATE deliveries SET status = 'skipped', last_error = 'not active when sent', updated = ?"
                    " WHERE period = ? AND status IN ('queued', 'sending', 'deferred') AND subscriber NOT IN"
                    " (SELECT id FROM subscribers WHERE status = 'active')", (stamp, period))
         report.already = db.execute("SELECT count(*) FROM deliveries WHERE period = ? AND status = 'sent'",
                                     (period,)).fetchone()[0]
-        snapshots: dict[str, dict] = {}
+        state = _SendState(config, store, period, events, zone, tokens, secret, senders, report)
         delays = list(retry_delays)
+        renewed = time.monotonic()
         while True:
-            todo = db.execute(
+            todo = [r[0] for r in db.execute(
                 "SELECT d.subscriber FROM deliveries d JOIN subscribers s ON s.id = d.subscriber"
                 " WHERE d.period = ? AND d.status IN ('queued', 'sending', 'deferred') AND s.status = 'active'"
-                " ORDER BY d.subscriber", (period,)).fetchall()
+                " ORDER BY d.subscriber", (period,)).fetchall()]
             if not todo:
                 break
+            people = {sub.id: sub for sub in subscribers.active(db)}
+            state.last_sent = _last_sent_periods(db, period)
             deferred = 0
-            for (sub_id,) in todo:
+            for start in range(0, len(todo), CHUNK):
                 if stop.is_set():
                     report.stopped = True
                     break
-                leases.acquire(db, LEASE_NAME, holder, LEASE_TTL)
-                sub = subscribers.get_by_id(db, sub_id)
-                if sub is None or sub.status != "active":
-                    continue
-                deferred += _deliver(config, db, sub, period, events, zone, tokens, secret, transport,
-                                     clock(), snapshots, report)
+                if time.monotonic() - renewed > LEASE_RENEW_SECONDS:
+                    leases.acquire(db, LEASE_NAME, holder, LEASE_TTL)
+                    renewed = time.monotonic()
+                chunk = [people[i] for i in todo[start:start + CHUNK] if i in people]
+                deferred += state.send_chunk(chunk, clock())
+                if report.stopped:
+                    break
             if report.stopped or not deferred or not delays:
                 break
             if stop.wait(delays.pop(0)):
@@ -133,54 +232,111 @@ def send_period(config: Config, store, out_dir: Path, *, now: datetime | None = 
                        (clock().isoformat(), period))
             report.complete = True
     finally:
-        if own_transport:
-            transport.close()
+        senders.close(transports=own_transport)
         leases.release(db, LEASE_NAME, holder)
     return report
 
 
-def _deliver(config: Config, db, sub: Subscriber, period: str, events, zone, tokens: Tokens, secret: str,
-             transport: Transport, now: datetime, snapshots: dict, report: SendReport) -> int:
-    """Send one subscriber's digest; 1 when it must be retried later, else 0."""
-    last = _last_sent_period(db, sub.id, period)
-    if last is not None and last not in snapshots:
-        snapshots[last] = _snapshot(db, last)
-    content = select(events, sub, now=now, zone=zone, days_ahead=config.digest.days_ahead, period=period,
-                     snapshot=snapshots.get(last) if last else None)
-    if content.empty and not (sub.send_empty or config.digest.send_empty):
-        _set(db, sub.id, period, "skipped", now)
-        report.skipped += 1
-        return 0
-    msg = build_message(config, content, tokens, secret, now)
-    _set(db, sub.id, period, "sending", now, message_id=str(msg["Message-ID"]), attempt=True)  # committed
-    try:
-        transport.send(msg, envelope_from=from_address(config), to=sub.email)
-    except TemporaryDeliveryError as e:
-        attempts = db.execute("SELECT attempts FROM deliveries WHERE subscriber = ? AND period = ?",
-                              (sub.id, period)).fetchone()[0]
-        if attempts >= MAX_ATTEMPTS:
-            _set(db, sub.id, period, "failed", now, error=f"gave up after {attempts} tries: {e}")
-            report.failed += 1
-            report.problems.append(f"{sub.email}: gave up after {attempts} temporary failures ({e})")
-            return 0
-        _set(db, sub.id, period, "deferred", now, error=str(e))
-        log.warning("digest to %s deferred: %s", sub.email, e)
-        return 1
-    except PermanentDeliveryError as e:
-        _set(db, sub.id, period, "failed", now, error=str(e))
-        suspended = subscribers.record_bounce(db, sub.id, now) is subscribers.Bounce.SUSPENDED
+def _last_sent_periods(db, period: str) -> dict[int, str]:
+    """subscriber -> the latest earlier period they were sent (one query for everyone)."""
+    return {r[0]: r[1] for r in db.execute(
+        "SELECT subscriber, max(period) FROM deliveries WHERE status = 'sent' AND period < ? GROUP BY subscriber",
+        (period,))}
+
+
+@dataclass
+class _SendState:
+    config: Config
+    store: object
+    period: str
+    events: list
+    zone: object
+    tokens: Tokens
+    secret: str
+    senders: Senders
+    report: SendReport
+    last_sent: dict[int, str] = field(default_factory=dict)
+    snapshots: dict[str, dict] = field(default_factory=dict)
+    groups: dict[tuple, tuple] = field(default_factory=dict)
+
+    def _group(self, sub: Subscriber, now: datetime):
+        """(content, render) for the subscriber's preference set: computed once per set and day."""
+        last = self.last_sent.get(sub.id)
+        key = (sub.regions, sub.tags, last, now.astimezone(self.zone).date())
+        found = self.groups.get(key)
+        if found is None:
+            if last is not None and last not in self.snapshots:
+                self.snapshots[last] = _snapshot(self.store.db, last)
+            content = select(self.events, sub, now=now, zone=self.zone, days_ahead=self.config.digest.days_ahead,
+                             period=self.period, snapshot=self.snapshots.get(last) if last else None)
+            found = self.groups[key] = [content, None]
+        return found
+
+    def send_chunk(self, chunk: list[Subscriber], now: datetime) -> int:
+        """Send one chunk; the number of messages to retry later."""
+        config, db, period, report = self.config, self.store.db, self.period, self.report
+        stamp = now.isoformat()
+        skipped, jobs, people = [], [], []
+        for sub in chunk:
+            group = self._group(sub, now)
+            content = group[0]
+            if content.empty and not (sub.send_empty or config.digest.send_empty):
+                skipped.append((stamp, sub.id, period))
+                continue
+            if group[1] is None:
+                group[1] = GroupRender.of(config, content)
+            msg = group[1].message(config, sub, self.tokens, self.secret, period, now)
+            jobs.append((msg, from_address(config), sub.email))
+            people.append(sub)
+        with self.store.transaction():
+            db.executemany("UPDATE deliveries SET status = 'skipped', updated = ? WHERE subscriber = ? AND period = ?",
+                           skipped)
+            db.executemany("UPDATE deliveries SET status = 'sending', updated = ?, message_id = ?,"
+                           " attempts = attempts + 1 WHERE subscriber = ? AND period = ?",
+                           [(stamp, str(msg["Message-ID"]), sub.id, period) for (msg, _, _), sub in zip(jobs, people)])
+        report.skipped += len(skipped)
+        retry, fatal = 0, None
+        # Each outcome is committed as soon as the server has answered: a kill loses at most the
+        # answers not yet written (those messages go again, with the same Message-ID).
+        for i, error in self.senders.send_all(jobs):
+            sub = people[i]
+            with self.store.transaction():
+                if error is None:
+                    db.execute("UPDATE deliveries SET status = 'sent', updated = ?, last_error = NULL"
+                               " WHERE subscriber = ? AND period = ?", (stamp, sub.id, period))
+                    report.sent += 1
+                elif isinstance(error, TemporaryDeliveryError):
+                    retry += _deferred(db, sub, period, now, error, report)
+                elif isinstance(error, PermanentDeliveryError):
+                    _set(db, sub.id, period, "failed", now, error=str(error))
+                    suspended = subscribers.record_bounce(db, sub.id, now) is subscribers.Bounce.SUSPENDED
+                    report.failed += 1
+                    report.problems.append(f"{sub.email}: refused ({error})"
+                                           + ("; suspended after 3 bounces" if suspended else ""))
+                elif isinstance(error, NotStarted):
+                    _set(db, sub.id, period, "queued", now)
+                    report.stopped = True
+                elif isinstance(error, SmtpSetupError):
+                    _set(db, sub.id, period, "queued", now)
+                    fatal = fatal or error
+                else:  # unexpected: left `sending` (resent on the next run); the boundary reports it
+                    fatal = fatal or error
+        if fatal is not None:
+            raise fatal
+        return retry
+
+
+def _deferred(db, sub: Subscriber, period: str, now: datetime, error: BaseException, report: SendReport) -> int:
+    attempts = db.execute("SELECT attempts FROM deliveries WHERE subscriber = ? AND period = ?",
+                          (sub.id, period)).fetchone()[0]
+    if attempts >= MAX_ATTEMPTS:
+        _set(db, sub.id, period, "failed", now, error=f"gave up after {attempts} tries: {error}")
         report.failed += 1
-        report.problems.append(f"{sub.email}: refused ({e})" + ("; suspended after 3 bounces" if suspended else ""))
+        report.problems.append(f"{sub.email}: gave up after {attempts} temporary failures ({error})")
         return 0
-    except SmtpSetupError:
-        _set(db, sub.id, period, "queued", now)
-        raise
-    except BaseException:
-        # Anything unexpected: leave it `sending` (resent on the next run) and let the boundary report it.
-        raise
-    _set(db, sub.id, period, "sent", now, error=None)  # committed right after the 250
-    report.sent += 1
-    return 0
+    _set(db, sub.id, period, "deferred", now, error=str(error))
+    log.warning("digest to %s deferred: %s", sub.email, error)
+    return 1
 
 
 def send_due(config: Config, db_path: Path, out_dir: Path, *, now: datetime | None = None,
