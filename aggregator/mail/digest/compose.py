@@ -337,25 +337,81 @@ def _as_inlined(value: str, *, attribute: bool) -> str:
 @dataclass
 class GroupRender:
     """A digest rendered once for everyone with the same regions, tags and last digest: the
-    templates ran with stand-ins, and `message()` fills in one subscriber."""
+    templates ran with stand-ins, and `message()` fills in one subscriber.
+
+    The whole message is generated once too: the email package's header objects and generator
+    cost more than the templates. Each subscriber's message is that wire text with their address,
+    Message-ID, links and bodies (quoted-printable, as the generator writes them) put in; an
+    address that is not plain ASCII takes the full path through the email package."""
 
     subject: str
     text: str
     html: str
+    _wire: bytes | None = None
+    _date: bytes = b""
 
     @classmethod
     def of(cls, config: Config, content: DigestContent) -> "GroupRender":
         return cls(*render_bodies(config, content, **_MARKS))
 
-    def message(self, config: Config, sub: Subscriber, tokens: Tokens, secret: str, period: str,
-                now: datetime) -> EmailMessage:
-        values = {"email": sub.email, **subscriber_links(config, tokens, sub.email)}
+    def _fill(self, values: dict[str, str]) -> tuple[str, str]:
         text, page = self.text, self.html
         for key, mark in _MARKS.items():
             text = text.replace(mark, values[key])
             page = page.replace(mark, _as_inlined(values[key], attribute=key != "email"))
-        return assemble(config, sub.email, self.subject, text, page, message_id(config, secret, sub, period),
-                        values["unsubscribe_url"], now)
+        return text, page
+
+    def message(self, config: Config, sub: Subscriber, tokens: Tokens, secret: str, period: str,
+                now: datetime) -> "EmailMessage | WireMessage":
+        values = {"email": sub.email, **subscriber_links(config, tokens, sub.email)}
+        text, page = self._fill(values)
+        mid = message_id(config, secret, sub, period)
+        if not sub.email.isascii():
+            return assemble(config, sub.email, self.subject, text, page, mid, values["unsubscribe_url"], now)
+        if self._wire is None:
+            shell = assemble(config, _WIRE["to"], self.subject, _WIRE["text"], _WIRE["html"], _WIRE["mid"],
+                             _WIRE["unsub"], now)
+            self._date = str(shell["Date"]).encode()
+            self._wire = shell.as_bytes()
+        wire = (self._wire.replace(self._date, format_datetime(now.astimezone(timezone.utc)).encode(), 1)
+                .replace(_WIRE["to"].encode(), sub.email.encode(), 1)
+                .replace(_WIRE["mid"].encode(), mid.encode(), 1)
+                .replace(_WIRE["unsub"].encode(), values["unsubscribe_url"].encode(), 1)
+                .replace(_WIRE["text"].encode() + b"\r\n", _qp(text), 1)
+                .replace(_WIRE["html"].encode() + b"\r\n", _qp(page), 1))
+        return WireMessage(wire, {"To": sub.email, "Message-ID": mid, "Subject": self.subject})
+
+
+# Stand-ins in the generated shell of a group's message (ASCII letters: no encoding touches them).
+_WIRE = {"to": "zqxto@zqx.invalid", "mid": "<zqxMIDxqz@zqx.invalid>", "unsub": "https://zqx.invalid/zqxUNSUBxqz",
+         "text": "zqxTEXTBODYxqz", "html": "zqxHTMLBODYxqz"}
+
+
+def _qp(body: str) -> bytes:
+    """A text part's body as the email generator writes it: UTF-8, quoted-printable, CRLF lines."""
+    import binascii
+
+    data = b"\n".join(body.encode("utf-8").splitlines()) + b"\n"
+    return binascii.b2a_qp(data, istext=True).replace(b"\n", b"\r\n")
+
+
+class WireMessage:
+    """A message already in its wire form; reads like an EmailMessage where transports look."""
+
+    __slots__ = ("_wire", "_headers")
+
+    def __init__(self, wire: bytes, headers: dict[str, str]) -> None:
+        self._wire = wire
+        self._headers = headers
+
+    def as_bytes(self, *args, **kwargs) -> bytes:
+        return self._wire
+
+    def __getitem__(self, name: str) -> str | None:
+        return self._headers.get(name)
+
+    def get(self, name: str, default=None):
+        return self._headers.get(name, default)
 
 
 def confirmation_message(config: Config, email: str, tokens: Tokens, now: datetime) -> EmailMessage:
