@@ -152,6 +152,8 @@ class ScheduleSettings(_Section):
 
     enabled: bool = Field(True, description="false: serve only serves; use cron with run / digest --send")
     refresh_minutes: int = Field(60, ge=5, le=10080, description="how often every source is refreshed")
+    lease_seconds: int = Field(180, ge=3, le=3600, description="with several serve replicas: how long a dead "
+                                                               "replica keeps the scheduler before another takes over")
 
 
 class AlertSettings(_Section):
