@@ -66,3 +66,10 @@ def db_location(request, tmp_path):
     if request.param == "sqlite":
         return tmp_path / "db.sqlite"
     return request.getfixturevalue("pg_cluster").new_database()
+
+
+@pytest.fixture(autouse=True)
+def _local_state_in_tmp(tmp_path, monkeypatch):
+    """What massage-events keeps under ~/.cache (a PostgreSQL database's HTTP cache, a bucket's
+    staging folder) goes to the test's temp folder, never the user's home."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
