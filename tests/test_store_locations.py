@@ -147,3 +147,16 @@ def test_the_demo_sources_publish_the_same_events_through_postgresql_as_through_
             published[backend] = data
     assert len(published["sqlite"]["events"]) > 5
     assert published["postgresql"] == published["sqlite"]
+
+
+def test_serve_refuses_an_unreachable_database_at_start(tmp_path, capsys, make_config):
+    config = make_config("""
+        calendar:
+          name: Test
+          timezone: America/Chicago
+        sources: []
+        """)
+    code = main(["serve", "--config", str(config), "--db", "postgresql://massage@127.0.0.1:9/events",
+                 "--out", str(tmp_path / "out"), "--port", "0"])
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot reach the PostgreSQL database" in err, err

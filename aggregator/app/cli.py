@@ -202,7 +202,14 @@ def cmd_serve(args) -> int:
     from aggregator.app.web.site import serve_command
     from aggregator.config.settings import load_config
 
-    return serve_command(load_config(args.config), args.db, args.out, args.host, args.port, bucket=args.bucket)
+    config = load_config(args.config)
+    if args.db.is_postgres:  # an unreachable server is refused now, not on the first request
+        from aggregator.store.database import Store
+
+        Store(args.db).close()
+    if args.bucket is not None:
+        args.bucket.check()
+    return serve_command(config, args.db, args.out, args.host, args.port, bucket=args.bucket)
 
 
 def cmd_status(args) -> int:
