@@ -7,10 +7,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from email.message import EmailMessage
 from pathlib import Path
 
 from aggregator.config.settings import Config
@@ -22,10 +20,13 @@ from aggregator.mail.identity import from_address
 from aggregator.mail.subscribers import Subscriber
 from aggregator.mail.tokens import Tokens, secret_for
 from aggregator.mail.transport import (
+    NotStarted,
     PermanentDeliveryError,
+    RateLimit,
     SmtpSetupError,
     TemporaryDeliveryError,
     Transport,
+    TransportPool,
     make_transport,
 )
 from aggregator.store import leases
@@ -71,81 +72,6 @@ CHUNK = 50  # messages marked `sending` in one commit, and their outcomes record
 LEASE_RENEW_SECONDS = 30.0
 
 
-class RateLimit:
-    """At most `rate` messages a second over all connections (0: no limit), evenly spaced."""
-
-    def __init__(self, rate: float, stop: threading.Event) -> None:
-        self.interval = 1.0 / rate if rate and rate > 0 else 0.0
-        self.stop = stop
-        self._next = time.monotonic()
-        self._lock = threading.Lock()
-
-    def wait(self) -> None:
-        if not self.interval:
-            return
-        with self._lock:
-            at = max(self._next, time.monotonic())
-            self._next = at + self.interval
-        delay = at - time.monotonic()
-        if delay > 0:
-            self.stop.wait(delay)
-
-
-class NotStarted(Exception):
-    """A message not handed over because the send was asked to stop."""
-
-
-class Senders:
-    """A pool of transports, one per worker thread (one SMTP connection each), behind one rate limit.
-    With one connection it sends in the calling thread, in order."""
-
-    def __init__(self, make: Callable[[], Transport], count: int, rate: RateLimit, first: Transport) -> None:
-        self.make = make
-        self.rate = rate
-        self.count = max(1, count)
-        self._local = threading.local()
-        self._local.transport = first
-        self._all = [first]
-        self._lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(self.count, thread_name_prefix="digest-smtp") if self.count > 1 else None
-
-    def _transport(self) -> Transport:
-        transport = getattr(self._local, "transport", None)
-        if transport is None:
-            transport = self._local.transport = self.make()
-            with self._lock:
-                self._all.append(transport)
-        return transport
-
-    def _send(self, job: tuple[EmailMessage, str, str]) -> BaseException | None:
-        msg, envelope_from, to = job
-        self.rate.wait()
-        if self.rate.stop.is_set():  # SIGTERM: the message in hand finishes, no new one starts
-            return NotStarted()
-        try:
-            self._transport().send(msg, envelope_from=envelope_from, to=to)
-        except BaseException as e:  # noqa: BLE001 - handed back to the ledger, in order
-            return e
-        return None
-
-    def send_all(self, jobs: list[tuple[EmailMessage, str, str]]):
-        """Yield (index, error or None) for each job as its server answers (in order on one connection)."""
-        if self._pool is None or len(jobs) < 2:
-            for i, job in enumerate(jobs):
-                yield i, self._send(job)
-            return
-        futures = {self._pool.submit(self._send, job): i for i, job in enumerate(jobs)}
-        for future in as_completed(futures):
-            yield futures[future], future.result()
-
-    def close(self, *, transports: bool) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-        if transports:
-            for transport in self._all:
-                transport.close()
-
-
 def send_period(config: Config, store, out_dir: Path, *, now: datetime | None = None, period: str | None = None,
                 transport: Transport | None = None, stop: threading.Event | None = None,
                 retry_delays: Sequence[float] = RETRY_DELAYS,
@@ -177,7 +103,7 @@ def send_period(config: Config, store, out_dir: Path, *, now: datetime | None = 
     else:
         count, first = 1, transport
     rate = RateLimit(config.smtp.max_per_second if max_per_second is None else max_per_second, stop)
-    senders = Senders(lambda: make_transport(config, out_dir), count, rate, first)
+    senders = TransportPool(lambda: make_transport(config, out_dir), count, rate, first)
     report.transport = first.description + (f", {count} connections" if count > 1 else "")
     relaxed = None
     try:
@@ -261,7 +187,7 @@ class _SendState:
     zone: object
     tokens: Tokens
     secret: str
-    senders: Senders
+    senders: TransportPool
     report: SendReport
     last_sent: dict[int, str] = field(default_factory=dict)
     snapshots: dict[str, dict] = field(default_factory=dict)
