@@ -8,6 +8,13 @@
     │   │   └── FetchRefused           404/410, too large, bad scheme, redirect loop, robots.txt, SSRF
     │   └── ParseError                 not a calendar/feed/page we understand, wrong encoding
     ├── RecordRejected(source_id, external_id)   one record skipped by normalize, counted by class
+    ├── StoreError                     the database cannot be used; names it and the fix
+    │   ├── DatabaseDamaged            not a database, or quick_check failed: the recovery
+    │   ├── DatabaseFull               the disk is full (the data is fine)
+    │   ├── DatabaseNotWritable        permission denied (the data is fine)
+    │   ├── DatabaseUnreachable        the PostgreSQL server cannot be reached or refuses
+    │   └── RunInProgress              another run holds the database's run lock (exit 75)
+    ├── LocationError                  --db/--out of an unsupported scheme or unreachable: exit 2
     └── DeliveryError                  SMTP or outbox failure
 """
 
@@ -134,6 +141,37 @@ class UnknownSourceType(MassageEventsError):
 
 class StoreError(MassageEventsError):
     """The database cannot be opened or used; the message names the file and what to do."""
+
+
+class DatabaseDamaged(StoreError):
+    """The file is not a database, or its pages fail SQLite's integrity check (quick_check)."""
+
+
+class DatabaseFull(StoreError):
+    """The disk (or quota) holding the database is full: nothing is wrong with the data."""
+
+
+class DatabaseNotWritable(StoreError):
+    """The operating system refuses to open or write the file or its folder."""
+
+
+class DatabaseUnreachable(StoreError):
+    """The PostgreSQL server cannot be reached or refuses the login."""
+
+    exit_code = 2
+
+
+class RunInProgress(StoreError):
+    """Another `run` (a cron job, or serve's refresh) holds this database's run lock."""
+
+    exit_code = 75  # EX_TEMPFAIL: cron may simply try again at the next tick
+
+
+class LocationError(MassageEventsError):
+    """A --db or --out value names nothing massage-events can use (an unsupported URL scheme,
+    an unreachable bucket); refused before any fetch."""
+
+    exit_code = 2
 
 
 # -- publishing -----------------------------------------------------------------------------------

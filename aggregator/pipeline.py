@@ -187,8 +187,12 @@ ProgressFn = Callable[[int, int, SourceResult], None]
 
 
 def run(config: Config, store: Store, out_dir: Path, *, now: datetime | None = None,
-        fetcher: Fetcher | None = None, progress: ProgressFn | None = None) -> RunReport:
+        fetcher: Fetcher | None = None, progress: ProgressFn | None = None, lock_wait: float = 0.0) -> RunReport:
     """Fetch every enabled source, merge, store and publish. A failing source never stops the run.
+
+    One run at a time per database: the run holds the store's run lock, waiting up to
+    `lock_wait` seconds for another holder (a cron `run`, serve's refresh) before it raises
+    RunInProgress, which names the holder.
 
     Without a `fetcher`, the run builds its own from `fetch:` (with the HTTP cache next to the
     database) and, for many sources, reads them in worker processes (aggregator/collect/workers.py)."""
@@ -196,7 +200,7 @@ def run(config: Config, store: Store, out_dir: Path, *, now: datetime | None = N
     report = RunReport(started=now)
     wall = time.monotonic()
     window = window_for(config.calendar, now)
-    with store.relaxed_sync():
+    with store.run_lock(wait=lock_wait), store.relaxed_sync():
         return _run(config, store, Path(out_dir), now, fetcher, progress, report, wall, window)
 
 

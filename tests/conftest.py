@@ -42,3 +42,34 @@ def corpus_files(folder: str) -> list[Path]:
     """Files of ../shared/corpus/<folder>, or [] where ../shared is absent (a user's clone)."""
     base = SHARED_CORPUS / folder
     return sorted(p for p in base.iterdir() if p.is_file()) if base.is_dir() else []
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """A throwaway PostgreSQL cluster for the session (tests/pg_server.py), or a skip saying why."""
+    from tests.pg_server import Cluster, find_bin
+
+    if find_bin() is None:
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql): the PostgreSQL store tests skip")
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        pytest.skip("psycopg is not installed: the PostgreSQL store tests skip")
+    cluster = Cluster().start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_location(request, tmp_path):
+    """A fresh, empty database on each backend: a SQLite path, then a PostgreSQL URL."""
+    if request.param == "sqlite":
+        return tmp_path / "db.sqlite"
+    return request.getfixturevalue("pg_cluster").new_database()
+
+
+@pytest.fixture(autouse=True)
+def _local_state_in_tmp(tmp_path, monkeypatch):
+    """What massage-events keeps under ~/.cache (a PostgreSQL database's HTTP cache, a bucket's
+    staging folder) goes to the test's temp folder, never the user's home."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))

@@ -65,6 +65,7 @@ class _Handler:
                 return answer
         msg = message_from_bytes(envelope.original_content or envelope.content, policy=default_policy)
         with o.lock:
+            o.peers.add(session.peer)  # which client connection delivered it
             o.messages.append((envelope.mail_from, list(envelope.rcpt_tos), msg))
             o.raw.append(envelope.original_content or envelope.content)
         return "250 2.0.0 Message accepted"
@@ -84,6 +85,7 @@ class FaultySMTP:
         self.blocked = threading.Event()
         self.release = threading.Event()
         self.data_attempts = 0
+        self.peers: set = set()
         self.lock = threading.Lock()
         kwargs = {}
         if auth is not None:

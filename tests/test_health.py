@@ -25,8 +25,9 @@ SIX_HOURS = timedelta(hours=6)
 
 
 @pytest.fixture
-def store(tmp_path):
-    with Store(tmp_path / "db.sqlite") as s:
+def store(db_location):
+    """The health ledger on each backend: a SQLite file, then a PostgreSQL database."""
+    with Store(db_location) as s:
         yield s
 
 
@@ -156,7 +157,7 @@ def test_status_prints_a_table_with_failures_next_attempt_and_reason(store, make
     fail(store, now - timedelta(minutes=30))
     store.close()
 
-    report = status_report(config, tmp_path / "db.sqlite")
+    report = status_report(config, store.location)
     code, text = report.exit_code, report.text()
     lines = text.splitlines()
     assert lines[0].split() [:2] == ["source", "state"]

@@ -18,8 +18,9 @@ T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 
 
 @pytest.fixture
-def db(tmp_path):
-    with Store(tmp_path / "db.sqlite") as store:
+def db(db_location):
+    """The subscriber table on each backend: a SQLite file, then a PostgreSQL database."""
+    with Store(db_location) as store:
         yield store.db
 
 

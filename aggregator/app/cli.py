@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sqlite3
 import sys
 from datetime import date
 from pathlib import Path
@@ -40,13 +41,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     def common(p: argparse.ArgumentParser, out: bool = True) -> None:
         p.add_argument("--config", type=Path, default=Path("sources.yaml"), help="default: ./sources.yaml")
-        p.add_argument("--db", type=Path, default=Path("massage-events.sqlite"),
-                       help="the SQLite database (default: ./massage-events.sqlite)")
+        # Read as locations (a path or a URL) inside the error boundary, by _locations().
+        p.add_argument("--db", default="massage-events.sqlite", metavar="PATH_OR_URL",
+                       help="a SQLite file or postgresql://user:pass@host:port/dbname "
+                            "(default: ./massage-events.sqlite)")
         if out:
-            p.add_argument("--out", type=Path, default=Path("out"), help="output folder (default: ./out)")
+            p.add_argument("--out", default="out", metavar="DIR_OR_URL",
+                           help="output folder, or s3://bucket/prefix (default: ./out)")
 
     p = sub.add_parser("run", help="fetch every source, merge, store and publish")
     common(p)
+    p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                   help="when another run is using the database, wait this long for it (default: stop at once)")
 
     p = sub.add_parser("demo", help="the whole pipeline on bundled sample sources served from 127.0.0.1")
     p.add_argument("--out", type=Path, default=Path("demo-out"), help="where to write (default: ./demo-out)")
@@ -159,11 +165,18 @@ def cmd_run(args) -> int:
     from aggregator.store.database import Store
 
     config = load_config(args.config)
+    bucket = args.bucket
+    if bucket is not None:
+        bucket.check()  # an unreachable bucket is refused before any fetch
     with Store(args.db) as store:
-        report = run(config, store, args.out, progress=None if args.quiet else _progress_printer(sys.stderr))
+        store.check_integrity()  # a damaged database is named, with its recovery, before any fetch
+        report = run(config, store, args.out, progress=None if args.quiet else _progress_printer(sys.stderr),
+                     lock_wait=args.wait)
     print(report.summary())
     files = ", ".join(str(p) for p in report.outputs)
     print(f"wrote {files}" if report.republished else f"nothing changed; {files} left as they were")
+    if bucket is not None:
+        print(bucket.publish(args.out).summary())
     _after_run(config, args.db, args.out, report)
     # The run goes on past failing sources; only "every source failed" is an exit status for cron.
     return 3 if report.sources and not report.ok and report.failed else 0
@@ -189,7 +202,14 @@ def cmd_serve(args) -> int:
     from aggregator.app.web.site import serve_command
     from aggregator.config.settings import load_config
 
-    return serve_command(load_config(args.config), args.db, args.out, args.host, args.port)
+    config = load_config(args.config)
+    if args.db.is_postgres:  # an unreachable server is refused now, not on the first request
+        from aggregator.store.database import Store
+
+        Store(args.db).close()
+    if args.bucket is not None:
+        args.bucket.check()
+    return serve_command(config, args.db, args.out, args.host, args.port, bucket=args.bucket)
 
 
 def cmd_status(args) -> int:
@@ -272,6 +292,21 @@ def _silence_stdout() -> None:
         pass
 
 
+def _locations(args) -> None:
+    """--db and --out as locations: a path, or a URL of a supported scheme (any other scheme is
+    refused here, before any fetch, never taken for a folder named "mysql:"). A bucket output
+    publishes through a local staging folder: args.out is that folder, args.bucket the bucket."""
+    from aggregator.publish.bucket import Bucket, as_output
+    from aggregator.store.locator import as_database
+
+    if hasattr(args, "db"):
+        args.db = as_database(args.db)
+    if hasattr(args, "out") and args.command != "demo":
+        target = as_output(args.out)
+        args.bucket = target if isinstance(target, Bucket) else None
+        args.out = target.local_dir if args.bucket is not None else target
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -280,6 +315,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     _setup_logging(args.debug, args.quiet)
     try:
+        _locations(args)
         code = COMMANDS[args.command](args)
         sys.stdout.flush()  # a reader that went away shows here, inside the boundary, not at exit
         return code
@@ -292,6 +328,15 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(str(error), file=sys.stderr)
         return error.exit_code
+    except sqlite3.DatabaseError as error:
+        # A full disk, a read-only file or damage met mid-command: named for what it is, with the fix.
+        if args.debug or getattr(getattr(args, "db", None), "path", None) is None:
+            raise
+        from aggregator.store.database import classify_sqlite_error
+
+        named = classify_sqlite_error(args.db.path, error)
+        print(f"error: {named}", file=sys.stderr)
+        return getattr(named, "exit_code", None) or 1
     except MassageEventsError as error:
         print(f"error: {error}", file=sys.stderr)
         return getattr(error, "exit_code", 1)  # e.g. 2: the command was pointed at something unusable

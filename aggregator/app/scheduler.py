@@ -10,14 +10,18 @@ Jobs, each with an explicit id (re-adding replaces, so restarts never duplicate 
     catch-up       once, at start: a period whose slot passed less than digest.grace_hours ago
                    and that `deliveries` does not show complete is sent (the database decides,
                    not the scheduler's memory)
-    lease          every minute: renews this process's lease
+    lease          every schedule.lease_seconds / 3 (a minute by default): renews this process's
+                   lease; a replica that takes the lease over (its holder died) runs the catch-up
+                   at once, so a digest a dead replica left half-sent is finished within the lease
 
 Job defaults: coalesce=True (a backlog of missed runs fires once), max_instances=1 (a job
 never overlaps itself), misfire_grace_time = the refresh interval (the digest job: grace_hours).
 
 One scheduler per database: jobs run only in the process holding the `scheduler` lease
-(a row in table leases, 3-minute expiry, renewed every minute), so two `serve` processes
-on one database never both refresh or send. The digest sender also takes its own lease,
+(a row in table leases, expiring after schedule.lease_seconds (3 minutes) unless renewed),
+so two `serve` processes (replicas on one PostgreSQL, or on one SQLite file) never both refresh
+or send. A holder that was killed on the same host frees the lease at once; on another host
+its lease expires. The digest sender also takes its own lease,
 which keeps a cron `digest --send` from overlapping it.
 
 Shutdown (SIGTERM in serve): `stop(scheduler)` stops new jobs, lets the digest finish the
@@ -64,9 +68,12 @@ def digest_trigger(config: Config) -> CronTrigger:
 
 
 class Scheduler:
-    def __init__(self, config: Config, db_path: Path, out_dir: Path) -> None:
+    def __init__(self, config: Config, db_path: Path, out_dir: Path, bucket=None) -> None:
+        from aggregator.store.locator import as_database
+
         self.config = config
-        self.db_path = Path(db_path)
+        self.bucket = bucket  # --out s3://...: each refresh copies the staging folder to the bucket
+        self.db_path = as_database(db_path)
         self.out_dir = Path(out_dir)
         self.holder = leases.new_holder()
         self.stop_event = threading.Event()
@@ -80,7 +87,10 @@ class Scheduler:
                          replace_existing=True, misfire_grace_time=config.digest.grace_hours * 3600)
         self.aps.add_job(self.send_digest, IntervalTrigger(minutes=DIGEST_RETRY_MINUTES, timezone=self.zone),
                          id="digest-retry", name="finish a due digest", replace_existing=True)
-        self.aps.add_job(self.renew_lease, IntervalTrigger(minutes=1, timezone=self.zone), id="lease",
+        self.lease_ttl = float(config.schedule.lease_seconds)
+        self._held = False
+        self.aps.add_job(self.renew_lease, IntervalTrigger(seconds=max(1.0, self.lease_ttl / 3), timezone=self.zone),
+                         id="lease",
                          name="renew the scheduler lease", replace_existing=True)
         self.aps.add_listener(self._on_problem, EVENT_JOB_MISSED | EVENT_JOB_ERROR)
 
@@ -93,19 +103,31 @@ class Scheduler:
 
     def holds_lease(self) -> bool:
         with self._store() as store:
-            return leases.acquire(store.db, LEASE_NAME, self.holder, LEASE_TTL)
+            return leases.acquire(store.db, LEASE_NAME, self.holder, self.lease_ttl)
 
     def renew_lease(self) -> None:
-        self.holds_lease()
+        held, self._held = self._held, self.holds_lease()
+        if self._held and not held and not self.stop_event.is_set():
+            # Taken over from a replica that died: finish whatever digest it left unfinished now.
+            log.info("scheduler lease taken (%s); catching up", self.holder)
+            self.aps.add_job(self.send_digest, id="takeover", name="finish a digest after a takeover",
+                             replace_existing=True, next_run_time=datetime.now(self.zone))
 
     def refresh(self) -> None:
         if self.stop_event.is_set() or not self.holds_lease():
             return
+        from aggregator.errors import RunInProgress
         from aggregator.mail import alerts
         from aggregator.pipeline import run
 
         with self._store() as store:
-            report = run(self.config, store, self.out_dir)
+            try:
+                report = run(self.config, store, self.out_dir)
+            except RunInProgress as busy:  # a cron `run` is doing the same work right now
+                log.info("refresh skipped: %s", busy)
+                return
+            if self.bucket is not None:
+                log.info("refresh: %s", self.bucket.publish(self.out_dir).summary())
             log.info("refresh: %s", report.summary().splitlines()[0])
             alerts.notify_curator(self.config, store, report, report.finished or datetime.now(timezone.utc),
                                   out_dir=self.out_dir)
@@ -155,12 +177,12 @@ class Scheduler:
             with self._store() as store:
                 leases.release(store.db, LEASE_NAME, self.holder)
         except Exception:  # noqa: BLE001 - best effort; the lease expires anyway
-            log.warning("could not release the scheduler lease; it expires in %d s", LEASE_TTL)
+            log.warning("could not release the scheduler lease; it expires in %d s", self.lease_ttl)
 
 
-def start_scheduler(config: Config, db_path: Path, out_dir: Path) -> Scheduler:
+def start_scheduler(config: Config, db_path: Path, out_dir: Path, bucket=None) -> Scheduler:
     """Build and start the scheduler for `serve`; call stop(scheduler) (or .shutdown()) on SIGTERM."""
-    return Scheduler(config, db_path, out_dir).start()
+    return Scheduler(config, db_path, out_dir, bucket=bucket).start()
 
 
 def stop(scheduler: Scheduler) -> None:

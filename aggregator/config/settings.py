@@ -137,6 +137,9 @@ class SmtpSettings(_Section):
     username: str | None = Field(None, description="SMTP login")
     password_env: str | None = Field(None, description="NAME of the environment variable holding the password")
     timeout: float = Field(30, gt=0, description="seconds to wait on the SMTP server")
+    connections: int = Field(1, ge=1, le=32, description="SMTP connections the digest sends over in parallel")
+    max_per_second: float = Field(0, ge=0, description="at most this many digest messages a second, over all "
+                                                       "connections (0: no limit); set it to the relay's limit")
 
     @field_validator("security")
     @classmethod
@@ -151,6 +154,8 @@ class ScheduleSettings(_Section):
 
     enabled: bool = Field(True, description="false: serve only serves; use cron with run / digest --send")
     refresh_minutes: int = Field(60, ge=5, le=10080, description="how often every source is refreshed")
+    lease_seconds: int = Field(180, ge=3, le=3600, description="with several serve replicas: how long a dead "
+                                                               "replica keeps the scheduler before another takes over")
 
 
 class AlertSettings(_Section):

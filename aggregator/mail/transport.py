@@ -11,7 +11,8 @@ Failures are classed by what to do next (docs/reliability.md C8):
                              sender address refused): stop the whole send.
 
 One connection is reused for many messages and re-opened after a failure. One
-message has exactly one envelope recipient.
+message has exactly one envelope recipient. For the digest at scale, TransportPool sends over
+several such connections at once (smtp.connections) under one RateLimit (smtp.max_per_second).
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ import re
 import smtplib
 import socket
 import ssl
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from email.message import EmailMessage
 from email.utils import getaddresses
 from pathlib import Path
@@ -186,6 +191,83 @@ class SmtpTransport:
                 conn.quit()
             except Exception:  # noqa: BLE001 - closing anyway
                 conn.close()
+
+
+class RateLimit:
+    """At most `rate` messages a second over all connections (0: no limit), evenly spaced."""
+
+    def __init__(self, rate: float, stop: threading.Event) -> None:
+        self.interval = 1.0 / rate if rate and rate > 0 else 0.0
+        self.stop = stop
+        self._next = time.monotonic()
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        with self._lock:
+            at = max(self._next, time.monotonic())
+            self._next = at + self.interval
+        delay = at - time.monotonic()
+        if delay > 0:
+            self.stop.wait(delay)
+
+
+class NotStarted(Exception):
+    """A message not handed over because the send was asked to stop."""
+
+
+class TransportPool:
+    """A pool of transports, one per worker thread (one SMTP connection each), behind one rate limit
+    (smtp.connections, smtp.max_per_second). With one connection it sends in the calling thread,
+    in order. `send_all` hands back each message's outcome as its server answers, so the caller
+    can record it at once."""
+
+    def __init__(self, make: Callable[[], Transport], count: int, rate: RateLimit, first: Transport) -> None:
+        self.make = make
+        self.rate = rate
+        self.count = max(1, count)
+        self._local = threading.local()
+        self._local.transport = first
+        self._all = [first]
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(self.count, thread_name_prefix="digest-smtp") if self.count > 1 else None
+
+    def _transport(self) -> Transport:
+        transport = getattr(self._local, "transport", None)
+        if transport is None:
+            transport = self._local.transport = self.make()
+            with self._lock:
+                self._all.append(transport)
+        return transport
+
+    def _send(self, job: tuple[EmailMessage, str, str]) -> BaseException | None:
+        msg, envelope_from, to = job
+        self.rate.wait()
+        if self.rate.stop.is_set():  # SIGTERM: the message in hand finishes, no new one starts
+            return NotStarted()
+        try:
+            self._transport().send(msg, envelope_from=envelope_from, to=to)
+        except BaseException as e:  # noqa: BLE001 - handed back to the ledger, in order
+            return e
+        return None
+
+    def send_all(self, jobs: list[tuple[EmailMessage, str, str]]):
+        """Yield (index, error or None) for each job as its server answers (in order on one connection)."""
+        if self._pool is None or len(jobs) < 2:
+            for i, job in enumerate(jobs):
+                yield i, self._send(job)
+            return
+        futures = {self._pool.submit(self._send, job): i for i, job in enumerate(jobs)}
+        for future in as_completed(futures):
+            yield futures[future], future.result()
+
+    def close(self, *, transports: bool) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+        if transports:
+            for transport in self._all:
+                transport.close()
 
 
 def _text(raw) -> str:

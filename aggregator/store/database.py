@@ -1,29 +1,92 @@
-"""The embedded SQLite database: source records, published events, identities, health.
+"""The database: source records, published events, identities, health.
 
-One file, WAL journal, synchronous=FULL (the delivery ledger needs durability;
-a run relaxes it to NORMAL while it stores what it fetched, see `relaxed_sync`),
-busy_timeout 5 s. The schema is the named migrations in aggregator/store/migrations.py.
+Two backends behind one `Store`: an embedded SQLite file (the default, for a chapter and
+`make demo`) or a PostgreSQL server (`--db postgresql://...`, for several replicas). The
+schema is the same named migrations on both (aggregator/store/migrations.py); the feature
+modules (health, subscribers, digest...) own their tables and talk to `store.db`, a
+connection with sqlite3's surface on either backend (aggregator/store/pg.py).
+
+SQLite: WAL journal, synchronous=FULL (the delivery ledger needs durability; a run relaxes it
+to NORMAL while it stores what it fetched, see `relaxed_sync`), busy_timeout 5 s.
 A run writes in transactions so a kill -9 at any moment leaves it consistent.
-Feature modules (health, subscribers, digest...) own their tables and use
-`store.db` directly.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import os
+import socket
 import sqlite3
+import time as _time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, time, timezone
 from pathlib import Path
 
 from aggregator.codec import event_from_dict, event_to_dict
-from aggregator.errors import StoreError
+from aggregator.errors import (DatabaseDamaged, DatabaseFull, DatabaseNotWritable, DatabaseUnreachable,
+                               RunInProgress, StoreError)
+from aggregator.store.locator import Database, as_database
 from aggregator.merge.normalize import record_uid
 from aggregator.model import Event
 from aggregator.store.migrations import MIGRATIONS
 from aggregator.timezones import resolve_zone
+
+
+def recovery_hint(path: Path) -> str:
+    return (f"restore it from a backup, or rescue what is readable with "
+            f"`sqlite3 {path} .recover | sqlite3 {path.with_name(path.stem + '-recovered.sqlite')}` "
+            f"and run with --db {path.with_name(path.stem + '-recovered.sqlite')}")
+
+
+def classify_sqlite_error(path: Path, error: BaseException) -> StoreError:
+    """Tell a full disk and a permission problem apart from a damaged file, by SQLite's
+    (or the OS's) error code rather than the message text."""
+    code = getattr(error, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None
+    os_errno = getattr(error, "errno", None)
+    text = str(error)
+    # SQLite reports some writes that hit a full disk as a plain I/O error (the -shm file, a WAL
+    # append): the free space on the file's filesystem tells those apart from a failing disk.
+    full = primary == sqlite3.SQLITE_FULL or os_errno in (errno.ENOSPC, errno.EDQUOT) or "disk is full" in text
+    if not full and primary in (sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN):
+        full = _nearly_full(path)
+    if full:
+        return DatabaseFull(f"the disk holding {path} is full ({text}); free some space and run again "
+                            "(the database itself is not damaged)")
+    if primary in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM, sqlite3.SQLITE_AUTH) \
+            or os_errno in (errno.EACCES, errno.EPERM, errno.EROFS) or "readonly" in text:
+        return DatabaseNotWritable(f"cannot write {path} or its folder {path.parent} ({text}); "
+                                   "check the owner and permissions (the database itself is not damaged), "
+                                   "or pass another --db path")
+    if primary == sqlite3.SQLITE_CANTOPEN:
+        folder = path.parent
+        if folder.exists() and not os.access(folder, os.W_OK | os.X_OK):
+            return DatabaseNotWritable(f"cannot create files in {folder} ({text}); check its owner and permissions "
+                                       "(the database itself is not damaged), or pass another --db path")
+        return StoreError(f"cannot open the database {path} ({text}); check the --db path")
+    if primary in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+        if path.exists() and path.stat().st_size > 0 and primary == sqlite3.SQLITE_NOTADB:
+            return DatabaseDamaged(f"{path} is not a massage-events database, or its header is damaged ({text}); "
+                                   "if it is yours, " + recovery_hint(path) + "; otherwise pass another --db path "
+                                   "or move the file away")
+        return DatabaseDamaged(f"{path} is damaged ({text}); " + recovery_hint(path))
+    if primary == sqlite3.SQLITE_IOERR:
+        return StoreError(f"the disk failed while reading or writing {path} ({text}); check the disk, then "
+                          + recovery_hint(path) + " if `massage-events status` reports damage")
+    return StoreError(f"cannot use the database {path} ({text})")
+
+
+def _nearly_full(path: Path) -> bool:
+    """Less than 1 MiB free (for unprivileged users) on the filesystem holding `path`."""
+    folder = path if path.is_dir() else path.parent
+    try:
+        stats = os.statvfs(folder)
+    except OSError:
+        return False
+    return stats.f_bavail * stats.f_frsize < 1024 * 1024
 
 
 def content_hash(data: dict) -> str:
@@ -31,14 +94,28 @@ def content_hash(data: dict) -> str:
 
 
 class Store:
-    def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
+    def __init__(self, location: "Database | Path | str") -> None:
+        self.location = as_database(location)
+        # A local path for the database's companions (the HTTP cache is named after it).
+        self.path = self.location.cache_anchor
+        if self.location.is_postgres:
+            self._open_postgres()
+        else:
+            self._open_sqlite()
+
+    @property
+    def backend(self) -> str:
+        return "postgresql" if self.location.is_postgres else "sqlite"
+
+    def _open_sqlite(self) -> None:
+        path = self.path
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(self.path, timeout=5, isolation_level=None, check_same_thread=False)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(path, timeout=5, isolation_level=None, check_same_thread=False)
         except (sqlite3.Error, OSError) as e:
-            raise StoreError(f"cannot open the database {self.path} ({e}); check the --db path") from None
+            raise classify_sqlite_error(path, e) from None
         self.db.row_factory = sqlite3.Row
+        self.Error, self.IntegrityError = sqlite3.Error, sqlite3.IntegrityError
         try:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
@@ -46,8 +123,106 @@ class Store:
             self.db.execute("PRAGMA foreign_keys=ON")
             self.migrate()
         except sqlite3.DatabaseError as e:
-            raise StoreError(f"{self.path} is not a massage-events database ({e}); "
-                             "pass another --db path or move the file away") from None
+            self.db.close()
+            raise classify_sqlite_error(path, e) from None
+
+    def _open_postgres(self) -> None:
+        try:
+            from aggregator.store import pg
+        except ImportError as e:  # pragma: no cover - psycopg is a dependency
+            raise StoreError(f"--db {self.location}: PostgreSQL needs psycopg ({e}); pip install 'psycopg[binary]'") from None
+        try:
+            self.db = pg.PgConnection(self.location.url)
+        except pg.Error as e:
+            reason = " ".join(str(e).split()) or type(e).__name__
+            raise DatabaseUnreachable(
+                f"cannot reach the PostgreSQL database {self.location} ({reason}); check the URL, that the server "
+                "is running and accepts this user (pg_hba.conf), and that the database exists (createdb)") from None
+        self.Error, self.IntegrityError = pg.Error, pg.IntegrityError
+        try:
+            self.db.raw.execute("SELECT pg_advisory_lock(%s)", (pg.MIGRATE_LOCK,))
+            try:
+                self.db.execute("CREATE EXTENSION IF NOT EXISTS citext")
+                self.migrate()
+            finally:
+                self.db.raw.execute("SELECT pg_advisory_unlock(%s)", (pg.MIGRATE_LOCK,))
+        except pg.Error as e:
+            self.db.close()
+            raise StoreError(f"cannot prepare the PostgreSQL database {self.location} ({' '.join(str(e).split())}); "
+                             "the user needs the right to create tables (and the citext extension) in it") from None
+
+    # -- integrity ------------------------------------------------------------------------
+
+    def integrity_problems(self, limit: int = 5) -> list[str]:
+        """SQLite's quick_check (a few seconds even for a large file): [] when the file is whole.
+        A PostgreSQL server checks its own pages; there the answer is always []."""
+        if self.location.is_postgres:
+            return []
+        try:
+            rows = [r[0] for r in self.db.execute(f"PRAGMA quick_check({int(limit)})")]
+        except sqlite3.DatabaseError as e:
+            return [str(e)]
+        return [] if rows == ["ok"] else rows
+
+    def check_integrity(self) -> None:
+        """Raise DatabaseDamaged, naming the file and the recovery, when quick_check finds damage."""
+        problems = self.integrity_problems()
+        if problems:
+            raise DatabaseDamaged(f"{self.path} is damaged (quick_check: {'; '.join(problems[:3])}); "
+                                  + recovery_hint(self.path))
+
+    # -- one run at a time ----------------------------------------------------------------
+
+    @contextmanager
+    def run_lock(self, wait: float = 0.0, poll: float = 0.5) -> Iterator[None]:
+        """Hold this database's run lock for the duration; wait up to `wait` seconds for another
+        holder, then raise RunInProgress naming it. The lock dies with its process (a kill -9 frees
+        it): an flock on `<db>.run.lock` for SQLite, a session advisory lock on PostgreSQL."""
+        deadline = _time.monotonic() + max(wait, 0.0)
+        release = self._try_run_lock()
+        while release is None:
+            if _time.monotonic() >= deadline:
+                holder = self.get_meta("run.holder") or "another process"
+                raise RunInProgress(
+                    f"another run is using {self.location} ({holder}); this one "
+                    + (f"waited {wait:.0f} s and gives up" if wait > 0 else "stops")
+                    + ": try again when it has finished (or pass --wait SECONDS to wait for it)")
+            _time.sleep(poll)
+            release = self._try_run_lock()
+        try:
+            self.set_meta("run.holder", f"pid {os.getpid()} on {socket.gethostname()}, "
+                                        f"since {datetime.now(timezone.utc).isoformat(timespec='seconds')}")
+            yield
+        finally:
+            release()
+
+    def _try_run_lock(self):
+        if self.location.is_postgres:
+            from aggregator.store import pg
+
+            with self.db._lock:
+                got = self.db.raw.execute("SELECT pg_try_advisory_lock(%s)", (pg.RUN_LOCK,)).fetchone()[0]
+            if not got:
+                return None
+            return lambda: self.db.raw.execute("SELECT pg_advisory_unlock(%s)", (pg.RUN_LOCK,))
+        import fcntl
+
+        lock_path = self.path.with_name(self.path.name + ".run.lock")
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise classify_sqlite_error(lock_path, e) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+
+        def release() -> None:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+        return release
 
     @contextmanager
     def relaxed_sync(self) -> Iterator[None]:
@@ -71,14 +246,27 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        self.db.execute("BEGIN IMMEDIATE")
+        """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on any error). A SQLite failure that is not the
+        caller's (a full disk, a read-only file, damage) comes out as the StoreError naming it."""
         try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                try:
+                    self.db.execute("ROLLBACK")
+                except sqlite3.Error:  # SQLite already rolled back (e.g. after SQLITE_FULL)
+                    pass
+                raise
+            else:
+                self.db.execute("COMMIT")
+        except sqlite3.IntegrityError:
             raise
-        else:
-            self.db.execute("COMMIT")
+        except sqlite3.DatabaseError as e:
+            if getattr(e, "sqlite_errorcode", None) is None or (e.sqlite_errorcode & 0xFF) in (
+                    sqlite3.SQLITE_ERROR, sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_CONSTRAINT):
+                raise  # a bug in a statement, or contention: not a fact about the file
+            raise classify_sqlite_error(self.path, e) from None
 
     def migrate(self) -> list[str]:
         self.db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied TEXT NOT NULL)")
@@ -88,8 +276,12 @@ class Store:
             if name in done:
                 continue
             with self.transaction() as db:
+                # Another process may have applied it since we looked (two replicas starting).
+                if db.execute("SELECT 1 FROM _migrations WHERE name = ?", (name,)).fetchone():
+                    continue
                 fn(db)
-                db.execute("INSERT INTO _migrations VALUES (?, datetime('now'))", (name,))
+                db.execute("INSERT INTO _migrations VALUES (?, ?)",
+                           (name, datetime.now(timezone.utc).isoformat(timespec="seconds")))
             applied.append(name)
         return applied
 
@@ -195,14 +387,14 @@ class Store:
 
     def start_run(self, now: datetime) -> int:
         with self.transaction() as db:
-            return db.execute("INSERT INTO runs (started) VALUES (?)", (now.isoformat(),)).lastrowid
+            return db.execute("INSERT INTO runs (started) VALUES (?) RETURNING id", (now.isoformat(),)).fetchall()[0][0]
 
     def finish_run(self, run_id: int, now: datetime, summary: dict) -> None:
         with self.transaction() as db:
             db.execute("UPDATE runs SET finished = ?, summary = ? WHERE id = ?",
                        (now.isoformat(), json.dumps(summary), run_id))
 
-    def last_run(self) -> sqlite3.Row | None:
+    def last_run(self):
         return self.db.execute("SELECT * FROM runs WHERE finished IS NOT NULL ORDER BY id DESC LIMIT 1").fetchone()
 
 

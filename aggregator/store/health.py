@@ -228,14 +228,25 @@ def render_table(rows: list[dict[str, str]], columns: Iterable[str] = COLUMNS, w
 def status_report(config: "Config", db_path: Path) -> CommandReport:
     """`massage-events status`: a table of every source's health. Exit 0 when every enabled
     source is fine, 1 when any is failing, backing off, gone or warned about."""
-    report = CommandReport()
-    from aggregator.store.database import Store
+    from aggregator.store.database import Store, classify_sqlite_error, recovery_hint
+    from aggregator.store.locator import as_database
 
-    if not Path(db_path).exists():
+    report = CommandReport()
+    db_path = as_database(db_path)
+    if not db_path.exists():
         report.say(f"No database at {db_path} yet; run `massage-events run` first.")
         return report.done(0)
     with Store(db_path) as store:
-        rows = status_rows(config, store)
+        # The integrity check first: a damaged file must not read as "every source ok".
+        damage = store.integrity_problems()
+        if damage:
+            report.say(f"The database {db_path} is damaged (quick_check: {'; '.join(damage[:3])}).\n"
+                       f"To recover: {recovery_hint(store.path)}.")
+            return report.done(2)
+        try:
+            rows = status_rows(config, store)
+        except sqlite3.DatabaseError as e:
+            raise classify_sqlite_error(store.path, e) from None
     if not rows:
         report.say("No sources in the configuration.")
         return report.done(0)
@@ -249,7 +260,7 @@ def status_report(config: "Config", db_path: Path) -> CommandReport:
 
 def _row(db: sqlite3.Connection, source_id: str) -> sqlite3.Row | None:
     db_row = db.execute("SELECT * FROM source_health WHERE source = ?", (source_id,)).fetchone()
-    if db_row is None or isinstance(db_row, sqlite3.Row):
+    if db_row is None or hasattr(db_row, "keys"):
         return db_row
     cols = [d[0] for d in db.execute("SELECT * FROM source_health LIMIT 0").description]
     return dict(zip(cols, db_row))  # type: ignore[return-value]

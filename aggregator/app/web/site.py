@@ -41,6 +41,7 @@ from aggregator.publish.html import render_page
 from aggregator.publish.ics import select_from_calendar
 from aggregator.resources import static_dir
 from aggregator.config.settings import Config
+from aggregator.store.locator import as_database
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ class Site:
 
     def __init__(self, config: Config, db_path: Path, out_dir: Path) -> None:
         self.config = config
-        self.db_path = Path(db_path)
+        self.db_path = as_database(db_path)
         self.out_dir = Path(out_dir)
         self._lock = threading.Lock()
         self._snapshot: _Snapshot | None = None
@@ -345,9 +346,11 @@ def health(site: Site) -> tuple[dict, bool]:
     body: dict = {"ok": snap is not None, "events": len(snap.events) if snap else 0,
                   "generated": snap.generated.isoformat() if snap else None,
                   "last_run": None, "failing_sources": []}
-    if site.db_path.is_file():
+    if site.db_path.is_postgres:
+        _health_from_server(site, body)
+    elif site.db_path.path.is_file():
         try:
-            db = sqlite3.connect(f"file:{site.db_path}?mode=ro", uri=True, timeout=2)
+            db = sqlite3.connect(f"file:{site.db_path.path}?mode=ro", uri=True, timeout=2)
             try:
                 row = db.execute("SELECT started, finished FROM runs ORDER BY id DESC LIMIT 1").fetchone()
                 if row:
@@ -359,6 +362,21 @@ def health(site: Site) -> tuple[dict, bool]:
         except sqlite3.Error as e:
             body["database"] = f"not readable: {e}"
     return body, body["ok"]
+
+
+def _health_from_server(site: Site, body: dict) -> None:
+    """The last run and the failing sources, read from the PostgreSQL database."""
+    from aggregator.store.database import Store
+
+    try:
+        with Store(site.db_path) as store:
+            row = store.db.execute("SELECT started, finished FROM runs ORDER BY id DESC LIMIT 1").fetchone()
+            if row:
+                body["last_run"] = {"started": row[0], "finished": row[1]}
+            body["failing_sources"] = [r[0] for r in store.db.execute(
+                "SELECT source FROM source_health WHERE consecutive_failures > 0 ORDER BY source")]
+    except Exception as e:  # /healthz reports, never fails (an unreachable server included)
+        body["database"] = f"not readable: {e}"
 
 
 def _subscription_routes(config: Config, db_path: Path, out_dir: Path) -> list:
@@ -384,7 +402,7 @@ def _with_csp(endpoint, policy: str):
 
 def make_app(config: Config, db_path: Path, out_dir: Path) -> App:
     """The WSGI app over `out_dir` (tests run it under waitress on 127.0.0.1:0)."""
-    return App(config, Path(db_path), Path(out_dir))
+    return App(config, as_database(db_path), Path(out_dir))
 
 
 def make_server(config: Config, db_path: Path, out_dir: Path, host: str = "127.0.0.1", port: int = 8000, **options):
@@ -410,7 +428,7 @@ def run_server(server, stop: threading.Event) -> None:
         server.task_dispatcher.shutdown()
 
 
-def serve_command(config: Config, db_path: Path, out_dir: Path, host: str, port: int) -> int:
+def serve_command(config: Config, db_path: Path, out_dir: Path, host: str, port: int, bucket=None) -> int:
     """Serve until SIGTERM or SIGINT, with the scheduler when it is installed and enabled; exit code 0."""
     server = make_server(config, db_path, out_dir, host, port)
     scheduler = None
@@ -419,7 +437,7 @@ def serve_command(config: Config, db_path: Path, out_dir: Path, host: str, port:
     except ImportError:
         scheduling = None
     if scheduling is not None and config.schedule.enabled:
-        scheduler = scheduling.start_scheduler(config, db_path, out_dir)
+        scheduler = scheduling.start_scheduler(config, db_path, out_dir, bucket=bucket)
 
     stopping = threading.Event()
 

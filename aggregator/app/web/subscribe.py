@@ -71,8 +71,10 @@ def rate_limited(db, key: str, *, limit: int = RATE_LIMIT, window: float = RATE_
 class SubscribeRoutes:
     def __init__(self, config: Config, db_path: Path, out_dir: Path | None = None) -> None:
         self.config = config
-        self.db_path = Path(db_path)
-        self.out_dir = Path(out_dir) if out_dir is not None else self.db_path.parent
+        from aggregator.store.locator import as_database
+
+        self.db_path = as_database(db_path)
+        self.out_dir = Path(out_dir) if out_dir is not None else self.db_path.local_dir
 
     # -- helpers ------------------------------------------------------------------------
 
