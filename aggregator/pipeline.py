@@ -31,6 +31,7 @@ from aggregator.merge import (
 from aggregator.merge.normalize import normalize, record_uid
 from aggregator.model import Event, RawEvent, Window
 from aggregator.publish import outputs
+from aggregator.publish.fragments import Fragments
 from aggregator.report import RunReport, SourceResult
 from aggregator.store import health
 from aggregator.store.database import Store
@@ -283,7 +284,7 @@ def _run(config: Config, store: Store, out_dir: Path, now: datetime, fetcher: Fe
     else:
         store.set_meta("publish_key", "")  # a publish killed halfway is redone by the next run
         events = merge_and_store(config, store, ok_sources, now)
-        report.outputs = outputs.publish(out_dir, config, events, now)
+        report.outputs = publish_events(config, store, out_dir, events, now)
         store.set_meta("publish_key", key)
     report.events_published = len(events)
     report.finished = now + timedelta(seconds=time.monotonic() - wall)
@@ -336,6 +337,16 @@ def merge_and_store(config: Config, store: Store, ok_sources: set[str], now: dat
     links = {record_uid(ref.source, ref.external_id): event.uid for event in merged for ref in event.sources}
     store.save_events(events, links, now)
     return store.published_events()
+
+
+def publish_events(config: Config, store: Store, out_dir: Path, events: list[Event], now: datetime) -> list[Path]:
+    """Write the outputs, rendering only the events that changed since the last publish: the
+    pieces of the others (VEVENT, events.json entry, page card) come from the store."""
+    fragments = Fragments(store.publish_fragments())
+    written = outputs.publish(out_dir, config, events, now, fragments=fragments)
+    if fragments.changed:
+        store.save_publish_fragments(fragments.used)
+    return written
 
 
 def _followed_pages(store: Store, source_id: str) -> list[list] | None:

@@ -112,12 +112,11 @@ class _stage_clock:
     def __enter__(self) -> dict:
         import aggregator.merge.dedupe as dedupe
         import aggregator.pipeline as pipeline
-        import aggregator.publish.outputs as outputs
 
         self.stages: dict = {}
         self.patched = []
         for module, attr, name in ((pipeline, "merge_and_store", "merge_and_store"),
-                                   (dedupe, "merge", "dedupe_merge"), (outputs, "publish", "publish")):
+                                   (dedupe, "merge", "dedupe_merge"), (pipeline, "publish_events", "publish")):
             original = getattr(module, attr, None)
             if original is None:
                 continue
@@ -144,14 +143,14 @@ class _stage_clock:
 def republish_phase(config_path: Path, db_path: Path, out_dir: Path, now: datetime | None) -> dict:
     """Publish the stored events again into out_dir (nothing about them changed): what it costs."""
     from aggregator.config.settings import load_config
-    from aggregator.publish import outputs
+    from aggregator.pipeline import publish_events
     from aggregator.store.database import Store
 
     config = load_config(config_path)
     with Store(db_path) as store:
         events = store.published_events()
         cpu0, wall0 = time.process_time(), time.perf_counter()
-        outputs.publish(out_dir, config, events, now or datetime.now(UTC))
+        publish_events(config, store, out_dir, events, now or datetime.now(UTC))
         wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     return {"wall_s": round(wall, 3), "cpu_s": round(cpu, 3), "events": len(events)}
 
