@@ -200,6 +200,7 @@ def read_all(config_path: Path, now: datetime | None = None) -> dict:
     window = (now - timedelta(days=30), now + timedelta(days=horizon))
     records: list[dict] = []
     failed: dict[str, str] = {}
+    cpu_by_type: dict[str, float] = {}
     cpu0, wall0 = time.process_time(), time.perf_counter()
     with requests.Session() as session:
         session.headers["User-Agent"] = "naive-reader/1 (massage-events benchmark)"
@@ -208,13 +209,16 @@ def read_all(config_path: Path, now: datetime | None = None) -> dict:
             if reader is None:
                 failed[source["id"]] = f"no naive reader for type {source['type']}"
                 continue
+            began = time.process_time()
             try:
                 records += reader(session, source, window)
             except Exception as error:  # noqa: BLE001 - a yardstick notes a failure and goes on
                 failed[source["id"]] = f"{type(error).__name__}: {error}"
+            cpu_by_type[source["type"]] = cpu_by_type.get(source["type"], 0.0) + time.process_time() - began
     return {"wall_s": round(time.perf_counter() - wall0, 3), "cpu_s": round(time.process_time() - cpu0, 3),
             "sources": len(config["sources"]), "sources_failed": len(failed), "failures": dict(list(failed.items())[:5]),
-            "records": len(records), "_records": records}
+            "records": len(records), "cpu_s_by_type": {k: round(v, 3) for k, v in sorted(cpu_by_type.items())},
+            "_records": records}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -236,7 +240,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result))
     else:
         print(f"naive reader: {result['records']} records from {result['sources']} sources "
-              f"({result['sources_failed']} failed) in {result['wall_s']:.2f} s wall, {result['cpu_s']:.2f} s CPU")
+              f"({result['sources_failed']} failed) in {result['wall_s']:.2f} s wall, {result['cpu_s']:.2f} s CPU; "
+              f"CPU by type: {result['cpu_s_by_type']}")
     return 0
 
 
