@@ -43,7 +43,7 @@ class Fragments:
         """The event's digest (computed once per event object per publish)."""
         found = self._digests.get(id(event))
         if found is None:
-            data = json.dumps(event_to_dict(event), sort_keys=True, ensure_ascii=False)
+            data = json.dumps(event_to_dict(event), ensure_ascii=False)  # its keys in a fixed order
             found = self._digests[id(event)] = hashlib.sha256(data.encode()).hexdigest()[:32]
         return found
 

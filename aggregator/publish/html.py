@@ -161,8 +161,14 @@ def upcoming(events: Sequence[Event], now: datetime) -> list[Event]:
     return sorted((e for e in events if _end_instant(e) >= now), key=lambda e: (_start_instant(e), e.uid))
 
 
+@lru_cache(maxsize=1)
+def _card_template() -> jinja2.Template:
+    # Looked up once: get_template() checks the file on disk at every call, 2,000 times a page.
+    return environment().get_template("event_card.html.j2")
+
+
 def _card(view: EventView) -> str:
-    return environment().get_template("event_card.html.j2").render(e=view)
+    return _card_template().render(e=view)
 
 
 def _light_view(event: Event, card: str) -> EventView:
