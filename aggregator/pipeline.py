@@ -24,7 +24,6 @@ from aggregator.collect.fetch import body_fingerprint
 from aggregator.config.settings import CalendarSettings, Config, FilterSettings
 from aggregator.errors import ParseError, RecordRejected, SourceError
 from aggregator.merge import (
-    dedupe,
     lifecycle,
     tagging,
 )
@@ -327,6 +326,8 @@ def _publish_key(config: Config, now: datetime) -> str:
 
 def merge_and_store(config: Config, store: Store, ok_sources: set[str], now: datetime) -> list[Event]:
     """All current records -> merged, revised events, stored as what is published."""
+    from aggregator.merge import dedupe  # rapidfuzz and friends: a run where nothing changed never merges
+
     records = store.records()
     previous = store.previous_events()
     overrides = config.merge

@@ -22,6 +22,7 @@ import email.policy
 import json
 import mailbox
 import re
+import resource
 import sys
 import time
 from datetime import date, datetime, timedelta, timezone
@@ -229,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     result = read_all(args.config, args.now)
     records = result.pop("_records")
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    result["process_cpu_s"] = round(own.ru_utime + own.ru_stime, 3)  # imports included
     result["records_by_type"] = {}
     for r in records:
         kind = r["source"].split("-")[1] if r["source"].count("-") >= 2 else "?"
