@@ -277,7 +277,7 @@ def _run(config: Config, store: Store, out_dir: Path, now: datetime, fetcher: Fe
     changed = bool(report.withdrawn) or any(r.changed for r in report.sources)
     names = ("calendar.ics", "events.json", "index.html")
     if not changed and store.get_meta("publish_key") == key and all((out_dir / n).exists() for n in names):
-        events = store.published_events()
+        report.events_published = store.published_count()  # counted, not decoded: nothing is published
         report.outputs = [out_dir / n for n in names]
         report.republished = False
     else:
@@ -285,7 +285,7 @@ def _run(config: Config, store: Store, out_dir: Path, now: datetime, fetcher: Fe
         events = merge_and_store(config, store, ok_sources, now)
         report.outputs = publish_events(config, store, out_dir, events, now)
         store.set_meta("publish_key", key)
-    report.events_published = len(events)
+        report.events_published = len(events)
     report.finished = now + timedelta(seconds=time.monotonic() - wall)
     store.finish_run(run_id, report.finished, report.as_dict())
     return report

@@ -187,6 +187,10 @@ class Store:
                 list(links.items()),
             )
 
+    def published_count(self) -> int:
+        """How many events are published (what published_events() would return), without decoding them."""
+        return self.db.execute("SELECT count(*) FROM events").fetchone()[0]
+
     def publish_fragments(self) -> dict[str, str]:
         """Pieces of events rendered by the last publish (aggregator/publish/fragments.py)."""
         return {r["key"]: r["body"] for r in self.db.execute("SELECT key, body FROM publish_fragments")}
