@@ -9,6 +9,7 @@ source in one transaction; the publish step writes files atomically.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -23,13 +24,13 @@ from aggregator.collect.fetch import body_fingerprint
 from aggregator.config.settings import CalendarSettings, Config, FilterSettings
 from aggregator.errors import ParseError, RecordRejected, SourceError
 from aggregator.merge import (
-    dedupe,
     lifecycle,
     tagging,
 )
 from aggregator.merge.normalize import normalize, record_uid
 from aggregator.model import Event, RawEvent, Window
 from aggregator.publish import outputs
+from aggregator.publish.fragments import Fragments
 from aggregator.report import RunReport, SourceResult
 from aggregator.store import health
 from aggregator.store.database import Store
@@ -38,6 +39,8 @@ from sources.base import Fetched, Fetcher, Skipped, SourceOptions
 from sources.registry import adapter_for
 
 log = logging.getLogger(__name__)
+
+FOLLOWED_KEY = "followed_pages:"  # + source id: store meta, the requests a follow: source's records came from
 
 
 @dataclass
@@ -48,7 +51,8 @@ class SourceOutcome:
     unchanged: bool = False
     http_status: int | None = None
     moved_to: str | None = None  # the source's URL answered 301/308 with this target
-    fingerprint: str | None = None  # fetch.body_fingerprint of the source URL's body
+    fingerprint: str | None = None  # fetch.body_fingerprint of the source URL's body (of every page it read)
+    pages: list[list] | None = None  # a follow: source's requests: [url, accept, discovered, body fingerprint]
 
 
 class _Unchanged(Exception):
@@ -57,10 +61,16 @@ class _Unchanged(Exception):
 
 class _SourceFetcher:
     """The fetcher as one source sees it: notes statuses, and stops the read early
-    when the source's own document is unchanged and its records are in the store."""
+    when the source's own document is unchanged and its records are in the store.
+
+    A source that follows links (`follow:`) is made of many pages: its fingerprint covers every
+    page it read, and `revalidate()` asks for the pages of its last read again (conditional
+    requests, answered 304) before any parsing: when every page is the same, nothing is parsed.
+    What it fetched is handed to the adapter from memory, never requested twice."""
 
     def __init__(self, inner: Fetcher, options: SourceOptions, may_skip: bool,
-                 known_fingerprint: str | None = None, salt: str = "", max_records: int | None = None) -> None:
+                 known_fingerprint: str | None = None, salt: str = "", max_records: int | None = None, *,
+                 pages: bool = False) -> None:
         self.inner = inner
         self.max_records = max_records  # adapters may refuse a document holding more before parsing it
         self.fetch_seconds = 0.0  # time spent waiting on the fetcher (the rest is reading)
@@ -70,6 +80,10 @@ class _SourceFetcher:
         self.salt = salt
         self.fingerprint: str | None = None
         self.last_status: int | None = None
+        self.multi_page = pages
+        self.page_prints: dict[str, str] = {}  # url asked for -> body fingerprint
+        self.requests: list[tuple[str, str | None, bool]] = []  # (url, accept, discovered) in order
+        self._kept: dict[str, Fetched | SourceError] = {}
 
     def check_version(self, version: str | None) -> None:
         """An adapter's version token of its input (a local folder) stands in for a body."""
@@ -80,17 +94,54 @@ class _SourceFetcher:
             raise _Unchanged
 
     def get(self, url: str, *, accept: str | None = None, discovered: bool = False) -> Fetched:
+        kept = self._kept.pop(url, None)
+        if isinstance(kept, SourceError):
+            raise kept
+        if kept is None:
+            fetched = self._fetch(url, accept, discovered)
+        else:
+            fetched = kept
+            self.requests.append((url, accept, discovered))
+        if url == self.options.url and not self.multi_page:
+            self.fingerprint = f"{self.page_prints[url]}:{self.salt}"
+            if self.may_skip and self.known_fingerprint is not None and self.fingerprint == self.known_fingerprint:
+                raise _Unchanged
+        return fetched
+
+    def _fetch(self, url: str, accept: str | None, discovered: bool) -> Fetched:
         began = time.monotonic()
         try:
             fetched = self.inner.get(url, accept=accept, discovered=discovered)
         finally:
             self.fetch_seconds += time.monotonic() - began
         self.last_status = fetched.status
-        if url == self.options.url:
-            self.fingerprint = f"{body_fingerprint(fetched.content)}:{self.salt}"
-            if self.may_skip and self.known_fingerprint is not None and self.fingerprint == self.known_fingerprint:
-                raise _Unchanged
+        self.page_prints[url] = body_fingerprint(fetched.content)
+        self.requests.append((url, accept, discovered))
         return fetched
+
+    def pages_fingerprint(self) -> str | None:
+        """One fingerprint of every page read (a multi-page source), None when none was."""
+        if not self.page_prints:
+            return None
+        lines = "\n".join(f"{url} {digest}" for url, digest in sorted(self.page_prints.items()))
+        return f"{hashlib.sha256(lines.encode()).hexdigest()}:{self.salt}"
+
+    def revalidate(self, pages: list[list]) -> None:
+        """Ask again for every page the last read asked for, in its order; raise _Unchanged when
+        each is what it was (nothing parsed). At the first page that changed (or failed) stop, and
+        keep what came for the adapter's read."""
+        for url, accept, discovered, digest in pages:
+            try:
+                self._kept[url] = self._fetch(url, accept, discovered)
+            except SourceError as error:
+                self._kept[url] = error  # the adapter meets it as it would have, without a second request
+                break
+            if self.page_prints[url] != digest:
+                break
+        else:
+            if pages and self.pages_fingerprint() == self.known_fingerprint:
+                raise _Unchanged
+        self.requests.clear()  # the adapter's read decides which pages the source is made of
 
 
 def window_for(calendar: CalendarSettings, now: datetime) -> Window:
@@ -101,7 +152,7 @@ def window_for(calendar: CalendarSettings, now: datetime) -> Window:
 def read_source(options: SourceOptions, calendar: CalendarSettings, fetcher: Fetcher, window: Window,
                 *, filters: FilterSettings | None = None, may_skip_unchanged: bool = False,
                 known_fingerprint: str | None = None, tag_rules=None, max_records: int | None = None,
-                deadline: float | None = None) -> SourceOutcome:
+                deadline: float | None = None, known_pages: list[list] | None = None) -> SourceOutcome:
     """Read and normalize one source, storing nothing. Never raises for a bad source.
 
     Limits: more than `max_records` records, or more than `deadline` seconds spent reading
@@ -117,13 +168,16 @@ def read_source(options: SourceOptions, calendar: CalendarSettings, fetcher: Fet
         update["include"] = options.include or filters.include
     options = options.model_copy(update=update)
     own = fetcher.for_source(options) if hasattr(fetcher, "for_source") else fetcher
-    # A source that follows links is only unchanged when every page is: read it through.
-    view = _SourceFetcher(own, options, may_skip_unchanged and not getattr(options, "follow", None),
-                          known_fingerprint, _reading_salt(options, calendar, window, tag_rules), max_records)
+    # A source that follows links is only unchanged when every page is: all are asked for again.
+    follows = bool(getattr(options, "follow", None))
+    view = _SourceFetcher(own, options, may_skip_unchanged, known_fingerprint,
+                          _reading_salt(options, calendar, window, tag_rules), max_records, pages=follows)
     began = time.monotonic()
     try:
         adapter = adapter_for(options.type)()
         view.check_version(adapter.version(options))
+        if follows and may_skip_unchanged and known_fingerprint is not None and known_pages:
+            view.revalidate(known_pages)
         seen: set[str] = set()
         for item in adapter.read(options, view, window):
             if isinstance(item, Skipped):
@@ -156,7 +210,12 @@ def read_source(options: SourceOptions, calendar: CalendarSettings, fetcher: Fet
     outcome.http_status = view.last_status if outcome.error is None else (
         outcome.error.http_status or view.last_status)
     outcome.moved_to = getattr(own, "moved_to", None)
-    outcome.fingerprint = view.fingerprint
+    if follows and view.fingerprint is None:
+        outcome.fingerprint = view.pages_fingerprint()
+        outcome.pages = None if outcome.unchanged else [
+            [url, accept, discovered, view.page_prints.get(url)] for url, accept, discovered in view.requests]
+    else:
+        outcome.fingerprint = view.fingerprint
     return outcome
 
 
@@ -212,6 +271,7 @@ def _run(config: Config, store: Store, out_dir: Path, now: datetime, fetcher: Fe
     report.withdrawn = store.drop_sources_except(s.id for s in sources)
     has_records = {s.id: store.record_count(s.id) > 0 for s in sources}
     known = {s.id: health.stored_fingerprint(store, s.id) for s in sources}
+    known_pages = {s.id: _followed_pages(store, s.id) for s in sources if getattr(s, "follow", None)}
 
     due, deferred = [], []
     for options in sources:
@@ -227,7 +287,8 @@ def _run(config: Config, store: Store, out_dir: Path, now: datetime, fetcher: Fe
         outcome = read_source(options, config.calendar, fetcher, window, filters=config.filters,
                               tag_rules=config.tags,
                               may_skip_unchanged=has_records[options.id], known_fingerprint=known[options.id],
-                              max_records=config.fetch.max_records, deadline=config.fetch.deadline)
+                              max_records=config.fetch.max_records, deadline=config.fetch.deadline,
+                              known_pages=known_pages.get(options.id))
         return options, outcome, time.monotonic() - began
 
     ok_sources: set[str] = set()
@@ -246,15 +307,15 @@ def _run(config: Config, store: Store, out_dir: Path, now: datetime, fetcher: Fe
     changed = bool(report.withdrawn) or any(r.changed for r in report.sources)
     names = ("calendar.ics", "events.json", "index.html")
     if not changed and store.get_meta("publish_key") == key and all((out_dir / n).exists() for n in names):
-        events = store.published_events()
+        report.events_published = store.published_count()  # counted, not decoded: nothing is published
         report.outputs = [out_dir / n for n in names]
         report.republished = False
     else:
         store.set_meta("publish_key", "")  # a publish killed halfway is redone by the next run
         events = merge_and_store(config, store, ok_sources, now)
-        report.outputs = outputs.publish(out_dir, config, events, now)
+        report.outputs = publish_events(config, store, out_dir, events, now)
         store.set_meta("publish_key", key)
-    report.events_published = len(events)
+        report.events_published = len(events)
     report.finished = now + timedelta(seconds=time.monotonic() - wall)
     store.finish_run(run_id, report.finished, report.as_dict())
     return report
@@ -295,6 +356,8 @@ def _publish_key(config: Config, now: datetime) -> str:
 
 def merge_and_store(config: Config, store: Store, ok_sources: set[str], now: datetime) -> list[Event]:
     """All current records -> merged, revised events, stored as what is published."""
+    from aggregator.merge import dedupe  # rapidfuzz and friends: a run where nothing changed never merges
+
     records = store.records()
     previous = store.previous_events()
     overrides = config.merge
@@ -305,6 +368,27 @@ def merge_and_store(config: Config, store: Store, ok_sources: set[str], now: dat
     links = {record_uid(ref.source, ref.external_id): event.uid for event in merged for ref in event.sources}
     store.save_events(events, links, now)
     return store.published_events()
+
+
+def publish_events(config: Config, store: Store, out_dir: Path, events: list[Event], now: datetime) -> list[Path]:
+    """Write the outputs, rendering only the events that changed since the last publish: the
+    pieces of the others (VEVENT, events.json entry, page card) come from the store."""
+    fragments = Fragments(store.publish_fragments())
+    written = outputs.publish(out_dir, config, events, now, fragments=fragments)
+    if fragments.changed:
+        store.save_publish_fragments(fragments.used)
+    return written
+
+
+def _followed_pages(store: Store, source_id: str) -> list[list] | None:
+    """Every request a follow: source's stored records were read from (its listing first)."""
+    text = store.get_meta(FOLLOWED_KEY + source_id)
+    if not text:
+        return None
+    try:
+        return [[str(url), accept, bool(discovered), digest] for url, accept, discovered, digest in json.loads(text)]
+    except (ValueError, TypeError):
+        return None
 
 
 def _settle(store: Store, options: SourceOptions, outcome: SourceOutcome, now: datetime,
@@ -327,6 +411,8 @@ def _settle(store: Store, options: SourceOptions, outcome: SourceOutcome, now: d
         outcome.fingerprint = None  # kept records are not this body's: parse it again next run
     else:
         result.changed = store.replace_records(options.id, outcome.records, now)
+        if outcome.pages is not None:  # with the fingerprint: which pages to ask for again
+            store.set_meta(FOLLOWED_KEY + options.id, json.dumps(outcome.pages))
     result.records = store.record_count(options.id)
     interval = timedelta(minutes=options.refresh_minutes) if options.refresh_minutes else None
     result.warnings += health.record_outcome(

@@ -159,6 +159,7 @@ class Source:
     host: int  # index of the farm host serving it
     path: str  # relative to files/
     listings: list["Listing"] = field(default_factory=list)
+    follow: bool = False  # jsonld: a Meetup-like listing of links; each event on its own page
 
 
 @dataclass
@@ -335,6 +336,25 @@ class JsonldWriter(Writer):
     type_name = "jsonld"
     extension = "html"
     content_type = "text/html; charset=utf-8"
+
+    def options(self, source):
+        return {"follow": "a.event-link"} if source.follow else {}
+
+    def write(self, source, listings, anchor, files):
+        if not source.follow:
+            return super().write(source, listings, anchor, files)
+        # Meetup-like: the listing links each event's own page, which carries its JSON-LD.
+        listing = files / source.path
+        pages = listing.parent / source.id
+        pages.mkdir(parents=True, exist_ok=True)
+        cards = []
+        for item in listings:
+            href = f"{source.id}/{item.n}.html"
+            (pages / f"{item.n}.html").write_bytes(self.render(source, [item], anchor))
+            cards.append(f'<li><a class="event-link" href="{html.escape(href)}">{html.escape(item.title)}</a></li>')
+        listing.write_bytes((f"<!doctype html><html><head><meta charset=\"utf-8\"><title>{source.id} events"
+                             f"</title></head><body><h1>Upcoming events</h1><ul>{''.join(cards)}</ul>"
+                             "</body></html>\n").encode())
 
     def render(self, source, listings, anchor):
         items = []
@@ -599,13 +619,17 @@ def _copies(rng: random.Random) -> int:
 
 
 def generate(out_dir: Path | str, *, n_sources: int = 300, seed: int = 7, anchor: date | None = None,
-             types: list[str] | None = None, n_hosts: int = 32, events_per_source: float = 12.0) -> Farm:
-    """Write the farm's files, farm.json and truth.json into out_dir; return the Farm."""
+             types: list[str] | None = None, n_hosts: int = 32, events_per_source: float = 12.0,
+             follow: int = 0) -> Farm:
+    """Write the farm's files, farm.json and truth.json into out_dir; return the Farm.
+
+    follow=N: N of the jsonld sources are Meetup-like (a listing of links, `follow:`, one page per
+    event), all on host 0, as one big site carries most of the requests of a real run."""
     out = Path(out_dir)
     files = out / "files"
     files.mkdir(parents=True, exist_ok=True)
     farm = plan(n_sources=n_sources, seed=seed, anchor=anchor, types=types, n_hosts=n_hosts,
-                events_per_source=events_per_source)
+                events_per_source=events_per_source, follow=follow)
     farm.dir = out
     for src in farm.sources:
         WRITERS[src.type].write(src, src.listings, farm.anchor, files)
@@ -615,7 +639,8 @@ def generate(out_dir: Path | str, *, n_sources: int = 300, seed: int = 7, anchor
 
 
 def plan(*, n_sources: int = 300, seed: int = 7, anchor: date | None = None, types: list[str] | None = None,
-         n_hosts: int = 32, events_per_source: float = 12.0, regions=REGIONS, span_days: int = 200) -> Farm:
+         n_hosts: int = 32, events_per_source: float = 12.0, regions=REGIONS, span_days: int = 200,
+         follow: int = 0) -> Farm:
     """The farm in memory: sources, their listings and the real-world events (no files)."""
     rng = random.Random(seed)
     anchor = anchor or datetime.now(UTC).date()
@@ -637,6 +662,8 @@ def plan(*, n_sources: int = 300, seed: int = 7, anchor: date | None = None, typ
         sid = f"{rid}-{type_name}-{i:03d}"
         path = sid + (f".{writer.extension}" if writer.extension else "")
         src = Source(sid, type_name, None if national else region, zone, i % max(1, n_hosts), path)
+        if type_name == "jsonld" and sum(s.follow for s in sources) < follow:
+            src.follow, src.host = True, 0  # the one big Meetup-like site
         sources.append(src)
         by_region.setdefault(src.region, []).append(src)
 
@@ -844,10 +871,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--anchor", type=date.fromisoformat, default=None, help="the farm's today (default: today)")
     p.add_argument("--hosts", type=int, default=32)
     p.add_argument("--types", default=None, help="comma-separated types (default: every registered one)")
+    p.add_argument("--follow", type=int, default=0, metavar="N",
+                   help="N jsonld sources are Meetup-like listings whose events are on pages of their own")
     args = p.parse_args(argv)
     types = args.types.split(",") if args.types else None
     farm = generate(args.out, n_sources=args.sources, seed=args.seed, anchor=args.anchor, types=types,
-                    n_hosts=args.hosts)
+                    n_hosts=args.hosts, follow=args.follow)
     print(f"{len(farm.sources)} sources ({', '.join(sorted({s.type for s in farm.sources}))}), "
           f"{len(farm.records)} records of {len({r.event.id for r in farm.records})} real-world events in {args.out}")
     return 0

@@ -10,7 +10,14 @@ process per phase:
 
 - COLD: an empty database and HTTP cache;
 - WARM: the same database and cache, nothing changed on the farm;
-- SEQUENTIAL: concurrency 1, per_host 1, cold (the baseline a parallel run must beat).
+- SEQUENTIAL: concurrency 1, per_host 1, cold (the baseline a parallel run must beat);
+- NAIVE: benchmarks/naive.py, the simplest sequential reader built from requests, BeautifulSoup,
+  feedparser and icalendar with no cache: the yardstick every figure is a ratio to;
+- REPUBLISH: publishing the warm run's events again into its outputs, as a run does when a
+  source changed but these events did not.
+
+Beside the wall times it states the politeness floor: the busiest host's requests x latency /
+per-host connections, below which no polite reader can finish (measured in the same run).
 
 It prints a table and writes benchmarks/results/latest.json: wall and CPU time, peak
 memory, requests, 200s and 304s per phase (from the farm server's log), events published
@@ -95,7 +102,15 @@ def run_phase(config_path: Path, db_path: Path, out_dir: Path, now: datetime | N
         "records": sum(s.records for s in report.sources),
         "events_published": report.events_published,
         "stages_wall_cpu_s": {k: list(v) for k, v in stages.items()},
+        "process_cpu_s": round(_process_cpu(), 3),
     }
+
+
+def _process_cpu() -> float:
+    """CPU seconds of this whole process so far (interpreter start and imports included) and of
+    its ended children: what `massage-events run` costs, where cpu_s counts run() alone."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    return own.ru_utime + own.ru_stime + _children_cpu()
 
 
 class _stage_clock:
@@ -105,12 +120,11 @@ class _stage_clock:
     def __enter__(self) -> dict:
         import aggregator.merge.dedupe as dedupe
         import aggregator.pipeline as pipeline
-        import aggregator.publish.outputs as outputs
 
         self.stages: dict = {}
         self.patched = []
         for module, attr, name in ((pipeline, "merge_and_store", "merge_and_store"),
-                                   (dedupe, "merge", "dedupe_merge"), (outputs, "publish", "publish")):
+                                   (dedupe, "merge", "dedupe_merge"), (pipeline, "publish_events", "publish")):
             original = getattr(module, attr, None)
             if original is None:
                 continue
@@ -132,6 +146,43 @@ class _stage_clock:
     def __exit__(self, *exc) -> None:
         for module, attr, original in self.patched:
             setattr(module, attr, original)
+
+
+def republish_phase(config_path: Path, db_path: Path, out_dir: Path, now: datetime | None) -> dict:
+    """Publish the stored events again into out_dir (nothing about them changed): what it costs."""
+    from aggregator.config.settings import load_config
+    from aggregator.pipeline import publish_events
+    from aggregator.store.database import Store
+
+    config = load_config(config_path)
+    with Store(db_path) as store:
+        events = store.published_events()
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        publish_events(config, store, out_dir, events, now or datetime.now(UTC))
+        wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    return {"wall_s": round(wall, 3), "cpu_s": round(cpu, 3), "events": len(events)}
+
+
+def _naive_in_child(config_path: Path, now: datetime | None) -> dict:
+    """benchmarks/naive.py over the same farm, in a fresh process (its imports are not counted,
+    as a run's are not: both are timed from their first source on)."""
+    cmd = [sys.executable, "-m", "benchmarks.naive", str(config_path), "--json"]
+    if now is not None:
+        cmd += ["--now", now.isoformat()]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"the naive reader failed (exit {done.returncode}):\n{done.stderr[-4000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _republish_in_child(config_path: Path, db_path: Path, out_dir: Path, now: datetime | None) -> dict:
+    cmd = [sys.executable, "-m", "benchmarks.run", "--republish-phase", str(config_path), str(db_path), str(out_dir)]
+    if now is not None:
+        cmd.append(now.isoformat())
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"the republish phase failed (exit {done.returncode}):\n{done.stderr[-4000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def _phase_in_child(config_path: Path, db_path: Path, out_dir: Path, now: datetime | None) -> dict:
@@ -196,7 +247,7 @@ def benchmark(*, sources: int = 300, latency_ms: float = 20.0, hosts: int = 32, 
               anchor: date | None = None, workdir: Path | None = None, sequential: bool = True,
               in_process: bool = False, concurrency: int | None = None, per_host: int | None = None,
               types: list[str] | None = None, events_per_source: float = 12.0, repeat: int = 1,
-              changed: bool = True, log=print) -> dict:
+              changed: bool = True, follow: int = 0, naive: bool = True, log=print) -> dict:
     """Generate, serve, run cold/warm/sequential, score. Returns the results dict.
 
     With repeat > 1 the phases run that many times and each phase keeps its fastest (by wall
@@ -210,7 +261,7 @@ def benchmark(*, sources: int = 300, latency_ms: float = 20.0, hosts: int = 32, 
     try:
         t0 = time.perf_counter()
         farm = farm_mod.generate(workdir / "farm", n_sources=sources, seed=seed, anchor=anchor, types=types,
-                                 n_hosts=hosts, events_per_source=events_per_source)
+                                 n_hosts=hosts, events_per_source=events_per_source, follow=follow)
         gen_s = time.perf_counter() - t0
         truth = json.loads((workdir / "farm" / "truth.json").read_text(encoding="utf-8"))
         now = farm.anchor
@@ -221,8 +272,11 @@ def benchmark(*, sources: int = 300, latency_ms: float = 20.0, hosts: int = 32, 
             "farm": {"sources": len(farm.sources), "types": sorted({s.type for s in farm.sources}),
                      "hosts": hosts, "latency_ms": latency_ms, "seed": seed, "anchor": farm.anchor.date().isoformat(),
                      "records": len(truth["records"]), "events": len(truth["events"]),
+                     "follow_sources": sum(1 for s in farm.sources if s.follow),
+                     "per_host": per_host or _default_per_host(),
                      "generate_s": round(gen_s, 2)},
             "phases": {},
+            "publishing": {},
         }
         log(f"farm: {len(farm.sources)} sources ({', '.join(results['farm']['types'])}) on {hosts} hosts, "
             f"{len(truth['records'])} records of {len(truth['events'])} events, {latency_ms:g} ms latency")
@@ -231,7 +285,10 @@ def benchmark(*, sources: int = 300, latency_ms: float = 20.0, hosts: int = 32, 
                                                    per_host=per_host)
             serial = farm_mod.write_sources_yaml(workdir / "farm", server.base_urls, concurrency=1, per_host=1,
                                                  name="sources-sequential.yaml")
-            plan = [("cold", parallel, "parallel"), ("warm", parallel, "parallel")]
+            plan = [("cold", parallel, "parallel"), ("warm", parallel, "parallel"),
+                     ("republish", parallel, "parallel")]
+            if naive:
+                plan.insert(0, ("naive", parallel, None))
             if sequential:
                 plan.append(("sequential", serial, "sequential"))
             if changed:  # last, in the last round only: it edits the farm the other phases read
@@ -246,7 +303,22 @@ def benchmark(*, sources: int = 300, latency_ms: float = 20.0, hosts: int = 32, 
                         edits = farm_mod.change(farm, fraction=0.05)
                         server.forget()
                     server.log.clear()
+                    if name == "naive":
+                        log(f"naive reader{f' (round {round_no + 1})' if repeat > 1 else ''} ...")
+                        measured = _naive_in_child(config, now)
+                        measured.pop("extracted", None)
+                        measured.update(server.log.counts())
+                        results.setdefault("repeats", {}).setdefault(name, []).append(measured)
+                        if name not in results["phases"] or measured["wall_s"] < results["phases"][name]["wall_s"]:
+                            results["phases"][name] = measured
+                        continue
                     out = workdir / f"out-{db_name}"
+                    if name == "republish":
+                        measured = _republish_in_child(config, workdir / f"{db_name}.sqlite", out, now)
+                        results.setdefault("repeats", {}).setdefault(name, []).append(measured)
+                        if name not in results["publishing"] or measured["wall_s"] < results["publishing"][name]["wall_s"]:
+                            results["publishing"][name] = measured
+                        continue
                     if name in ("cold", "sequential"):  # cold: no database, no HTTP cache, no outputs from any earlier run
                         _remove_state(workdir, db_name)
                     log(f"{name} run{f' (round {round_no + 1})' if repeat > 1 else ''} ...")
@@ -268,7 +340,7 @@ def benchmark(*, sources: int = 300, latency_ms: float = 20.0, hosts: int = 32, 
             if repeat <= 1:
                 results.pop("repeats", None)
             results["server_user_agents"] = sorted({e.user_agent for e in server.log.entries})[:3]
-        _ratios(results)
+        _ratios(results, latency_ms)
         return results
     finally:
         if tmp is not None:
@@ -343,13 +415,36 @@ def _uids(out: Path) -> list[str]:
     return sorted(e["uid"] for e in json.loads((out / "events.json").read_text(encoding="utf-8"))["events"])
 
 
-def _ratios(results: dict) -> None:
+def _default_per_host() -> int:
+    from aggregator.config.settings import FetchSettings
+
+    return FetchSettings().per_host
+
+
+def _ratios(results: dict, latency_ms: float = 0.0) -> None:
+    """Every phase as a ratio to the naive reader, the politeness floor of each phase (its
+    busiest host's requests x latency / per-host connections), and the issue's own ratios."""
     p = results["phases"]
     r = {}
     if "sequential" in p and p["cold"]["wall_s"]:
         r["sequential_over_cold_wall"] = round(p["sequential"]["wall_s"] / p["cold"]["wall_s"], 2)
     if p.get("warm") and p["cold"]["cpu_s"]:
         r["warm_cpu_fraction_of_cold"] = round(p["warm"]["cpu_s"] / p["cold"]["cpu_s"], 3)
+    per_host = results.get("farm", {}).get("per_host") or 1
+    for name, m in p.items():
+        if "busiest_host_requests" in m:
+            limit = 1 if name in ("sequential", "naive") else per_host
+            m["floor_s"] = round(m["busiest_host_requests"] * latency_ms / 1000 / limit, 3)
+    naive = p.get("naive")
+    if naive and naive.get("wall_s") and naive.get("cpu_s"):
+        for name, m in p.items():
+            if name != "naive":
+                r[f"{name}_over_naive_wall"] = round(m["wall_s"] / naive["wall_s"], 3)
+                r[f"{name}_over_naive_cpu"] = round(m["cpu_s"] / naive["cpu_s"], 3)
+                if m.get("process_cpu_s") and naive.get("process_cpu_s"):
+                    r[f"{name}_over_naive_process_cpu"] = round(m["process_cpu_s"] / naive["process_cpu_s"], 3)
+    if p.get("warm") and "floor_s" in p["warm"]:
+        r["warm_wall_over_floor_s"] = round(p["warm"]["wall_s"] - p["warm"]["floor_s"], 3)
     results["ratios"] = r
 
 
@@ -407,19 +502,34 @@ def table(results: dict) -> str:
         lines.append(f"farm: {f['sources']} sources ({', '.join(f['types'])}), {f['records']} records of "
                      f"{f['events']} events, {f['hosts']} hosts, {f['latency_ms']:g} ms latency, "
                      f"{results['machine']['cpus']} CPUs")
-        head = f"{'phase':<11}{'wall s':>8}{'cpu s':>8}{'peak MB':>9}{'requests':>10}{'200':>6}{'304':>6}" \
-               f"{'ok':>6}{'failed':>7}{'unchanged':>10}{'events':>8}"
+        head = f"{'phase':<11}{'wall s':>8}{'cpu s':>8}{'floor s':>8}{'peak MB':>9}{'requests':>10}{'200':>6}" \
+               f"{'304':>6}{'ok':>6}{'failed':>7}{'unchanged':>10}{'events':>8}"
         lines += [head, "-" * len(head)]
         for name, m in p.items():
-            lines.append(f"{name:<11}{m['wall_s']:>8.2f}{m['cpu_s']:>8.2f}{m['peak_rss_mb']:>9.0f}"
+            if name == "naive":
+                lines.append(f"{name:<11}{m['wall_s']:>8.2f}{m['cpu_s']:>8.2f}{m.get('floor_s', 0):>8.2f}{'':>9}"
+                             f"{m['requests']:>10}{m['ok_200']:>6}{m['not_modified_304']:>6}"
+                             f"{m['sources'] - m['sources_failed']:>6}{m['sources_failed']:>7}{'':>10}"
+                             f"{str(m['records']) + ' rec':>8}")
+                continue
+            lines.append(f"{name:<11}{m['wall_s']:>8.2f}{m['cpu_s']:>8.2f}{m.get('floor_s', 0):>8.2f}"
+                         f"{m['peak_rss_mb']:>9.0f}"
                          f"{m['requests']:>10}{m['ok_200']:>6}{m['not_modified_304']:>6}{m['sources_ok']:>6}"
                          f"{m['sources_failed']:>7}{m['sources_unchanged']:>10}{m['events_published']:>8}")
+        lines.append("floor = the busiest host's requests x latency / per-host connections (1 for sequential "
+                     f"and naive, {f.get('per_host', '?')} otherwise)")
+        lines.append("whole-process CPU s (interpreter, imports and config included): " + ", ".join(
+            f"{name} {m['process_cpu_s']:.2f}" for name, m in p.items() if m.get("process_cpu_s")))
+        pub = results.get("publishing", {}).get("republish")
+        if pub:
+            lines.append(f"publishing {pub['events']} events again, nothing changed about them: "
+                         f"{pub['wall_s']:.2f} s wall, {pub['cpu_s']:.2f} s CPU")
         r = results.get("ratios", {})
         if r:
             lines.append("  ".join(f"{k} = {v}" for k, v in r.items()))
         lines.append("stages, wall/CPU s: " + "; ".join(
             f"{name}: " + ", ".join(f"{k} {v[0]:.2f}/{v[1]:.2f}" for k, v in m.get("stages_wall_cpu_s", {}).items())
-            for name, m in p.items()))
+            for name, m in p.items() if name != "naive"))
         c = results.get("changed_check")
         if c:
             lines.append(f"changed: {c['sources_edited']} sources edited; moved {c['moved']}: kept uid "
@@ -462,6 +572,11 @@ def main(argv: list[str] | None = None) -> int:
         now = datetime.fromisoformat(argv[4]) if len(argv) > 4 else None
         print(json.dumps(run_phase(config, db, out, now)))
         return 0
+    if argv[:1] == ["--republish-phase"]:  # internal: publishing again in a fresh process
+        config, db, out = map(Path, argv[1:4])
+        now = datetime.fromisoformat(argv[4]) if len(argv) > 4 else None
+        print(json.dumps(republish_phase(config, db, out, now)))
+        return 0
     if argv[:1] == ["--dedupe-phase"]:  # internal: dedupe scale in a fresh process
         print(json.dumps(dedupe_scale(int(argv[1]), int(argv[2]))))
         return 0
@@ -476,6 +591,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--types", default=None, help="comma-separated source types (default: all registered)")
     p.add_argument("--skip-sequential", action="store_true")
     p.add_argument("--skip-changed", action="store_true", help="no run after editing 5%% of the sources")
+    p.add_argument("--skip-naive", action="store_true", help="no run of the naive reader (benchmarks/naive.py)")
+    p.add_argument("--follow", type=int, default=0, metavar="N",
+                   help="N jsonld sources are Meetup-like (follow: event pages), all on one host")
     p.add_argument("--repeat", type=int, default=1, help="run the phases N times; keep each phase's fastest")
     p.add_argument("--workdir", type=Path, default=None, help="keep the farm, databases and outputs here")
     p.add_argument("--dedupe-scale", type=int, default=None, metavar="N",
@@ -498,7 +616,7 @@ def main(argv: list[str] | None = None) -> int:
                             anchor=args.anchor, workdir=args.workdir, sequential=not args.skip_sequential,
                             concurrency=args.concurrency, per_host=args.per_host,
                             types=args.types.split(",") if args.types else None, repeat=args.repeat,
-                            changed=not args.skip_changed,
+                            changed=not args.skip_changed, follow=args.follow, naive=not args.skip_naive,
                             log=lambda m: print(m, file=sys.stderr, flush=True))
         path = args.results
     print(table(results))

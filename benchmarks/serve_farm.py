@@ -76,7 +76,11 @@ class RequestLog:
             peak_total = self.peak_total
         feeds = [e for e in entries if e.path != "/robots.txt"]
         by_status = Counter(e.status for e in feeds)
+        by_host = Counter(e.host for e in entries)  # robots.txt included: it waits its turn too
+        busiest = by_host.most_common(1)
         return {
+            "busiest_host": busiest[0][0] if busiest else None,
+            "busiest_host_requests": busiest[0][1] if busiest else 0,
             "requests": len(feeds),
             "ok_200": by_status.get(200, 0),
             "not_modified_304": by_status.get(304, 0),
@@ -90,6 +94,7 @@ class RequestLog:
 
 class FarmHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body leave at once: no 40 ms delayed-ACK stall per request
     server: "_HostServer"
 
     def log_message(self, *args) -> None:

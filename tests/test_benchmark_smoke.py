@@ -187,7 +187,13 @@ def test_a_tiny_farm_runs_cold_warm_and_sequential_and_is_scored(tmp_path):
                         in_process=True, events_per_source=4, log=lambda m: None)
     assert (tmp_path / "farm" / "truth.json").is_file()
     phases = results["phases"]
-    assert set(phases) == {"cold", "warm", "changed", "sequential"}
+    assert set(phases) == {"naive", "cold", "warm", "changed", "sequential"}
+    naive = phases["naive"]
+    assert naive["records"] > 0 and naive["sources_failed"] == 0, naive.get("failures")
+    assert naive["requests"] >= phases["cold"]["requests"] - 1, "the yardstick reads the same farm"
+    assert results["ratios"]["cold_over_naive_cpu"] > 0 and "warm_over_naive_wall" in results["ratios"]
+    assert all("floor_s" in phases[name] for name in ("naive", "cold", "warm", "sequential"))
+    assert results["publishing"]["republish"]["events"] == phases["warm"]["events_published"]
     changed = results["changed_check"]
     assert changed["sources_edited"] >= 1 and changed["moved"] == changed["removed"] >= 1
     assert phases["changed"]["ok_200"] >= changed["sources_edited"]  # the edited files were downloaded
@@ -195,7 +201,7 @@ def test_a_tiny_farm_runs_cold_warm_and_sequential_and_is_scored(tmp_path):
                       if not s["local"])
     assert phases["cold"]["requests"] >= web_sources  # every web source was fetched
     assert phases["sequential"]["peak_connections_per_host"] == 1
-    for name in phases:
+    for name in phases.keys() - {"naive"}:
         assert phases[name]["wall_s"] > 0 and phases[name]["events_published"] > 0
     q = results["quality"]
     assert q["truth_events"] > 0 and q["truth_records"] > 0
@@ -204,6 +210,24 @@ def test_a_tiny_farm_runs_cold_warm_and_sequential_and_is_scored(tmp_path):
     assert q["extraction"]["recall"] > 0.5  # the adapters read most of what the farm wrote
     assert 0.0 <= q["dedupe"]["f1"] <= 1.0 and q["dedupe"]["true_pairs"] > 0
     assert "de-duplication (pairwise)" in table(results)
+
+
+def test_a_warm_run_over_meetup_like_sources_answers_every_page_304_and_parses_nothing(tmp_path):
+    from benchmarks.run import benchmark
+
+    today = datetime.now(timezone.utc).date()
+    results = benchmark(sources=12, latency_ms=0, hosts=2, seed=5, anchor=today, workdir=tmp_path, in_process=True,
+                        events_per_source=4, follow=2, sequential=False, changed=False, naive=False,
+                        log=lambda m: None)
+    assert results["farm"]["follow_sources"] == 2
+    cold, warm = results["phases"]["cold"], results["phases"]["warm"]
+    assert cold["requests"] > cold["sources_ok"], "event pages were followed"
+    assert warm["requests"] == warm["not_modified_304"] == cold["requests"]
+    listing = {r["source"] for r in json.loads((tmp_path / "farm" / "truth.json").read_text())["records"]}
+    assert warm["sources_ok"] == 12 and warm["sources_unchanged"] == len(listing), \
+        "every source with events is unchanged (one with none is simply read again)"
+    assert "merge_and_store" not in warm["stages_wall_cpu_s"], "nothing changed: nothing merged or published"
+    assert warm["busiest_host_requests"] >= warm["requests"] / 2
 
 
 def test_dedupe_scale_builds_records_with_known_duplicates():

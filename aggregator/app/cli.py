@@ -14,11 +14,14 @@ import sqlite3
 import sys
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aggregator import __version__
-from aggregator.config.settings import Config
 from aggregator.errors import ConfigError, MassageEventsError
 from aggregator.report import CommandReport
+
+if TYPE_CHECKING:  # pydantic, the adapters and their parsers load with a command that reads a config
+    from aggregator.config.settings import Config
 
 log = logging.getLogger("aggregator")
 

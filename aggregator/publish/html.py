@@ -23,6 +23,7 @@ from urllib.parse import urlencode
 
 import jinja2
 import nh3
+from markupsafe import Markup
 
 from aggregator.merge.normalize import safe_url
 from aggregator.model import Event, Status
@@ -35,6 +36,7 @@ from aggregator.publish.feeds import (
     regions_and_tags,
     subscribe_links,
 )
+from aggregator.publish.fragments import Fragments, salt
 from aggregator.resources import static_dir, templates_dir
 from aggregator.timezones import resolve_zone
 from aggregator.config.settings import Config
@@ -93,6 +95,7 @@ class EventView:
     google: str
     ics: str
     map_query: str | None = None
+    card: Markup = Markup("")  # the event's <article>, rendered from event_card.html.j2 (autoescaped)
 
 
 @dataclass
@@ -158,6 +161,53 @@ def upcoming(events: Sequence[Event], now: datetime) -> list[Event]:
     return sorted((e for e in events if _end_instant(e) >= now), key=lambda e: (_start_instant(e), e.uid))
 
 
+@lru_cache(maxsize=1)
+def _card_template() -> jinja2.Template:
+    # Looked up once: get_template() checks the file on disk at every call, 2,000 times a page.
+    return environment().get_template("event_card.html.j2")
+
+
+def _card(view: EventView) -> str:
+    return _card_template().render(e=view)
+
+
+def _light_view(event: Event, card: str) -> EventView:
+    """What the day list and the month grid need of an event whose card was kept (cheap fields only)."""
+    day, _, _ = when_text(event)
+    return EventView(
+        uid=event.uid, anchor="e-" + re.sub(r"[^A-Za-z0-9_-]", "-", event.uid), title=event.title,
+        cancelled=event.status == Status.CANCELLED, tentative=event.status == Status.TENTATIVE,
+        day=day, when="", zone_label="", iso_start="", location=event.location, url=None, unsafe_url=None,
+        description="", sources=[], region=event_region(event), tags=tuple(event.tags), google="", ics="",
+        card=Markup(card))
+
+
+def event_views(events: Sequence[Event], source_names: dict[str, str],
+                fragments: Fragments | None = None) -> list[EventView]:
+    """The views of `events` with their cards; a card kept in `fragments` is not rendered again."""
+    if fragments is None:
+        views = [event_view(e, source_names) for e in events]
+        for v in views:
+            v.card = Markup(_card(v))
+        return views
+    piece_salt = salt("card", source_names)
+    views = []
+    for event in events:
+        full: list[EventView] = []
+
+        def render(event=event, full=full) -> str:
+            full.append(event_view(event, source_names))
+            return _card(full[0])
+
+        card = fragments.get("card", event, piece_salt, render)
+        if full:
+            full[0].card = Markup(card)
+            views.append(full[0])
+        else:
+            views.append(_light_view(event, card))
+    return views
+
+
 def event_view(event: Event, source_names: dict[str, str], base: str = "") -> EventView:
     day, when, zone_label = when_text(event)
     url = safe_url(event.url)
@@ -213,16 +263,18 @@ def static_assets() -> list[tuple[str, bytes]]:
 
 
 def render_page(events: Sequence[Event], config: Config, generated: datetime, *, selected: FeedFilter | None = None,
-                inline_assets: bool = True, subscribe_url: str | None = None) -> bytes:
+                inline_assets: bool = True, subscribe_url: str | None = None,
+                fragments: Fragments | None = None) -> bytes:
     """The page of upcoming events. `selected` is the filter the served page applies (query
-    parameters); the static file is rendered with none and filters itself with a little script."""
+    parameters); the static file is rendered with none and filters itself with a little script.
+    `fragments`: event cards kept from an earlier publish (aggregator/publish/fragments.py)."""
     selected = selected or FeedFilter()
     now = generated if generated.tzinfo else generated.replace(tzinfo=timezone.utc)
     coming = upcoming(events, now)
     regions, tags = regions_and_tags(coming)
     shown = selected.select(coming)
     names = {s.id: (s.name or s.id) for s in config.sources}
-    views = [event_view(e, names) for e in shown]
+    views = event_views(shown, names, fragments)
     days: list[tuple[date, str, list[EventView]]] = []
     for v in views:
         if not days or days[-1][0] != v.day:

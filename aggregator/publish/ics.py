@@ -38,6 +38,7 @@ from aggregator.config.settings import CalendarSettings, Config
 from aggregator.merge.normalize import safe_url
 from aggregator.model import Event, Status
 from aggregator.publish.feeds import event_ics_path, feed_filter, feed_title
+from aggregator.publish.fragments import Fragments, cached, salt
 from aggregator.timezones import resolve_zone
 
 PRODID = f"-//massage-events//massage-events {__version__}//EN"
@@ -199,7 +200,14 @@ def _zone_span(events: Sequence[Event]) -> tuple[date, date]:
 _EMPTY_SPAN = (date(2020, 1, 1), date(2040, 1, 1))
 
 
-def _finish(cal: Calendar, events: Sequence[Event], source_names, zone_name: str | None = None) -> bytes:
+def _vevent_piece(event: Event, source_names) -> str:
+    """A VEVENT as a cacheable piece: its TZID (or nothing), a newline, its folded lines."""
+    tzid, lines = vevent_lines(event, source_names=source_names)
+    return (tzid or "") + "\n" + "".join(fold_line(line) + "\r\n" for line in lines)
+
+
+def _finish(cal: Calendar, events: Sequence[Event], source_names, zone_name: str | None = None,
+            fragments: Fragments | None = None) -> bytes:
     ordered = sorted(events, key=_sort_key)
     if not ordered:
         # RFC 5545 wants at least one component: an empty (filtered) feed carries the calendar's zone
@@ -207,7 +215,10 @@ def _finish(cal: Calendar, events: Sequence[Event], source_names, zone_name: str
         if component is not None:
             cal.add_component(component)
         return serialize(cal)
-    vevents = [vevent_lines(event, source_names=source_names) for event in ordered]
+    piece_salt = salt("vevent", dict(source_names or {})) if fragments is not None else ""
+    pieces = [cached(fragments, "vevent", event, piece_salt, lambda event=event: _vevent_piece(event, source_names))
+              for event in ordered]
+    vevents = [piece.partition("\n")[::2] for piece in pieces]
     first, last = _zone_span(ordered)
     for tzid in sorted({tzid for tzid, _ in vevents if tzid}):
         component = vtimezone(tzid, first, last)
@@ -220,7 +231,7 @@ def _finish(cal: Calendar, events: Sequence[Event], source_names, zone_name: str
     _order_timezones(cal)
     head = serialize(cal)
     assert head.endswith(b"END:VCALENDAR\r\n")
-    body = "".join(fold_line(line) + "\r\n" for _, lines in vevents for line in lines)
+    body = "".join(text for _, text in vevents)
     return head[:-len(b"END:VCALENDAR\r\n")] + body.encode("utf-8") + b"END:VCALENDAR\r\n"
 
 
@@ -402,9 +413,10 @@ def _order_timezones(cal: Calendar) -> None:
 
 
 def render_calendar(events: Sequence[Event], calendar: CalendarSettings, *, name: str | None = None,
-                    source_names: Mapping[str, str] | None = None) -> bytes:
-    """The subscribable feed: every event, sorted by start then uid; byte-identical for the same input."""
-    return _finish(_new_calendar(calendar, name), events, source_names, calendar.timezone)
+                    source_names: Mapping[str, str] | None = None, fragments: Fragments | None = None) -> bytes:
+    """The subscribable feed: every event, sorted by start then uid; byte-identical for the same input.
+    `fragments`: VEVENTs kept from an earlier publish (aggregator/publish/fragments.py)."""
+    return _finish(_new_calendar(calendar, name), events, source_names, calendar.timezone, fragments)
 
 
 def render_event(event: Event, calendar: CalendarSettings, *,
@@ -502,7 +514,8 @@ def select_from_calendar(data: bytes, uids: set[str] | None, *, name: str | None
     return b"".join(parts)
 
 
-def static_feeds(config: Config, events: Sequence[Event]) -> list[tuple[str, bytes]]:
+def static_feeds(config: Config, events: Sequence[Event], *,
+                 fragments: Fragments | None = None) -> list[tuple[str, bytes]]:
     """Every filtered feed declared under `feeds:` in sources.yaml: (path relative to the
     output folder, calendar bytes). `outputs.publish` writes them."""
     names = {s.id: (s.name or s.id) for s in config.sources}
@@ -511,5 +524,5 @@ def static_feeds(config: Config, events: Sequence[Event]) -> list[tuple[str, byt
         chosen = feed_filter(spec).select(events)
         files.append((spec.path, render_calendar(chosen, config.calendar,
                                                  name=feed_title(config.calendar.name, spec.name),
-                                                 source_names=names)))
+                                                 source_names=names, fragments=fragments)))
     return files

@@ -35,6 +35,7 @@ from pathlib import Path
 from aggregator.config.settings import Config
 from aggregator.errors import OutputError
 from aggregator.model import Event
+from aggregator.publish.fragments import Fragments
 
 log = logging.getLogger(__name__)
 
@@ -99,12 +100,14 @@ def repair(out_dir: Path) -> None:
         journal.unlink(missing_ok=True)
 
 
-def publish(out_dir: Path, config: Config, events: Sequence[Event], generated: datetime) -> list[Path]:
+def publish(out_dir: Path, config: Config, events: Sequence[Event], generated: datetime, *,
+            fragments: Fragments | None = None) -> list[Path]:
     """Write calendar.ics, events.json, index.html, the declared filtered feeds and one .ics per
     event (the page's download links, for a static host), all or nothing (see the module doc).
     A file whose bytes are unchanged is left alone, so a static host or CDN keeps its caches;
     downloads of events gone are removed. A full disk or a folder we may not write raises
-    OutputError, with the files already published left as they were."""
+    OutputError, with the files already published left as they were.
+    `fragments`: pieces of events rendered by an earlier publish, reused when an event is unchanged."""
     from aggregator.publish import html as publish_html
     from aggregator.publish import ics as publish_ics
     from aggregator.publish import json as publish_json
@@ -112,11 +115,12 @@ def publish(out_dir: Path, config: Config, events: Sequence[Event], generated: d
     out_dir = Path(out_dir)
     names = {s.id: (s.name or s.id) for s in config.sources}
     main = [
-        ("calendar.ics", publish_ics.render_calendar(events, config.calendar, source_names=names)),
-        ("events.json", publish_json.render_json(events, generated)),
-        ("index.html", publish_html.render_page(events, config, generated)),
+        ("calendar.ics", publish_ics.render_calendar(events, config.calendar, source_names=names,
+                                                     fragments=fragments)),
+        ("events.json", publish_json.render_json(events, generated, fragments=fragments)),
+        ("index.html", publish_html.render_page(events, config, generated, fragments=fragments)),
     ]
-    files = main + publish_ics.static_feeds(config, events)
+    files = main + publish_ics.static_feeds(config, events, fragments=fragments)
     per_event = publish_ics.event_files_from(main[0][1])
     try:
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -379,6 +379,22 @@ class Store:
                 list(links.items()),
             )
 
+    def published_count(self) -> int:
+        """How many events are published (what published_events() would return), without decoding them."""
+        return self.db.execute("SELECT count(*) FROM events").fetchone()[0]
+
+    def publish_fragments(self) -> dict[str, str]:
+        """Pieces of events rendered by the last publish (aggregator/publish/fragments.py)."""
+        return {r["key"]: r["body"] for r in self.db.execute("SELECT key, body FROM publish_fragments")}
+
+    def save_publish_fragments(self, pieces: Mapping[str, str]) -> None:
+        """Keep exactly `pieces` for the next publish (what this one used)."""
+        with self.transaction() as db:
+            have = {r["key"] for r in db.execute("SELECT key FROM publish_fragments")}
+            db.executemany("DELETE FROM publish_fragments WHERE key = ?", [(k,) for k in have - pieces.keys()])
+            db.executemany("INSERT INTO publish_fragments (key, body) VALUES (?, ?)",
+                           [(k, v) for k, v in pieces.items() if k not in have])
+
     def published_events(self) -> list[Event]:
         events = [event_from_dict(json.loads(r["data"])) for r in self.db.execute("SELECT data FROM events")]
         return sorted(events, key=sort_key)

@@ -195,6 +195,14 @@ def m_core_meta(db: sqlite3.Connection) -> None:
     db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
 
 
+@migration
+def m_publish_fragments(db: sqlite3.Connection) -> None:
+    # Rendered pieces of single events (a VEVENT, an events.json entry, a page card), keyed by a
+    # digest of what they were rendered from (aggregator/publish/fragments.py): a publish renders
+    # only the events that changed. Pure cache: emptying the table costs one full render.
+    db.execute("CREATE TABLE publish_fragments (key TEXT PRIMARY KEY, body TEXT NOT NULL)")
+
+
 # -- returned mail: bounces read from a mailbox (aggregator/mail/bounces.py) --
 
 @migration
