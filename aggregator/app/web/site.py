@@ -24,12 +24,14 @@ import logging
 import signal
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import format_datetime
 from functools import lru_cache
 from pathlib import Path
 
+from waitress.channel import HTTPChannel
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
@@ -387,14 +389,73 @@ def make_app(config: Config, db_path: Path, out_dir: Path) -> App:
     return App(config, Path(db_path), Path(out_dir))
 
 
+def server_settings(config: Config, **options) -> dict:
+    """waitress settings for a public address, from sources.yaml's `serve:` section.
+
+    waitress keeps slow and idle clients in its I/O loop, not in a thread, so they cost a
+    socket each; the connection limit is therefore high (waitress's default of 100 lets 101
+    idle sockets lock everyone out), poll() replaces select() (which stops at 1,024 sockets),
+    and a client gets `request_timeout` seconds to send one whole request, however slowly
+    it trickles: the idle timeout alone never closes a client that sends a byte now and then.
+    """
+    serve = config.serve
+    settings = dict(threads=serve.threads, connection_limit=serve.connection_limit,
+                    channel_timeout=serve.channel_timeout, cleanup_interval=serve.cleanup_interval,
+                    backlog=serve.backlog, asyncore_use_poll=True, asyncore_loop_timeout=1,
+                    max_request_header_size=64 * 1024, max_request_body_size=1024 * 1024,
+                    ident="massage-events",
+                    # X-Forwarded-* headers are read by the app itself, and only from serve.trusted_proxies
+                    # (a network list, which waitress's single trusted_proxy address cannot express).
+                    clear_untrusted_proxy_headers=not serve.trusted_proxies)
+    settings.update(options)
+    return settings
+
+
+class _Channel(HTTPChannel):
+    """waitress's channel, remembering when the request being read began (see _close_slow_requests)."""
+
+    request_began: float | None = None
+
+    def received(self, data):
+        before = self.request
+        result = super().received(data)
+        if self.request is None:
+            self.request_began = None
+        elif self.request is not before:
+            self.request_began = time.monotonic()
+        return result
+
+
+def _close_slow_requests(server, request_timeout: float):
+    """Wrap the server's periodic maintenance: also close a connection that has been sending one
+    request for longer than request_timeout (what nginx's client_header_timeout does)."""
+    idle_maintenance = server.maintenance
+
+    def maintenance(now):
+        idle_maintenance(now)
+        cutoff = time.monotonic() - request_timeout
+        for channel in list(server.active_channels.values()):
+            began = getattr(channel, "request_began", None)
+            if began is not None and began < cutoff and not channel.requests:
+                log.info("closing a connection from %s: no whole request in %g s", channel.addr, request_timeout)
+                channel.will_close = True
+
+    return maintenance
+
+
 def make_server(config: Config, db_path: Path, out_dir: Path, host: str = "127.0.0.1", port: int = 8000, **options):
-    """A waitress server (not yet running) for the app: `run_server(server, stop_event)` serves it."""
+    """A waitress server (not yet running) for the app: `run_server(server, stop_event)` serves it.
+
+    `options` override waitress settings (tests pass a short asyncore_loop_timeout); `request_timeout`
+    overrides sources.yaml's serve.request_timeout."""
     from waitress.server import create_server
 
-    settings = dict(threads=8, max_request_body_size=1024 * 1024, channel_timeout=60, ident="massage-events",
-                    clear_untrusted_proxy_headers=True)
-    settings.update(options)
-    return create_server(make_app(config, db_path, out_dir), host=host, port=port, **settings)
+    request_timeout = options.pop("request_timeout", config.serve.request_timeout)
+    server = create_server(make_app(config, db_path, out_dir), host=host, port=port,
+                           **server_settings(config, **options))
+    server.channel_class = _Channel
+    server.maintenance = _close_slow_requests(server, request_timeout)
+    return server
 
 
 def run_server(server, stop: threading.Event) -> None:
