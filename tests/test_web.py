@@ -257,3 +257,10 @@ def test_a_filter_matching_nothing_gives_a_valid_empty_calendar(site):
     cal = Calendar.from_ical(r.content)
     cal.validate()
     assert cal.walk("VEVENT") == [] and "TX" in str(cal["X-WR-CALNAME"])
+
+
+def test_a_doubled_slash_redirects_to_the_configured_site_never_the_clients_host(site):
+    r = requests.get(site.base + "/feeds//il.ics?x=1", headers={"Host": "evil.example"}, allow_redirects=False,
+                     timeout=10)
+    assert r.status_code == 308
+    assert r.headers["Location"] == "https://events.example.org/feeds/il.ics?x=1"

@@ -30,10 +30,11 @@ from datetime import datetime, timezone
 from email.utils import format_datetime
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from waitress.channel import HTTPChannel
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
-from werkzeug.routing import Map, Rule
+from werkzeug.routing import Map, RequestRedirect, Rule
 from werkzeug.wrappers import Request, Response
 
 from aggregator.codec import event_from_dict
@@ -52,7 +53,9 @@ SUBSCRIBE_CSP = "default-src 'self'; style-src 'self' 'unsafe-inline'; object-sr
 SECURITY_HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    # same-origin, not no-referrer: with no-referrer a browser sends "Origin: null" on the page's own
+    # form posts, and the subscription endpoints tell their own forms from other sites' by Origin.
+    "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
 }
 ICS_TYPE = "text/calendar; charset=utf-8"
@@ -309,6 +312,12 @@ class App:
         try:
             endpoint, values = adapter.match()
             return endpoint(request, **values)
+        except RequestRedirect as e:
+            # werkzeug builds the target (e.g. /feeds//x -> /feeds/x) from the client's Host header;
+            # a redirect must never point where a client says we are, only where we are configured.
+            target = urlsplit(e.new_url)
+            location = self.config.calendar.base_url + target.path + (f"?{target.query}" if target.query else "")
+            return Response(status=308, headers={"Location": location})
         except NotFound:
             return _page(404, "Not found", "There is nothing at this address.")
         except MethodNotAllowed as e:
