@@ -162,9 +162,8 @@ class SubscribeRoutes:
         self.config = config
         self.db_path = Path(db_path)
         self.out_dir = Path(out_dir) if out_dir is not None else self.db_path.parent
-        serve = getattr(config, "serve", None)
-        self.trusted = tuple(ipaddress.ip_network(n, strict=False) for n in getattr(serve, "trusted_proxies", ()))
-        self.confirmations_per_day = getattr(serve, "confirmations_per_day", 200)
+        self.trusted = tuple(ipaddress.ip_network(n, strict=False) for n in config.serve.trusted_proxies)
+        self.confirmations_per_day = config.serve.confirmations_per_day
         self.origin = origin_of(config.calendar.base_url)
         self._secret_value: str | None = None
 
