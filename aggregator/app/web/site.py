@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import json
 import logging
+import os
 import signal
 import sqlite3
 import threading
@@ -36,6 +38,7 @@ from waitress.channel import HTTPChannel
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, RequestRedirect, Rule
 from werkzeug.wrappers import Request, Response
+from werkzeug.wsgi import wrap_file
 
 from aggregator.codec import event_from_dict
 from aggregator.model import Event
@@ -59,6 +62,11 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
 }
 ICS_TYPE = "text/calendar; charset=utf-8"
+# Bodies this large go to waitress as a wsgi.file_wrapper (sent from, not copied).
+LARGE_BODY = 256 * 1024
+# The requests most clients make (a calendar app polling the feed): served from prepared answers.
+FAST_PATHS = {"/calendar.ics": "calendar.ics", "/events.json": "events.json"}
+FAST_PATHS_TYPES = {"calendar.ics": ICS_TYPE, "events.json": "application/json; charset=utf-8"}
 MAX_QUERY_VALUES = 20
 
 
@@ -85,12 +93,14 @@ class Site:
         self._snapshot: _Snapshot | None = None
         self._failed_key: tuple | None = None
         self._cache: dict[tuple, bytes] = {}
+        self._watched = tuple(str(self.out_dir / name) for name in ("calendar.ics", "events.json"))
+        self._prepared: dict[tuple, tuple] = {}  # (path, gzip) -> a whole answer of the fast path, per snapshot
 
     def _stat_key(self) -> tuple:
         key = []
-        for name in ("calendar.ics", "events.json"):
+        for path in self._watched:
             try:
-                st = (self.out_dir / name).stat()
+                st = os.stat(path)
                 key.append((st.st_mtime_ns, st.st_size, st.st_ino))
             except FileNotFoundError:
                 key.append(None)
@@ -114,6 +124,7 @@ class Site:
                 return self._snapshot
             self._snapshot = fresh
             self._cache.clear()
+            self._prepared.clear()
             return fresh
 
     def _read(self, key: tuple) -> _Snapshot:
@@ -143,7 +154,12 @@ class Site:
 # --- responses ----------------------------------------------------------------------------------
 
 def _accepts_gzip(request: Request) -> bool:
-    for part in request.headers.get("Accept-Encoding", "").split(","):
+    return _gzip_accepted(request.headers.get("Accept-Encoding", ""))
+
+
+@lru_cache(maxsize=128)
+def _gzip_accepted(accept_encoding: str) -> bool:
+    for part in accept_encoding.split(","):
         coding, _, params = part.strip().partition(";")
         if coding.strip().lower() in ("gzip", "x-gzip"):
             q = params.strip()
@@ -186,11 +202,27 @@ def send(request: Request, body: bytes, content_type: str, *, modified: datetime
     if use_gzip:
         body = _gzipped(body)
         headers["Content-Encoding"] = "gzip"
-    response = Response(body if request.method != "HEAD" else b"", content_type=content_type, headers=headers)
-    response.set_etag(etag)
     if request.method == "HEAD":
-        response.content_length = len(body)
+        response = Response(b"", content_type=content_type, headers=headers)
+    elif len(body) >= LARGE_BODY:
+        # waitress copies a body it is handed as bytes into its output buffer (a temporary file past
+        # 1 MiB); a wsgi.file_wrapper it sends from directly, block by block, as the socket drains.
+        response = Response(wrap_file(request.environ, io.BytesIO(body)), content_type=content_type,
+                            headers=headers, direct_passthrough=True)
+    else:
+        response = Response(body, content_type=content_type, headers=headers)
+    response.set_etag(etag)
+    response.content_length = len(body)
     return response
+
+
+def _not_modified(if_none_match: str, etag: str, digest: str) -> bool:
+    """If-None-Match's weak comparison (RFC 9110): our -gz and plain tags name the same content."""
+    for tag in if_none_match.split(","):
+        tag = tag.strip()
+        if tag == "*" or tag.removeprefix("W/").strip('"') in (etag, digest):
+            return True
+    return False
 
 
 def _page(status: int, title: str, text: str) -> Response:
@@ -327,7 +359,53 @@ class App:
         except HTTPException as e:
             return e.get_response(request.environ)
 
+    def _fast(self, environ, start_response):
+        """The published feed and events.json, as most requests ask for them (GET, no query, maybe
+        If-None-Match): answered from headers prepared once per published version, without building
+        a request and a response object each time. None: not such a request; the full path answers."""
+        name = FAST_PATHS.get(environ.get("PATH_INFO"))
+        method = environ.get("REQUEST_METHOD")
+        if name is None or method not in ("GET", "HEAD") or environ.get("QUERY_STRING") \
+                or "HTTP_IF_MODIFIED_SINCE" in environ and "HTTP_IF_NONE_MATCH" not in environ:
+            return None
+        snap = self.site.snapshot()
+        if snap is None:
+            return None
+        wants_gzip = _gzip_accepted(environ.get("HTTP_ACCEPT_ENCODING", ""))
+        prepared = self.site._prepared.get((name, wants_gzip))
+        if prepared is None:
+            body = snap.calendar if name == "calendar.ics" else snap.events_json
+            digest = _digest(body)
+            use_gzip = wants_gzip and len(body) > 512
+            etag = digest + ("-gz" if use_gzip else "")
+            common = [("ETag", f'"{etag}"'), ("Vary", "Accept-Encoding"), ("Cache-Control", "public, max-age=300"),
+                      ("Last-Modified", format_datetime(snap.modified.astimezone(timezone.utc), usegmt=True)),
+                      *SECURITY_HEADERS.items()]
+            sent = _gzipped(body) if use_gzip else body
+            full = [("Content-Type", FAST_PATHS_TYPES[name]), ("Content-Length", str(len(sent))), *common] \
+                + ([("Content-Encoding", "gzip")] if use_gzip else [])
+            prepared = (etag, digest, sent, full, common)
+            self.site._prepared[(name, wants_gzip)] = prepared
+        etag, digest, sent, full, common = prepared
+        if_none_match = environ.get("HTTP_IF_NONE_MATCH")
+        if if_none_match and _not_modified(if_none_match, etag, digest):
+            start_response("304 Not Modified", list(common))
+            return []
+        start_response("200 OK", list(full))
+        if method == "HEAD":
+            return []
+        if len(sent) >= LARGE_BODY and "wsgi.file_wrapper" in environ:
+            return environ["wsgi.file_wrapper"](io.BytesIO(sent), 65536)
+        return [sent]
+
     def __call__(self, environ, start_response):
+        try:
+            fast = self._fast(environ, start_response)
+        except Exception:  # noqa: BLE001 - the full path below answers (and logs) whatever this was
+            log.debug("fast path failed for %s", environ.get("PATH_INFO"), exc_info=True)
+            fast = None
+        if fast is not None:
+            return fast
         request = Request(environ)
         request.max_content_length = 64 * 1024
         try:
