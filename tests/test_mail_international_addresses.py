@@ -14,7 +14,7 @@ from aggregator.mail.subscribers import InvalidAddress, normalize_address
 from aggregator.mail.tokens import Tokens
 from aggregator.mail.transport import OutboxTransport, SmtpTransport
 from tests.smtp_server import FaultySMTP, digest_config
-from tests.test_digest_web import Browser, Mounted, status_of
+from tests.web_client import Browser, Mounted, status_of
 
 NOW = datetime(2026, 3, 2, 14, 0, tzinfo=timezone.utc)
 

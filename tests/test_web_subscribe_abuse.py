@@ -14,7 +14,7 @@ from aggregator.app.web.subscribe import client_address, network_of, origin_of
 from aggregator.mail import subscribers
 from aggregator.store.database import Store
 from tests.smtp_server import digest_config, migrated_db  # noqa: F401 (autouse)
-from tests.test_digest_web import SITE, T0, Browser, Mounted, confirm_link, outbox, status_of
+from tests.web_client import SITE, T0, Browser, Mounted, confirm_link, outbox, status_of
 
 
 def make_site(tmp_path, **serve):
