@@ -298,3 +298,19 @@ def test_a_large_feed_is_sent_whole(tmp_path):
         assert requests.get(large.base + "/calendar.ics", headers={"Accept-Encoding": "identity"},
                             timeout=30).content == on_disk
         assert len(uids(on_disk)) > 500
+
+
+def test_a_new_publish_is_served_at_once_with_a_new_etag(tmp_path):
+    from tests.site_fixture import NOW, publish
+
+    events = site_events()
+    with RunningSite(tmp_path, events) as running:
+        before = get(running, "/calendar.ics", **{"Accept-Encoding": "identity"})
+        get(running, "/calendar.ics", **{"Accept-Encoding": "gzip"})  # both answers prepared
+        publish(running.out, running.config, events[1:], NOW)
+        after = get(running, "/calendar.ics", **{"Accept-Encoding": "identity"})
+        assert after.content == (running.out / "calendar.ics").read_bytes() != before.content
+        assert after.headers["ETag"] != before.headers["ETag"]
+        stale = get(running, "/calendar.ics", **{"If-None-Match": before.headers["ETag"]})
+        assert stale.status_code == 200, "the old version's ETag no longer matches"
+        assert len(get(running, "/events.json").json()["events"]) == len(events) - 1

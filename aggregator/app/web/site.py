@@ -27,7 +27,7 @@ import signal
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import format_datetime
 from functools import lru_cache
@@ -80,6 +80,10 @@ class _Snapshot:
     events: list[Event]
     generated: datetime
     modified: datetime
+    # Answers made from this version: kept with it, so a request still working from the version a
+    # run just replaced can never leave its answer behind for the next version's requests.
+    cache: dict = field(default_factory=dict)  # (kind, filter) -> bytes
+    prepared: dict = field(default_factory=dict)  # (name, gzip) -> a whole answer of App._fast
 
 
 class Site:
@@ -92,9 +96,7 @@ class Site:
         self._lock = threading.Lock()
         self._snapshot: _Snapshot | None = None
         self._failed_key: tuple | None = None
-        self._cache: dict[tuple, bytes] = {}
         self._watched = tuple(str(self.out_dir / name) for name in ("calendar.ics", "events.json"))
-        self._prepared: dict[tuple, tuple] = {}  # (path, gzip) -> a whole answer of the fast path, per snapshot
 
     def _stat_key(self) -> tuple:
         key = []
@@ -123,8 +125,6 @@ class Site:
                     self._failed_key = key
                 return self._snapshot
             self._snapshot = fresh
-            self._cache.clear()
-            self._prepared.clear()
             return fresh
 
     def _read(self, key: tuple) -> _Snapshot:
@@ -139,15 +139,15 @@ class Site:
         modified = datetime.fromtimestamp(int(mtime), timezone.utc)
         return _Snapshot(key, calendar, events_json, events, generated, modified)
 
-    def cached(self, key: tuple, make) -> bytes:
+    def cached(self, snap: _Snapshot, key: tuple, make) -> bytes:
         with self._lock:
-            if key in self._cache:
-                return self._cache[key]
+            if key in snap.cache:
+                return snap.cache[key]
         data = make()
         with self._lock:
-            if len(self._cache) > 256:
-                self._cache.clear()
-            self._cache[key] = data
+            if len(snap.cache) > 256:
+                snap.cache.clear()
+            snap.cache[key] = data
         return data
 
 
@@ -273,7 +273,7 @@ class App:
         if snap is None:
             return _no_run_yet()
         selected = _filter(request)
-        body = self.site.cached(("page", selected), lambda: render_page(
+        body = self.site.cached(snap, ("page", selected), lambda: render_page(
             snap.events, self.config, snap.generated, selected=selected, inline_assets=False,
             subscribe_url=self.subscribe_url))
         return send(request, body, "text/html; charset=utf-8", modified=snap.modified, max_age=60)
@@ -290,7 +290,7 @@ class App:
                 uids = {e.uid for e in selected.select(snap.events)}
                 return select_from_calendar(snap.calendar, uids,
                                             name=feed_title(self.config.calendar.name, selected.label()))
-            body = self.site.cached(("ics", selected), make)
+            body = self.site.cached(snap, ("ics", selected), make)
         return send(request, body, ICS_TYPE, modified=snap.modified)
 
     def events_json(self, request: Request) -> Response:
@@ -308,7 +308,7 @@ class App:
             return _no_run_yet()
         if uid not in {e.uid for e in snap.events}:
             return _page(404, "No such event", "This event is not (or no longer) in the calendar.")
-        body = self.site.cached(("event", uid), lambda: select_from_calendar(snap.calendar, {uid},
+        body = self.site.cached(snap, ("event", uid), lambda: select_from_calendar(snap.calendar, {uid},
                                                                               subscription=False))
         safe_name = "".join(c if c.isalnum() or c in "-_." else "-" for c in uid)[:80] + ".ics"
         return send(request, body, ICS_TYPE, modified=snap.modified, filename=safe_name)
@@ -372,7 +372,7 @@ class App:
         if snap is None:
             return None
         wants_gzip = _gzip_accepted(environ.get("HTTP_ACCEPT_ENCODING", ""))
-        prepared = self.site._prepared.get((name, wants_gzip))
+        prepared = snap.prepared.get((name, wants_gzip))
         if prepared is None:
             body = snap.calendar if name == "calendar.ics" else snap.events_json
             digest = _digest(body)
@@ -385,7 +385,7 @@ class App:
             full = [("Content-Type", FAST_PATHS_TYPES[name]), ("Content-Length", str(len(sent))), *common] \
                 + ([("Content-Encoding", "gzip")] if use_gzip else [])
             prepared = (etag, digest, sent, full, common)
-            self.site._prepared[(name, wants_gzip)] = prepared
+            snap.prepared[(name, wants_gzip)] = prepared
         etag, digest, sent, full, common = prepared
         if_none_match = environ.get("HTTP_IF_NONE_MATCH")
         if if_none_match and _not_modified(if_none_match, etag, digest):
