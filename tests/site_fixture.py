@@ -80,8 +80,8 @@ def publish_site(root: Path, events=None, now: datetime = NOW):
 
 
 class RunningSite:
-    def __init__(self, root: Path) -> None:
-        self.config, self.out = publish_site(root)
+    def __init__(self, root: Path, events=None) -> None:
+        self.config, self.out = publish_site(root, events)
         self.db = root / "site.sqlite"
         self.server = make_server(self.config, self.db, self.out, "127.0.0.1", 0, asyncore_loop_timeout=0.1)
         self.base = f"http://127.0.0.1:{self.server.effective_port}"

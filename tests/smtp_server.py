@@ -72,7 +72,7 @@ class _Handler:
 
 
 class FaultySMTP:
-    def __init__(self, *, auth: dict[str, str] | None = None) -> None:
+    def __init__(self, *, auth: dict[str, str] | None = None, smtputf8: bool = True) -> None:
         self.port = free_port()
         self.messages: list = []
         self.raw: list[bytes] = []
@@ -95,6 +95,9 @@ class FaultySMTP:
                 return AuthResult(success=ok, handled=False)
             kwargs = {"authenticator": authenticator, "auth_require_tls": False, "auth_required": True,
                       "auth_exclude_mechanism": ["LOGIN"]}
+        # SMTPUTF8 (RFC 6531) offered, as by aiosmtpd's Controller, Postfix 3 and most mail services;
+        # smtputf8=False plays an older relay without it.
+        kwargs["enable_SMTPUTF8"] = smtputf8
         self.controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port, **kwargs)
 
     def start(self) -> "FaultySMTP":

@@ -3,36 +3,19 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from email import message_from_bytes
 from email.policy import default as default_policy
 
 import pytest
 import time_machine
-from werkzeug.routing import Map, Rule
 from werkzeug.test import Client
-from werkzeug.wrappers import Request
 
-from aggregator.app.web import subscribe as web_subscribe
 from aggregator.mail import digest, subscribers
 from aggregator.mail.tokens import CONFIRM, UNSUBSCRIBE, Tokens, secret_for
 from aggregator.store.database import Store
 from tests.smtp_server import digest_config, make_event, migrated_db  # noqa: F401 (autouse)
-
-T0 = datetime(2026, 3, 2, 14, 5, tzinfo=timezone.utc)
-
-
-class Mounted:
-    """The routes as aggregator/app/web/site.py mounts them, as a WSGI app."""
-
-    def __init__(self, config, db_path):
-        self.map = Map([Rule(rule, endpoint=view, methods=methods)
-                        for rule, view, methods in web_subscribe.routes(config, db_path)])
-
-    def __call__(self, environ, start_response):
-        request = Request(environ)
-        view, values = self.map.bind_to_environ(environ).match()
-        return view(request, **values)(environ, start_response)
+from tests.web_client import T0, Browser, Mounted, confirm_link, outbox, status_of
 
 
 @pytest.fixture
@@ -40,23 +23,7 @@ def site(tmp_path):
     config = digest_config(tmp_path)
     db_path = tmp_path / "db.sqlite"
     Store(db_path).close()
-    return config, db_path, Client(Mounted(config, db_path))
-
-
-def outbox(tmp_path):
-    return sorted((tmp_path / "outbox").glob("*.eml"))
-
-
-def confirm_link(path):
-    msg = message_from_bytes(path.read_bytes(), policy=default_policy)
-    text = msg.get_body(("plain",)).get_content()
-    return re.search(r"https://events\.example\.org(/confirm/[A-Za-z0-9_.-]+)", text).group(1)
-
-
-def status_of(db_path, email):
-    with Store(db_path) as store:
-        sub = subscribers.get(store.db, email)
-        return sub.status if sub else None
+    return config, db_path, Browser(Mounted(config, db_path))
 
 
 def test_double_opt_in_sends_one_confirmation_and_post_confirms(site, tmp_path):
@@ -107,7 +74,7 @@ def test_sixth_subscribe_in_a_minute_gets_429_with_retry_after_even_after_restar
     config, db_path, client = site
     with time_machine.travel(T0, tick=False):
         codes = [client.post("/subscribe", data={"email": f"p{i}@example.org"}).status_code for i in range(5)]
-        restarted = Client(Mounted(config, db_path))
+        restarted = Browser(Mounted(config, db_path))
         sixth = restarted.post("/subscribe", data={"email": "p6@example.org"})
     assert codes == [200] * 5
     assert sixth.status_code == 429 and 1 <= int(sixth.headers["Retry-After"]) <= 60

@@ -257,3 +257,60 @@ def test_a_filter_matching_nothing_gives_a_valid_empty_calendar(site):
     cal = Calendar.from_ical(r.content)
     cal.validate()
     assert cal.walk("VEVENT") == [] and "TX" in str(cal["X-WR-CALNAME"])
+
+
+def test_a_doubled_slash_redirects_to_the_configured_site_never_the_clients_host(site):
+    r = requests.get(site.base + "/feeds//il.ics?x=1", headers={"Host": "evil.example"}, allow_redirects=False,
+                     timeout=10)
+    assert r.status_code == 308
+    assert r.headers["Location"] == "https://events.example.org/feeds/il.ics?x=1"
+
+
+def test_the_prepared_feed_answer_matches_the_general_one(site):
+    """The feed and events.json are answered from headers prepared per published version; a request
+    the prepared answer does not handle (If-Modified-Since alone) takes the general path: same answer."""
+    for path in ("/calendar.ics", "/events.json"):
+        for encoding in ("identity", "gzip"):
+            fast = requests.get(site.base + path, headers={"Accept-Encoding": encoding}, timeout=10)
+            general = requests.get(site.base + path, timeout=10, headers={
+                "Accept-Encoding": encoding, "If-Modified-Since": "Thu, 01 Jan 2004 00:00:00 GMT"})
+            assert fast.status_code == general.status_code == 200
+            assert fast.content == general.content
+            ignore = {"Date"}
+            assert {k: v for k, v in fast.headers.items() if k not in ignore} == \
+                {k: v for k, v in general.headers.items() if k not in ignore}, (path, encoding)
+            weak = requests.get(site.base + path, timeout=10,
+                                headers={"Accept-Encoding": encoding, "If-None-Match": "W/" + fast.headers["ETag"]})
+            assert weak.status_code == 304 and weak.headers["ETag"] == fast.headers["ETag"]
+
+
+def test_a_large_feed_is_sent_whole(tmp_path):
+    """Past 256 KiB the body goes to waitress as a file wrapper (sent from, not copied)."""
+    from tests.calendar_cases import generated_events
+
+    events = generated_events(800)
+    with RunningSite(tmp_path, events) as large:
+        on_disk = (large.out / "calendar.ics").read_bytes()
+        assert len(on_disk) > 256 * 1024
+        for path in ("/calendar.ics", "/calendar.ics?source=amta-il"):
+            r = requests.get(large.base + path, headers={"Accept-Encoding": "identity"}, timeout=30)
+            assert r.status_code == 200 and int(r.headers["Content-Length"]) == len(r.content)
+        assert requests.get(large.base + "/calendar.ics", headers={"Accept-Encoding": "identity"},
+                            timeout=30).content == on_disk
+        assert len(uids(on_disk)) > 500
+
+
+def test_a_new_publish_is_served_at_once_with_a_new_etag(tmp_path):
+    from tests.site_fixture import NOW, publish
+
+    events = site_events()
+    with RunningSite(tmp_path, events) as running:
+        before = get(running, "/calendar.ics", **{"Accept-Encoding": "identity"})
+        get(running, "/calendar.ics", **{"Accept-Encoding": "gzip"})  # both answers prepared
+        publish(running.out, running.config, events[1:], NOW)
+        after = get(running, "/calendar.ics", **{"Accept-Encoding": "identity"})
+        assert after.content == (running.out / "calendar.ics").read_bytes() != before.content
+        assert after.headers["ETag"] != before.headers["ETag"]
+        stale = get(running, "/calendar.ics", **{"If-None-Match": before.headers["ETag"]})
+        assert stale.status_code == 200, "the old version's ETag no longer matches"
+        assert len(get(running, "/events.json").json()["events"]) == len(events) - 1

@@ -158,6 +158,39 @@ class ScheduleSettings(_Section):
                                                                "replica keeps the scheduler before another takes over")
 
 
+class ServeSettings(_Section):
+    """The web server of `massage-events serve` (aggregator/app/web/site.py), set for a public address.
+
+    Slow and idle clients cost the server a socket each, never a thread: the limits below keep
+    a few hundred of them from locking everyone else out (docs/deploy-nginx.md)."""
+
+    threads: int = Field(8, ge=1, le=256, description="requests answered at once")
+    connection_limit: int = Field(1000, ge=10, le=100_000,
+                                  description="open connections at most (idle and slow ones included)")
+    request_timeout: float = Field(20, gt=0, le=3600,
+                                   description="seconds a client has to send one whole request (headers and body)")
+    channel_timeout: float = Field(30, gt=0, le=3600,
+                                   description="seconds an idle keep-alive connection stays open")
+    cleanup_interval: float = Field(2, gt=0, le=600, description="how often timed-out connections are closed")
+    backlog: int = Field(2048, ge=16, le=65535, description="connections the kernel queues before serve accepts them")
+    trusted_proxies: tuple[str, ...] = Field(
+        (), description="addresses or networks of your reverse proxies; only their X-Forwarded-For is believed")
+    confirmations_per_day: int = Field(200, ge=1, le=1_000_000,
+                                       description="confirmation emails sent in 24 hours at most; the curator "
+                                                   "is told when the cap is reached")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for net in value:
+            try:
+                ipaddress.ip_network(str(net).strip(), strict=False)
+            except ValueError:
+                raise ValueError(f'"{net}" is not an address or network; write e.g. 127.0.0.1 or 10.0.0.0/8') \
+                    from None
+        return tuple(str(n).strip() for n in value)
+
+
 class AlertSettings(_Section):
     """Emails to calendar.curator_email when a source breaks (aggregator/mail/alerts.py)."""
 
@@ -254,6 +287,7 @@ class Config(BaseModel):
     smtp: SmtpSettings = SmtpSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     alerts: AlertSettings = AlertSettings()
+    serve: ServeSettings = ServeSettings()  # the web server's limits (aggregator/app/web/site.py)
     merge: MergeSettings = MergeSettings()  # dedupe overrides (aggregator/merge/dedupe.py)
     tags: TagRules = TagRules()  # tag keyword rules and relevance (aggregator/merge/tagging.py)
 
@@ -278,6 +312,7 @@ SECTIONS: dict[str, type[BaseModel] | None] = {
     "smtp": SmtpSettings,
     "schedule": ScheduleSettings,
     "alerts": AlertSettings,
+    "serve": ServeSettings,
     "merge": MergeSettings,
     "tags": TagRules,
 }

@@ -219,3 +219,32 @@ def notify_curator(config: Config, store, report, now: datetime | None = None, *
         if own:
             transport.close()
     return sent
+
+
+def send_curator_note(config, key: str, subject: str, body: str, now: datetime | None = None, *,
+                      out_dir: Path | None = None, transport=None) -> bool:
+    """One email to calendar.curator_email about something other than a source (e.g. the daily cap
+    of confirmation emails reached). `key` names the matter; the Message-ID is the same for one
+    key on one day, so a repeat that day is recognisably the same note. True when handed over."""
+    from aggregator.mail.digest import from_address
+    from aggregator.mail.subscribers import InvalidAddress, normalize_address
+    from aggregator.mail.transport import make_transport
+
+    now = now or datetime.now(timezone.utc)
+    try:
+        curator = normalize_address(config.calendar.curator_email)
+    except InvalidAddress as e:
+        log.warning("not telling the curator (%s): calendar.curator_email: %s", subject, e)
+        return False
+    msg = _message(config, key, key, subject, body, "note", now.date().isoformat(), now, curator)
+    own = transport is None
+    transport = transport or make_transport(config, Path(out_dir) if out_dir else Path("."))
+    try:
+        transport.send(msg, envelope_from=from_address(config), to=curator)
+        return True
+    except DeliveryError as e:
+        log.warning("note to the curator (%s) not sent: %s", subject, e)
+        return False
+    finally:
+        if own:
+            transport.close()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -44,7 +45,11 @@ class Bounce(Enum):
     SAME_INCIDENT = "same incident"  # within a day of the bounce counted last: not counted again
     SUSPENDED = "suspended"  # this one was the third
 
-_LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
+# The local part: RFC 5322 dot-atoms, with any letter beyond ASCII (RFC 6531: josé@, 用户@), which a
+# relay offering SMTPUTF8 delivers (aggregator/mail/transport.py refuses it clearly where it cannot).
+_LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~\u00a1-\U0010ffff-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~\u00a1-\U0010ffff-]+)*$")
+# Unicode categories no address may contain: controls, format characters (bidi overrides), spaces.
+_NOT_TEXT = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zs", "Zl", "Zp"})
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
 
@@ -81,11 +86,12 @@ def normalize_address(text: str | None) -> str:
     """The address ready to store and send to, or InvalidAddress naming what is wrong."""
     if text is None or not str(text).strip():
         raise InvalidAddress("Please enter an email address.")
-    value = str(text).strip()
-    if any(ord(c) < 32 or c in " <>,;\"()[]\\" for c in value) or len(value) > 254:
+    value = unicodedata.normalize("NFC", str(text).strip())  # RFC 6532: one spelling of each letter
+    if any(ord(c) < 32 or c in " <>,;\"()[]\\" or (ord(c) > 127 and unicodedata.category(c) in _NOT_TEXT)
+           for c in value) or len(value.encode("utf-8")) > 254:
         raise InvalidAddress(f"{_show(value)} is not an email address; write it like name@example.org.")
     local, sep, domain = value.rpartition("@")
-    if not sep or not local or not domain or len(local) > 64 or not _LOCAL.match(local):
+    if not sep or not local or not domain or len(local.encode("utf-8")) > 64 or not _LOCAL.match(local):
         raise InvalidAddress(f"{_show(value)} is not an email address; write it like name@example.org.")
     try:
         domain = domain.rstrip(".").encode("idna").decode("ascii").lower()

@@ -78,7 +78,7 @@ class OutboxTransport:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             path = self.path_for(msg)
-            write_atomic(path, _wire_bytes(msg, self.signer))
+            write_atomic(path, _wire_bytes(msg, self.signer, utf8=not _ascii_envelope(msg, envelope_from, to)))
         except OSError as e:
             raise SmtpSetupError(f"cannot write to the outbox folder {self.folder} ({e.strerror or e}); "
                                  "check that --out points at a writable folder") from None
@@ -156,8 +156,16 @@ class SmtpTransport:
 
     def send(self, msg: EmailMessage, *, envelope_from: str, to: str) -> str:
         conn = self._connect()
+        utf8 = not _ascii_envelope(msg, envelope_from, to)
+        if utf8 and not conn.has_extn("smtputf8"):
+            # An address with a non-ASCII local part (josé@example.org) can only travel with
+            # SMTPUTF8 (RFC 6531); a relay without it cannot deliver it, now or on a retry.
+            raise PermanentDeliveryError(
+                f"{to} is an internationalised address and {self.host} does not offer SMTPUTF8 (RFC 6531); "
+                "it can be delivered through a relay that does (Postfix 3+, Exim 4.86+, most mail services)", 553)
         try:
-            refused = conn.sendmail(envelope_from, [to], _wire_bytes(msg, self.signer))
+            refused = conn.sendmail(envelope_from, [to], _wire_bytes(msg, self.signer, utf8=utf8),
+                                    mail_options=["SMTPUTF8"] if utf8 else [])
         except smtplib.SMTPRecipientsRefused as e:
             code, text = next(iter(e.recipients.values()))
             raise _classify(code, text, "RCPT") from None
@@ -292,8 +300,15 @@ def make_transport(config: Config, out_dir: Path) -> Transport:
     return OutboxTransport(Path(out_dir) / "outbox", signer=signer)
 
 
-def _wire_bytes(msg: EmailMessage, signer: "DkimSigner | None") -> bytes:
-    data = msg.as_bytes()
+def _ascii_envelope(msg: EmailMessage, envelope_from: str | None, to: str | None) -> bool:
+    """Whether the addresses are all ASCII (an IDNA domain is, in its xn-- form): then the message
+    goes as always; otherwise its headers are written in UTF-8 and the relay must offer SMTPUTF8."""
+    return all((a or "").isascii() for a in (envelope_from, to, str(msg["To"] or ""), str(msg["From"] or "")))
+
+
+def _wire_bytes(msg: EmailMessage, signer: "DkimSigner | None", *, utf8: bool = False) -> bytes:
+    # A non-ASCII mailbox cannot be written as an RFC 2047 encoded-word: the headers go in UTF-8 (RFC 6532).
+    data = msg.as_bytes(policy=msg.policy.clone(utf8=True)) if utf8 else msg.as_bytes()
     return signer.sign(data) if signer is not None else data
 
 

@@ -11,7 +11,7 @@ import hashlib
 import logging
 import re
 from datetime import date, datetime, timedelta
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 from bs4 import BeautifulSoup
@@ -28,7 +28,14 @@ log = logging.getLogger(__name__)
 
 _SPACE = re.compile(r"[ \t\u00a0\u2000-\u200b]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Control characters, and the bidirectional embeddings, overrides and isolates (U+202A-U+202E,
+# U+2066-U+2069): an override makes "gpj.exe" read as "exe.jpg" and can reorder a title or
+# a place in a calendar app. Right-to-left text itself needs none of them (the LRM/RLM marks stay).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
+# What may stand unescaped in a URL's path, query and fragment (RFC 3986 reserved and unreserved
+# characters, and % of existing escapes); anything else, a " or < > \ ^ ` { | } or a non-ASCII
+# letter, is percent-encoded, so no URL can close an attribute or a quoted string it is put in.
+_URL_SAFE = "/:@!$&'()*+,;=%~?#[]"
 
 
 def record_uid(source_id: str, external_id: str) -> str:
@@ -57,9 +64,11 @@ def plain_text(text: str | None) -> str:
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
 
 
-# An http(s) URL already in the form urlunsplit(urlsplit(url)) gives back: lowercase scheme, a host,
-# no spaces or control characters, no IPv6 brackets, no empty "?" or "#" for urlunsplit to drop.
-_PLAIN_URL = re.compile(r"https?://[^\x00-\x20\x7f/?#\[\]]+(?:[/?#][^\x00-\x20\x7f]*)?")
+# An http(s) URL that the cleaning below gives back unchanged: lowercase scheme, a plain ASCII host
+# (a numeric port at most; credentials take the long way), and only characters quote() keeps as
+# they are (no quote marks, angle brackets, spaces, controls or non-ASCII letters).
+_PLAIN_URL = re.compile(r"https?://[A-Za-z0-9.\-_~!$&'()*+,;=%]+(?::\d{1,5})?"
+                        r"(?:[/?#][A-Za-z0-9.\-_~!$&'()*+,;=:@%/?#\[\]]*)?")
 
 
 def safe_url(url: str | None) -> str | None:
@@ -68,11 +77,25 @@ def safe_url(url: str | None) -> str | None:
         return None
     if _PLAIN_URL.fullmatch(url) and not url.endswith(("?", "#")) and "?#" not in url:
         return url  # the common case, called thousands of times per publish: nothing to clean
-    url = re.sub(r"[\x00-\x20\x7f]", "", url.strip())
-    parts = urlsplit(url)
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+    url = re.sub(r"[\x00-\x20\x7f\u202a-\u202e\u2066-\u2069]", "", url.strip())
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port  # a port that is not a number raises ValueError
+    except ValueError:
         return None
-    return urlunsplit(parts._replace(scheme=parts.scheme.lower()))
+    if parts.scheme.lower() not in ("http", "https") or not host:
+        return None
+    netloc = parts.netloc
+    if not netloc.isascii() or any(c in netloc for c in "\"<>\\^`{|}"):
+        try:
+            ascii_host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            return None
+        if any(c in ascii_host for c in "\"<>\\^`{|}"):
+            return None
+        netloc = ascii_host if port is None else f"{ascii_host}:{port}"  # credentials dropped with it
+    return urlunsplit((parts.scheme.lower(), netloc, quote(parts.path, safe=_URL_SAFE),
+                       quote(parts.query, safe=_URL_SAFE), quote(parts.fragment, safe=_URL_SAFE)))
 
 
 def _to_time(value, zone: ZoneInfo, what: str, raw: RawEvent, source_id: str) -> datetime | date | None:

@@ -19,20 +19,26 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import json
 import logging
+import os
 import signal
 import sqlite3
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import format_datetime
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
+from waitress.channel import HTTPChannel
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
-from werkzeug.routing import Map, Rule
+from werkzeug.routing import Map, RequestRedirect, Rule
 from werkzeug.wrappers import Request, Response
+from werkzeug.wsgi import wrap_file
 
 from aggregator.codec import event_from_dict
 from aggregator.model import Event
@@ -51,10 +57,17 @@ SUBSCRIBE_CSP = "default-src 'self'; style-src 'self' 'unsafe-inline'; object-sr
 SECURITY_HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    # same-origin, not no-referrer: with no-referrer a browser sends "Origin: null" on the page's own
+    # form posts, and the subscription endpoints tell their own forms from other sites' by Origin.
+    "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
 }
 ICS_TYPE = "text/calendar; charset=utf-8"
+# Bodies this large go to waitress as a wsgi.file_wrapper (sent from, not copied).
+LARGE_BODY = 256 * 1024
+# The requests most clients make (a calendar app polling the feed): served from prepared answers.
+FAST_PATHS = {"/calendar.ics": "calendar.ics", "/events.json": "events.json"}
+FAST_PATHS_TYPES = {"calendar.ics": ICS_TYPE, "events.json": "application/json; charset=utf-8"}
 MAX_QUERY_VALUES = 20
 
 
@@ -68,6 +81,10 @@ class _Snapshot:
     events: list[Event]
     generated: datetime
     modified: datetime
+    # Answers made from this version: kept with it, so a request still working from the version a
+    # run just replaced can never leave its answer behind for the next version's requests.
+    cache: dict = field(default_factory=dict)  # (kind, filter) -> bytes
+    prepared: dict = field(default_factory=dict)  # (name, gzip) -> a whole answer of App._fast
 
 
 class Site:
@@ -80,13 +97,13 @@ class Site:
         self._lock = threading.Lock()
         self._snapshot: _Snapshot | None = None
         self._failed_key: tuple | None = None
-        self._cache: dict[tuple, bytes] = {}
+        self._watched = tuple(str(self.out_dir / name) for name in ("calendar.ics", "events.json"))
 
     def _stat_key(self) -> tuple:
         key = []
-        for name in ("calendar.ics", "events.json"):
+        for path in self._watched:
             try:
-                st = (self.out_dir / name).stat()
+                st = os.stat(path)
                 key.append((st.st_mtime_ns, st.st_size, st.st_ino))
             except FileNotFoundError:
                 key.append(None)
@@ -109,7 +126,6 @@ class Site:
                     self._failed_key = key
                 return self._snapshot
             self._snapshot = fresh
-            self._cache.clear()
             return fresh
 
     def _read(self, key: tuple) -> _Snapshot:
@@ -124,22 +140,27 @@ class Site:
         modified = datetime.fromtimestamp(int(mtime), timezone.utc)
         return _Snapshot(key, calendar, events_json, events, generated, modified)
 
-    def cached(self, key: tuple, make) -> bytes:
+    def cached(self, snap: _Snapshot, key: tuple, make) -> bytes:
         with self._lock:
-            if key in self._cache:
-                return self._cache[key]
+            if key in snap.cache:
+                return snap.cache[key]
         data = make()
         with self._lock:
-            if len(self._cache) > 256:
-                self._cache.clear()
-            self._cache[key] = data
+            if len(snap.cache) > 256:
+                snap.cache.clear()
+            snap.cache[key] = data
         return data
 
 
 # --- responses ----------------------------------------------------------------------------------
 
 def _accepts_gzip(request: Request) -> bool:
-    for part in request.headers.get("Accept-Encoding", "").split(","):
+    return _gzip_accepted(request.headers.get("Accept-Encoding", ""))
+
+
+@lru_cache(maxsize=128)
+def _gzip_accepted(accept_encoding: str) -> bool:
+    for part in accept_encoding.split(","):
         coding, _, params = part.strip().partition(";")
         if coding.strip().lower() in ("gzip", "x-gzip"):
             q = params.strip()
@@ -182,11 +203,27 @@ def send(request: Request, body: bytes, content_type: str, *, modified: datetime
     if use_gzip:
         body = _gzipped(body)
         headers["Content-Encoding"] = "gzip"
-    response = Response(body if request.method != "HEAD" else b"", content_type=content_type, headers=headers)
-    response.set_etag(etag)
     if request.method == "HEAD":
-        response.content_length = len(body)
+        response = Response(b"", content_type=content_type, headers=headers)
+    elif len(body) >= LARGE_BODY:
+        # waitress copies a body it is handed as bytes into its output buffer (a temporary file past
+        # 1 MiB); a wsgi.file_wrapper it sends from directly, block by block, as the socket drains.
+        response = Response(wrap_file(request.environ, io.BytesIO(body)), content_type=content_type,
+                            headers=headers, direct_passthrough=True)
+    else:
+        response = Response(body, content_type=content_type, headers=headers)
+    response.set_etag(etag)
+    response.content_length = len(body)
     return response
+
+
+def _not_modified(if_none_match: str, etag: str, digest: str) -> bool:
+    """If-None-Match's weak comparison (RFC 9110): our -gz and plain tags name the same content."""
+    for tag in if_none_match.split(","):
+        tag = tag.strip()
+        if tag == "*" or tag.removeprefix("W/").strip('"') in (etag, digest):
+            return True
+    return False
 
 
 def _page(status: int, title: str, text: str) -> Response:
@@ -237,7 +274,7 @@ class App:
         if snap is None:
             return _no_run_yet()
         selected = _filter(request)
-        body = self.site.cached(("page", selected), lambda: render_page(
+        body = self.site.cached(snap, ("page", selected), lambda: render_page(
             snap.events, self.config, snap.generated, selected=selected, inline_assets=False,
             subscribe_url=self.subscribe_url))
         return send(request, body, "text/html; charset=utf-8", modified=snap.modified, max_age=60)
@@ -254,7 +291,7 @@ class App:
                 uids = {e.uid for e in selected.select(snap.events)}
                 return select_from_calendar(snap.calendar, uids,
                                             name=feed_title(self.config.calendar.name, selected.label()))
-            body = self.site.cached(("ics", selected), make)
+            body = self.site.cached(snap, ("ics", selected), make)
         return send(request, body, ICS_TYPE, modified=snap.modified)
 
     def events_json(self, request: Request) -> Response:
@@ -272,7 +309,7 @@ class App:
             return _no_run_yet()
         if uid not in {e.uid for e in snap.events}:
             return _page(404, "No such event", "This event is not (or no longer) in the calendar.")
-        body = self.site.cached(("event", uid), lambda: select_from_calendar(snap.calendar, {uid},
+        body = self.site.cached(snap, ("event", uid), lambda: select_from_calendar(snap.calendar, {uid},
                                                                               subscription=False))
         safe_name = "".join(c if c.isalnum() or c in "-_." else "-" for c in uid)[:80] + ".ics"
         return send(request, body, ICS_TYPE, modified=snap.modified, filename=safe_name)
@@ -308,6 +345,12 @@ class App:
         try:
             endpoint, values = adapter.match()
             return endpoint(request, **values)
+        except RequestRedirect as e:
+            # werkzeug builds the target (e.g. /feeds//x -> /feeds/x) from the client's Host header;
+            # a redirect must never point where a client says we are, only where we are configured.
+            target = urlsplit(e.new_url)
+            location = self.config.calendar.base_url + target.path + (f"?{target.query}" if target.query else "")
+            return Response(status=308, headers={"Location": location})
         except NotFound:
             return _page(404, "Not found", "There is nothing at this address.")
         except MethodNotAllowed as e:
@@ -317,7 +360,53 @@ class App:
         except HTTPException as e:
             return e.get_response(request.environ)
 
+    def _fast(self, environ, start_response):
+        """The published feed and events.json, as most requests ask for them (GET, no query, maybe
+        If-None-Match): answered from headers prepared once per published version, without building
+        a request and a response object each time. None: not such a request; the full path answers."""
+        name = FAST_PATHS.get(environ.get("PATH_INFO"))
+        method = environ.get("REQUEST_METHOD")
+        if name is None or method not in ("GET", "HEAD") or environ.get("QUERY_STRING") \
+                or "HTTP_IF_MODIFIED_SINCE" in environ and "HTTP_IF_NONE_MATCH" not in environ:
+            return None
+        snap = self.site.snapshot()
+        if snap is None:
+            return None
+        wants_gzip = _gzip_accepted(environ.get("HTTP_ACCEPT_ENCODING", ""))
+        prepared = snap.prepared.get((name, wants_gzip))
+        if prepared is None:
+            body = snap.calendar if name == "calendar.ics" else snap.events_json
+            digest = _digest(body)
+            use_gzip = wants_gzip and len(body) > 512
+            etag = digest + ("-gz" if use_gzip else "")
+            common = [("ETag", f'"{etag}"'), ("Vary", "Accept-Encoding"), ("Cache-Control", "public, max-age=300"),
+                      ("Last-Modified", format_datetime(snap.modified.astimezone(timezone.utc), usegmt=True)),
+                      *SECURITY_HEADERS.items()]
+            sent = _gzipped(body) if use_gzip else body
+            full = [("Content-Type", FAST_PATHS_TYPES[name]), ("Content-Length", str(len(sent))), *common] \
+                + ([("Content-Encoding", "gzip")] if use_gzip else [])
+            prepared = (etag, digest, sent, full, common)
+            snap.prepared[(name, wants_gzip)] = prepared
+        etag, digest, sent, full, common = prepared
+        if_none_match = environ.get("HTTP_IF_NONE_MATCH")
+        if if_none_match and _not_modified(if_none_match, etag, digest):
+            start_response("304 Not Modified", list(common))
+            return []
+        start_response("200 OK", list(full))
+        if method == "HEAD":
+            return []
+        if len(sent) >= LARGE_BODY and "wsgi.file_wrapper" in environ:
+            return environ["wsgi.file_wrapper"](io.BytesIO(sent), 65536)
+        return [sent]
+
     def __call__(self, environ, start_response):
+        try:
+            fast = self._fast(environ, start_response)
+        except Exception:  # noqa: BLE001 - the full path below answers (and logs) whatever this was
+            log.debug("fast path failed for %s", environ.get("PATH_INFO"), exc_info=True)
+            fast = None
+        if fast is not None:
+            return fast
         request = Request(environ)
         request.max_content_length = 64 * 1024
         try:
@@ -405,14 +494,73 @@ def make_app(config: Config, db_path: Path, out_dir: Path) -> App:
     return App(config, as_database(db_path), Path(out_dir))
 
 
+def server_settings(config: Config, **options) -> dict:
+    """waitress settings for a public address, from sources.yaml's `serve:` section.
+
+    waitress keeps slow and idle clients in its I/O loop, not in a thread, so they cost a
+    socket each; the connection limit is therefore high (waitress's default of 100 lets 101
+    idle sockets lock everyone out), poll() replaces select() (which stops at 1,024 sockets),
+    and a client gets `request_timeout` seconds to send one whole request, however slowly
+    it trickles: the idle timeout alone never closes a client that sends a byte now and then.
+    """
+    serve = config.serve
+    settings = dict(threads=serve.threads, connection_limit=serve.connection_limit,
+                    channel_timeout=serve.channel_timeout, cleanup_interval=serve.cleanup_interval,
+                    backlog=serve.backlog, asyncore_use_poll=True, asyncore_loop_timeout=1,
+                    max_request_header_size=64 * 1024, max_request_body_size=1024 * 1024,
+                    ident="massage-events",
+                    # X-Forwarded-* headers are read by the app itself, and only from serve.trusted_proxies
+                    # (a network list, which waitress's single trusted_proxy address cannot express).
+                    clear_untrusted_proxy_headers=not serve.trusted_proxies)
+    settings.update(options)
+    return settings
+
+
+class _Channel(HTTPChannel):
+    """waitress's channel, remembering when the request being read began (see _close_slow_requests)."""
+
+    request_began: float | None = None
+
+    def received(self, data):
+        before = self.request
+        result = super().received(data)
+        if self.request is None:
+            self.request_began = None
+        elif self.request is not before:
+            self.request_began = time.monotonic()
+        return result
+
+
+def _close_slow_requests(server, request_timeout: float):
+    """Wrap the server's periodic maintenance: also close a connection that has been sending one
+    request for longer than request_timeout (what nginx's client_header_timeout does)."""
+    idle_maintenance = server.maintenance
+
+    def maintenance(now):
+        idle_maintenance(now)
+        cutoff = time.monotonic() - request_timeout
+        for channel in list(server.active_channels.values()):
+            began = getattr(channel, "request_began", None)
+            if began is not None and began < cutoff and not channel.requests:
+                log.info("closing a connection from %s: no whole request in %g s", channel.addr, request_timeout)
+                channel.will_close = True
+
+    return maintenance
+
+
 def make_server(config: Config, db_path: Path, out_dir: Path, host: str = "127.0.0.1", port: int = 8000, **options):
-    """A waitress server (not yet running) for the app: `run_server(server, stop_event)` serves it."""
+    """A waitress server (not yet running) for the app: `run_server(server, stop_event)` serves it.
+
+    `options` override waitress settings (tests pass a short asyncore_loop_timeout); `request_timeout`
+    overrides sources.yaml's serve.request_timeout."""
     from waitress.server import create_server
 
-    settings = dict(threads=8, max_request_body_size=1024 * 1024, channel_timeout=60, ident="massage-events",
-                    clear_untrusted_proxy_headers=True)
-    settings.update(options)
-    return create_server(make_app(config, db_path, out_dir), host=host, port=port, **settings)
+    request_timeout = options.pop("request_timeout", config.serve.request_timeout)
+    server = create_server(make_app(config, db_path, out_dir), host=host, port=port,
+                           **server_settings(config, **options))
+    server.channel_class = _Channel
+    server.maintenance = _close_slow_requests(server, request_timeout)
+    return server
 
 
 def run_server(server, stop: threading.Event) -> None:
