@@ -204,6 +204,7 @@ def test_addresses_propose_a_zone_and_say_where_a_state_is_split():
     assert "El Paso" in guess.note  # Texas is not all on Central time
     mixed = zone_from_addresses(["Portland, OR", "Eugene, OR", "Boise, ID"])
     assert mixed.zone == "America/Los_Angeles" and "others are in ID" in mixed.note
+    assert not mixed.confident  # a list across zones: sources add proposes no zone for it
     assert zone_from_addresses(["Studio A", "Online"]) is None
     assert zone_from_addresses(["Chicago"]).zone == "America/Chicago"
 

@@ -207,7 +207,7 @@ def entry_lines(source_id: str, detection: Detection, indent: int) -> list[str]:
     lines.append(f"{pad}  type: {detection.type_name}")
     lines.append(f"{pad}  url: {_quote(detection.url)}")
     if detection.type_name == "html" and detection.listing is not None:
-        if detection.zone is not None:
+        if detection.zone is not None and detection.zone.confident:
             lines.append(f"{pad}  timezone: {detection.zone.zone}  # proposed: {detection.zone.note}")
         if detection.auto:
             lines.append(f"{pad}  selectors: auto  # found on the page at each run")
@@ -347,15 +347,18 @@ def add_command(config_path: Path, url: str, source_id: str | None, yes: bool, o
     extra = {}
     if detection.type_name == "html" and detection.listing is not None:
         extra["selectors"] = "auto" if auto else detection.listing.selectors
-        if detection.zone is not None:
+        if detection.zone is not None and detection.zone.confident:
             extra["timezone"] = detection.zone.zone
         out.write("Selectors found on the page:\n")
         for key, value in detection.listing.selectors.items():
             out.write(f"  {key}: {value}\n")
         for line in detection.listing.explanation:
             out.write(f"  ({line})\n")
-        if detection.zone is not None:
+        if detection.zone is not None and detection.zone.confident:
             out.write(f"Proposed timezone: {detection.zone.zone} ({detection.zone.note})\n")
+        elif detection.zone is not None:
+            out.write(f"No timezone proposed: {detection.zone.note}; times without a zone are read in the "
+                      "calendar's zone (add `timezone:` to the entry if they are all in one)\n")
         out.write("\n")
     options = adapter.Options(id=new_id, type=detection.type_name, url=detection.url, name=detection.title,
                               **extra)

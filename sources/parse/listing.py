@@ -238,8 +238,11 @@ def _candidates(soup: BeautifulSoup, marks: _Marks) -> list[Candidate]:
             seen.add(id(anc))
             groups.setdefault(_path_key(anc), [])
     if groups:
+        keys: dict[int, tuple[str, ...]] = {}  # parents come before children in document order
         for el in body.find_all(True):
-            key = _path_key(el)
+            parent = el.parent
+            key = keys.get(id(parent), _path_key(parent) if parent is not body else ()) + (_step(el),)
+            keys[id(el)] = key
             if key in groups:
                 groups[key].append(el)
     for key, members in groups.items():

@@ -76,6 +76,7 @@ class ZoneGuess:
     zone: str
     states: tuple[str, ...]  # the states seen, most named first
     note: str  # how sure: "all 4 addresses are in TX" / "... but western Texas is on Mountain time"
+    confident: bool = True  # False: the addresses span zones with no clear majority (a national list)
 
 
 def _states_in(text: str) -> list[str]:
@@ -107,4 +108,4 @@ def zone_from_addresses(texts: list[str]) -> ZoneGuess | None:
     split = [f"{s}: {SPLIT_STATES[s]}" for s in in_zone if s in SPLIT_STATES]
     if split:
         note += "; check it, as " + "; ".join(split)
-    return ZoneGuess(zone, ordered, note)
+    return ZoneGuess(zone, ordered, note, confident=n_zone / total >= 0.75)
