@@ -385,6 +385,11 @@ def html_layout(source: Source) -> str:
     return HTML_LAYOUTS[zlib.crc32(source.id.encode()) % len(HTML_LAYOUTS)]
 
 
+NEWS_TITLES = ["Spring newsletter is out", "Board election results", "New CE requirements explained",
+               "Welcome to our new members", "Scholarship winners announced", "Licensing fee changes",
+               "Volunteer of the month", "Thank you, sponsors"]
+
+
 def _clock(dt: datetime) -> str:
     return dt.strftime("%I:%M %p").lstrip("0")
 
@@ -401,8 +406,22 @@ class HtmlWriter(Writer):
     def render(self, source, listings, anchor):
         layout = html_layout(source)
         body = getattr(self, f"_{layout}")(source, listings)
+        rng = random.Random(source.id)  # the page's furniture, the same at every render
+        nav = ('<header><nav><a href="/">Home</a> <a href="/about">About</a> <a href="/events">Events</a> '
+               '<a href="/join">Join</a></nav></header>')
+        aside = ""
+        if rng.random() < 0.5:  # a sidebar of dated news posts: repeated and dated, but not events
+            posts = []
+            for k in range(rng.randint(3, 6)):
+                day = anchor.date() - timedelta(days=rng.randint(3, 150))
+                posts.append(f'<li class="news-item"><a href="/news/{k}">{rng.choice(NEWS_TITLES)}</a> '
+                             f'<span class="posted">Posted {day:%B} {day.day}, {day.year}</span></li>')
+            aside = '<aside class="sidebar"><h3>Latest news</h3><ul>' + "".join(posts) + "</ul></aside>"
+        if rng.random() < 0.5:
+            body = f'<div class="content-wrapper"><div class="inner">{body}</div></div>'
         return (f"<!doctype html><html><head><meta charset=\"utf-8\"><title>{source.id} calendar</title>"
-                f"</head><body><h1>Chapter calendar</h1>\n{body}\n</body></html>\n").encode()
+                f"</head><body>{nav}<main><h1>Chapter calendar</h1>\n{body}\n</main>{aside}"
+                f"<footer><p>&copy; {anchor.year} {source.id} chapter</p></footer></body></html>\n").encode()
 
     @staticmethod
     def _local(source, item) -> tuple[datetime, datetime | None]:

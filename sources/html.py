@@ -199,6 +199,20 @@ def _pick(block: Tag, selector: str | None, *, html_out: bool = False, all_match
     return " ".join(values) if values else None
 
 
+def _lines(block: Tag, selector: str, event_css: str | None) -> list[str]:
+    """The text lines (cut at <br>) of what a selector picks in a block."""
+    css, _attr = split_selector(selector)
+    out = []
+    for el in _elements(block, css, event_css, True):
+        if el is None:
+            continue
+        for part in re.split(r"<br\s*/?>", el.decode_contents(), flags=re.I):
+            text = BeautifulSoup(part, "lxml").get_text(" ", strip=True)
+            if text:
+                out.append(re.sub(r"\s+", " ", text))
+    return out
+
+
 def _text_of(el: Tag) -> str:
     """An element's text; a <time datetime> (itself or its only one) speaks by its attribute."""
     text = re.sub(r"\s+([,.;:])", r"\1", el.get_text(" ", strip=True))
@@ -259,6 +273,12 @@ def read_listing(page: Fetched, options: HtmlOptions) -> list[RawEvent | Skipped
         start_text = _pick(block, sel.start, all_matches=True, event_css=sel.event)
         end_text = _pick(block, sel.end, all_matches=True, event_css=sel.event)
         when = parse_when(start_text, end_text, reference=reference, dayfirst=options.dayfirst)
+        if when is None and start_text:  # "<b>Title</b><br>March 11, 6 pm<br>Place": the date is one line
+            for line in _lines(block, sel.start, sel.event):
+                when = parse_when(line, end_text, reference=reference, dayfirst=options.dayfirst)
+                if when is not None:
+                    start_text = line
+                    break
         day_text = days.get(id(block))
         if when is None and day_text:  # "6:30 pm" under the heading "Saturday, March 6"
             when = parse_when(day_text, start_text, reference=reference, dayfirst=options.dayfirst)

@@ -100,6 +100,7 @@ class _Marks:
         self.reference = reference
         self.dayfirst = dayfirst
         self._cache: dict[str, object] = {}
+        self.lines: dict[int, str] = {}  # id(mark) -> the line of it holding the date
         self.date_marks: list[Tag] = []
         self.time_marks: list[Tag] = []
         body = soup.body or soup
@@ -110,7 +111,14 @@ class _Marks:
                 self.date_marks.append(el)
                 continue
             text = _text(el)
-            if not text or len(text) > _MAX_MARK:
+            if not text:
+                continue
+            if len(text) > _MAX_MARK:
+                if el.find("br", recursive=False) is not None:  # a date on one line of a longer block
+                    line = next((x for x in _own_lines(el) if len(x) <= _MAX_MARK and self.parse(x)), None)
+                    if line:
+                        self.lines[id(el)] = line
+                        self.date_marks.append(el)
                 continue
             if self.parse(text) is not None:
                 self.date_marks.append(el)
@@ -126,6 +134,14 @@ class _Marks:
         self.date_ids = {id(e) for e in self.date_marks}
         self.time_ids = {id(e) for e in self.time_marks}
 
+    def text(self, el: Tag) -> str:
+        """A mark's date text: the line of it that holds the date, when the date is one line of a
+        longer element ("<b>Title</b><br>March 11, 6 pm<br>Place")."""
+        return self.lines.get(id(el)) or _mark_text(el)
+
+    def when(self, el: Tag):
+        return self.parse(self.text(el))
+
     def parse(self, text: str):
         if text not in self._cache:
             try:
@@ -133,6 +149,16 @@ class _Marks:
             except Exception:  # noqa: BLE001 - a date the parser chokes on is simply not a date
                 self._cache[text] = None
         return self._cache[text]
+
+
+def _own_lines(el: Tag) -> list[str]:
+    """An element's text cut at its <br>s."""
+    out = []
+    for part in re.split(r"<br\s*/?>", el.decode_contents(), flags=re.I):
+        text = re.sub(r"\s+", " ", BeautifulSoup(part, "lxml").get_text(" ", strip=True)).strip()
+        if text:
+            out.append(text)
+    return out
 
 
 def _innermost(marks: list[Tag]) -> list[Tag]:
@@ -324,12 +350,12 @@ def _evaluate(candidate: Candidate, marks: _Marks, soup: BeautifulSoup) -> None:
                 timed_only.append(member)
             continue
         dated += 1
-        first = marks.parse(_mark_text(date_marks[0]))
+        first = marks.when(date_marks[0])
         dates.append(first.start if first is not None else None)
-        if len({_mark_text(d) for d in date_marks}) > 2:
+        if len({marks.text(d) for d in date_marks}) > 2:
             many += 1
         unit_text = " ".join(_text(u) for u in unit)
-        mark_text = " ".join(_text(d) for d in date_marks)
+        mark_text = " ".join(marks.text(d) for d in date_marks)
         if len(unit_text) - len(mark_text) >= 8:
             fuller += 1
         if _title_element(unit, {id(d) for d in date_marks}) is not None:
@@ -352,7 +378,7 @@ def _evaluate(candidate: Candidate, marks: _Marks, soup: BeautifulSoup) -> None:
                     titled += 1
                 if len(" ".join(_text(u) for u in unit)) >= 12:
                     fuller += 1
-                head = marks.parse(_mark_text(day_of[id(member)]))
+                head = marks.when(day_of[id(member)])
                 dates.append(head.start if head is not None else None)
     candidate.dated = dated
     if dated < 2:
@@ -366,9 +392,13 @@ def _evaluate(candidate: Candidate, marks: _Marks, soup: BeautifulSoup) -> None:
         score *= dated / len(members) * 3  # most members hold no date: not an event list
     if candidate.mode == "run" and _title_element([candidate.members[0]], set()) is None:
         score *= 0.8  # a run should start at its title
+    days = [d.date() if isinstance(d, datetime) else d for d in dates if d is not None]
+    coming = sum(1 for d in days if d >= marks.reference - timedelta(days=1))
+    if days:  # a listing looks ahead; news items and comments look back
+        score *= 0.15 + 0.85 * coming / len(days)
     candidate.score = score
     candidate.why = (f"{len(members)} element{'s' if len(members) != 1 else ''} `{candidate.event_css}`, "
-                     f"{dated} with a date, {titled} with a title")
+                     f"{dated} with a date ({coming} to come), {titled} with a title")
 
 
 def _mark_text(el: Tag) -> str:
@@ -383,7 +413,7 @@ def _mark_text(el: Tag) -> str:
 def _richest(marks: _Marks, found: list[Tag]) -> list[Tag]:
     """The unit's date marks, the one that also gives a time first."""
     def timed(el: Tag) -> int:
-        when = marks.parse(_mark_text(el))
+        when = marks.when(el)
         return 0 if when is not None and isinstance(when.start, datetime) else 1
     return sorted(found, key=timed)
 
@@ -489,12 +519,12 @@ def _map_fields(candidate: Candidate, marks: _Marks) -> tuple[dict[str, str], li
             first = date_marks[0]
             start_parts.append(_field_selector(first, unit, candidate.mode))
             used.add(id(first))
-            when = marks.parse(_mark_text(first))
+            when = marks.when(first)
             if when is not None and not isinstance(when.start, datetime) and time_marks:
                 start_parts.append(_field_selector(time_marks[0], unit, candidate.mode))
                 used.add(id(time_marks[0]))
             if len(date_marks) > 1:
-                second = marks.parse(_mark_text(date_marks[1]))
+                second = marks.when(date_marks[1])
                 if when is not None and second is not None and _later(second.start, when.start):
                     ends.append(_field_selector(date_marks[1], unit, candidate.mode))
                     used.add(id(date_marks[1]))
@@ -640,7 +670,7 @@ def _all_long_past(candidate: Candidate, marks: _Marks, reference: date) -> bool
         if candidate.day_css and id(member) in candidate.days:
             found = [candidate.days[id(member)]]
         for mark in found[:1]:
-            when = marks.parse(_mark_text(mark))
+            when = marks.when(mark)
             if when is None:
                 continue
             day = when.start.date() if isinstance(when.start, datetime) else when.start
