@@ -86,9 +86,6 @@ class Inference:
     explanation: list[str]
     locations: list[str] = field(default_factory=list)  # the location texts found (for a zone guess)
 
-    def summary(self) -> str:
-        return "; ".join(self.explanation)
-
 
 # --------------------------------------------------------------------------- marks
 
