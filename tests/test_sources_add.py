@@ -162,14 +162,19 @@ def test_auto_writes_selectors_auto_and_check_shows_the_mapping_it_chose(config_
     assert json.loads(capsys.readouterr().out)["selectors"]["day"] == "h2.day"
 
 
-@pytest.mark.parametrize("fixture", ["listings/product_page.html", "listings/article.html",
-                                     "jsonld/no_events_organization.html"])
+@pytest.mark.parametrize(("fixture", "says"), [
+    # dated reviews repeat, but all long past: nothing to come
+    ("listings/product_page.html", "lists nothing to come: the blocks of it that repeat with a date are all in "
+                                   "the past (the latest August 2, 2025)"),
+    ("listings/article.html", "does not look like an event listing: no block of it repeats with a date"),
+    ("jsonld/no_events_organization.html", "does not look like an event listing"),
+])
 def test_a_page_with_no_events_is_refused_in_one_sentence_and_nothing_written(config_file, http, capsys,
-                                                                               fixture):
+                                                                               fixture, says):
     before = config_file.read_text()
     code, out = add(capsys, config_file, http.url(f"/files/{fixture}"))
     assert code == 1
-    assert out.count("\n") == 1 and "does not look like an event listing" in out and "nothing was added" in out
+    assert out.count("\n") == 1 and says in out and out.rstrip().endswith("so nothing was added.")
     assert config_file.read_text() == before
 
 
@@ -209,3 +214,12 @@ def test_id_comes_from_the_site_name_or_host():
     assert choose_id(Detection("ical", "https://www.amta-il.example/cal.ics", "AMTA Illinois | Events"),
                      set()) == "amta-illinois-events"
     assert choose_id(Detection("ical", "https://www.amta-il.example/cal.ics", None), {"x"}) == "amta-il-cal-ics"
+
+
+def test_check_of_a_plain_listing_by_url_finds_its_selectors(http, capsys, tmp_path):
+    code = main(["sources", "check", "--config", str(tmp_path / "none.yaml"), "--type", "html",
+                 http.url("/files/listings/date_badge_list.html")])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "selectors: auto chose" in out and "start: div.badge, p.events-list__when" in out
+    assert "Atlanta Networking Night" in out and "4 records" in out

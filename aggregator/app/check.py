@@ -87,8 +87,9 @@ def _target_url(target: str) -> str:
 def _options_for(type_name: str, target: str, calendar: CalendarSettings) -> SourceOptions:
     adapter = adapter_for(type_name)
     slug = "check"
+    extra = {"selectors": "auto"} if type_name == "html" else {}  # a listing's selectors are found on it
     try:
-        return adapter.Options(id=slug, type=type_name, url=_target_url(target))
+        return adapter.Options(id=slug, type=type_name, url=_target_url(target), **extra)
     except ValidationError as err:
         missing = [str(e["loc"][0]) for e in err.errors() if e.get("type") == "missing" and e.get("loc")]
         if missing:

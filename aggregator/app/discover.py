@@ -26,6 +26,7 @@ import re
 import sys
 import tempfile
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import TextIO
 from urllib.parse import urljoin, urlsplit
@@ -61,6 +62,7 @@ class Detection:
     listing: Inference | None = None  # type html: the mapping found on the page
     zone: ZoneGuess | None = None  # type html: the zone its addresses name
     auto: bool = False  # type html: write `selectors: auto` instead of the mapping
+    latest_past: date | None = None  # refused: its only dated listing ended then
 
 
 def _is_ical(page: Fetched) -> bool:
@@ -140,7 +142,8 @@ def detect(page: Fetched) -> Detection:
                          "reads event dates from its posts")
     from sources.parse.pages import page_date
 
-    listing = infer_listing(soup, reference=page_date(page))
+    past: list = []
+    listing = infer_listing(soup, reference=page_date(page), past=past)
     if listing is not None:
         found = Detection("html", page.url, title,
                           f"a plain HTML listing ({listing.dated} blocks with a date, "
@@ -151,6 +154,7 @@ def detect(page: Fetched) -> Detection:
             found.zone = zone_from_addresses([line for line in lines if 0 < len(line) <= 160])
         return found
     detection.notes.extend(feeds)
+    detection.latest_past = past[0] if past else None
     return detection
 
 
@@ -329,7 +333,7 @@ def add_command(config_path: Path, url: str, source_id: str | None, yes: bool, o
         raise ConfigError([Problem(str(config_path), None, f'a source with id "{source_id}" exists already',
                                    "choose another --id")])
     if detection.type_name is None:
-        out.write(refusal(detection.url) + "\n")
+        out.write(refusal(detection.url, detection.latest_past) + "\n")
         for note in detection.notes:
             out.write(f"Note: {note}\n")
         return 1

@@ -601,8 +601,9 @@ def _refine_event_css(candidate: Candidate, soup: BeautifulSoup, marks: _Marks) 
 
 
 def infer_listing(page: str | BeautifulSoup, *, reference: date | datetime | None = None,
-                  dayfirst: bool = False) -> Inference | None:
-    """The listing's mapping, or None when the page repeats no dated structure."""
+                  dayfirst: bool = False, past: list[date] | None = None) -> Inference | None:
+    """The listing's mapping, or None when the page repeats no dated structure (or, when its
+    best one is all well in the past, None with the latest of those dates appended to `past`)."""
     soup = page if isinstance(page, BeautifulSoup) else BeautifulSoup(page, "lxml")
     if reference is None:
         reference = date.today()
@@ -618,7 +619,10 @@ def infer_listing(page: str | BeautifulSoup, *, reference: date | datetime | Non
     if not ranked:
         return None
     best = _prefer_outer(ranked[0], ranked)
-    if _all_long_past(best, marks, reference):
+    latest = _latest_if_all_past(best, marks, reference)
+    if latest is not None:
+        if past is not None:
+            past.append(latest)
         return None
     _refine_event_css(best, soup, marks)
     selectors, locations, notes = _map_fields(best, marks)
@@ -658,26 +662,28 @@ def _prefer_outer(best: Candidate, ranked: list[Candidate]) -> Candidate:
         best = outer
 
 
-def _all_long_past(candidate: Candidate, marks: _Marks, reference: date) -> bool:
-    """Every date more than two months before the page's date: comments or reviews, not coming events."""
+def _latest_if_all_past(candidate: Candidate, marks: _Marks, reference: date) -> date | None:
+    """The latest date when every one is more than two months before the page's date (comments,
+    reviews, an archive: nothing to come), else None."""
     cutoff = reference - timedelta(days=60)
-    seen = 0
+    days = []
     for member in candidate.members:
         found = _within(_unit(candidate, member), marks.date_ids)
         if candidate.day_css and id(member) in candidate.days:
             found = [candidate.days[id(member)]]
         for mark in found[:1]:
             when = marks.when(mark)
-            if when is None:
-                continue
-            day = when.start.date() if isinstance(when.start, datetime) else when.start
-            seen += 1
-            if day >= cutoff:
-                return False
-    return seen > 0
+            if when is not None:
+                days.append(when.start.date() if isinstance(when.start, datetime) else when.start)
+    if not days or max(days) >= cutoff:
+        return None
+    return max(days)
 
 
-def refusal(url: str) -> str:
+def refusal(url: str, latest_past: date | None = None) -> str:
     """The one sentence `sources add` prints for a page with no repeated dated structure."""
+    if latest_past is not None:
+        return (f"{url} lists nothing to come: the blocks of it that repeat with a date are all in the past "
+                f"(the latest {latest_past:%B} {latest_past.day}, {latest_past.year}), so nothing was added.")
     return (f"{url} does not look like an event listing: no block of it repeats with a date in each "
             "(and it has no iCalendar feed, schema.org Event, h-event or RSS/Atom), so nothing was added.")
