@@ -55,7 +55,7 @@ from aggregator.model import RawEvent, Window
 from aggregator.timezones import resolve_zone
 from sources.base import AUTHORITY_PAGE, Fetched, Fetcher, Skipped, SourceAdapter, SourceOptions
 from sources.parse.dates import parse_when
-from sources.parse.listing import Inference, infer_listing
+from sources.parse.listing import Inference, date_head, infer_listing
 from sources.parse.pages import absolute, check_page, page_date, settle_ids, text_hash
 
 ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
@@ -279,6 +279,15 @@ def read_listing(page: Fetched, options: HtmlOptions) -> list[RawEvent | Skipped
                 if when is not None:
                     start_text = line
                     break
+        if when is None and start_text:  # "April 17, 2027 – Reiki Workshop, Montpelier": the date, a dash, the rest
+            head = date_head(start_text, reference=reference, dayfirst=options.dayfirst, end_text=end_text)
+            if head is not None:
+                start_text, when = head[0], head[1]
+        if title and start_text and title.startswith(start_text):
+            # the title and the date are one text ("March 4, 7 pm – Guild Meeting"): the title is the rest
+            head = date_head(title, reference=reference, dayfirst=options.dayfirst)
+            if head is not None and head[2]:
+                title = head[2]
         day_text = days.get(id(block))
         if when is None and day_text:  # "6:30 pm" under the heading "Saturday, March 6"
             when = parse_when(day_text, start_text, reference=reference, dayfirst=options.dayfirst)

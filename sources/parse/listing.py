@@ -39,7 +39,7 @@ from bs4 import BeautifulSoup, Tag
 
 from sources.parse.dates import parse_when
 
-__all__ = ["Inference", "infer_listing", "refusal"]
+__all__ = ["Inference", "infer_listing", "refusal", "date_head"]
 
 _SKIP = {"script", "style", "noscript", "template", "svg", "head", "title", "meta", "link", "iframe", "select",
          "option", "button", "form", "input", "textarea"}
@@ -121,11 +121,19 @@ class _Marks:
                     if line:
                         self.lines[id(el)] = line
                         self.date_marks.append(el)
+                        continue
+                if len(text) <= 2 * _MAX_MARK and (head := date_head(text, reference=reference,
+                                                                     dayfirst=dayfirst)):
+                    self.lines[id(el)] = head[0]  # "March 4, 7 pm – Guild Meeting, Burlington Library"
+                    self.date_marks.append(el)
                 continue
             if self.parse(text) is not None:
                 self.date_marks.append(el)
             elif _TIME_ONLY.match(text) and _HAS_CLOCK.search(text):
                 self.time_marks.append(el)
+            elif head := date_head(text, reference=reference, dayfirst=dayfirst):
+                self.lines[id(el)] = head[0]
+                self.date_marks.append(el)
         # A <time datetime> speaks for the words inside it; elsewhere keep the innermost mark
         # (a <p> holding only a <span> date is not a second mark).
         machine = [m for m in self.date_marks if m.name == "time" and m.get("datetime")]
@@ -151,6 +159,25 @@ class _Marks:
             except Exception:  # noqa: BLE001 - a date the parser chokes on is simply not a date
                 self._cache[text] = None
         return self._cache[text]
+
+
+_SEPARATOR = re.compile(r"\s+[-–—|·]\s+")
+
+
+def date_head(text: str, *, reference: date, dayfirst: bool = False, end_text: str | None = None):
+    """("March 4, 7 pm", When, "Guild Meeting, Burlington") for "March 4, 7 pm – Guild Meeting,
+    Burlington": a date written before a dash, then the rest. The longest such head that reads
+    as a date wins ("March 3 - 5 – Conference" keeps its range); None when none does."""
+    cuts = [m for m in _SEPARATOR.finditer(text) if 4 <= m.start() <= 60]
+    for m in reversed(cuts):
+        head = text[:m.start()].strip()
+        try:
+            when = parse_when(head, end_text, reference=reference, dayfirst=dayfirst)
+        except Exception:  # noqa: BLE001 - a head the parser chokes on is not a date
+            when = None
+        if when is not None:
+            return head, when, text[m.end():].strip()
+    return None
 
 
 def _own_lines(el: Tag) -> list[str]:
