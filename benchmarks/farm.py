@@ -383,6 +383,37 @@ class JsonldWriter(Writer):
                 f"{blocks}\n</head><body><h1>Upcoming events</h1><ul>{cards}</ul></body></html>\n").encode()
 
 
+# Plain-HTML listings come in the layouts chapter and studio sites use; each source keeps one.
+HTML_LAYOUTS = ["cards", "table", "day_headings", "date_apart"]
+# What a curator would write for each layout by hand (the benchmark's reference for `selectors: auto`).
+HTML_SELECTORS = {
+    "cards": {"event": "div.event", "title": "h3", "start": ".when", "location": ".where", "link": "a@href",
+              "description": ".desc"},
+    "table": {"event": "table.events tr:has(td)", "title": "td:nth-of-type(3)",
+              "start": "td:nth-of-type(1), td:nth-of-type(2)", "location": "td:nth-of-type(4)", "link": "a@href"},
+    "day_headings": {"event": "ul.day-events > li", "title": "a", "start": ".time", "day": "h2.day",
+                     "location": ".place", "link": "a@href"},
+    "date_apart": {"event": "li.event-item", "title": "h4", "start": ".date-badge, .time", "location": ".location",
+                   "link": "a@href", "description": ".summary"},
+}
+
+
+def html_layout(source: Source) -> str:
+    """A source's layout: fixed by its id, so every seed has every layout."""
+    import zlib
+
+    return HTML_LAYOUTS[zlib.crc32(source.id.encode()) % len(HTML_LAYOUTS)]
+
+
+NEWS_TITLES = ["Spring newsletter is out", "Board election results", "New CE requirements explained",
+               "Welcome to our new members", "Scholarship winners announced", "Licensing fee changes",
+               "Volunteer of the month", "Thank you, sponsors"]
+
+
+def _clock(dt: datetime) -> str:
+    return dt.strftime("%I:%M %p").lstrip("0")
+
+
 class HtmlWriter(Writer):
     type_name = "html"
     extension = "html"
@@ -390,15 +421,45 @@ class HtmlWriter(Writer):
     other_zone_ok = True
 
     def options(self, source):
-        return {"selectors": {"event": "div.event", "title": "h3", "start": ".when", "location": ".where",
-                              "link": "a@href", "description": ".desc"}}
+        return {"selectors": dict(HTML_SELECTORS[html_layout(source)])}
 
     def render(self, source, listings, anchor):
+        layout = html_layout(source)
+        body = getattr(self, f"_{layout}")(source, listings)
+        rng = random.Random(source.id)  # the page's furniture, the same at every render
+        nav = ('<header><nav><a href="/">Home</a> <a href="/about">About</a> <a href="/events">Events</a> '
+               '<a href="/join">Join</a></nav></header>')
+        aside = ""
+        if rng.random() < 0.5:  # a sidebar of dated news posts: repeated and dated, but not events
+            posts = []
+            for k in range(rng.randint(3, 6)):
+                day = anchor.date() - timedelta(days=rng.randint(3, 150))
+                posts.append(f'<li class="news-item"><a href="/news/{k}">{rng.choice(NEWS_TITLES)}</a> '
+                             f'<span class="posted">Posted {day:%B} {day.day}, {day.year}</span></li>')
+            aside = '<aside class="sidebar"><h3>Latest news</h3><ul>' + "".join(posts) + "</ul></aside>"
+        if rng.random() < 0.5:
+            body = f'<div class="content-wrapper"><div class="inner">{body}</div></div>'
+        return (f"<!doctype html><html><head><meta charset=\"utf-8\"><title>{source.id} calendar</title>"
+                f"</head><body>{nav}<main><h1>Chapter calendar</h1>\n{body}\n</main>{aside}"
+                f"<footer><p>&copy; {anchor.year} {source.id} chapter</p></footer></body></html>\n").encode()
+
+    @staticmethod
+    def _local(source, item) -> tuple[datetime, datetime | None]:
+        """Layouts without room for an offset write every time in the source's own zone."""
+        zone = ZoneInfo(source.zone)
+        return item.start.astimezone(zone), item.end.astimezone(zone) if item.end is not None else None
+
+    @staticmethod
+    def _zone_label(source, start: datetime) -> str:
+        """A national listing names the zone its times are in ("6:30 PM EST"), as such pages do."""
+        return f" {start.strftime('%Z')}" if source.region is None else ""
+
+    def _cards(self, source, listings):
         zone = ZoneInfo(source.zone)
         cards = []
         for item in listings:
             if item.start.tzinfo == zone or getattr(item.start.tzinfo, "key", None) == source.zone:
-                when = _prose_when(item.start)
+                when = _prose_when(item.start) + self._zone_label(source, item.start)
             else:  # written in another zone: state the offset
                 when = item.start.isoformat()
             where = html.escape(item.location or "")
@@ -406,9 +467,47 @@ class HtmlWriter(Writer):
                 f'<div class="event">\n  <h3><a href="{html.escape(item.url)}">{html.escape(item.title)}</a></h3>\n'
                 f'  <p class="when">{html.escape(when)}</p>\n  <p class="where">{where}</p>\n'
                 f'  <div class="desc">{html.escape(item.description)}</div>\n</div>')
-        body = "\n".join(cards)
-        return (f"<!doctype html><html><head><meta charset=\"utf-8\"><title>{source.id} calendar</title>"
-                f"</head><body><h1>Chapter calendar</h1>\n{body}\n</body></html>\n").encode()
+        return "\n".join(cards)
+
+    def _table(self, source, listings):
+        rows = ["<tr><th>Date</th><th>Time</th><th>Event</th><th>Location</th></tr>"]
+        for item in listings:
+            start, end = self._local(source, item)
+            time_text = _clock(start) + (f" - {_clock(end)}" if end is not None and end.date() == start.date() else "")
+            time_text += self._zone_label(source, start)
+            rows.append(f"<tr><td>{start:%m/%d/%Y}</td><td>{time_text}</td>"
+                        f'<td><a href="{html.escape(item.url)}">{html.escape(item.title)}</a></td>'
+                        f"<td>{html.escape(item.location or '')}</td></tr>")
+        return '<table class="events">\n' + "\n".join(rows) + "\n</table>"
+
+    def _day_headings(self, source, listings):
+        days: dict[date, list[str]] = {}
+        for item in sorted(listings, key=lambda x: x.start):
+            start, end = self._local(source, item)
+            time_text = _clock(start) + (f" - {_clock(end)}" if end is not None and end.date() == start.date() else "")
+            time_text += self._zone_label(source, start)
+            days.setdefault(start.date(), []).append(
+                f'<li><span class="time">{time_text}</span> <a href="{html.escape(item.url)}">'
+                f'{html.escape(item.title)}</a> <span class="place">{html.escape(item.location or "")}</span></li>')
+        parts = []
+        for day, items in days.items():  # the weekday and no year, as month pages write it
+            parts.append(f'<h2 class="day">{day:%A, %B} {day.day}</h2>\n<ul class="day-events">\n'
+                         + "\n".join(items) + "\n</ul>")
+        return "\n".join(parts)
+
+    def _date_apart(self, source, listings):
+        items = []
+        for item in listings:
+            start, end = self._local(source, item)
+            time_text = _clock(start) + (f" – {_clock(end)}" if end is not None and end.date() == start.date() else "")
+            time_text += self._zone_label(source, start)
+            items.append(
+                f'<li class="event-item"><div class="date-badge"><span class="month">{start:%b}</span> '
+                f'<span class="day">{start.day}</span> <span class="year">{start.year}</span></div>\n'
+                f'  <div class="info"><h4><a href="{html.escape(item.url)}">{html.escape(item.title)}</a></h4>\n'
+                f'  <p class="time">{time_text}</p><p class="location">{html.escape(item.location or "")}</p>\n'
+                f'  <p class="summary">{html.escape(item.description)}</p></div></li>')
+        return '<ul class="event-list">\n' + "\n".join(items) + "\n</ul>"
 
 
 class RssWriter(Writer):

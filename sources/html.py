@@ -11,7 +11,16 @@
         location: ".where"          # optional
         link: "a@href"              # optional; relative links are made absolute
         description: ".desc"        # optional
+        day: "h2.day"               # optional: a heading above several events giving their date
       dayfirst: false               # optional: read 3/4/2026 as 3 April
+
+`selectors: auto` finds the mapping on the page at every read (sources.parse.listing: the
+repeated blocks that each hold a date), so a wrapper div added or a class renamed does not
+break the source; `massage-events sources check ID` shows the mapping it chose, and
+`sources add URL` writes the inferred mapping for the curator to adjust.
+
+With `day:`, an event whose own start text holds no date (only "6:30 pm") takes its date
+from the nearest day heading before it in the page ("Saturday, March 6").
 
 A selector may end in `@attr` to read an attribute instead of the text
 ("a@href", "time@datetime"); a bare `@attr` reads the event element's own
@@ -35,21 +44,23 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import soupsieve
 from bs4 import BeautifulSoup, Tag
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from aggregator.errors import ParseError
 from aggregator.model import RawEvent, Window
 from aggregator.timezones import resolve_zone
 from sources.base import AUTHORITY_PAGE, Fetched, Fetcher, Skipped, SourceAdapter, SourceOptions
 from sources.parse.dates import parse_when
+from sources.parse.listing import Inference, date_head, infer_listing
 from sources.parse.pages import absolute, check_page, page_date, settle_ids, text_hash
 
 ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
 REQUIRED = ("event", "title", "start")
-OPTIONAL = ("end", "location", "link", "description")
+OPTIONAL = ("end", "location", "link", "description", "day")
 _ATTR = re.compile(r"^(?P<css>.*?)\s*@(?P<attr>[A-Za-z_:][-\w:.]*)$")
 
 
@@ -65,6 +76,7 @@ class Selectors(BaseModel):
     location: str | None = Field(None, description="the place")
     link: str | None = Field(None, description='the event\'s own page, e.g. "a@href"')
     description: str | None = Field(None, description="a longer text")
+    day: str | None = Field(None, description="a day heading above several events that gives their date")
 
 
 def split_selector(value: str) -> tuple[str, str | None]:
@@ -79,8 +91,11 @@ def split_selector(value: str) -> tuple[str, str | None]:
 def _check_selectors(value: Any) -> Any:
     if isinstance(value, Selectors):
         return value
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return "auto"
     if not isinstance(value, dict):
-        raise ValueError('selectors must be a mapping, e.g. {event: "div.event", title: "h3", start: ".when"}')
+        raise ValueError('selectors must be "auto" (found on the page at each read) or a mapping, e.g. '
+                         '{event: "div.event", title: "h3", start: ".when"}')
     known = REQUIRED + OPTIONAL
     unknown = [k for k in value if k not in known]
     if unknown:
@@ -116,7 +131,8 @@ def _check_selectors(value: Any) -> Any:
 
 
 class HtmlOptions(SourceOptions):
-    selectors: Selectors = Field(description="CSS selectors of the event blocks and their fields")
+    selectors: Selectors | Literal["auto"] = Field(
+        description='CSS selectors of the event blocks and their fields, or "auto" to find them at each read')
     dayfirst: bool = Field(False, description="read 3/4/2026 as 3 April (day first), not March 4")
 
     @field_validator("selectors", mode="before")
@@ -183,6 +199,20 @@ def _pick(block: Tag, selector: str | None, *, html_out: bool = False, all_match
     return " ".join(values) if values else None
 
 
+def _lines(block: Tag, selector: str, event_css: str | None) -> list[str]:
+    """The text lines (cut at <br>) of what a selector picks in a block."""
+    css, _attr = split_selector(selector)
+    out = []
+    for el in _elements(block, css, event_css, True):
+        if el is None:
+            continue
+        for part in re.split(r"<br\s*/?>", el.decode_contents(), flags=re.I):
+            text = BeautifulSoup(part, "lxml").get_text(" ", strip=True)
+            if text:
+                out.append(re.sub(r"\s+", " ", text))
+    return out
+
+
 def _text_of(el: Tag) -> str:
     """An element's text; a <time datetime> (itself or its only one) speaks by its attribute."""
     text = re.sub(r"\s+([,.;:])", r"\1", el.get_text(" ", strip=True))
@@ -196,13 +226,43 @@ def _text_of(el: Tag) -> str:
     return text
 
 
+def infer_page(page: Fetched, options: HtmlOptions, soup: BeautifulSoup | None = None) -> Inference:
+    """The mapping `selectors: auto` reads this page with; ParseError when the page has none."""
+    check_page(page, options.id)
+    soup = soup if soup is not None else BeautifulSoup(page.text, "lxml")
+    found = infer_listing(soup, reference=page_date(page), dayfirst=options.dayfirst)
+    if found is None:
+        raise ParseError("selectors: auto found no event listing on the page (no block of it repeats with a "
+                         "date in each); write the selectors by hand (see `massage-events sources check`), or "
+                         "check that the URL is still the events page", source_id=options.id,
+                         reason="no_listing")
+    return found
+
+
+def _days(soup: BeautifulSoup, day_css: str, event_css: str) -> dict[int, str]:
+    """id(event block) -> the text of the nearest day heading before it in the page."""
+    heads = {id(h) for h in soup.select(day_css)}
+    events = {id(e) for e in soup.select(event_css)}
+    out: dict[int, str] = {}
+    current: str | None = None
+    for el in soup.find_all(True):
+        if id(el) in heads:
+            current = _text_of(el)
+        elif id(el) in events and current:
+            out[id(el)] = current
+    return out
+
+
 def read_listing(page: Fetched, options: HtmlOptions) -> list[RawEvent | Skipped]:
     """The events of one listing page, in page order."""
     check_page(page, options.id)
     soup = BeautifulSoup(page.text, "lxml")
     sel = options.selectors
+    if sel == "auto":
+        sel = Selectors(**infer_page(page, options, soup).selectors)
     reference = page_date(page)
     zone = resolve_zone(options.timezone) if options.timezone else None
+    days = _days(soup, sel.day, sel.event) if sel.day else {}
     out: list[RawEvent | Skipped] = []
     for block in soup.select(sel.event):
         title = _pick(block, sel.title, event_css=sel.event)
@@ -213,6 +273,25 @@ def read_listing(page: Fetched, options: HtmlOptions) -> list[RawEvent | Skipped
         start_text = _pick(block, sel.start, all_matches=True, event_css=sel.event)
         end_text = _pick(block, sel.end, all_matches=True, event_css=sel.event)
         when = parse_when(start_text, end_text, reference=reference, dayfirst=options.dayfirst)
+        if when is None and start_text:  # "<b>Title</b><br>March 11, 6 pm<br>Place": the date is one line
+            for line in _lines(block, sel.start, sel.event):
+                when = parse_when(line, end_text, reference=reference, dayfirst=options.dayfirst)
+                if when is not None:
+                    start_text = line
+                    break
+        if when is None and start_text:  # "April 17, 2027 – Reiki Workshop, Montpelier": the date, a dash, the rest
+            head = date_head(start_text, reference=reference, dayfirst=options.dayfirst, end_text=end_text)
+            if head is not None:
+                start_text, when = head[0], head[1]
+        if title and start_text and title.startswith(start_text):
+            # the title and the date are one text ("March 4, 7 pm – Guild Meeting"): the title is the rest
+            head = date_head(title, reference=reference, dayfirst=options.dayfirst)
+            if head is not None and head[2]:
+                title = head[2]
+        day_text = days.get(id(block))
+        if when is None and day_text:  # "6:30 pm" under the heading "Saturday, March 6"
+            when = parse_when(day_text, start_text, reference=reference, dayfirst=options.dayfirst)
+            start_text = f"{day_text} {start_text or ''}".strip()
         if when is None:
             out.append(Skipped(item=title, reason="no date found" + (f' in "{start_text[:60]}"' if start_text
                                                                    else "")))

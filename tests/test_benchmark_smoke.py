@@ -129,7 +129,8 @@ def test_every_written_type_appears_and_sources_yaml_points_at_the_hosts(small_f
     assert urls["ical"].startswith("http://127.0.0.") and urls["ical"].endswith(".ics")
     assert urls["maildir"].startswith("/")  # a local folder, read as written
     html = next(s for s in doc["sources"] if s["type"] == "html")
-    assert html["selectors"]["event"] == "div.event"
+    layout = farm_mod.html_layout(next(s for s in farm.sources if s.id == html["id"]))
+    assert html["selectors"] == farm_mod.HTML_SELECTORS[layout]  # the hand-written mapping of its layout
 
 
 def test_ical_files_expand_to_exactly_the_truth_records(small_farm):

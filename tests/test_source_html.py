@@ -217,3 +217,22 @@ def test_event_selector_may_not_be_a_sibling_selector():
     with pytest.raises(ValueError, match="not siblings"):
         HtmlOptions(id="x", type="html", url="https://example.org/", selectors={"event": "+ p", "title": "h3",
                                                                                 "start": ".when"})
+
+
+def test_config_accepts_selectors_auto_and_refuses_a_near_miss():
+    config = parse_config(loads_yaml(_config("    selectors: auto\n"), "sources.yaml"), "sources.yaml")
+    assert config.sources[0].selectors == "auto"
+    with pytest.raises(ConfigError) as caught:
+        parse_config(loads_yaml(_config("    selectors: automatic\n"), "sources.yaml"), "sources.yaml")
+    assert 'sources.yaml:6: source "chapter": "selectors": selectors must be "auto"' in str(caught.value)
+
+
+def test_a_hand_written_day_selector_dates_the_events_under_each_heading(http):
+    url = http.url("/files/listings/day_headings.html") + "?last_modified=" + quote(LAST_MODIFIED)
+    options = HtmlOptions(id="studio", type="html", url=url, timezone="America/Denver",
+                          selectors={"event": "div.schedule li", "title": "a", "start": ".time", "day": "h2"})
+    found = [i for i in HtmlAdapter().read(options, HttpFetcher(), DEFAULT_WINDOW) if isinstance(i, RawEvent)]
+    assert [(e.title, e.start.strftime("%a %b %d %H:%M")) for e in found][:3] == [
+        ("Massage Trade Morning", "Sat Mar 06 09:00"), ("Intro to Cupping (3 CE)", "Sat Mar 06 13:00"),
+        ("Business Circle for Therapists", "Tue Mar 09 18:30")]
+    assert found[1].end.strftime("%H:%M") == "16:00"  # "1:00 pm - 4:00 pm" under its day

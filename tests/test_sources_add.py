@@ -57,8 +57,11 @@ def add(capsys, config: Path, url: str, *extra: str) -> tuple[int, str]:
     ("jsonld/hevent_microformats.html", "jsonld"),
     ("rss/list_archive_rss20.xml", "rss"),
     ("rss/list_archive_atom.xml", "rss"),
-    ("html/chapter_listing_formats.html", None),
+    ("html/chapter_listing_formats.html", "html"),
+    ("listings/day_headings.html", "html"),
     ("jsonld/no_events_organization.html", None),
+    ("listings/product_page.html", None),
+    ("listings/article.html", None),
 ])
 def test_detects_each_kind_of_source(http, fixture, type_name):
     page = HttpFetcher().get(http.url(f"/files/{fixture}"))
@@ -114,12 +117,65 @@ def test_explicit_id_is_used(config_file, http, capsys):
     assert load_config(config_file).source("tx-chapter").type == "jsonld"
 
 
-def test_plain_listing_is_refused_with_an_html_selectors_hint(config_file, http, capsys):
+def test_plain_listing_is_added_with_the_selectors_found_on_it(config_file, http, capsys):
+    code, out = add(capsys, config_file, http.url("/files/listings/cards.html"), "--id", "tx-chapter")
+    assert code == 0, out
+    # the preview shows the events it read, and the mapping it will write
+    assert "Austin Therapist Social" in out and "Spring Self-Care Retreat" in out and "4 records" in out
+    assert "event: div.event-card" in out
+    text = config_file.read_text()
+    assert "# Our chapter's sources. Keep this comment!" in text  # comments kept
+    assert '      start: "span.event-card__date, span.event-card__time"\n' in text
+    added = load_config(config_file).source("tx-chapter")
+    assert added.type == "html" and added.selectors.event == "div.event-card"
+    # the addresses are in Texas: Central time is proposed, and Texas's split is pointed out
+    assert added.timezone == "America/Chicago" and "El Paso" in text
+
+
+def test_the_added_entry_is_read_by_sources_check_as_previewed(config_file, http, capsys):
+    import json
+
+    code, out = add(capsys, config_file, http.url("/files/listings/table.html"), "--id", "oh-chapter")
+    assert code == 0, out
+    assert "America/New_York" in out  # Ohio addresses
+    assert main(["sources", "check", "oh-chapter", "--config", str(config_file), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [r["title"] for r in data["records"]] == [
+        "Ethics for Massage Therapists (3 CE)", "Cleveland District Meeting",
+        "Sports Massage at the Marathon Expo", "Webinar: Marketing Your Practice", "Annual Convention"]
+    assert data["records"][0]["start"] == "2027-03-06T09:00:00-05:00"
+    assert data["skipped"] == [] and data["error"] is None
+
+
+def test_auto_writes_selectors_auto_and_check_shows_the_mapping_it_chose(config_file, http, capsys):
+    import json
+
+    code, out = add(capsys, config_file, http.url("/files/listings/day_headings.html"), "--id", "studio",
+                    "--auto")
+    assert code == 0, out
+    assert "    selectors: auto" in config_file.read_text()
+    assert load_config(config_file).source("studio").selectors == "auto"
+    assert main(["sources", "check", "studio", "--config", str(config_file)]) == 0
+    shown = capsys.readouterr().out
+    assert "selectors: auto chose" in shown and "day: h2.day" in shown and "6 records" in shown
+    assert main(["sources", "check", "studio", "--config", str(config_file), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["selectors"]["day"] == "h2.day"
+
+
+@pytest.mark.parametrize(("fixture", "says"), [
+    # dated reviews repeat, but all long past: nothing to come
+    ("listings/product_page.html", "lists nothing to come: the blocks of it that repeat with a date are all in "
+                                   "the past (the latest August 2, 2025)"),
+    ("listings/article.html", "does not look like an event listing: no block of it repeats with a date"),
+    ("jsonld/no_events_organization.html", "does not look like an event listing"),
+])
+def test_a_page_with_no_events_is_refused_in_one_sentence_and_nothing_written(config_file, http, capsys,
+                                                                               fixture, says):
     before = config_file.read_text()
-    code, out = add(capsys, config_file, http.url("/files/html/chapter_listing_formats.html"))
+    code, out = add(capsys, config_file, http.url(f"/files/{fixture}"))
     assert code == 1
-    assert "type: html" in out and "selectors:" in out and "sources check" in out
-    assert config_file.read_text() == before, "nothing is written for a page we cannot read by ourselves"
+    assert out.count("\n") == 1 and says in out and out.rstrip().endswith("so nothing was added.")
+    assert config_file.read_text() == before
 
 
 def test_without_yes_and_no_answer_nothing_is_written(config_file, http, capsys, monkeypatch):
@@ -158,3 +214,12 @@ def test_id_comes_from_the_site_name_or_host():
     assert choose_id(Detection("ical", "https://www.amta-il.example/cal.ics", "AMTA Illinois | Events"),
                      set()) == "amta-illinois-events"
     assert choose_id(Detection("ical", "https://www.amta-il.example/cal.ics", None), {"x"}) == "amta-il-cal-ics"
+
+
+def test_check_of_a_plain_listing_by_url_finds_its_selectors(http, capsys, tmp_path):
+    code = main(["sources", "check", "--config", str(tmp_path / "none.yaml"), "--type", "html",
+                 http.url("/files/listings/date_badge_list.html")])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "selectors: auto chose" in out and "start: div.badge, p.events-list__when" in out
+    assert "Atlanta Networking Night" in out and "4 records" in out

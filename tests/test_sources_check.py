@@ -105,13 +105,12 @@ def test_local_path_is_read_as_the_url_would_be(tmp_path, capsys, monkeypatch):
     assert len(json.loads(out)["records"]) == 4
 
 
-def test_html_type_on_the_command_line_says_to_use_sources_yaml(tmp_path, http, capsys, monkeypatch):
+def test_html_type_on_the_command_line_finds_the_listings_selectors(tmp_path, http, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     code = main(["sources", "check", "--type", "html", http.url("/files/html/chapter_listing_formats.html")])
     said = capsys.readouterr()
-    assert code == 2
-    assert "type html needs selectors" in said.err + said.out
-    assert "sources check SOURCE_ID" in said.err + said.out
+    assert code == 0, said.err
+    assert "selectors: auto chose" in said.out and "event: div.event" in said.out
 
 
 def test_check_stores_nothing(make_config, http, capsys, tmp_path):

@@ -87,8 +87,9 @@ def _target_url(target: str) -> str:
 def _options_for(type_name: str, target: str, calendar: CalendarSettings) -> SourceOptions:
     adapter = adapter_for(type_name)
     slug = "check"
+    extra = {"selectors": "auto"} if type_name == "html" else {}  # a listing's selectors are found on it
     try:
-        return adapter.Options(id=slug, type=type_name, url=_target_url(target))
+        return adapter.Options(id=slug, type=type_name, url=_target_url(target), **extra)
     except ValidationError as err:
         missing = [str(e["loc"][0]) for e in err.errors() if e.get("type") == "missing" and e.get("loc")]
         if missing:
@@ -159,11 +160,47 @@ def check_command(config_path: Path, source_id: str | None, type_name: str | Non
     calendar = config.calendar if config is not None else CalendarSettings()
     window = check_window(calendar, since, until)
     outcome = check_source(config, options, window)
+    mapping = auto_mapping(config, options) if outcome.error is None else None
     if as_json:
-        out.write(json.dumps(outcome_to_dict(outcome, options.id), ensure_ascii=False, indent=2) + "\n")
+        data = outcome_to_dict(outcome, options.id)
+        if mapping is not None:
+            data["selectors"] = mapping.selectors  # an extension: what `selectors: auto` chose
+        out.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
     else:
+        if mapping is not None:
+            print_mapping(mapping, out)
         print_table(outcome, options, window, out)
     return 0 if outcome.error is None else 1
+
+
+def auto_mapping(config: Config | None, options: SourceOptions):
+    """For an html source with `selectors: auto`: the mapping it reads the page with now (else None)."""
+    if options.type != "html" or getattr(options, "selectors", None) != "auto":
+        return None
+    from aggregator.errors import SourceError
+    from sources.html import ACCEPT, infer_page
+
+    fetcher = _fetcher(config)
+    try:
+        url = options.url
+        page = (_LocalFile(fetcher) if urlsplit(url).scheme.lower() not in ("http", "https") else fetcher).get(
+            url, accept=ACCEPT)
+        return infer_page(page, options)  # type: ignore[arg-type]
+    except SourceError:
+        return None  # the read above already reported why
+    finally:
+        close = getattr(fetcher, "close", None)
+        if callable(close):
+            close()
+
+
+def print_mapping(mapping, out: TextIO) -> None:
+    out.write("selectors: auto chose\n")
+    for key, value in mapping.selectors.items():
+        out.write(f"  {key}: {value}\n")
+    for line in mapping.explanation:
+        out.write(f"  ({line})\n")
+    out.write("\n")
 
 
 def _when(event: Event) -> str:

@@ -111,6 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("url")
     a.add_argument("--id", dest="source_id", help="the id to give it (default: made from the URL)")
     a.add_argument("--yes", action="store_true", help="do not ask before writing")
+    a.add_argument("--auto", action="store_true",
+                   help="for a plain HTML listing: write `selectors: auto` (found again at each run) "
+                        "instead of the selectors found now")
     return parser
 
 
@@ -272,7 +275,7 @@ def cmd_sources(args) -> int:
                              args.until, args.json, sys.stdout)
     from aggregator.app.discover import add_command
 
-    return add_command(args.config, args.url, args.source_id, args.yes, sys.stdout)
+    return add_command(args.config, args.url, args.source_id, args.yes, sys.stdout, auto=args.auto)
 
 
 COMMANDS = {

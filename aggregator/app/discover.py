@@ -6,8 +6,11 @@
 2. detect what it is: an iCalendar feed (type ical), a page with schema.org
    Events in JSON-LD / microdata / h-event (type jsonld), an RSS/Atom feed
    (type rss); a page without structured events that links its own iCalendar
-   feed is added as that feed. Anything else is refused with a message that
-   shows how to map it with `type: html` and selectors;
+   feed is added as that feed; a plain HTML listing (blocks that repeat with a
+   date in each: cards, table rows, list items, day headings over events) is
+   added as type html with the selectors found for it (sources.parse.listing),
+   or `selectors: auto` with --auto, and a `timezone:` proposed from its US
+   addresses. Anything else is refused in one sentence, nothing written;
 3. preview the events exactly as `sources check` would (same adapter, same
    normalize), storing nothing;
 4. append one entry to sources.yaml *as text*, at the end of the `sources:`
@@ -23,6 +26,7 @@ import re
 import sys
 import tempfile
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import TextIO
 from urllib.parse import urljoin, urlsplit
@@ -40,6 +44,8 @@ from aggregator.config.settings import (
 from aggregator.config.yamlfile import loads_yaml
 from aggregator.errors import ConfigError, MassageEventsError, ParseError, Problem
 from sources.base import Fetched
+from sources.parse.listing import Inference, infer_listing, refusal
+from sources.parse.places import ZoneGuess, zone_from_addresses
 from sources.registry import adapter_for, available_types
 
 ACCEPT = "text/calendar, application/rss+xml, application/atom+xml, text/html;q=0.9, */*;q=0.5"
@@ -53,6 +59,10 @@ class Detection:
     why: str = ""
     events_found: int = 0
     notes: list[str] = field(default_factory=list)
+    listing: Inference | None = None  # type html: the mapping found on the page
+    zone: ZoneGuess | None = None  # type html: the zone its addresses name
+    auto: bool = False  # type html: write `selectors: auto` instead of the mapping
+    latest_past: date | None = None  # refused: its only dated listing ended then
 
 
 def _is_ical(page: Fetched) -> bool:
@@ -123,12 +133,28 @@ def detect(page: Fetched) -> Detection:
     feed = _calendar_link(soup, page.url)
     if feed:
         return Detection("ical", feed, title, f"a page linking its iCalendar feed {feed}")
+    feeds = []
     for link in soup.find_all("link", rel=lambda v: v and "alternate" in v):
         kind = (link.get("type") or "").lower()
         if link.get("href") and kind in ("application/rss+xml", "application/atom+xml"):
             target = urljoin(page.url, link["href"])
-            detection.notes.append(f"it links a feed at {target}: `massage-events sources add {target}` "
-                                   "reads event dates from its posts")
+            feeds.append(f"it links a feed at {target}: `massage-events sources add {target}` "
+                         "reads event dates from its posts")
+    from sources.parse.pages import page_date
+
+    past: list = []
+    listing = infer_listing(soup, reference=page_date(page), past=past)
+    if listing is not None:
+        found = Detection("html", page.url, title,
+                          f"a plain HTML listing ({listing.dated} blocks with a date, "
+                          f"`{listing.selectors['event']}`)", events_found=listing.dated, listing=listing)
+        found.zone = zone_from_addresses(listing.locations)
+        if found.zone is None:  # no place per event: the page's own address ("All classes at ...")
+            lines = [line.strip() for line in soup.get_text("\n").splitlines()]
+            found.zone = zone_from_addresses([line for line in lines if 0 < len(line) <= 160])
+        return found
+    detection.notes.extend(feeds)
+    detection.latest_past = past[0] if past else None
     return detection
 
 
@@ -184,6 +210,15 @@ def entry_lines(source_id: str, detection: Detection, indent: int) -> list[str]:
         lines.append(f"{pad}  name: {_quote(detection.title)}")
     lines.append(f"{pad}  type: {detection.type_name}")
     lines.append(f"{pad}  url: {_quote(detection.url)}")
+    if detection.type_name == "html" and detection.listing is not None:
+        if detection.zone is not None and detection.zone.confident:
+            lines.append(f"{pad}  timezone: {detection.zone.zone}  # proposed: {detection.zone.note}")
+        if detection.auto:
+            lines.append(f"{pad}  selectors: auto  # found on the page at each run")
+        else:
+            lines.append(f"{pad}  selectors:  # inferred from the page; adjust them, or write `selectors: auto`")
+            for key, value in detection.listing.selectors.items():
+                lines.append(f"{pad}    {key}: {_quote(value)}")
     return lines
 
 
@@ -279,17 +314,8 @@ def _ask(question: str, out: TextIO) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
-def html_hint(url: str, source_id: str) -> str:
-    return (f"{url} holds no events we can read by themselves (no iCalendar, no schema.org Event, "
-            "no h-event, no RSS/Atom).\nIf it lists events in plain HTML, map them with CSS selectors: add "
-            f"this to sources.yaml, adjust the selectors to the page, and run "
-            f"`massage-events sources check {source_id}`:\n\n"
-            f"  - id: {source_id}\n    type: html\n    url: {_quote(url)}\n"
-            "    selectors: {event: \"div.event\", title: \"h3\", start: \".date\", location: \".where\", "
-            "link: \"a@href\"}\n")
-
-
-def add_command(config_path: Path, url: str, source_id: str | None, yes: bool, out: TextIO) -> int:
+def add_command(config_path: Path, url: str, source_id: str | None, yes: bool, out: TextIO,
+                auto: bool = False) -> int:
     """`sources add URL`: detect, preview, append. 0 when added, 1 when not (with the reason)."""
     config_path = Path(config_path)
     config: Config | None = load_config(config_path) if config_path.is_file() else None
@@ -307,10 +333,11 @@ def add_command(config_path: Path, url: str, source_id: str | None, yes: bool, o
         raise ConfigError([Problem(str(config_path), None, f'a source with id "{source_id}" exists already',
                                    "choose another --id")])
     if detection.type_name is None:
-        out.write(html_hint(detection.url, new_id))
+        out.write(refusal(detection.url, detection.latest_past) + "\n")
         for note in detection.notes:
-            out.write(f"\nNote: {note}\n")
+            out.write(f"Note: {note}\n")
         return 1
+    detection.auto = auto
     if detection.type_name not in available_types():
         out.write(f"{url} is {detection.why}, but no adapter for type {detection.type_name} is installed "
                   f"(installed: {', '.join(available_types())}).\n")
@@ -321,7 +348,24 @@ def add_command(config_path: Path, url: str, source_id: str | None, yes: bool, o
         out.write(f"Note: {note}\n")
     out.write("\n")
     adapter = adapter_for(detection.type_name)
-    options = adapter.Options(id=new_id, type=detection.type_name, url=detection.url, name=detection.title)
+    extra = {}
+    if detection.type_name == "html" and detection.listing is not None:
+        extra["selectors"] = "auto" if auto else detection.listing.selectors
+        if detection.zone is not None and detection.zone.confident:
+            extra["timezone"] = detection.zone.zone
+        out.write("Selectors found on the page:\n")
+        for key, value in detection.listing.selectors.items():
+            out.write(f"  {key}: {value}\n")
+        for line in detection.listing.explanation:
+            out.write(f"  ({line})\n")
+        if detection.zone is not None and detection.zone.confident:
+            out.write(f"Proposed timezone: {detection.zone.zone} ({detection.zone.note})\n")
+        elif detection.zone is not None:
+            out.write(f"No timezone proposed: {detection.zone.note}; times without a zone are read in the "
+                      "calendar's zone (add `timezone:` to the entry if they are all in one)\n")
+        out.write("\n")
+    options = adapter.Options(id=new_id, type=detection.type_name, url=detection.url, name=detection.title,
+                              **extra)
     calendar = config.calendar if config else CalendarSettings()
     outcome = check_source(config, options, check_window(calendar, None, None))
     print_table(outcome, options, check_window(calendar, None, None), out)
