@@ -1,0 +1,75 @@
+"""The place a post names: "Location:/Where:/Venue:" lines, "at Cafe Lula, 2537 N Kedzie", a street-address line."""
+
+from __future__ import annotations
+
+import re
+
+from sources.parse.prose.when import _MONTH_RE, _TIME_RE, _WD_RE
+
+_PLACE_LABEL_RE = re.compile(r"^\s*(?:location|where|venue|place|address|ort|lieu|adresse)\s*[:\-–]\s*(?P<place>.+?)\s*$", re.I | re.M)
+_STREET_WORDS = (r"(?:st|street|ave|avenue|rd|road|blvd|boulevard|dr|drive|ln|lane|way|pl|place|ct|court|pkwy|parkway"
+                 r"|hwy|highway|sq|square|ter|terrace|cir|circle|broadway)")
+_ADDRESS_LINE_RE = re.compile(
+    rf"^\s*(?P<addr>(?:[A-Z][\w'’&. -]{{1,60}},\s*)?\d{{1,6}}\s+(?:[NSEW]\.?\s+)?[A-Z0-9][\w.'-]*(?:\s+[\w.'-]+){{0,4}}\s+{_STREET_WORDS}\b\.?[^\n]*?)\s*$",
+    re.I | re.M,
+)
+_VENUE_WORD = r"[A-Z][\w'’&.-]*"
+_AT_PLACE_RE = re.compile(
+    rf"(?:\b[Aa]t|@)\s+(?P<place>(?:the\s+)?{_VENUE_WORD}(?:\s+(?:{_VENUE_WORD}|of|the|and|&|on|de|la|\d+[A-Za-z]*))*"
+    rf"(?:\s*,\s*(?:\d{{1,6}}\s+[^\n,;()]+?|Suite\s+\w+|[A-Z][\w.'-]+(?:\s+[A-Z][\w.'-]+)*))*)"
+    rf"(?=\s*(?:[.;!\n)(]|\s-\s|\s+on\s|\s+from\s|\s+at\s|\s+in\s|\s+this\s|\s+next\s|\s+to\s|\s+starting\s|\s+(?:is|will|has|was)\s|\s*,\s*(?:from|starting|on|at)\s|$))",
+)
+_ONLINE_RE = re.compile(r"\b(?:on\s+zoom|via\s+zoom|zoom\s+(?:meeting|call|link)|online\s+via|google\s+meet|webinar)\b", re.I)
+_NOT_PLACES = re.compile(
+    rf"^(?:the\s+)?(?:noon|midnight|{_WD_RE}|{_MONTH_RE}|least|all|this|that|our|your|my|it|which|which\s+time|home|work|"
+    r"first|last|once|any|some|no|one|what|eastern|central|mountain|pacific|least\s+\w+)\b",
+    re.I,
+)
+_ZONE_ONLY = re.compile(r"^(?:[ECMP][SD]?T|AK[SD]T|HST|CES?T|GMT|UTC|BST)$")
+_IN_PLACE_RE = re.compile(
+    rf"\bin\s+(?P<place>(?:the\s+)?(?:[a-z]+\s+of\s+(?:the\s+)?)?{_VENUE_WORD}(?:\s+(?:{_VENUE_WORD}|of|the|and|&))*"
+    rf"\s*,\s*\d{{1,6}}\s+[^\n,;()]+?)(?=\s*(?:[.;!\n)(]|$))",
+)
+
+
+
+def _clean_place(place: str) -> str | None:
+    place = re.sub(r"\s+", " ", place).strip(" .,;:-–")
+    place = re.sub(r"^(?:the\s+)?(?:location|venue)\s+(?:is|will\s+be)\s+", "", place, flags=re.I)
+    if not place or len(place) < 3 or _NOT_PLACES.match(place) or _ZONE_ONLY.match(place):
+        return None
+    if _TIME_RE.fullmatch(place):
+        return None
+    return place[:200]
+
+
+def find_place(text: str) -> str | None:
+    """The event's place as the post writes it, or None."""
+    m = _PLACE_LABEL_RE.search(text)
+    if m:
+        place = _clean_place(m.group("place"))
+        if place:
+            # a label line followed by an address line: "Where: Cafe Lula\n2537 N Kedzie Ave"
+            after = text[m.end():].lstrip("\n").split("\n", 1)[0]
+            if _ADDRESS_LINE_RE.match(after) and not re.search(r"\d", place):
+                place = f"{place}, {after.strip()}"
+            return place
+    for m in _AT_PLACE_RE.finditer(text):
+        place = _clean_place(m.group("place"))
+        if place:
+            return place
+    m = _IN_PLACE_RE.search(text)
+    if m and _clean_place(m.group("place")):
+        return _clean_place(m.group("place"))
+    m = _ADDRESS_LINE_RE.search(text)
+    if m:
+        line_start = text.rfind("\n", 0, m.start("addr")) + 1
+        previous = text[:max(0, line_start - 1)].rstrip("\n").split("\n")[-1].strip()
+        addr = m.group("addr").strip()
+        if previous and len(previous) < 60 and not re.search(r"[.:!?]$|\d", previous):
+            return _clean_place(f"{previous}, {addr}")
+        return _clean_place(addr)
+    if _ONLINE_RE.search(text):
+        return "Online"
+    return None
+

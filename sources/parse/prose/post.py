@@ -1,0 +1,154 @@
+"""Reading one post: the event it announces, or why it is not an announcement."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sources.parse.prose.places import find_place
+from sources.parse.prose.text import clean_subject, strip_quotes
+from sources.parse.prose.when import (
+    _ALL_DAY_RE, _DATE_LABEL, _RANGE_START, _DateHit, _TimeHit, _find_dates, _find_times, _named_zone,
+)
+
+# An announcement states its date near the top; a huge post is scanned only this far (characters).
+MAX_SCAN = 20_000
+
+_NOT_EVENT_SUBJECTS = [
+    (re.compile(r"\bminutes\b", re.I), "meeting minutes, not an announcement"),
+    (re.compile(r"\bfor\s+sale\b|\bselling\b|^\W*(?:fs|wts|wtb)\b|\bused\s+table\b", re.I), "something for sale, not an event"),
+    (re.compile(r"\b(?:job|jobs|hiring|position|positions|opening|openings|employment|help\s+wanted|seeking\s+(?:a\s+)?(?:lmt|therapist|massage)|now\s+hiring|career)\b", re.I),
+     "a job ad, not an event"),
+    (re.compile(r"\b(?:dues|renewal|renew|membership\s+fees?)\b", re.I), "a renewal deadline, not an event"),
+    (re.compile(r"\bfor\s+rent\b|\brental\b|\bsublet\b|\bsublease\b|\broom\s+(?:available|share)\b", re.I),
+     "a room to rent, not an event"),
+    (re.compile(r"\boffice\b.*\bclos|\bclos(?:ed|ure|ing)\b.*\b(?:holiday|office)|\bholiday\s+hours\b", re.I),
+     "an office closure, not an event"),
+]
+_CANCEL_RE = re.compile(r"\b(?:cancel+ed|cancel+ing|cancel+ation|called\s+off)\b", re.I)
+_CANCEL_SUBJECT_RE = re.compile(r"\b(?:cancel+ed|cancel+ation|called\s+off|postponed)\b", re.I)
+
+
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    """One list post as a feed, mbox or mailbox gave it."""
+
+    id: str  # Message-ID or the feed entry's id/guid
+    subject: str
+    body: str  # plain text (HTML already turned into text)
+    sent: datetime  # aware
+    author: str = ""
+    url: str | None = None
+    in_reply_to: str | None = None
+    references: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What one post says: an event (start set) or why it is not one (reason set)."""
+
+    start: datetime | date | None = None
+    end: datetime | date | None = None
+    timezone: str | None = None
+    location: str | None = None
+    cancelled: bool = False
+    reason: str | None = None
+    score: int = 0  # how complete: used to pick the best post of a thread
+
+    @property
+    def is_event(self) -> bool:
+        return self.start is not None
+
+
+
+def read_post(subject: str, body: str, sent: datetime, zone: ZoneInfo) -> Reading:
+    """Read one post: the event it announces, or the reason it is not an announcement."""
+    if sent.tzinfo is None:
+        sent = sent.replace(tzinfo=zone)
+    sent_local = sent.astimezone(zone)
+    title = clean_subject(subject)
+    for pattern, reason in _NOT_EVENT_SUBJECTS:
+        if pattern.search(title):
+            return Reading(reason=reason)
+
+    own = strip_quotes((body or "")[:MAX_SCAN * 10])[:MAX_SCAN]
+    head = f"{subject.strip()[:500]}\n"
+    text = head + own
+    cancelled = bool(_CANCEL_SUBJECT_RE.search(subject)) or bool(
+        re.search(r"\b(?:is|has\s+been|have\s+been|been|are|was|will\s+be)\s+(?:cancel+ed|called\s+off|postponed)\b",
+                  own, re.I))
+
+    dates = _find_dates(text, len(head), sent_local.date())
+    times = _find_times(text, [(d.pos, d.end) for d in dates])
+    upcoming = [d for d in dates if not d.deadline and d.day >= sent_local.date()]
+    upcoming.sort(key=lambda d: (d.weak, d.pos))  # explicit dates before bare weekdays
+    if not upcoming:
+        if any(d.deadline for d in dates):
+            return Reading(reason="names only a deadline, not an event", cancelled=cancelled)
+        if dates:
+            return Reading(reason="names only dates already past when it was sent", cancelled=cancelled)
+        return Reading(reason="names no date and time for an event", cancelled=cancelled)
+
+    usable_times = [t for t in times if not t.deadline]
+    all_day = bool(_ALL_DAY_RE.search(text))
+    chosen: tuple[_DateHit, _TimeHit | None] | None = None
+    for d in upcoming:
+        # the time closest to this date: first one after it in the same paragraph, else the nearest before
+        after = [t for t in usable_times if t.pos >= d.end and "\n\n" not in text[d.end:t.pos]]
+        before = [t for t in usable_times if t.end <= d.pos and "\n\n" not in text[t.end:d.pos]]
+        near = after[0] if after else (before[-1] if before else None)
+        if near is None and usable_times and len(upcoming) == 1:
+            near = usable_times[0]
+        if near is not None or all_day:
+            chosen = (d, near)
+            break
+    if chosen is None:
+        # "Date: 10–16 June 2025" on a labelled line: an all-day (maybe multi-day) event
+        for d in upcoming:
+            if d.weak or not _DATE_LABEL.search(text[max(0, d.pos - 40):d.pos]):
+                continue
+            line_times = [t for t in times if text.rfind("\n", 0, t.pos) == text.rfind("\n", 0, d.pos)]
+            if line_times:
+                continue
+            start_day, end_day = d.day, None
+            before = _RANGE_START.search(text[max(0, d.pos - 12):d.pos])
+            after = re.match(r"\s*(?:-|–|—|to|until|through|thru)\s*(\d{1,2})(?!\d|:)", text[d.end:d.end + 12])
+            try:
+                if before:
+                    start_day, end_day = d.day.replace(day=int(before.group(1))), d.day
+                elif after:
+                    end_day = d.day.replace(day=int(after.group(1)))
+            except ValueError:
+                start_day, end_day = d.day, None
+            if end_day is not None and end_day < start_day:
+                start_day, end_day = d.day, None
+            place = find_place(own) or find_place(subject)
+            return Reading(start=start_day, end=(end_day + timedelta(days=1)) if end_day else None,
+                           timezone=zone.key, location=place, cancelled=cancelled, score=2 + (2 if place else 0))
+        if cancelled:
+            d = upcoming[0]
+            return Reading(start=d.day, cancelled=True, location=find_place(own or subject), score=1,
+                           timezone=zone.key)
+        return Reading(reason="names a date but no time for an event", cancelled=cancelled)
+
+    day_hit, time_hit = chosen
+    if time_hit is None:
+        return Reading(start=day_hit.day, end=None, timezone=zone.key, location=find_place(text),
+                       cancelled=cancelled, score=2)
+    event_zone = _named_zone(time_hit.zone, zone, day_hit.day) if time_hit.zone else zone
+    start = datetime.combine(day_hit.day, time_hit.start, tzinfo=event_zone)
+    if start < sent - timedelta(hours=1):
+        return Reading(reason="names only dates already past when it was sent", cancelled=cancelled)
+    end = None
+    if time_hit.stop is not None:
+        end = datetime.combine(day_hit.day, time_hit.stop, tzinfo=event_zone)
+        if end <= start:
+            end += timedelta(days=1)
+    location = find_place(own) or find_place(subject)
+    score = 3 + (2 if location else 0) + (1 if location and re.search(r"\d", location) else 0) \
+        + (1 if end else 0) + min(len(own) // 200, 3)
+    return Reading(start=start, end=end, timezone=event_zone.key, location=location,
+                   cancelled=cancelled, score=score)

@@ -1,0 +1,334 @@
+"""Dates and times as list posts write them: the hits a post's text holds, and the zone a word names.
+
+"March 10", "Tue, Mar. 10th", "10 March 2026", "3/10", "2026-03-10", "10.03.2026", "today",
+"tomorrow", "this Saturday", "next Tuesday"; "6:30pm", "8.30 p.m.", "6:30-8:30 PM", "from 6 to 8 pm",
+"noon", with a zone when one is named ("7pm ET", "6:30 PM Pacific", "18:30 CET").
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from aggregator.timezones import resolve_zone
+from sources.parse.dates import ZONE_ABBREVIATIONS
+
+
+_MONTHS = {
+    "jan": 1, "feb": 2, "mar": 3, "apr": 4, "may": 5, "jun": 6,
+    "jul": 7, "aug": 8, "sep": 9, "oct": 10, "nov": 11, "dec": 12,
+}
+_MONTH_RE = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
+             r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)")
+_WEEKDAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
+_WD_RE = (r"(?:mon(?:day)?|tue(?:s(?:day)?)?|wed(?:nesday)?|thu(?:r(?:s(?:day)?)?)?"
+          r"|fri(?:day)?|sat(?:urday)?|sun(?:day)?)")
+_WD_FULL_RE = r"(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|tues|thurs)"
+
+# Zones as posts name them. Summer/winter abbreviations both mean the region's local time:
+# people write "7pm EST" in July and mean Eastern time.
+ZONE_WORDS = {
+    **ZONE_ABBREVIATIONS,  # the US zones event pages print too
+    "alaska": "America/Anchorage", "hawaii": "Pacific/Honolulu",
+    "cet": "Europe/Berlin", "cest": "Europe/Berlin", "met": "Europe/Berlin",
+    "bst": "Europe/London", "uk": "Europe/London", "wet": "Europe/Lisbon", "z": "UTC",
+    "aest": "Australia/Sydney", "aedt": "Australia/Sydney",
+    "ist": "Asia/Kolkata", "jst": "Asia/Tokyo",
+}
+_ZONE_RE = (r"(?P<tz>(?:[ECMP][SD]?T|AK[SD]T|HST|CES?T|MET|BST|WET|GMT|UTC|AE[SD]T|IST|JST)\b"
+            r"|(?:eastern|central|mountain|pacific|alaska|hawaii)(?:\s+(?:standard|daylight))?"
+            r"(?:\s+time)?\b)")
+
+_AMPM = r"(?:a\.?\s?m\.?|p\.?\s?m\.?)(?![a-z])"
+_HOUR = r"(?:[01]?\d|2[0-3])"
+# A clock time as posts write it. Minutes may follow a colon or a dot ("6:30pm", "8.30 p.m.").
+# A bare hour is a time only where its context says so: "from 6 to 8", "between 8 and 10 pm",
+# "6-8pm", "11–12:30".
+_CLOCK = (
+    rf"(?:{_HOUR}(?:[:.][0-5]\d)?\s*{_AMPM}"
+    rf"|{_HOUR}:[0-5]\d[ap](?![a-z])"
+    rf"|(?<=from\s){_HOUR}(?=\s*(?:-|–|—|to|until|till)\s*{_HOUR}\b(?![:.]?\d))"
+    rf"|(?<=between\s){_HOUR}(?=\s*and\s*{_HOUR}\b(?![:.]?\d))"
+    rf"|{_HOUR}[:.][0-5]\d|noon|midnight"
+    rf"|{_HOUR}(?=\s*(?:-|–|—|to|until|till|(?<=between\s\d)\s*and|(?<=between\s\d\d)\s*and)\s*\d{{1,2}}(?:[:.][0-5]\d)?\s*{_AMPM})"
+    rf"|{_HOUR}(?=\s*(?:-|–|—|to)\s*{_HOUR}:[0-5]\d))"
+)
+_RANGE_SEP = r"\s*(?:-|–|—|to|until|till)\s*"
+# An end written as a bare hour after a start with minutes: "6:30-8 at Cafe Lula", "11:30 to 1."
+_BARE_END = (r"(?:(?<=\sto\s)|(?<=-)|(?<=–)|(?<=—)|(?<=\suntil\s)|(?<=\still\s))"
+             rf"{_HOUR}(?![:.]?\d)(?=\s*(?:[.,;:)!(\n]|$)|\s+(?:at|@|in|on|for|with|and|or)\b)")
+
+_TIME_RE = re.compile(
+    rf"(?<![\w:/.])(?:from\s+|(?P<between>between\s+))?(?P<t1>{_CLOCK})"
+    rf"(?:(?:{_RANGE_SEP}|(?(between)\s+and\s+|(?!)))(?P<t2>{_CLOCK}|{_BARE_END}))?"
+    rf"(?:\s*\(?\s*{_ZONE_RE}\)?)?",
+    re.I,
+)
+_ALL_DAY_RE = re.compile(r"\ball[- ]day\b", re.I)
+
+_DATE_PATTERNS = [
+    # Tuesday, March 10th, 2026 / Mar. 10 / March 10-11
+    re.compile(rf"(?<![\w/])(?:{_WD_RE}\.?,?\s+)?(?:the\s+)?(?P<mon>{_MONTH_RE})\.?\s+(?P<day>\d{{1,2}})(?:st|nd|rd|th)?"
+               rf"(?![\d:])(?:,?\s+(?P<year>20\d\d))?(?!\d)", re.I),
+    # Tuesday 10 March 2026 / 10th of March
+    re.compile(rf"(?<![\w/])(?:{_WD_RE}\.?,?\s+)?(?:the\s+)?(?P<day>\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?(?P<mon>{_MONTH_RE})\b\.?"
+               rf"(?:,?\s+(?P<year>20\d\d))?", re.I),
+    # 2026-03-10
+    re.compile(r"(?<![\w/.-])(?P<year>20\d\d)-(?P<mnum>\d\d)-(?P<day>\d\d)(?![\d])"),
+    # Tue 3/10 or 3/10/2026 or 3/10/26 (US order)
+    re.compile(rf"(?<![\w/.])(?:{_WD_RE}\.?,?\s+)?(?P<mnum>1[0-2]|0?[1-9])/(?P<day>3[01]|[12]\d|0?[1-9])"
+               r"(?:/(?P<year>(?:20)?\d\d))?(?![\d/])", re.I),
+    # 10.03.2026 (European order; the year is required so "6.30" is never a date)
+    re.compile(r"(?<![\w/.])(?P<day>3[01]|[12]\d|0?[1-9])\.(?P<mnum>1[0-2]|0?[1-9])\.(?P<year>20\d\d)(?!\d)"),
+]
+_WEEKDAY_THE_NTH = re.compile(rf"\b(?P<wd>{_WD_RE}),?\s+the\s+(?P<day>3[01]|[12]\d|0?[1-9])(?:st|nd|rd|th)\b", re.I)
+_RELATIVE_RE = re.compile(
+    rf"\b(?:(?P<word>today|tonight|tomorrow|this\s+(?:evening|afternoon|morning))"
+    rf"|(?:(?P<rel>this\s+coming|this|next|coming|last|on|every)\s+)?(?P<wd>{_WD_FULL_RE}|{_WD_RE}(?=\.?\s*(?:,|at|@|\d|from|night|evening|morning|afternoon))))\b",
+    re.I,
+)
+
+# A date in this context is a deadline, not the event's date.
+_DEADLINE_BEFORE = re.compile(
+    r"(?:\b(?:by|before|until|thru|through|deadline|due|expires?|expiring|closes?|closing|closed|no\s+later\s+than"
+    r"|renew(?:al)?s?|rsvp|register|registration|submit|submissions?|applications?|apply|posted|sent|ends?)"
+    r"\b[\s:,]*(?:(?:on|is|are|of|the|at|noon|midnight|\d{1,2}(?::\d\d)?\s*[ap]\.?m\.?|be|will|must|received)[\s,]+){0,3})$",
+    re.I,
+)
+
+
+@dataclass
+class _DateHit:
+    pos: int
+    end: int
+    day: date
+    in_subject: bool
+    deadline: bool = False
+    weak: bool = False  # a bare weekday ("Sunday"): used only when no explicit date is given
+
+
+@dataclass
+class _TimeHit:
+    pos: int
+    end: int
+    start: time
+    stop: time | None
+    zone: str | None
+    deadline: bool = False
+
+
+_DATE_LABEL = re.compile(r"(?:^|\n)\s*(?:date|dates|when|datum)\s*:\s*(?:[^\n]{0,12})$", re.I)
+_RANGE_START = re.compile(r"(?<![\d/.])(\d{1,2})(?:st|nd|rd|th)?\s*(?:-|–|—|to|until|through|thru)\s*$", re.I)
+
+
+def _year_for(month: int, day: int, sent_local: date, tolerance: int = 1) -> date | None:
+    for year in (sent_local.year - 1, sent_local.year, sent_local.year + 1):
+        try:
+            candidate = date(year, month, day)
+        except ValueError:
+            continue
+        if candidate >= sent_local - timedelta(days=tolerance):
+            return candidate
+    return None
+
+
+def _find_dates(text: str, subject_len: int, sent_local: date) -> list[_DateHit]:
+    hits: list[_DateHit] = []
+    taken: list[tuple[int, int]] = []
+
+    def free(a: int, b: int) -> bool:
+        return all(b <= x or a >= y for x, y in taken)
+
+    for pattern in _DATE_PATTERNS:
+        for m in pattern.finditer(text):
+            if not free(m.start(), m.end()):
+                continue
+            groups = m.groupdict()
+            if groups.get("mon"):
+                word = groups["mon"]
+                if word.lower() == "may" and not word[0].isupper():
+                    continue  # the verb, not the month
+                month = _MONTHS[word[:3].lower()]
+            else:
+                month = int(groups["mnum"])
+            day = int(groups["day"])
+            year = groups.get("year")
+            if year:
+                y = int(year)
+                y = y + 2000 if y < 100 else y
+                if not sent_local.year - 1 <= y <= sent_local.year + 2:
+                    continue  # "valid until 1.02.2048": not when anything happens
+                try:
+                    found = date(y, month, day)
+                except ValueError:
+                    continue
+            else:
+                found = _year_for(month, day, sent_local)
+                if found is None:
+                    continue
+            taken.append((m.start(), m.end()))
+            hits.append(_DateHit(m.start(), m.end(), found, m.start() < subject_len))
+    for m in _WEEKDAY_THE_NTH.finditer(text):
+        if not free(m.start(), m.end()):
+            continue
+        target, day = _WEEKDAYS[m.group("wd")[:3].lower()], int(m.group("day"))
+        probe = date(sent_local.year, sent_local.month, 1)
+        for _ in range(14):
+            try:
+                candidate = probe.replace(day=day)
+            except ValueError:
+                candidate = None
+            if candidate and candidate >= sent_local and candidate.weekday() == target:
+                taken.append((m.start(), m.end()))
+                hits.append(_DateHit(m.start(), m.end(), candidate, m.start() < subject_len))
+                break
+            probe = (probe.replace(day=28) + timedelta(days=4)).replace(day=1)
+    for m in _RELATIVE_RE.finditer(text):
+        if not free(m.start(), m.end()):
+            continue
+        word = (m.group("word") or "").lower()
+        if word:
+            offset = 1 if word == "tomorrow" else 0
+            found = sent_local + timedelta(days=offset)
+        else:
+            rel = re.sub(r"\s+", " ", (m.group("rel") or "").lower())
+            wd_text = m.group("wd")
+            if not rel and not wd_text[0].isupper():
+                continue  # "a saturday" in passing
+            around = text[max(0, m.start() - 12):m.start()].lower() + "|" + text[m.end():m.end() + 14].lower()
+            if re.search(r"(?:through|thru|to|-|–)\s*\|", around) or re.search(r"\|\s*(?:through|thru|to|-|–)\s*[a-z]", around):
+                continue  # "Monday through Friday": opening hours, not a date
+            if rel == "every":
+                continue  # a standing schedule, not one date
+            target = _WEEKDAYS[wd_text[:3].lower()]
+            ahead = (target - sent_local.weekday()) % 7
+            if rel == "last":
+                found = sent_local - timedelta(days=(sent_local.weekday() - target) % 7 or 7)
+            elif rel == "next":
+                found = sent_local + timedelta(days=ahead or 7)
+            else:  # this / coming / on / bare weekday: the upcoming one (today counts)
+                found = sent_local + timedelta(days=ahead)
+        taken.append((m.start(), m.end()))
+        weak = not word and not (m.group("rel") or "").strip()
+        hits.append(_DateHit(m.start(), m.end(), found, m.start() < subject_len, weak=weak))
+    hits.sort(key=lambda h: h.pos)
+    for hit in hits:
+        before = text[max(0, hit.pos - 40):hit.pos]
+        before = before.split("\n")[-1]
+        if _DEADLINE_BEFORE.search(before):
+            hit.deadline = True
+    return hits
+
+
+def _clock(text: str, ampm_hint: str | None = None) -> tuple[int, int, str | None] | None:
+    t = text.strip().lower()
+    if t == "noon":
+        return 12, 0, "pm"
+    if t == "midnight":
+        return 0, 0, "am"
+    m = re.match(r"(\d{1,2})(?:[:.](\d\d))?\s*(a|p)?", t)
+    if not m:
+        return None
+    hour, minute = int(m.group(1)), int(m.group(2) or 0)
+    ap = (m.group(3) + "m") if m.group(3) and (re.search(r"[ap]\.?\s?m", t) or re.fullmatch(r"\d{1,2}:\d\d[ap]", t)) \
+        else None
+    return hour, minute, ap
+
+
+def _to_time(hour: int, minute: int, ap: str | None) -> time | None:
+    if ap:
+        if not 1 <= hour <= 12:
+            return None
+        hour = hour % 12 + (12 if ap == "pm" else 0)
+    elif hour > 23:
+        return None
+    elif 1 <= hour <= 6:
+        hour += 12  # "at 6:30" with no am/pm: an evening event, as lists write them
+    return time(hour, minute)
+
+
+def _time_matches(text: str, dates: Iterable[tuple[int, int]] = ()) -> Iterator[re.Match]:
+    """_TIME_RE's matches, except those starting inside a date: the 3 of "February 3 - 6:30 pm"
+    is the day, not a start hour, so the search goes on after the date."""
+    spans = sorted(dates)
+    pos = 0
+    while (m := _TIME_RE.search(text, pos)) is not None:
+        inside = next((b for a, b in spans if a <= m.start("t1") < b), None)
+        if inside is not None:
+            pos = max(inside, m.start("t1") + 1)
+            continue
+        yield m
+        pos = max(m.end(), m.start() + 1)
+
+
+def _find_times(text: str, dates: Iterable[tuple[int, int]] = ()) -> list[_TimeHit]:
+    hits = []
+    for m in _time_matches(text, dates):
+        first = _clock(m.group("t1"))
+        second = _clock(m.group("t2")) if m.group("t2") else None
+        if first is None:
+            continue
+        h1, m1, ap1 = first
+        start_t = stop_t = None
+        if second:
+            h2, m2, ap2 = second
+            if ap1 is None and ap2:
+                # "6:30-8:30pm": the start shares the end's half of the day, unless that puts it after the end
+                candidate = _to_time(h1, m1, ap2)
+                end_candidate = _to_time(h2, m2, ap2)
+                if candidate and end_candidate and candidate > end_candidate:
+                    candidate = _to_time(h1, m1, "am")
+                start_t, stop_t = candidate, end_candidate
+            elif ap1 is None and ap2 is None and ":" not in m.group("t1") and m.group("t1").isdigit():
+                # "from 9 to 5": a working day; "from 6 to 8": an evening
+                start_t = time(h1, 0) if 7 <= h1 <= 11 else _to_time(h1, m1, None)
+                stop_t = time(h2 + 12 if h2 < 12 and (h2 <= h1 or h1 >= 12 or h1 <= 6) else h2, m2) \
+                    if h2 + 12 < 24 or h2 >= 12 else None
+            else:
+                start_t = _to_time(h1, m1, ap1) if ap1 or ":" in m.group("t1") or "." in m.group("t1") or m.group("t1").isalpha() \
+                    else None
+                stop_t = _to_time(h2, m2, ap2)
+                if start_t and stop_t and stop_t < start_t and ap2 is None and h2 < 12:
+                    stop_t = time(h2 + 12, m2) if h2 + 12 < 24 else stop_t
+        else:
+            raw = m.group("t1")
+            if ap1 is None and not raw.isalpha() and ":" not in raw and "." not in raw:
+                continue
+            if ap1 is None and "." in raw and not re.search(r"\d\.\d\d", raw):
+                continue
+            start_t = _to_time(h1, m1, ap1)
+        if start_t is None:
+            continue
+        zone = None
+        if m.group("tz"):
+            word = re.sub(r"\s+(?:standard|daylight|time)", "", m.group("tz").lower()).strip()
+            zone = ZONE_WORDS.get(word)
+        hits.append(_TimeHit(m.start(), m.end(), start_t, stop_t, zone))
+    for hit in hits:
+        before = text[max(0, hit.pos - 30):hit.pos].split("\n")[-1]
+        if _DEADLINE_BEFORE.search(before):
+            hit.deadline = True
+    return hits
+
+
+
+def _standard_offset(zone: ZoneInfo, year: int) -> timedelta:
+    """The zone's standard-time offset that year (the smaller of its January and July offsets)."""
+    return min(datetime(year, month, 15, 12, tzinfo=zone).utcoffset() for month in (1, 7))
+
+
+def _named_zone(word_zone: str, source_zone: ZoneInfo, day: date) -> ZoneInfo:
+    """The zone a post's zone word means. A word for the source's own region means the source's
+    zone: "9 AM MST" on an Arizona list is Phoenix time (no DST), not Denver's; "CST" in
+    Saskatchewan is Regina's."""
+    named = resolve_zone(word_zone)
+    if named is None:
+        return source_zone
+    if named.key != source_zone.key and \
+            _standard_offset(named, day.year) == _standard_offset(source_zone, day.year):
+        return source_zone
+    return named
+
