@@ -27,19 +27,22 @@ _WEEKDAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 
 _WD_RE = (r"(?:mon(?:day)?|tue(?:s(?:day)?)?|wed(?:nesday)?|thu(?:r(?:s(?:day)?)?)?"
           r"|fri(?:day)?|sat(?:urday)?|sun(?:day)?)")
 _WD_FULL_RE = r"(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|tues|thurs)"
+_FRENCH_MONTHS = {"jan": 1, "fév": 2, "fev": 2, "mar": 3, "avr": 4, "mai": 5, "jui": 7, "aoû": 8, "aou": 8, "sep": 9,
+                  "oct": 10, "nov": 11, "déc": 12, "dec": 12}
 
 # Zones as posts name them. Summer/winter abbreviations both mean the region's local time:
 # people write "7pm EST" in July and mean Eastern time.
 ZONE_WORDS = {
     **ZONE_ABBREVIATIONS,  # the US zones event pages print too
     "alaska": "America/Anchorage", "hawaii": "Pacific/Honolulu",
+    "arizona": "America/Phoenix",  # Arizona keeps standard time all year: never Denver's summer time
     "cet": "Europe/Berlin", "cest": "Europe/Berlin", "met": "Europe/Berlin",
     "bst": "Europe/London", "uk": "Europe/London", "wet": "Europe/Lisbon", "z": "UTC",
     "aest": "Australia/Sydney", "aedt": "Australia/Sydney",
     "ist": "Asia/Kolkata", "jst": "Asia/Tokyo",
 }
 _ZONE_RE = (r"(?P<tz>(?:[ECMP][SD]?T|AK[SD]T|HST|CES?T|MET|BST|WET|GMT|UTC|AE[SD]T|IST|JST)\b"
-            r"|(?:eastern|central|mountain|pacific|alaska|hawaii)(?:\s+(?:standard|daylight))?"
+            r"|(?:eastern|central|mountain|pacific|alaska|hawaii|arizona)(?:\s+(?:standard|daylight))?"
             r"(?:\s+time)?\b)")
 
 _AMPM = r"(?:a\.?\s?m\.?|p\.?\s?m\.?)(?![a-z])"
@@ -54,7 +57,13 @@ _CLOCK = (
     rf"|(?<=between\s){_HOUR}(?=\s*and\s*{_HOUR}\b(?![:.]?\d))"
     rf"|{_HOUR}[:.][0-5]\d|noon|midnight"
     rf"|{_HOUR}(?=\s*(?:-|–|—|to|until|till|(?<=between\s\d)\s*and|(?<=between\s\d\d)\s*and)\s*\d{{1,2}}(?:[:.][0-5]\d)?\s*{_AMPM})"
-    rf"|{_HOUR}(?=\s*(?:-|–|—|to)\s*{_HOUR}:[0-5]\d))"
+    rf"|{_HOUR}(?=\s*(?:-|–|—|to)\s*{_HOUR}:[0-5]\d)"
+    rf"|{_HOUR}(?=\s*(?:-|–|—|to|until|till)\s*(?:noon|midnight)\b)"
+    # "tomorrow at 7", "the picnic is at 1 at Montrose Harbor": a bare hour right after "at"
+    rf"|(?<=\bat\s){_HOUR}(?![:.]?\d)(?=\s*(?:$|[,.;:!)\n—–]|\s-\s|\s+(?:at|in|on|with|for|sharp|and|o['’]?clock"
+    rf"|tonight|tomorrow|today|we|we'll)\b))"
+    # French: "à 19h", "à 19h30"
+    rf"|(?<=à\s)(?:[01]?\d|2[0-3])h(?:[0-5]\d)?(?![a-z]))"
 )
 _RANGE_SEP = r"\s*(?:-|–|—|to|until|till)\s*"
 # An end written as a bare hour after a start with minutes: "6:30-8 at Cafe Lula", "11:30 to 1."
@@ -67,6 +76,8 @@ _TIME_RE = re.compile(
     rf"(?:\s*\(?\s*{_ZONE_RE}\)?)?",
     re.I,
 )
+_EVENING_RE = re.compile(r"\b(?:tonight|evening|night|dinner)\b", re.I)
+_MORNING_RE = re.compile(r"\b(?:morning|breakfast)\b", re.I)
 _ALL_DAY_RE = re.compile(r"\ball[- ]day\b", re.I)
 
 _DATE_PATTERNS = [
@@ -81,13 +92,17 @@ _DATE_PATTERNS = [
     # Tue 3/10 or 3/10/2026 or 3/10/26 (US order)
     re.compile(rf"(?<![\w/.])(?:{_WD_RE}\.?,?\s+)?(?P<mnum>1[0-2]|0?[1-9])/(?P<day>3[01]|[12]\d|0?[1-9])"
                r"(?:/(?P<year>(?:20)?\d\d))?(?![\d/])", re.I),
+    # le 12 mai 2026 (French: the month names are not English words, so no guessing)
+    re.compile(r"(?<![\w/])(?P<day>3[01]|[12]\d|0?[1-9])(?:er)?\s+(?P<mon_fr>janvier|f[ée]vrier|mars|avril|mai|juin|juillet"
+               r"|ao[uû]t|septembre|octobre|novembre|d[ée]cembre)\b(?:\s+(?P<year>20\d\d))?", re.I),
     # 10.03.2026 (European order; the year is required so "6.30" is never a date)
     re.compile(r"(?<![\w/.])(?P<day>3[01]|[12]\d|0?[1-9])\.(?P<mnum>1[0-2]|0?[1-9])\.(?P<year>20\d\d)(?!\d)"),
 ]
 _WEEKDAY_THE_NTH = re.compile(rf"\b(?P<wd>{_WD_RE}),?\s+the\s+(?P<day>3[01]|[12]\d|0?[1-9])(?:st|nd|rd|th)\b", re.I)
 _RELATIVE_RE = re.compile(
     rf"\b(?:(?P<word>today|tonight|tomorrow|this\s+(?:evening|afternoon|morning))"
-    rf"|(?:(?P<rel>this\s+coming|this|next|coming|last|on|every)\s+)?(?P<wd>{_WD_FULL_RE}|{_WD_RE}(?=\.?\s*(?:,|at|@|\d|from|night|evening|morning|afternoon))))\b",
+    rf"|(?:(?P<rel>this\s+coming|this|next|coming|last|on|every)\s+)?(?P<wd>{_WD_FULL_RE}|{_WD_RE}(?=\.?\s*(?:,|at|@|\d|from|night|evening|morning|afternoon))))\b"
+    rf"(?:\s+(?P<nextweek>(?:of\s+)?next\s+week)\b)?",
     re.I,
 )
 
@@ -152,6 +167,9 @@ def _find_dates(text: str, subject_len: int, sent_local: date) -> list[_DateHit]
                 if word.lower() == "may" and not word[0].isupper():
                     continue  # the verb, not the month
                 month = _MONTHS[word[:3].lower()]
+            elif groups.get("mon_fr"):
+                word = groups["mon_fr"].lower()
+                month = 6 if word == "juin" else _FRENCH_MONTHS[word[:3]]
             else:
                 month = int(groups["mnum"])
             day = int(groups["day"])
@@ -198,6 +216,8 @@ def _find_dates(text: str, subject_len: int, sent_local: date) -> list[_DateHit]
             wd_text = m.group("wd")
             if not rel and not wd_text[0].isupper():
                 continue  # "a saturday" in passing
+            if not rel and text[m.end():m.end() + 2] in ("'s", "’s"):
+                continue  # "Saturday's expo", "Tuesday's webinar": a day already named, mostly past
             around = text[max(0, m.start() - 12):m.start()].lower() + "|" + text[m.end():m.end() + 14].lower()
             if re.search(r"(?:through|thru|to|-|–)\s*\|", around) or re.search(r"\|\s*(?:through|thru|to|-|–)\s*[a-z]", around):
                 continue  # "Monday through Friday": opening hours, not a date
@@ -207,12 +227,17 @@ def _find_dates(text: str, subject_len: int, sent_local: date) -> list[_DateHit]
             ahead = (target - sent_local.weekday()) % 7
             if rel == "last":
                 found = sent_local - timedelta(days=(sent_local.weekday() - target) % 7 or 7)
+            elif m.group("nextweek"):
+                # "Wednesday next week": the weekday in the coming Sunday-to-Saturday week
+                next_sunday = sent_local + timedelta(days=7 - (sent_local.weekday() + 1) % 7)
+                found = next_sunday + timedelta(days=(target + 1) % 7)
             elif rel == "next":
                 found = sent_local + timedelta(days=ahead or 7)
             else:  # this / coming / on / bare weekday: the upcoming one (today counts)
                 found = sent_local + timedelta(days=ahead)
         taken.append((m.start(), m.end()))
-        weak = not word and not (m.group("rel") or "").strip()
+        # a bare weekday, or "on Tuesday", gives way to an explicit date elsewhere in the post
+        weak = not word and (m.group("rel") or "").strip().lower() in ("", "on") and not m.group("nextweek")
         hits.append(_DateHit(m.start(), m.end(), found, m.start() < subject_len, weak=weak))
     hits.sort(key=lambda h: h.pos)
     for hit in hits:
@@ -229,7 +254,7 @@ def _clock(text: str, ampm_hint: str | None = None) -> tuple[int, int, str | Non
         return 12, 0, "pm"
     if t == "midnight":
         return 0, 0, "am"
-    m = re.match(r"(\d{1,2})(?:[:.](\d\d))?\s*(a|p)?", t)
+    m = re.match(r"(\d{1,2})(?:[:.h](\d\d))?\s*(a|p)?", t)
     if not m:
         return None
     hour, minute = int(m.group(1)), int(m.group(2) or 0)
@@ -238,15 +263,18 @@ def _clock(text: str, ampm_hint: str | None = None) -> tuple[int, int, str | Non
     return hour, minute, ap
 
 
-def _to_time(hour: int, minute: int, ap: str | None) -> time | None:
+def _to_time(hour: int, minute: int, ap: str | None, hint: str | None = None) -> time | None:
+    """A clock time; with no am/pm, `hint` ("pm" after "tonight", "evening") or the list habit decides."""
+    if ap is None and hint and 1 <= hour <= 11:
+        ap = hint
     if ap:
         if not 1 <= hour <= 12:
             return None
         hour = hour % 12 + (12 if ap == "pm" else 0)
     elif hour > 23:
         return None
-    elif 1 <= hour <= 6:
-        hour += 12  # "at 6:30" with no am/pm: an evening event, as lists write them
+    elif 1 <= hour <= 7:
+        hour += 12  # "at 6:30", "tomorrow at 7" with no am/pm: an evening event, as lists write them
     return time(hour, minute)
 
 
@@ -295,17 +323,28 @@ def _find_times(text: str, dates: Iterable[tuple[int, int]] = ()) -> list[_TimeH
                     stop_t = time(h2 + 12, m2) if h2 + 12 < 24 else stop_t
         else:
             raw = m.group("t1")
-            if ap1 is None and not raw.isalpha() and ":" not in raw and "." not in raw:
+            after_at = text[max(0, m.start("t1") - 3):m.start("t1")].lower() == "at "
+            if ap1 is None and not raw.isalpha() and ":" not in raw and "." not in raw and "h" not in raw.lower() \
+                    and not after_at:
                 continue
             if ap1 is None and "." in raw and not re.search(r"\d\.\d\d", raw):
                 continue
-            start_t = _to_time(h1, m1, ap1)
+            hint = None
+            if ap1 is None and not raw.startswith("0") and not raw.isalpha():
+                before = text[max(0, m.start() - 50):m.start()].split("\n")[-1]
+                if _EVENING_RE.search(before):
+                    hint = "pm"
+                elif _MORNING_RE.search(before):
+                    hint = "am"
+            start_t = _to_time(h1, m1, ap1, hint)
         if start_t is None:
             continue
         zone = None
         if m.group("tz"):
             word = re.sub(r"\s+(?:standard|daylight|time)", "", m.group("tz").lower()).strip()
             zone = ZONE_WORDS.get(word)
+            if re.match(r"\s*\(?\s*arizona\b", text[m.end():m.end() + 14], re.I):
+                zone = ZONE_WORDS["arizona"]  # "6pm MST (Arizona)"
         hits.append(_TimeHit(m.start(), m.end(), start_t, stop_t, zone))
     for hit in hits:
         before = text[max(0, hit.pos - 30):hit.pos].split("\n")[-1]
@@ -327,6 +366,8 @@ def _named_zone(word_zone: str, source_zone: ZoneInfo, day: date) -> ZoneInfo:
     named = resolve_zone(word_zone)
     if named is None:
         return source_zone
+    if named.key == "America/Phoenix":
+        return named  # "Arizona time", "MST (Arizona)": said on purpose, even on a Denver list
     if named.key != source_zone.key and \
             _standard_offset(named, day.year) == _standard_offset(source_zone, day.year):
         return source_zone
