@@ -6,7 +6,7 @@ import re
 
 from sources.parse.prose.when import _MONTH_RE, _TIME_RE, _WD_RE
 
-_PLACE_LABEL_RE = re.compile(r"^\s*(?:location|where|venue|place|address|ort|lieu|adresse)\s*[:\-–]\s*(?P<place>.+?)\s*$", re.I | re.M)
+_PLACE_LABEL_RE = re.compile(r"(?:^|;)\s*(?:location|where|venue|place|address|ort|lieu|adresse)\s*[:\-–]\s*(?P<place>.+?)\s*$", re.I | re.M)
 _STREET_WORDS = (r"(?:st|street|ave|avenue|rd|road|blvd|boulevard|dr|drive|ln|lane|way|pl|place|ct|court|pkwy|parkway"
                  r"|hwy|highway|sq|square|ter|terrace|cir|circle|broadway)")
 _ADDRESS_LINE_RE = re.compile(
@@ -14,10 +14,25 @@ _ADDRESS_LINE_RE = re.compile(
     re.I | re.M,
 )
 _VENUE_WORD = r"[A-Z][\w'’&.-]*"
+# A street address as a phrase: "2537 N Kedzie Blvd", "6000 N Broadway", "172 Boulevard Saint-Germain",
+# with what may follow it: ", Suite 200", ", Chicago", ", Bloomington MN".
+_ADDRESS = (r"(?:\d{1,6},?\s+(?i:rue|boulevard|bd|avenue|quai|chemin|all[ée]e)\s+[A-Z][\w'’-]*(?:[ -][A-Z][\w'’-]*)*"
+            rf"|\d{{1,6}}\s+(?:[NSEW]\.?\s+)?(?:[A-Z0-9][\w.'’-]*\s+){{0,4}}(?i:{_STREET_WORDS})\b\.?)"
+            r"(?:,?[ ]*(?:Suite|Ste\.?|Unit|#)[ ]*\w+)?(?:,[ ]*[A-Z][\w'’-]*(?:[ ][A-Z][\w'’-]*){0,2}(?:,?[ ]+[A-Z]{2}\b)?)?")
+# "at the Edgewater library, 6000 N Broadway": after "at", a name of a few words (any case) and an address
+_AT_ADDRESS_RE = re.compile(
+    rf"(?:\b[Aa]t|@)\s+(?P<place>(?:the\s+)?[A-Z][\w'’&.-]*(?:\s+[\w'’&.-]+){{0,5}}?,\s*{_ADDRESS})")
+# "Same place as always: Cafe Lula, 2537 N Kedzie Blvd", "back room of Cafe Lula, 2537 ...": a name, then an address
+_NAME_ADDRESS_RE = re.compile(
+    rf"(?P<place>{_VENUE_WORD}(?:\s+(?:{_VENUE_WORD}|of|the|and|&|de|du|la|on)){{0,5}},\s*{_ADDRESS})")
+# "in Louisville, KY", "in Richmond VA": a city and a US state, when nothing closer is named
+_IN_CITY_RE = re.compile(r"\bin\s+(?P<place>[A-Z][a-z]+(?:\s+[A-Z][a-z]+){0,2},?\s+[A-Z]{2})\b(?![\w'])")
 _AT_PLACE_RE = re.compile(
     rf"(?:\b[Aa]t|@)\s+(?P<place>(?:the\s+)?{_VENUE_WORD}(?:\s+(?:{_VENUE_WORD}|of|the|and|&|on|de|la|\d+[A-Za-z]*))*"
-    rf"(?:\s*,\s*(?:\d{{1,6}}\s+[^\n,;()]+?|Suite\s+\w+|[A-Z][\w.'-]+(?:\s+[A-Z][\w.'-]+)*))*)"
-    rf"(?=\s*(?:[.;!\n)(]|\s-\s|\s+on\s|\s+from\s|\s+at\s|\s+in\s|\s+this\s|\s+next\s|\s+to\s|\s+starting\s|\s+(?:is|will|has|was)\s|\s*,\s*(?:from|starting|on|at)\s|$))",
+    rf"(?:\s*,\s*(?:\d{{1,6}}\s+[^\n,;()]+?|Suite\s+\w+|[A-Z][\w.'-]+(?:\s+[A-Z][\w.'-]+)*))*"
+    # "the Griffith Park Observatory lot", "the Rogers Park studio": a named place and the part of it
+    rf"(?:\s+(?:parking\s+lot|lot|studio|room|library|lobby|entrance|pavilion|shelter|lawn|campus))?)"
+    rf"(?=\s*(?:[.;!\n)(—–]|\s*,\s|\s-\s|\s+on\s|\s+from\s|\s+at\s|\s+in\s|\s+this\s|\s+next\s|\s+to\s|\s+starting\s|\s+(?:is|will|has|was)\s|\s*,\s*(?:from|starting|on|at)\s|$))",
 )
 _ONLINE_RE = re.compile(r"\b(?:on\s+zoom|via\s+zoom|zoom\s+(?:meeting|call|link)|online\s+via|google\s+meet|webinar)\b", re.I)
 _NOT_PLACES = re.compile(
@@ -54,6 +69,10 @@ def find_place(text: str) -> str | None:
             if _ADDRESS_LINE_RE.match(after) and not re.search(r"\d", place):
                 place = f"{place}, {after.strip()}"
             return place
+    for m in _AT_ADDRESS_RE.finditer(text):
+        place = _clean_place(m.group("place"))
+        if place:
+            return place
     for m in _AT_PLACE_RE.finditer(text):
         place = _clean_place(m.group("place"))
         if place:
@@ -61,6 +80,10 @@ def find_place(text: str) -> str | None:
     m = _IN_PLACE_RE.search(text)
     if m and _clean_place(m.group("place")):
         return _clean_place(m.group("place"))
+    for m in _NAME_ADDRESS_RE.finditer(text):
+        place = _clean_place(m.group("place"))
+        if place:
+            return place
     m = _ADDRESS_LINE_RE.search(text)
     if m:
         line_start = text.rfind("\n", 0, m.start("addr")) + 1
@@ -69,6 +92,9 @@ def find_place(text: str) -> str | None:
         if previous and len(previous) < 60 and not re.search(r"[.:!?]$|\d", previous):
             return _clean_place(f"{previous}, {addr}")
         return _clean_place(addr)
+    m = _IN_CITY_RE.search(text)
+    if m and _clean_place(m.group("place")):
+        return _clean_place(m.group("place"))
     if _ONLINE_RE.search(text):
         return "Online"
     return None
