@@ -8,9 +8,10 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sources.parse.prose.places import find_place
-from sources.parse.prose.text import clean_subject, strip_quotes
+from sources.parse.prose.text import clean_subject, is_reply, strip_quotes
 from sources.parse.prose.when import (
-    _ALL_DAY_RE, _DATE_LABEL, _RANGE_START, _DateHit, _TimeHit, _find_dates, _find_times, _named_zone,
+    _ALL_DAY_RE, _DATE_LABEL, _RANGE_START, _DateHit, _find_dates, _find_spans, _find_times, _named_zone, _SpanHit,
+    _TimeHit,
 )
 
 # An announcement states its date near the top; a huge post is scanned only this far (characters).
@@ -18,6 +19,7 @@ MAX_SCAN = 20_000
 
 _NOT_EVENT_SUBJECTS = [
     (re.compile(r"\bminutes\b", re.I), "meeting minutes, not an announcement"),
+    (re.compile(r"\bdigest\b", re.I), "a list digest; its messages are read as posts of their own"),
     (re.compile(r"\bfor\s+sale\b|\bselling\b|^\W*(?:fs|wts|wtb)\b|\bused\s+table\b", re.I), "something for sale, not an event"),
     (re.compile(r"\b(?:job|jobs|hiring|position|positions|opening|openings|employment|help\s+wanted|seeking\s+(?:a\s+)?(?:lmt|therapist|massage)|now\s+hiring|career)\b", re.I),
      "a job ad, not an event"),
@@ -28,6 +30,16 @@ _NOT_EVENT_SUBJECTS = [
      "an office closure, not an event"),
 ]
 _CANCEL_RE = re.compile(r"\b(?:cancel+ed|cancel+ing|cancel+ation|called\s+off)\b", re.I)
+_DIGEST_BODY_RE = re.compile(r"^\s*(?:today's\s+topics\s*:|topic\s+digest\b)", re.I | re.M)
+# Words that make a dated sentence an event's announcement when no time is given: "the meetup is
+# on November 14th", "the convention runs October 14-17". Without one, a date and no time is a
+# deadline, an absence or chatter ("I'll be away June 1-14").
+_EVENT_NOUN = re.compile(
+    r"\b(?:meet-?ups?|meetings?|conferences?|conventions?|retreats?|intensives?|expos?|exposition|summits?|symposi(?:um|a)"
+    r"|workshops?|class(?:es)?|courses?|trainings?|seminars?|fairs?|festivals?|camps?|gatherings?|socials?|mixers?"
+    r"|part(?:y|ies)|picnics?|potlucks?|clinics?|booths?|open\s+house|exchanges?|swaps?|reunions?|celebrations?"
+    r"|galas?|dinners?|luncheons?|brunch(?:es)?|happy\s+hours?|lobby\s+day|webinars?|demos?|field\s+trips?|outings?"
+    r"|events?|sessions?)\b", re.I)
 _CANCEL_SUBJECT_RE = re.compile(r"\b(?:cancel+ed|cancel+ation|called\s+off|postponed)\b", re.I)
 
 
@@ -74,12 +86,19 @@ def read_post(subject: str, body: str, sent: datetime, zone: ZoneInfo) -> Readin
         if pattern.search(title):
             return Reading(reason=reason)
 
-    own = strip_quotes((body or "")[:MAX_SCAN * 10])[:MAX_SCAN]
-    head = f"{subject.strip()[:500]}\n"
-    text = head + own
+    reply = is_reply(subject)
+    own = strip_quotes((body or "")[:MAX_SCAN * 10], reply=reply)[:MAX_SCAN]
     cancelled = bool(_CANCEL_SUBJECT_RE.search(subject)) or bool(
         re.search(r"\b(?:is|has\s+been|have\s+been|been|are|was|will\s+be)\s+(?:cancel+ed|called\s+off|postponed)\b",
                   own, re.I))
+    if _DIGEST_BODY_RE.search(own[:2000]):
+        return Reading(reason="a list digest; its messages are read as posts of their own")
+    # A reply's subject repeats the announcement it answers: its date is the reply's news only when
+    # the reply itself names a time ("Correction: it starts at 7:00 pm") or cancels.
+    head = f"{subject.strip()[:500]}\n"
+    if reply and not cancelled and not _find_times(own):
+        head = ""
+    text = head + own
 
     dates = _find_dates(text, len(head), sent_local.date())
     times = _find_times(text, [(d.pos, d.end) for d in dates])
@@ -94,6 +113,20 @@ def read_post(subject: str, body: str, sent: datetime, zone: ZoneInfo) -> Readin
 
     usable_times = [t for t in times if not t.deadline]
     all_day = bool(_ALL_DAY_RE.search(text))
+    subject_cue = not reply and bool(_EVENT_NOUN.search(title))
+
+    def announced(pos: int, end: int) -> bool:
+        """Whether a date with no time of its own is an event's: on a Date:/When: line, or in a sentence
+        (not a question) that names an event, or under a subject that does."""
+        if _DATE_LABEL.search(text[max(0, pos - 40):pos]):
+            return True
+        sentence = _sentence(text, pos, end)
+        if sentence.rstrip().endswith("?"):
+            return False
+        return all_day or subject_cue or bool(_EVENT_NOUN.search(sentence))
+
+    span = next((sp for sp in _find_spans(text, sent_local.date())
+                 if sp.last >= sent_local.date() and announced(sp.pos, sp.end)), None)
     chosen: tuple[_DateHit, _TimeHit | None] | None = None
     for d in upcoming:
         # the time closest to this date: first one after it in the same paragraph, else the nearest before
@@ -105,6 +138,8 @@ def read_post(subject: str, body: str, sent: datetime, zone: ZoneInfo) -> Readin
         if near is not None or all_day:
             chosen = (d, near)
             break
+    if span is not None and (chosen is None or span.first <= chosen[0].day <= span.last or span.pos <= chosen[0].pos):
+        return _span_reading(span, text, own, subject, usable_times, zone, cancelled)
     if chosen is None:
         # "Date: 10–16 June 2025" on a labelled line: an all-day (maybe multi-day) event
         for d in upcoming:
@@ -128,10 +163,18 @@ def read_post(subject: str, body: str, sent: datetime, zone: ZoneInfo) -> Readin
             place = find_place(own) or find_place(subject)
             return Reading(start=start_day, end=(end_day + timedelta(days=1)) if end_day else None,
                            timezone=zone.key, location=place, cancelled=cancelled, score=2 + (2 if place else 0))
-        if cancelled:
-            d = upcoming[0]
-            return Reading(start=d.day, cancelled=True, location=find_place(own or subject), score=1,
+        # "the meetup is on November 14th": a day named for an event, with no time: all day
+        for d in upcoming:
+            if not d.weak and announced(d.pos, d.end):
+                place = find_place(own) or find_place(head)
+                return Reading(start=d.day, timezone=zone.key, location=place, cancelled=cancelled,
+                               score=2 + (2 if place else 0))
+        strong = [d for d in upcoming if not d.weak]
+        if cancelled and strong:
+            return Reading(start=strong[0].day, cancelled=True, location=find_place(own or subject), score=1,
                            timezone=zone.key)
+        if cancelled:
+            return Reading(reason="a cancellation that names no date and time", cancelled=True)
         return Reading(reason="names a date but no time for an event", cancelled=cancelled)
 
     day_hit, time_hit = chosen
@@ -151,4 +194,34 @@ def read_post(subject: str, body: str, sent: datetime, zone: ZoneInfo) -> Readin
     score = 3 + (2 if location else 0) + (1 if location and re.search(r"\d", location) else 0) \
         + (1 if end else 0) + min(len(own) // 200, 3)
     return Reading(start=start, end=end, timezone=event_zone.key, location=location,
+                   cancelled=cancelled, score=score)
+
+
+def _sentence(text: str, pos: int, end: int) -> str:
+    """The sentence around text[pos:end] (from the previous sentence end or blank line to the next)."""
+    start = max(text.rfind(sep, 0, pos) for sep in (". ", "! ", "? ", "\n\n")) + 1
+    m = re.search(r"[.!?](?=\s|$)|\n\n", text[end:])
+    return text[max(start, 0):end + (m.end() if m else len(text) - end)]
+
+
+def _span_reading(span: _SpanHit, text: str, own: str, subject: str, times: list[_TimeHit], zone: ZoneInfo,
+                  cancelled: bool) -> Reading:
+    """An event over several days: all day, or from the first day's start to the last day's end when the
+    paragraph gives the hours ("April 11-12, 9am-5pm both days", "Friday 6pm through Sunday 2pm, June 5-7")."""
+    para_start = text.rfind("\n\n", 0, span.pos)
+    para_end = text.find("\n\n", span.end)
+    near = [t for t in times if para_start <= t.pos and (para_end < 0 or t.end <= para_end)]
+    place = find_place(own) or find_place(subject)
+    score = 3 + (2 if place else 0)
+    ranged = next((t for t in near if t.stop is not None), None)
+    if ranged is not None or len(near) >= 2:
+        first_t, last_t = (ranged.start, ranged.stop) if ranged else (near[0].start, near[1].start)
+        hit = ranged or near[0]
+        event_zone = _named_zone(hit.zone, zone, span.first) if hit.zone else zone
+        start = datetime.combine(span.first, first_t, tzinfo=event_zone)
+        end = datetime.combine(span.last, last_t, tzinfo=event_zone)
+        if end > start:
+            return Reading(start=start, end=end, timezone=event_zone.key, location=place, cancelled=cancelled,
+                           score=score + 1)
+    return Reading(start=span.first, end=span.last + timedelta(days=1), timezone=zone.key, location=place,
                    cancelled=cancelled, score=score)
