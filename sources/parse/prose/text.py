@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import re
 
+from aggregator.text import html_to_text  # noqa: F401  (re-exported: the one HTML reader)
 from sources.parse.prose.when import _MONTH_RE, _WD_RE
-
-MAX_HTML = 1_000_000
 
 # Prefixes that make a post a reply, reminder, forward or update of an announcement.
 _PREFIX_RE = re.compile(
@@ -15,26 +14,6 @@ _PREFIX_RE = re.compile(
     r"|event|reminder\s*[-–]|tonight|tomorrow|this\s+week)\s*(?:\[\d+\])?\s*[:!–-]\s*)+",
     re.I,
 )
-
-
-def html_to_text(html: str) -> str:
-    """HTML as the lines a reader sees: blocks and <br> become line breaks, scripts dropped."""
-    if not html or not re.search(r"<[a-zA-Z/!][^>]*>", html):
-        return html or ""
-    from bs4 import BeautifulSoup  # here: most posts are plain text
-
-    soup = BeautifulSoup(html[:MAX_HTML], "html.parser")
-    for bad in soup.find_all(["script", "style", "head", "title"]):
-        bad.decompose()
-    for br in soup.find_all("br"):
-        br.replace_with("\n")
-    for block in soup.find_all(["p", "div", "li", "h1", "h2", "h3", "h4", "h5", "tr", "table", "blockquote"]):
-        block.insert_after("\n")
-    for quote in soup.find_all("blockquote"):
-        quote.insert_before("\n")
-    text = soup.get_text()
-    lines = [re.sub(r"[ \t\u00a0]+", " ", line).strip() for line in text.replace("\r", "").split("\n")]
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
 
 def clean_subject(subject: str) -> str:
