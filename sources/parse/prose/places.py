@@ -51,6 +51,7 @@ _IN_PLACE_RE = re.compile(
 def _clean_place(place: str) -> str | None:
     place = re.sub(r"\s+", " ", place).strip(" .,;:-–")
     place = re.sub(r"^(?:the\s+)?(?:location|venue)\s+(?:is|will\s+be)\s+", "", place, flags=re.I)
+    place = re.sub(r"^the\s+(?=[A-Z])", "", place)  # "at the Richmond Marriott"; "The Hopleaf" keeps its capital
     if not place or len(place) < 3 or _NOT_PLACES.match(place) or _ZONE_ONLY.match(place):
         return None
     if _TIME_RE.fullmatch(place):
