@@ -24,7 +24,16 @@ _AT_ADDRESS_RE = re.compile(
     rf"(?:\b[Aa]t|@)\s+(?P<place>(?:the\s+)?[A-Z][\w'’&.-]*(?:\s+[\w'’&.-]+){{0,5}}?,\s*{_ADDRESS})")
 # "Same place as always: Cafe Lula, 2537 N Kedzie Blvd", "back room of Cafe Lula, 2537 ...": a name, then an address
 _NAME_ADDRESS_RE = re.compile(
-    rf"(?P<place>{_VENUE_WORD}(?:\s+(?:{_VENUE_WORD}|of|the|and|&|de|du|la|on)){{0,5}},\s*{_ADDRESS})")
+    rf"(?<![\w'’&.-])(?P<place>{_VENUE_WORD}(?:\s+(?:{_VENUE_WORD}|of|the|and|&|de|du|la|on)){{0,5}},\s*{_ADDRESS})")
+# "meet at the medical tent in Grant Park": a common noun placed by a proper one
+_AT_THE_PART_OF_RE = re.compile(
+    rf"(?:\b[Aa]t)\s+the\s+(?P<place>(?!(?:moment|time|end|start|beginning|latest|earliest|least|most|same|door|last|next)\b)"
+    rf"[a-z]+(?:\s+[a-z]+){{0,2}}\s+(?:in|at|near|by|of)\s+(?:the\s+)?{_VENUE_WORD}(?:\s+{_VENUE_WORD}){{0,3}})"
+    rf"(?=\s*(?:[.;!\n)(,—–]|$))")
+# "Potluck Saturday 5/9, 1-4pm, Dolores Park (near the playground)": what follows a time after a comma,
+# when it is a name (capitalized words) or holds a street address
+_AFTER_TIME_RE = re.compile(r"^\s*,\s*(?P<place>[^.\n!?;()]{3,90}?)(?=\s*(?:[.!?;(\n]|$))")
+_NAME_ONLY_RE = re.compile(rf"^{_VENUE_WORD}(?:\s+(?:{_VENUE_WORD}|of|the|and|&)){{0,5}}$")
 # "in Louisville, KY", "in Richmond VA": a city and a US state, when nothing closer is named
 _IN_CITY_RE = re.compile(r"\bin\s+(?P<place>[A-Z][a-z]+(?:\s+[A-Z][a-z]+){0,2},?\s+[A-Z]{2})\b(?![\w'])")
 _AT_PLACE_RE = re.compile(
@@ -85,6 +94,10 @@ def find_place(text: str) -> str | None:
         place = _clean_place(m.group("place"))
         if place:
             return place
+    for m in _AT_THE_PART_OF_RE.finditer(text):
+        place = _clean_place(m.group("place"))
+        if place and not _NOT_PLACES.match(place.split()[-1]):
+            return place
     m = _ADDRESS_LINE_RE.search(text)
     if m:
         line_start = text.rfind("\n", 0, m.start("addr")) + 1
@@ -100,3 +113,15 @@ def find_place(text: str) -> str | None:
         return "Online"
     return None
 
+
+
+def place_after_time(text: str) -> str | None:
+    """The place written right after an event's time, following a comma: a name ("Dolores Park") or a
+    phrase that holds a street address ("conference room 3B, 1 N State St"); None otherwise."""
+    m = _AFTER_TIME_RE.match(text)
+    if not m:
+        return None
+    place = m.group("place").strip()
+    if _NAME_ONLY_RE.match(place) or re.search(_ADDRESS, place):
+        return _clean_place(place)
+    return None

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sources.parse.prose.places import find_place
+from sources.parse.prose.places import find_place, place_after_time
 from sources.parse.prose.text import clean_subject, is_reply, strip_quotes
 from sources.parse.prose.when import (
     _ALL_DAY_RE, _DATE_LABEL, _RANGE_START, _DateHit, _find_dates, _find_spans, _find_times, _named_zone, _SpanHit,
@@ -40,6 +40,8 @@ _EVENT_NOUN = re.compile(
     r"|part(?:y|ies)|picnics?|potlucks?|clinics?|booths?|open\s+house|exchanges?|swaps?|reunions?|celebrations?"
     r"|galas?|dinners?|luncheons?|brunch(?:es)?|happy\s+hours?|lobby\s+day|webinars?|demos?|field\s+trips?|outings?"
     r"|events?|sessions?)\b", re.I)
+# In a reply, "I'll call them Monday at 9am" or "my 9am client on Tuesday" is the writer's own day.
+_PERSONAL_PLAN_RE = re.compile(r"\bI(?:['’]ll|['’]m|\s+will|\s+am|\s+can|\s+could|\s+usually|\s+have)\b|\bmy\b", re.I)
 _CANCEL_SUBJECT_RE = re.compile(r"\b(?:cancel+ed|cancel+ation|called\s+off|postponed)\b", re.I)
 
 
@@ -181,6 +183,8 @@ def read_post(subject: str, body: str, sent: datetime, zone: ZoneInfo) -> Readin
     if time_hit is None:
         return Reading(start=day_hit.day, end=None, timezone=zone.key, location=find_place(text),
                        cancelled=cancelled, score=2)
+    if reply and _PERSONAL_PLAN_RE.search(_sentence(text, min(day_hit.pos, time_hit.pos), max(day_hit.end, time_hit.end))):
+        return Reading(reason="a reply about the writer's own plans, not an announcement", cancelled=cancelled)
     event_zone = _named_zone(time_hit.zone, zone, day_hit.day) if time_hit.zone else zone
     start = datetime.combine(day_hit.day, time_hit.start, tzinfo=event_zone)
     if start < sent - timedelta(hours=1):
@@ -190,7 +194,7 @@ def read_post(subject: str, body: str, sent: datetime, zone: ZoneInfo) -> Readin
         end = datetime.combine(day_hit.day, time_hit.stop, tzinfo=event_zone)
         if end <= start:
             end += timedelta(days=1)
-    location = find_place(own) or find_place(subject)
+    location = find_place(own) or place_after_time(text[time_hit.end:time_hit.end + 120]) or find_place(subject)
     score = 3 + (2 if location else 0) + (1 if location and re.search(r"\d", location) else 0) \
         + (1 if end else 0) + min(len(own) // 200, 3)
     return Reading(start=start, end=end, timezone=event_zone.key, location=location,
