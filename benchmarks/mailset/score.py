@@ -265,8 +265,12 @@ def _read_datefinder(text: str, sent_local: datetime) -> datetime | None:
 
 
 def _read_ctparse(text: str, sent_local: datetime) -> datetime | None:
+    import logging
+
     from ctparse import ctparse
     from ctparse.types import Interval, Time
+
+    logging.getLogger("ctparse").setLevel(logging.ERROR)  # it logs every text it finds nothing in
 
     parsed = ctparse(text[:600], ts=sent_local.replace(tzinfo=None), timeout=1.0)
     if parsed is None:
