@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 
 from benchmarks.mailset.score import compare_libraries, report, score
 
 
 def main(argv: list[str] | None = None) -> int:
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `| head` ends the output quietly
     parser = argparse.ArgumentParser(prog="python -m benchmarks.mailset", description=__doc__.split("\n\n")[1])
     parser.add_argument("--part", choices=["dev", "heldout", "both"], default="both")
     parser.add_argument("--quiet", action="store_true", help="figures only, not each wrong post")

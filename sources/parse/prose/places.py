@@ -18,18 +18,20 @@ _VENUE_WORD = r"[A-Z][\w'’&.-]*"
 # with what may follow it: ", Suite 200", ", Chicago", ", Bloomington MN".
 _ADDRESS = (r"(?:\d{1,6},?\s+(?i:rue|boulevard|bd|avenue|quai|chemin|all[ée]e)\s+[A-Z][\w'’-]*(?:[ -][A-Z][\w'’-]*)*"
             rf"|\d{{1,6}}\s+(?:[NSEW]\.?\s+)?(?:[A-Z0-9][\w.'’-]*\s+){{0,4}}(?i:{_STREET_WORDS})\b\.?)"
-            r"(?:,?[ ]*(?:Suite|Ste\.?|Unit|#)[ ]*\w+)?(?:,[ ]*[A-Z][\w'’-]*(?:[ ][A-Z][\w'’-]*){0,2}(?:,?[ ]+[A-Z]{2}\b)?)?")
+            r"(?:,?[ ]*(?:Suite|Ste\.?|Unit|#)[ ]*\w+)?(?:,[ ]*\n?[ ]*[A-Z][\w'’-]*(?:[ ][A-Z][\w'’-]*){0,2}(?:,?[ ]+[A-Z]{2}\b)?)?")
 # "at the Edgewater library, 6000 N Broadway": after "at", a name of a few words (any case) and an address
 _AT_ADDRESS_RE = re.compile(
     rf"(?:\b[Aa]t|@)\s+(?P<place>(?:the\s+)?[A-Z][\w'’&.-]*(?:\s+[\w'’&.-]+){{0,5}}?,\s*{_ADDRESS})")
 # "Same place as always: Cafe Lula, 2537 N Kedzie Blvd", "back room of Cafe Lula, 2537 ...": a name, then an address
 _NAME_ADDRESS_RE = re.compile(
-    rf"(?<![\w'’&.-])(?P<place>{_VENUE_WORD}(?:\s+(?:{_VENUE_WORD}|of|the|and|&|de|du|la|on)){{0,5}},\s*{_ADDRESS})")
+    rf"(?<![\w'’&.-])(?P<place>{_VENUE_WORD}(?:[ ]+(?:{_VENUE_WORD}|of|the|and|&|de|du|la|on)){{0,5}},\s*{_ADDRESS})")
 # "meet at the medical tent in Grant Park": a common noun placed by a proper one
 _AT_THE_PART_OF_RE = re.compile(
     rf"(?:\b[Aa]t)\s+the\s+(?P<place>(?!(?:moment|time|end|start|beginning|latest|earliest|least|most|same|door|last|next)\b)"
     rf"[a-z]+(?:\s+[a-z]+){{0,2}}\s+(?:in|at|near|by|of)\s+(?:the\s+)?{_VENUE_WORD}(?:\s+{_VENUE_WORD}){{0,3}})"
     rf"(?=\s*(?:[.;!\n)(,—–]|$))")
+# "medical tent by the finish line in Lincoln Park": a common noun placed by a proper one
+_PART_OF_RE = re.compile(rf"^[a-z]+(?:\s+[a-z]+){{0,6}}\s+(?:in|at|near|by|of)\s+(?:the\s+)?{_VENUE_WORD}(?:\s+{_VENUE_WORD}){{0,3}}$")
 # "Potluck Saturday 5/9, 1-4pm, Dolores Park (near the playground)": what follows a time after a comma,
 # when it is a name (capitalized words) or holds a street address
 _AFTER_TIME_RE = re.compile(r"^\s*,\s*(?P<place>[^.\n!?;()]{3,90}?)(?=\s*(?:[.!?;(\n]|$))")
@@ -40,7 +42,8 @@ _AT_PLACE_RE = re.compile(
     rf"(?:\b[Aa]t|@)\s+(?P<place>(?:the\s+)?{_VENUE_WORD}(?:\s+(?:{_VENUE_WORD}|of|the|and|&|on|de|la|\d+[A-Za-z]*))*"
     rf"(?:\s*,\s*(?:\d{{1,6}}\s+[^\n,;()]+?|Suite\s+\w+|[A-Z][\w.'-]+(?:\s+[A-Z][\w.'-]+)*))*"
     # "the Griffith Park Observatory lot", "the Rogers Park studio": a named place and the part of it
-    rf"(?:\s+(?:parking\s+lot|lot|studio|room|library|lobby|entrance|pavilion|shelter|lawn|campus))?)"
+    rf"(?:\s+(?:parking|lot|studio|room|library|community|conference|meeting|lobby|entrance|pavilion|shelter|lawn"
+    rf"|campus|hall)){{0,3}})"
     rf"(?=\s*(?:[.;!\n)(—–]|\s*,\s|\s-\s|\s+on\s|\s+from\s|\s+at\s|\s+in\s|\s+this\s|\s+next\s|\s+to\s|\s+starting\s|\s+(?:is|will|has|was)\s|\s*,\s*(?:from|starting|on|at)\s|$))",
 )
 _ONLINE_RE = re.compile(r"\b(?:on\s+zoom|via\s+zoom|zoom\s+(?:meeting|call|link)|online\s+via|google\s+meet|webinar)\b", re.I)
@@ -122,6 +125,6 @@ def place_after_time(text: str) -> str | None:
     if not m:
         return None
     place = m.group("place").strip()
-    if _NAME_ONLY_RE.match(place) or re.search(_ADDRESS, place):
+    if _NAME_ONLY_RE.match(place) or re.search(_ADDRESS, place) or _PART_OF_RE.match(place):
         return _clean_place(place)
     return None

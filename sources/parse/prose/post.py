@@ -20,8 +20,8 @@ MAX_SCAN = 20_000
 _NOT_EVENT_SUBJECTS = [
     (re.compile(r"\bminutes\b", re.I), "meeting minutes, not an announcement"),
     (re.compile(r"\bdigest\b", re.I), "a list digest; its messages are read as posts of their own"),
-    (re.compile(r"\bfor\s+sale\b|\bselling\b|^\W*(?:fs|wts|wtb)\b|\bused\s+table\b", re.I), "something for sale, not an event"),
-    (re.compile(r"\b(?:job|jobs|hiring|position|positions|opening|openings|employment|help\s+wanted|seeking\s+(?:a\s+)?(?:lmt|therapist|massage)|now\s+hiring|career)\b", re.I),
+    (re.compile(r"\bfor\s+sale\b|\bsale\s*:|\b(?:moving|garage|yard|estate|clearance)\s+sale\b|\bselling\b|^\W*(?:fs|wts|wtb)\b|\bused\s+table\b", re.I), "something for sale, not an event"),
+    (re.compile(r"\b(?:job(?!['’])|jobs|hiring|position|positions|opening|openings|employment|help\s+wanted|seeking\s+(?:a\s+)?(?:lmt|therapist|massage)|now\s+hiring|career)\b", re.I),
      "a job ad, not an event"),
     (re.compile(r"\b(?:dues|renewal|renew|membership\s+fees?)\b", re.I), "a renewal deadline, not an event"),
     (re.compile(r"\bfor\s+rent\b|\brental\b|\bsublet\b|\bsublease\b|\broom\s+(?:available|share)\b", re.I),
@@ -40,6 +40,8 @@ _EVENT_NOUN = re.compile(
     r"|part(?:y|ies)|picnics?|potlucks?|clinics?|booths?|open\s+house|exchanges?|swaps?|reunions?|celebrations?"
     r"|galas?|dinners?|luncheons?|brunch(?:es)?|happy\s+hours?|lobby\s+day|webinars?|demos?|field\s+trips?|outings?"
     r"|events?|sessions?)\b", re.I)
+_MOVED_RE = re.compile(r"\b(?:moved|rescheduled|postponed|pushed(?:\s+back)?|changed)\b(?:\s+from\s+[^.\n]{3,40}?)?"
+                       r"\s+(?:to|until|till)\s+", re.I)
 # In a reply, "I'll call them Monday at 9am" or "my 9am client on Tuesday" is the writer's own day.
 _PERSONAL_PLAN_RE = re.compile(r"\bI(?:['’]ll|['’]m|\s+will|\s+am|\s+can|\s+could|\s+usually|\s+have)\b|\bmy\b", re.I)
 _CANCEL_SUBJECT_RE = re.compile(r"\b(?:cancel+ed|cancel+ation|called\s+off|postponed)\b", re.I)
@@ -104,6 +106,17 @@ def read_post(subject: str, body: str, sent: datetime, zone: ZoneInfo) -> Readin
 
     dates = _find_dates(text, len(head), sent_local.date())
     times = _find_times(text, [(d.pos, d.end) for d in dates])
+    # "moved from March 7 to Saturday, March 21", "postponed to May 2": the new date is the event's,
+    # the old one is not, and a post that names the new date does not cancel the event
+    moves = []
+    for m in _MOVED_RE.finditer(text):
+        if any(0 <= d.pos - m.end() < 40 for d in dates):
+            moves.append((m.start(), m.end()))
+            for d in dates:
+                if m.start() <= d.pos < m.end():
+                    d.deadline = True
+    if moves and not re.search(r"\bcancel", text, re.I):
+        cancelled = False
     upcoming = [d for d in dates if not d.deadline and d.day >= sent_local.date()]
     upcoming.sort(key=lambda d: (d.weak, d.pos))  # explicit dates before bare weekdays
     if not upcoming:
@@ -127,8 +140,15 @@ def read_post(subject: str, body: str, sent: datetime, zone: ZoneInfo) -> Readin
             return False
         return all_day or subject_cue or bool(_EVENT_NOUN.search(sentence))
 
+    def hours_given(sp: _SpanHit) -> bool:
+        """A range of hours in the span's paragraph: a schedule, an event whatever its words."""
+        para_start, para_end = text.rfind("\n\n", 0, sp.pos), text.find("\n\n", sp.end)
+        return any(t.stop is not None and para_start <= t.pos and (para_end < 0 or t.end <= para_end)
+                   for t in usable_times)
+
     span = next((sp for sp in _find_spans(text, sent_local.date())
-                 if sp.last >= sent_local.date() and announced(sp.pos, sp.end)), None)
+                 if sp.last >= sent_local.date() and not any(a <= sp.pos < b for a, b in moves)
+                 and (announced(sp.pos, sp.end) or hours_given(sp))), None)
     chosen: tuple[_DateHit, _TimeHit | None] | None = None
     for d in upcoming:
         # the time closest to this date: first one after it in the same paragraph, else the nearest before

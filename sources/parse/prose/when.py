@@ -59,6 +59,8 @@ _CLOCK = (
     rf"|{_HOUR}(?=\s*(?:-|–|—|to|until|till|(?<=between\s\d)\s*and|(?<=between\s\d\d)\s*and)\s*\d{{1,2}}(?:[:.][0-5]\d)?\s*{_AMPM})"
     rf"|{_HOUR}(?=\s*(?:-|–|—|to)\s*{_HOUR}:[0-5]\d)"
     rf"|{_HOUR}(?=\s*(?:-|–|—|to|until|till)\s*(?:noon|midnight)\b)"
+    # "12-1 PT", "6-8 Eastern": a range of bare hours that a zone word follows is a time
+    rf"|{_HOUR}(?=\s*(?:-|–|—|to)\s*{_HOUR}\s*\(?\s*(?:[ECMP][SD]?T|AK[SD]T|HST|eastern|central|mountain|pacific)\b)"
     # "tomorrow at 7", "the picnic is at 1 at Montrose Harbor": a bare hour right after "at"
     rf"|(?<=\bat\s){_HOUR}(?![:.]?\d)(?=\s*(?:$|[,.;:!)\n—–]|\s-\s|\s+(?:at|in|on|with|for|sharp|and|o['’]?clock"
     rf"|tonight|tomorrow|today|we|we'll)\b))"
@@ -68,7 +70,8 @@ _CLOCK = (
 _RANGE_SEP = r"\s*(?:-|–|—|to|until|till)\s*"
 # An end written as a bare hour after a start with minutes: "6:30-8 at Cafe Lula", "11:30 to 1."
 _BARE_END = (r"(?:(?<=\sto\s)|(?<=-)|(?<=–)|(?<=—)|(?<=\suntil\s)|(?<=\still\s))"
-             rf"{_HOUR}(?![:.]?\d)(?=\s*(?:[.,;:)!(\n]|$)|\s+(?:at|@|in|on|for|with|and|or)\b)")
+             rf"{_HOUR}(?![:.]?\d)(?=\s*(?:[.,;:)!(\n]|$)|\s+(?:at|@|in|on|for|with|and|or)\b"
+             r"|\s*\(?\s*(?:[ECMP][SD]?T|AK[SD]T|HST|eastern|central|mountain|pacific)\b)")
 
 _TIME_RE = re.compile(
     rf"(?<![\w:/.])(?:from\s+|(?P<between>between\s+))?(?P<t1>{_CLOCK})"
@@ -105,6 +108,14 @@ _RELATIVE_RE = re.compile(
     rf"(?:\s+(?P<nextweek>(?:of\s+)?next\s+week)\b)?",
     re.I,
 )
+
+def _is_deadline(before: str) -> bool:
+    """Whether the words before a date make it a deadline ("register by", "until", "due")."""
+    if not _DEADLINE_BEFORE.search(before):
+        return False
+    # "Friday through Sunday, October 2-4", "Saturday to Monday": a run of days, not a deadline
+    return not re.search(rf"\b{_WD_RE}\.?\s*(?:through|thru|to|until|till|-|–)\s*$", before, re.I)
+
 
 # A date in this context is a deadline, not the event's date.
 _DEADLINE_BEFORE = re.compile(
@@ -252,7 +263,7 @@ def _find_dates(text: str, subject_len: int, sent_local: date) -> list[_DateHit]
     for hit in hits:
         before = text[max(0, hit.pos - 40):hit.pos]
         before = before.split("\n")[-1]
-        if _DEADLINE_BEFORE.search(before):
+        if _is_deadline(before):
             hit.deadline = True
     return hits
 
@@ -357,7 +368,7 @@ def _find_times(text: str, dates: Iterable[tuple[int, int]] = ()) -> list[_TimeH
         hits.append(_TimeHit(m.start(), m.end(), start_t, stop_t, zone))
     for hit in hits:
         before = text[max(0, hit.pos - 30):hit.pos].split("\n")[-1]
-        if _DEADLINE_BEFORE.search(before):
+        if _is_deadline(before):
             hit.deadline = True
     return hits
 
@@ -450,6 +461,6 @@ def _find_spans(text: str, sent_local: date) -> list[_SpanHit]:
     spans.sort(key=lambda s: s.pos)
     for span in spans:  # "until June 1 - June 3" etc. never; a deadline's span is no event either
         before = text[max(0, span.pos - 40):span.pos].split("\n")[-1]
-        if _DEADLINE_BEFORE.search(before):
+        if _is_deadline(before):
             span.first = span.last = date.min
     return [s for s in spans if s.first != date.min]
