@@ -46,7 +46,10 @@ _AT_PLACE_RE = re.compile(
     rf"|campus|hall)){{0,3}})"
     rf"(?=\s*(?:[.;!\n)(—–]|\s*,\s|\s-\s|\s+on\s|\s+from\s|\s+at\s|\s+in\s|\s+this\s|\s+next\s|\s+to\s|\s+starting\s|\s+(?:is|will|has|was)\s|\s*,\s*(?:from|starting|on|at)\s|$))",
 )
-_ONLINE_RE = re.compile(r"\b(?:on\s+zoom|via\s+zoom|zoom\s+(?:meeting|call|link)|online\s+via|google\s+meet|webinar)\b", re.I)
+_ONLINE_RE = re.compile(r"\b(?:on\s+zoom|via\s+zoom|zoom\s+(?:meeting|call|link)|online\s+via|google\s+meet|webinar"
+                        r"|online\s+event|virtual)\b|\(\s*zoom\s*\)", re.I)
+# A street address with a direction, anywhere: "my place — 1918 W Cortland St"
+_BARE_ADDRESS_RE = re.compile(rf"(?<![\w#])(?P<place>\d{{1,6}}\s+[NSEW]\.?\s+(?:[A-Z0-9][\w.'’-]*\s+){{0,3}}(?i:{_STREET_WORDS})\b)")
 _NOT_PLACES = re.compile(
     rf"^(?:the\s+)?(?:noon|midnight|{_WD_RE}|{_MONTH_RE}|least|all|this|that|our|your|my|it|which|which\s+time|home|work|"
     r"first|last|once|any|some|no|one|what|eastern|central|mountain|pacific|least\s+\w+)\b",
@@ -71,8 +74,9 @@ def _clean_place(place: str) -> str | None:
     return place[:200]
 
 
-def find_place(text: str) -> str | None:
-    """The event's place as the post writes it, or None."""
+def find_place(text: str, *, fallbacks: bool = True) -> str | None:
+    """The event's place as the post writes it, or None. Without `fallbacks`, the weak last resorts
+    (a bare street address anywhere, "in Louisville, KY", an online hint) are not tried."""
     m = _PLACE_LABEL_RE.search(text)
     if m:
         place = _clean_place(m.group("place"))
@@ -109,6 +113,11 @@ def find_place(text: str) -> str | None:
         if previous and len(previous) < 60 and not re.search(r"[.:!?]$|\d", previous):
             return _clean_place(f"{previous}, {addr}")
         return _clean_place(addr)
+    if not fallbacks:
+        return None
+    m = _BARE_ADDRESS_RE.search(text)
+    if m:
+        return _clean_place(m.group("place"))
     m = _IN_CITY_RE.search(text)
     if m and _clean_place(m.group("place")):
         return _clean_place(m.group("place"))
@@ -125,6 +134,7 @@ def place_after_time(text: str) -> str | None:
     if not m:
         return None
     place = m.group("place").strip()
-    if _NAME_ONLY_RE.match(place) or re.search(_ADDRESS, place) or _PART_OF_RE.match(place):
-        return _clean_place(place)
+    if _NAME_ONLY_RE.match(place) or re.search(_ADDRESS, place) or _PART_OF_RE.match(place) \
+            or _NAME_ONLY_RE.match(place.split(",")[0].strip()) and len(place.split(",")[0].split()) >= 2:
+        return _clean_place(place)  # "Ala Moana Beach Park, Magic Island lagoon": a name, then the spot in it
     return None

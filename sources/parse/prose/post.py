@@ -44,6 +44,9 @@ _MOVED_RE = re.compile(r"\b(?:moved|rescheduled|postponed|pushed(?:\s+back)?|cha
                        r"\s+(?:to|until|till)\s+", re.I)
 # In a reply, "I'll call them Monday at 9am" or "my 9am client on Tuesday" is the writer's own day.
 _PERSONAL_PLAN_RE = re.compile(r"\bI(?:['’]ll|['’]m|\s+will|\s+am|\s+can|\s+could|\s+usually|\s+have)\b|\bmy\b", re.I)
+# ... or words that say something takes place: "Reiki Level 2 runs Nov. 14th & 15th"
+_EVENT_VERB = re.compile(r"\b(?:runs|will\s+run|takes?\s+place|will\s+take\s+place|(?:will\s+be|is\s+being)\s+held"
+                         r"|is\s+happening|join\s+us)\b", re.I)
 _CANCEL_SUBJECT_RE = re.compile(r"\b(?:cancel+ed|cancel+ation|called\s+off|postponed)\b", re.I)
 
 
@@ -138,7 +141,7 @@ def read_post(subject: str, body: str, sent: datetime, zone: ZoneInfo) -> Readin
         sentence = _sentence(text, pos, end)
         if sentence.rstrip().endswith("?"):
             return False
-        return all_day or subject_cue or bool(_EVENT_NOUN.search(sentence))
+        return all_day or subject_cue or bool(_EVENT_NOUN.search(sentence) or _EVENT_VERB.search(sentence))
 
     def hours_given(sp: _SpanHit) -> bool:
         """A range of hours in the span's paragraph: a schedule, an event whatever its words."""
@@ -203,7 +206,9 @@ def read_post(subject: str, body: str, sent: datetime, zone: ZoneInfo) -> Readin
     if time_hit is None:
         return Reading(start=day_hit.day, end=None, timezone=zone.key, location=find_place(text),
                        cancelled=cancelled, score=2)
-    if reply and _PERSONAL_PLAN_RE.search(_sentence(text, min(day_hit.pos, time_hit.pos), max(day_hit.end, time_hit.end))):
+    said = _sentence(text, min(day_hit.pos, time_hit.pos), max(day_hit.end, time_hit.end))
+    if reply and (_PERSONAL_PLAN_RE.search(said) or said.rstrip().endswith("?")):
+        # "I'll call them Monday at 9am", "Want to grab coffee Friday at 10?": one person to another
         return Reading(reason="a reply about the writer's own plans, not an announcement", cancelled=cancelled)
     event_zone = _named_zone(time_hit.zone, zone, day_hit.day) if time_hit.zone else zone
     start = datetime.combine(day_hit.day, time_hit.start, tzinfo=event_zone)
@@ -214,7 +219,8 @@ def read_post(subject: str, body: str, sent: datetime, zone: ZoneInfo) -> Readin
         end = datetime.combine(day_hit.day, time_hit.stop, tzinfo=event_zone)
         if end <= start:
             end += timedelta(days=1)
-    location = find_place(own) or place_after_time(text[time_hit.end:time_hit.end + 120]) or find_place(subject)
+    location = find_place(own, fallbacks=False) or place_after_time(text[time_hit.end:time_hit.end + 120]) \
+        or find_place(own) or find_place(subject)
     score = 3 + (2 if location else 0) + (1 if location and re.search(r"\d", location) else 0) \
         + (1 if end else 0) + min(len(own) // 200, 3)
     return Reading(start=start, end=end, timezone=event_zone.key, location=location,

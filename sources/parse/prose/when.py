@@ -134,6 +134,7 @@ class _DateHit:
     in_subject: bool
     deadline: bool = False
     weak: bool = False  # a bare weekday ("Sunday"): used only when no explicit date is given
+    relative: bool = False  # "this Saturday", "tomorrow": counted from the post's date
 
 
 @dataclass
@@ -258,8 +259,13 @@ def _find_dates(text: str, subject_len: int, sent_local: date) -> list[_DateHit]
         taken.append((m.start(), m.end()))
         # a bare weekday, or "on Tuesday", gives way to an explicit date elsewhere in the post
         weak = not word and (m.group("rel") or "").strip().lower() in ("", "on") and not m.group("nextweek")
-        hits.append(_DateHit(m.start(), m.end(), found, m.start() < subject_len, weak=weak))
+        hits.append(_DateHit(m.start(), m.end(), found, m.start() < subject_len, weak=weak, relative=True))
     hits.sort(key=lambda h: h.pos)
+    for hit, following in zip(hits, hits[1:]):
+        # "Next Saturday (Oct 10)", "This Wednesday, Aug 12": the date the writer spelled out wins
+        if hit.relative and not following.relative and following.pos - hit.end <= 4 \
+                and re.fullmatch(r"[\s,(]*", text[hit.end:following.pos]):
+            hit.weak = True
     for hit in hits:
         before = text[max(0, hit.pos - 40):hit.pos]
         before = before.split("\n")[-1]
@@ -321,6 +327,8 @@ def _find_times(text: str, dates: Iterable[tuple[int, int]] = ()) -> list[_TimeH
             continue
         h1, m1, ap1 = first
         start_t = stop_t = None
+        before = text[max(0, m.start() - 50):m.start()].split("\n")[-1]
+        hint = "pm" if _EVENING_RE.search(before) else ("am" if _MORNING_RE.search(before) else None)
         if second:
             h2, m2, ap2 = second
             if ap1 is None and ap2:
@@ -330,6 +338,8 @@ def _find_times(text: str, dates: Iterable[tuple[int, int]] = ()) -> list[_TimeH
                 if candidate and end_candidate and candidate > end_candidate:
                     candidate = _to_time(h1, m1, "am")
                 start_t, stop_t = candidate, end_candidate
+            elif ap1 is None and ap2 is None and hint == "pm" and h1 <= 11 and h2 <= 11 and h2 * 60 + m2 > h1 * 60 + m1:
+                start_t, stop_t = time(h1 + 12, m1), time(h2 + 12, m2)  # "Thursday night 7-8:30"
             elif ap1 is None and ap2 is None and ":" not in m.group("t1") and m.group("t1").isdigit():
                 # "from 9 to 5": a working day; "from 6 to 8": an evening
                 start_t = time(h1, 0) if 7 <= h1 <= 11 else _to_time(h1, m1, None)
@@ -349,13 +359,8 @@ def _find_times(text: str, dates: Iterable[tuple[int, int]] = ()) -> list[_TimeH
                 continue
             if ap1 is None and "." in raw and not re.search(r"\d\.\d\d", raw):
                 continue
-            hint = None
-            if ap1 is None and not raw.startswith("0") and not raw.isalpha():
-                before = text[max(0, m.start() - 50):m.start()].split("\n")[-1]
-                if _EVENING_RE.search(before):
-                    hint = "pm"
-                elif _MORNING_RE.search(before):
-                    hint = "am"
+            if raw.startswith("0") or raw.isalpha():
+                hint = None  # "07:30" is a 24-hour time
             start_t = _to_time(h1, m1, ap1, hint)
         if start_t is None:
             continue
@@ -401,7 +406,7 @@ def _named_zone(word_zone: str, source_zone: ZoneInfo, day: date) -> ZoneInfo:
 # Longer than this, a span of days is opening hours, a season or an absence, not one event.
 MAX_SPAN_DAYS = 16
 
-_SPAN_SEP = r"\s*(?:-|–|—|to|through|thru|until|till)\s*"
+_SPAN_SEP = r"\s*(?:-|–|—|to|through|thru|until|till|(?P<both>&|and))\s*"
 _WD_OPT = rf"(?:{_WD_RE}\.?,?\s+)?"
 _ORD = r"(?:st|nd|rd|th)?"
 _SPAN_PATTERNS = [
@@ -457,6 +462,8 @@ def _find_spans(text: str, sent_local: date) -> list[_SpanHit]:
                 continue
             if not 1 <= (last - first).days <= MAX_SPAN_DAYS - 1:
                 continue
+            if g.get("both") and (last - first).days != 1:
+                continue  # "March 3 and 10": two days, not the days between
             spans.append(_SpanHit(m.start(), m.end(), first, last))
     spans.sort(key=lambda s: s.pos)
     for span in spans:  # "until June 1 - June 3" etc. never; a deadline's span is no event either
