@@ -126,9 +126,9 @@ def strip_quotes(body: str, *, reply: bool = False) -> str:
         attribution = _attribution_at(lines, i - 1)
         if attribution:
             i += attribution - 1
-            following = [x.strip() for x in lines[i:] if x.strip()]
+            following = next((x.strip() for x in lines[i:i + 50] if x.strip()), "")
             # an unprefixed quote runs to the end; a ">" quote ends where the answer starts
-            quoted = bool(following) and not following[0].startswith(">")
+            quoted = bool(following) and not following.startswith(">")
             continue
         if quoted:
             continue

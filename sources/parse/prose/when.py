@@ -169,6 +169,9 @@ def _year_for(month: int, day: int, sent_local: date, tolerance: int = 1) -> dat
 
 # A year-less date this many days before the post is read as past, not as next year's.
 RECENT_PAST = 60
+# An announcement names a handful of dates and times; past this many of one kind the rest of a post
+# (a calendar dump, a pasted spreadsheet, garbage) is not searched, so reading stays linear.
+MAX_HITS = 150
 
 
 def _find_dates(text: str, subject_len: int, sent_local: date) -> list[_DateHit]:
@@ -180,6 +183,8 @@ def _find_dates(text: str, subject_len: int, sent_local: date) -> list[_DateHit]
 
     for pattern in _DATE_PATTERNS:
         for m in pattern.finditer(text):
+            if len(hits) >= MAX_HITS:
+                break
             if not free(m.start(), m.end()):
                 continue
             groups = m.groupdict()
@@ -211,6 +216,8 @@ def _find_dates(text: str, subject_len: int, sent_local: date) -> list[_DateHit]
             taken.append((m.start(), m.end()))
             hits.append(_DateHit(m.start(), m.end(), found, m.start() < subject_len))
     for m in _WEEKDAY_THE_NTH.finditer(text):
+        if len(hits) >= MAX_HITS:
+            break
         if not free(m.start(), m.end()):
             continue
         target, day = _WEEKDAYS[m.group("wd")[:3].lower()], int(m.group("day"))
@@ -226,6 +233,8 @@ def _find_dates(text: str, subject_len: int, sent_local: date) -> list[_DateHit]
                 break
             probe = (probe.replace(day=28) + timedelta(days=4)).replace(day=1)
     for m in _RELATIVE_RE.finditer(text):
+        if len(hits) >= MAX_HITS:
+            break
         if not free(m.start(), m.end()):
             continue
         word = (m.group("word") or "").lower()
@@ -321,6 +330,8 @@ def _time_matches(text: str, dates: Iterable[tuple[int, int]] = ()) -> Iterator[
 def _find_times(text: str, dates: Iterable[tuple[int, int]] = ()) -> list[_TimeHit]:
     hits = []
     for m in _time_matches(text, dates):
+        if len(hits) >= MAX_HITS:
+            break
         first = _clock(m.group("t1"))
         second = _clock(m.group("t2")) if m.group("t2") else None
         if first is None:
@@ -436,6 +447,8 @@ def _find_spans(text: str, sent_local: date) -> list[_SpanHit]:
     spans: list[_SpanHit] = []
     for pattern in _SPAN_PATTERNS:
         for m in pattern.finditer(text):
+            if len(spans) >= MAX_HITS:
+                break
             if any(not (m.end() <= s.pos or m.start() >= s.end) for s in spans):
                 continue
             g = m.groupdict()
