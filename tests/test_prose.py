@@ -724,3 +724,34 @@ def test_real_replies_with_attribution_lines_are_not_events():
         assert not got.is_event, f"{msg['Subject']}: read as an event on {got.start}"
         read += 1
     assert read >= 2
+
+
+# ---------------------------------------------------------------------------------------------
+# The labelled mail set (benchmarks/mailset): every part meets the targets a curator relies on
+
+
+@pytest.mark.parametrize("part", ["dev", "heldout", "heldout2"])
+def test_the_labelled_mail_set_is_read_as_labelled(part, capsys):
+    from benchmarks.mailset.score import load, report, score
+
+    got = score(part)
+    with capsys.disabled():
+        print("\n" + report(got, verbose=False))
+    assert len(load(part)) >= 50
+    assert got.fp == 0, "a non-event was published: " + "; ".join(w for w in got.wrong if "non-event" in w)
+    assert got.precision >= 0.99 and got.recall >= 0.95, "\n".join(got.wrong)
+    assert got.class_recall("relative") >= 0.9, "\n".join(got.wrong)
+    assert got.class_recall("zone") >= 0.97, "\n".join(got.wrong)
+    assert got.exact_accuracy >= 0.95, "\n".join(got.wrong)
+
+
+def test_the_labelled_mail_set_has_every_class_on_both_sides():
+    from benchmarks.mailset.score import load
+
+    posts = load("dev") + load("heldout") + load("heldout2")
+    assert len(posts) >= 150
+    assert len({p["id"] for p in posts}) == len(posts), "post ids must be unique across the parts"
+    classes = {c for p in posts for c in p.get("classes", []) if p["expect"]["event"]}
+    assert {"relative", "zone", "allday", "multiday", "venue", "forward", "cancel"} <= classes
+    non_event_classes = {c for p in posts for c in p.get("classes", []) if not p["expect"]["event"]}
+    assert {"reply", "attribution", "quote", "chatter", "digest", "forward", "past"} <= non_event_classes
