@@ -82,6 +82,21 @@ def test_us_zone_abbreviation_makes_an_aware_time():
     assert when.start == datetime(2027, 3, 3, 18, 30, tzinfo=ZoneInfo("America/Chicago"))
 
 
+@pytest.mark.parametrize(("text", "zone"), [
+    ("July 14, 2027 6:00 PM Arizona time", "America/Phoenix"),
+    ("July 14, 2027 6:00 PM MST (Arizona)", "America/Phoenix"),  # not Denver, which is an hour ahead in July
+    ("July 14, 2027 6:00 PM MST", "America/Denver"),
+    ("July 14, 2027 6:00 PM HST", "Pacific/Honolulu"),
+    ("July 14, 2027 6:00 PM Hawaii time", "Pacific/Honolulu"),
+    ("July 14, 2027 6:00 PM AKST", "America/Anchorage"),  # written in summer, meant as Alaska's time
+    ("July 14, 2027 6:00 PM Alaska time", "America/Anchorage"),
+    ("July 14, 2027 6:00 PM Pacific", "America/Los_Angeles"),
+])
+def test_zone_words_of_every_us_region_make_an_aware_time_in_that_region(text, zone):
+    when = parse_when(text, reference=REF)
+    assert when.start == datetime(2027, 7, 14, 18, 0, tzinfo=ZoneInfo(zone)), f"{text!r} read as {when.start}"
+
+
 def test_dayfirst_reads_european_numeric_dates_and_dotted_times():
     assert parse_when("Wed 3 Mar 2027 19.30", reference=REF, dayfirst=True).start == datetime(2027, 3, 3, 19, 30)
     assert parse_when("03.03.2027 18:30", reference=REF, dayfirst=True).start == datetime(2027, 3, 3, 18, 30)

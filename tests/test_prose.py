@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import sys
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -499,3 +499,259 @@ if __name__ == "__main__":  # .venv/bin/python -m tests.test_prose
     print("development set (tuned on):\n" + report(measure()))
     print("held-out set (first look recorded in heldout_posts.yaml):\n" + report(measure(load_posts(HELDOUT_FILE))))
     sys.exit(0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Mail prose as a person reads it: relative dates, zone words, spans of days, replies and quotes
+
+PHX_LIST, DEN = ZoneInfo("America/Phoenix"), ZoneInfo("America/Denver")
+NY, LA = ZoneInfo("America/New_York"), ZoneInfo("America/Los_Angeles")
+
+
+@pytest.mark.parametrize("sent, text, start", [
+    ("2026-04-15T09:12:00-05:00", "Bodywork exchange this Saturday from 10 to 1 at Still Point Studio.", (2026, 4, 18, 10, 0)),
+    ("2026-05-20T16:40:00-05:00", "Chapter social tomorrow at 7 at The Hopleaf, 5148 N Clark St.", (2026, 5, 21, 19, 0)),
+    ("2026-03-17T09:00:00-05:00", "Tonight at 7:30: St. Patrick's social at Galway Arms.", (2026, 3, 17, 19, 30)),
+    ("2026-11-19T20:00:00-06:00", "Bodywork jam tomorrow night at 8 at Elastic Arts.", (2026, 11, 20, 20, 0)),
+    ("2026-05-07T10:00:00-05:00", "Next Tuesday, 6:30 pm: peer supervision circle at Heartwood Collective.", (2026, 5, 12, 18, 30)),
+    ("2026-06-01T10:00:00-05:00", "We'll meet Wednesday next week at 7pm at Bodyworks Lab.", (2026, 6, 10, 19, 0)),
+    ("2026-03-21T11:00:00-05:00", "Our meeting is this coming Thursday, 7 pm, at the library.", (2026, 3, 26, 19, 0)),
+    ("2026-11-02T12:00:00-06:00", "Potluck is Saturday the 14th at 5pm at Maria's place.", (2026, 11, 14, 17, 0)),
+    ("2026-05-18T10:00:00-05:00", "Garden day this Saturday the 23rd, 9 to noon, at Peterson Garden.", (2026, 5, 23, 9, 0)),
+    ("2026-07-24T09:00:00-05:00", "The picnic is tomorrow at 1 at Montrose Harbor, shelter 3!", (2026, 7, 25, 13, 0)),
+])
+def test_relative_dates_are_anchored_at_the_posts_own_date(sent, text, start):
+    got = read_post("Announcement", text, datetime.fromisoformat(sent), Z)
+    assert got.start == datetime(*start, tzinfo=Z), f"{text!r} sent {sent} read as {got.start} ({got.reason})"
+
+
+def test_an_explicit_date_wins_over_a_weekday_mentioned_in_passing():
+    got = read_post("Thanks + next mixer", "Thanks for coming on Tuesday! Our next mixer is Tuesday, April 14 at "
+                    "6:30pm at Cafe Lula.", datetime(2026, 3, 12, 10, 0, tzinfo=Z), Z)
+    assert got.start == datetime(2026, 4, 14, 18, 30, tzinfo=Z)
+
+
+@pytest.mark.parametrize("source_zone, text, start, zone", [
+    (Z, "Thursday, March 12 at 7pm ET on Zoom.", (2026, 3, 12, 19, 0), NY),
+    (Z, "Monday, April 13 at 8 PM Eastern / 7 PM Central.", (2026, 4, 13, 20, 0), NY),
+    (Z, "Thursday, October 8, 9:30 AM Pacific Time.", (2026, 10, 8, 9, 30), LA),
+    (Z, "Wednesday April 8, 11am PST, via Zoom.", (2026, 4, 8, 11, 0), LA),  # PST in summer: Pacific time
+    (NY, "Tuesday, May 12 at 2 p.m. Central.", (2026, 5, 12, 14, 0), Z),
+    (Z, "Saturday, June 13 from 7:30 to 11 AM HST at the market.", (2026, 6, 13, 7, 30), ZoneInfo("Pacific/Honolulu")),
+    (Z, "Friday, June 5, 6-9 PM AKST at the Dimond Center Hotel.", (2026, 6, 5, 18, 0), ZoneInfo("America/Anchorage")),
+    (Z, "Tuesday, November 10 at 5pm Alaska time.", (2026, 11, 10, 17, 0), ZoneInfo("America/Anchorage")),
+    (Z, "Tuesday, July 14 at 6:00 PM Arizona time (MST) via Zoom.", (2026, 7, 14, 18, 0), PHX_LIST),
+    (Z, "Thursday, October 15, 6pm MST (Arizona).", (2026, 10, 15, 18, 0), PHX_LIST),
+    (DEN, "Thursday, October 15, 6pm MST (Arizona).", (2026, 10, 15, 18, 0), PHX_LIST),
+    (DEN, "Saturday Nov 7th, 8 a.m. to noon MT, Boulder Reservoir.", (2026, 11, 7, 8, 0), DEN),
+    (NY, "Thursday, July 30, 7pm EST, at Sunny's Bar.", (2026, 7, 30, 19, 0), NY),  # EST in July: Eastern time
+    (PHX_LIST, "Wednesday, August 12, 6:30 PM MST, Four Peaks Brewing.", (2026, 8, 12, 18, 30), PHX_LIST),
+])
+def test_zone_words_and_us_abbreviations_name_the_zone_of_the_time(source_zone, text, start, zone):
+    got = read_post("Call", text, datetime(2026, 3, 2, 10, 0, tzinfo=source_zone), source_zone)
+    assert got.start == datetime(*start, tzinfo=zone), f"{text!r} read as {got.start}"
+    assert got.timezone == zone.key, f"{text!r} shown in {got.timezone}"
+
+
+@pytest.mark.parametrize("sent, subject, text, first, last", [
+    ("2025-02-03T10:00:00-06:00", "Community Meeting 2025",
+     "The Community Meeting will be held from May 30 to June 1, 2025 at the Hyatt Regency.", date(2025, 5, 30), date(2025, 6, 1)),
+    ("2026-02-10T10:00:00-06:00", "Save the date", "The national convention runs October 14-17, 2026 in Louisville, KY.",
+     date(2026, 10, 14), date(2026, 10, 17)),
+    ("2025-03-06T10:00:00+01:00", "Summer camp", "Date: 10–16 June 2025 (7 days)\nVenue: Sundhausen",
+     date(2025, 6, 10), date(2025, 6, 16)),
+    ("2026-07-01T10:00:00-05:00", "Fall retreat at Camp Tamarack", "Sat–Sun, Sept 12–13, at Camp Tamarack.",
+     date(2026, 9, 12), date(2026, 9, 13)),
+    ("2026-01-15T10:00:00-06:00", "Spring retreat", "Retreat: March 30 - April 2 at Starved Rock Lodge.",
+     date(2026, 3, 30), date(2026, 4, 2)),
+    ("2026-08-20T10:00:00-05:00", "Weekend intensive", "From Friday, Oct 9 through Sunday, Oct 11 at the temple hall.",
+     date(2026, 10, 9), date(2026, 10, 11)),
+    ("2026-03-01T10:00:00-06:00", "Summit", "When: 2026-06-12 to 2026-06-14\nWhere: Madison Marriott West",
+     date(2026, 6, 12), date(2026, 6, 14)),
+    ("2026-11-01T10:00:00-06:00", "Winter retreat", "Our winter retreat runs December 30 - January 2 at the lodge.",
+     date(2026, 12, 30), date(2027, 1, 2)),
+])
+def test_multi_day_spans_are_all_day_events_ending_the_day_after_the_last(sent, subject, text, first, last):
+    got = read_post(subject, text, datetime.fromisoformat(sent), Z)
+    assert (got.start, got.end) == (first, last + timedelta(days=1)), f"{text!r} read as {got.start}..{got.end} ({got.reason})"
+
+
+@pytest.mark.parametrize("text, start, end", [
+    ("Saturday and Sunday, April 11-12, 9am-5pm both days, at Northwestern Health Sciences.",
+     (2026, 4, 11, 9, 0), (2026, 4, 12, 17, 0)),
+    ("Friday 6pm through Sunday 2pm, June 5-7, at Pilgrim Park Camp.", (2026, 6, 5, 18, 0), (2026, 6, 7, 14, 0)),
+])
+def test_a_multi_day_span_with_hours_runs_from_the_first_start_to_the_last_end(text, start, end):
+    got = read_post("Weekend class", text, datetime(2026, 3, 16, 10, 0, tzinfo=Z), Z)
+    assert (got.start, got.end) == (datetime(*start, tzinfo=Z), datetime(*end, tzinfo=Z))
+
+
+def test_a_day_named_for_an_event_without_a_time_is_an_all_day_event():
+    got = read_post("LMT meetup before the conference",
+                    "The one-day meetup is on November 11th, the Saturday before the conference, at the Richmond "
+                    "Marriott, 500 E Broad St.", datetime(2023, 5, 1, 10, 0, tzinfo=NY), NY)
+    assert (got.start, got.end, got.location) == (date(2023, 11, 11), None, "Richmond Marriott, 500 E Broad St")
+
+
+@pytest.mark.parametrize("subject, text", [
+    ("Covering my clients", "I'll be away June 1-14; Sara is covering my regulars."),
+    ("Room share for the convention?", "Anyone want to split a room for the convention, October 14-17?"),
+    ("Summer office hours", "From June 1 to August 31 the chapter office answers the phone on Tuesdays only."),
+    ("Newsletter submissions", "The deadline for the April newsletter is March 15."),
+    ("Photos from the winter social", "Photos from Saturday's social (Feb 28) are up."),
+])
+def test_dates_that_name_no_event_are_not_read_as_all_day_events(subject, text):
+    got = read_post(subject, text, datetime(2026, 3, 2, 10, 0, tzinfo=Z), Z)
+    assert not got.is_event, f"{text!r} read as an event on {got.start}"
+
+
+@pytest.mark.parametrize("sent, subject, body", [
+    ("2017-02-21T10:12:00-06:00", "Re: liability insurance",
+     "Thanks, that helps.\n\nOn Tue, Feb 21, 2017 at 9:54 AM, Karen Wu <karen@example.com> wrote:\n> Call them."),
+    ("2026-03-10T14:03:00-05:00", "Re: Spring mixer",
+     "See you there.\n\nOn Tue, Mar 10, 2026 at 1:47 PM Jane Ortiz <\njane@amta-il.example> wrote:\n\n"
+     "> the mixer is tonight at 6:30 at Cafe Lula."),
+    ("2026-03-09T18:00:00-05:00", "Re: hand pain",
+     "Try a brace.\n\nOn Mon, Mar 9, 2026 at 5:40 PM\nSam Lee <sam@example.net> wrote:\n> My thumbs hurt."),
+    ("2026-03-09T17:00:00-05:00", "Re: CE spreadsheet",
+     "Attached.\n\nOn Monday, March 9, 2026, 04:05:12 PM CDT, Sam Lee <sam@example.net> wrote:\n\n"
+     "Meet me Thursday, March 12 at 6pm at Cafe Lula to go over it?"),
+    ("2026-03-03T09:00:00-06:00", "RE: Spring mixer",
+     "Count me in!\n\n-----Original Message-----\nFrom: Jane\nSent: Monday, March 2, 2026 10:15 AM\n"
+     "Subject: Spring mixer\n\nJoin us Tuesday, March 10 from 6:30 to 8:30 pm at Cafe Lula."),
+    ("2026-06-02T09:00:00-05:00", "RE: Summer social",
+     "I can bring plates.\n\nFrom: Jane Ortiz <jane@amta-il.example>\nSent: Monday, June 1, 2026 10:00 AM\n"
+     "To: list@example.org\nSubject: Summer social\n\nWhen: Thursday, June 18, 6:30-9pm"),
+    ("2026-03-12T19:00:00+01:00", "Re: atelier",
+     "Merci !\n\nLe jeu. 12 mars 2026 à 18:02, Luc <luc@example.fr> a écrit :\n> Rendez-vous le 20 mars 2026 à 19h."),
+    ("2026-05-05T15:00:00+02:00", "Re: Fortbildung",
+     "Danke!\n\nAm 05.05.2026 um 14:30 schrieb Anna Weber:\n> Die Fortbildung ist am 12.05.2026 um 18:00."),
+    ("2026-03-10T16:30:00-07:00", "Re: masaje",
+     "¡Gracias!\n\nEl mar, 10 mar 2026 a las 16:05, Ana Ruiz (<ana@example.mx>) escribió:\n> El curso es bueno."),
+])
+def test_attribution_lines_and_the_quotes_under_them_are_never_read_as_an_event(sent, subject, body):
+    got = read_post(subject, body, datetime.fromisoformat(sent), Z)
+    assert not got.is_event, f"a reply read as an event on {got.start}"
+
+
+@pytest.mark.parametrize("subject, body", [
+    ("Re: Spring Networking Mixer - Tuesday, March 10", "Count me in!"),
+    ("Re: Mixer Tue 3/10 6:30pm at Cafe Lula", "Can't make it, sorry! Have fun."),
+    ("Re: CE workshop April 18", "Is it approved for NCBTMB credit?\n\n> Date: Saturday, April 18, 2026\n> Time: 9-4"),
+])
+def test_a_reply_under_a_dated_subject_is_not_an_event_of_its_own(subject, body):
+    got = read_post(subject, body, datetime(2026, 3, 3, 12, 30, tzinfo=Z), Z)
+    assert not got.is_event, f"{subject!r}: a reply read as an event on {got.start}"
+
+
+def test_a_reply_that_gives_its_own_date_and_time_is_read():
+    got = read_post("Re: Chapter picnic", "Bumping this — the picnic is tomorrow at 1 at Montrose Harbor!\n\n"
+                    "On Thu, Jul 23, 2026 at 9:00 AM Jane <jane@example.org> wrote:\n> Picnic Saturday July 25 at 1pm.",
+                    datetime(2026, 7, 24, 9, 0, tzinfo=Z), Z)
+    assert got.start == datetime(2026, 7, 25, 13, 0, tzinfo=Z)
+
+
+@pytest.mark.parametrize("subject, body", [
+    ("LMT-list Digest, Vol 9, Issue 14", "Message: 1\nSubject: Kinesio class\n\nSunday, April 19, 1-5pm at Harmony."),
+    ("Weekly roundup", "Today's Topics:\n\n   1. Spring social (Jane)\n\nSpring social Thursday, April 16 at 6pm."),
+])
+def test_a_list_digest_is_not_an_event(subject, body):
+    got = read_post(subject, body, datetime(2026, 4, 2, 6, 0, tzinfo=Z), Z)
+    assert not got.is_event and "digest" in got.reason
+
+
+def test_a_forwarded_announcement_is_read_and_a_forwarded_article_is_not():
+    sent = datetime(2026, 4, 8, 12, 0, tzinfo=Z)
+    forward = ("FYI\n\n---------- Forwarded message ---------\nFrom: X <x@example.org>\nDate: Wed, Apr 8, 2026 at 7:00 AM\n"
+               "Subject: {subject}\n\n{text}")
+    event = read_post("Fwd: Lobby day", forward.format(subject="Lobby day", text="Lobby day is Wednesday, April 15 at "
+                      "9:30 AM at the Illinois State Capitol, 401 S 2nd St, Springfield."), sent, Z)
+    article = read_post("Fwd: 5 stretches", forward.format(subject="5 stretches", text="Five stretches for your wrists."),
+                        sent, Z)
+    assert event.start == datetime(2026, 4, 15, 9, 30, tzinfo=Z)
+    assert not article.is_event, f"the forward header's date was read: {article.start}"
+
+
+def test_a_cancellation_naming_only_a_weekday_publishes_nothing_of_its_own():
+    got = read_post("Cancelled: Thursday study group", "Sorry everyone, no study group this week.",
+                    datetime(2026, 5, 11, 10, 0, tzinfo=Z), Z)
+    assert not got.is_event and got.cancelled  # it cancels its thread's event (records_from_posts)
+
+
+def test_a_french_announcement_reads_its_date_hour_and_place():
+    paris = ZoneInfo("Europe/Paris")
+    got = read_post("Rencontre", "Rencontre le 12 mai 2026 à 19h au Café de Flore, 172 Boulevard Saint-Germain.",
+                    datetime(2026, 4, 20, 10, 0, tzinfo=paris), paris)
+    assert (got.start, got.location) == (datetime(2026, 5, 12, 19, 0, tzinfo=paris),
+                                         "Café de Flore, 172 Boulevard Saint-Germain")
+
+
+# Real list mail from ../shared/corpus (skipped when the folder is absent)
+
+def _corpus_message(name: str):
+    from email.utils import parsedate_to_datetime
+
+    from sources.parse.mail import message_parts, parse_message
+    from tests.conftest import SHARED_CORPUS
+
+    path = SHARED_CORPUS / "mail" / name
+    if not path.is_file():
+        pytest.skip(f"../shared/corpus/mail/{name} is absent")
+    msg = parse_message(path.read_bytes())
+    return str(msg["Subject"]), message_parts(msg)[0], parsedate_to_datetime(msg["Date"])
+
+
+def test_a_real_announcement_of_a_day_before_a_conference_is_read_as_that_day():
+    subject, text, sent = _corpus_message("cbl__announcement_meetup_2023_dates.eml")
+    got = read_post(subject, text, sent, Z)  # "on the 11th of November in Richmond VA. (the Saturday before ...)"
+    assert (got.start, got.end, got.location) == (date(2023, 11, 11), None, "Richmond VA")
+
+
+def test_real_replies_with_attribution_lines_are_not_events():
+    import mailbox
+    from email.utils import parsedate_to_datetime
+
+    from sources.parse.mail import message_parts, parse_message
+    from tests.conftest import SHARED_CORPUS
+
+    path = SHARED_CORPUS / "mail" / "perceval__mbox_complex.mbox"
+    if not path.is_file():
+        pytest.skip("../shared/corpus/mail/perceval__mbox_complex.mbox is absent")
+    read = 0
+    for message in mailbox.mbox(path):
+        msg = parse_message(message.as_bytes())
+        got = read_post(str(msg["Subject"]), message_parts(msg)[0], parsedate_to_datetime(msg["Date"]), Z)
+        assert not got.is_event, f"{msg['Subject']}: read as an event on {got.start}"
+        read += 1
+    assert read >= 2
+
+
+# ---------------------------------------------------------------------------------------------
+# The labelled mail set (benchmarks/mailset): every part meets the targets a curator relies on
+
+
+@pytest.mark.parametrize("part", ["dev", "heldout", "heldout2"])
+def test_the_labelled_mail_set_is_read_as_labelled(part, capsys):
+    from benchmarks.mailset.score import load, report, score
+
+    got = score(part)
+    with capsys.disabled():
+        print("\n" + report(got, verbose=False))
+    assert len(load(part)) >= 50
+    assert got.fp == 0, "a non-event was published: " + "; ".join(w for w in got.wrong if "non-event" in w)
+    assert got.precision >= 0.99 and got.recall >= 0.95, "\n".join(got.wrong)
+    assert got.class_recall("relative") >= 0.9, "\n".join(got.wrong)
+    assert got.class_recall("zone") >= 0.97, "\n".join(got.wrong)
+    assert got.exact_accuracy >= 0.95, "\n".join(got.wrong)
+
+
+def test_the_labelled_mail_set_has_every_class_on_both_sides():
+    from benchmarks.mailset.score import load
+
+    posts = load("dev") + load("heldout") + load("heldout2")
+    assert len(posts) >= 150
+    assert len({p["id"] for p in posts}) == len(posts), "post ids must be unique across the parts"
+    classes = {c for p in posts for c in p.get("classes", []) if p["expect"]["event"]}
+    assert {"relative", "zone", "allday", "multiday", "venue", "forward", "cancel"} <= classes
+    non_event_classes = {c for p in posts for c in p.get("classes", []) if not p["expect"]["event"]}
+    assert {"reply", "attribution", "quote", "chatter", "digest", "forward", "past"} <= non_event_classes

@@ -52,8 +52,9 @@ ZONE_ABBREVIATIONS = {
     "mountain": "America/Denver",
     "pt": "America/Los_Angeles", "pst": "America/Los_Angeles", "pdt": "America/Los_Angeles",
     "pacific": "America/Los_Angeles",
-    "akst": "America/Anchorage", "akdt": "America/Anchorage",
-    "hst": "Pacific/Honolulu",
+    "akst": "America/Anchorage", "akdt": "America/Anchorage", "alaska": "America/Anchorage",
+    "hst": "Pacific/Honolulu", "hawaii": "Pacific/Honolulu",
+    "arizona": "America/Phoenix",  # Arizona keeps standard time all year: never Denver's summer time
     "utc": "UTC", "gmt": "UTC",
 }
 
@@ -285,7 +286,11 @@ def _zone_in(text: str) -> tuple[tzinfo | None, str]:
     m = _ZONE_WORD.search(text)
     if not m or not re.search(r"\d\s*(?:am|pm)?\s*\(?$", text[:m.start()].rstrip(" (")[-12:] or "", re.I):
         return None, text
-    return ZoneInfo(ZONE_ABBREVIATIONS[m.group(1).lower()]), (text[:m.start()] + text[m.end():]).strip()
+    name = ZONE_ABBREVIATIONS[m.group(1).lower()]
+    arizona = re.match(r"\s*\(?\s*arizona\s*\)?", text[m.end():], re.I)
+    if arizona:  # "6:30 PM MST (Arizona)"
+        return ZoneInfo("America/Phoenix"), (text[:m.start()] + text[m.end() + arizona.end():]).strip()
+    return ZoneInfo(name), (text[:m.start()] + text[m.end():]).strip()
 
 
 def parse_when(text: str | None, end_text: str | None = None, *, reference: date | datetime | None = None,

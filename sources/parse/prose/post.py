@@ -1,0 +1,257 @@
+"""Reading one post: the event it announces, or why it is not an announcement."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sources.parse.prose.places import find_place, place_after_time
+from sources.parse.prose.text import clean_subject, is_reply, strip_quotes
+from sources.parse.prose.when import (
+    _ALL_DAY_RE, _DATE_LABEL, _RANGE_START, _DateHit, _find_dates, _find_spans, _find_times, _named_zone, _SpanHit,
+    _TimeHit,
+)
+
+# An announcement states its date near the top; a huge post is scanned only this far (characters).
+MAX_SCAN = 20_000
+
+_NOT_EVENT_SUBJECTS = [
+    (re.compile(r"\bminutes\b", re.I), "meeting minutes, not an announcement"),
+    (re.compile(r"\bdigest\b", re.I), "a list digest; its messages are read as posts of their own"),
+    (re.compile(r"\bfor\s+sale\b|\bsale\s*:|\b(?:moving|garage|yard|estate|clearance)\s+sale\b|\bselling\b|^\W*(?:fs|wts|wtb)\b|\bused\s+table\b", re.I), "something for sale, not an event"),
+    (re.compile(r"\b(?:job(?!['’])|jobs|hiring|position|positions|opening|openings|employment|help\s+wanted|seeking\s+(?:a\s+)?(?:lmt|therapist|massage)|now\s+hiring|career)\b", re.I),
+     "a job ad, not an event"),
+    (re.compile(r"\b(?:dues|renewal|renew|membership\s+fees?)\b", re.I), "a renewal deadline, not an event"),
+    (re.compile(r"\bfor\s+rent\b|\brental\b|\bsublet\b|\bsublease\b|\broom\s+(?:available|share)\b", re.I),
+     "a room to rent, not an event"),
+    (re.compile(r"\boffice\b.*\bclos|\bclos(?:ed|ure|ing)\b.*\b(?:holiday|office)|\bholiday\s+hours\b", re.I),
+     "an office closure, not an event"),
+]
+_CANCEL_RE = re.compile(r"\b(?:cancel+ed|cancel+ing|cancel+ation|called\s+off)\b", re.I)
+_DIGEST_BODY_RE = re.compile(r"^\s*(?:today's\s+topics\s*:|topic\s+digest\b)", re.I | re.M)
+# Words that make a dated sentence an event's announcement when no time is given: "the meetup is
+# on November 14th", "the convention runs October 14-17". Without one, a date and no time is a
+# deadline, an absence or chatter ("I'll be away June 1-14").
+_EVENT_NOUN = re.compile(
+    r"\b(?:meet-?ups?|meetings?|conferences?|conventions?|retreats?|intensives?|expos?|exposition|summits?|symposi(?:um|a)"
+    r"|workshops?|class(?:es)?|courses?|trainings?|seminars?|fairs?|festivals?|camps?|gatherings?|socials?|mixers?"
+    r"|part(?:y|ies)|picnics?|potlucks?|clinics?|booths?|open\s+house|exchanges?|swaps?|reunions?|celebrations?"
+    r"|galas?|dinners?|luncheons?|brunch(?:es)?|happy\s+hours?|lobby\s+day|webinars?|demos?|field\s+trips?|outings?"
+    r"|events?|sessions?)\b", re.I)
+_MOVED_RE = re.compile(r"\b(?:moved|rescheduled|postponed|pushed(?:\s+back)?|changed)\b(?:\s+from\s+[^.\n]{3,40}?)?"
+                       r"\s+(?:to|until|till)\s+", re.I)
+# In a reply, "I'll call them Monday at 9am" or "my 9am client on Tuesday" is the writer's own day.
+_PERSONAL_PLAN_RE = re.compile(r"\bI(?:['’]ll|['’]m|\s+will|\s+am|\s+can|\s+could|\s+usually|\s+have)\b|\bmy\b", re.I)
+# ... or words that say something takes place: "Reiki Level 2 runs Nov. 14th & 15th"
+_EVENT_VERB = re.compile(r"\b(?:runs|will\s+run|takes?\s+place|will\s+take\s+place|(?:will\s+be|is\s+being)\s+held"
+                         r"|is\s+happening|join\s+us)\b", re.I)
+_CANCEL_SUBJECT_RE = re.compile(r"\b(?:cancel+ed|cancel+ation|called\s+off|postponed)\b", re.I)
+
+
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    """One list post as a feed, mbox or mailbox gave it."""
+
+    id: str  # Message-ID or the feed entry's id/guid
+    subject: str
+    body: str  # plain text (HTML already turned into text)
+    sent: datetime  # aware
+    author: str = ""
+    url: str | None = None
+    in_reply_to: str | None = None
+    references: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What one post says: an event (start set) or why it is not one (reason set)."""
+
+    start: datetime | date | None = None
+    end: datetime | date | None = None
+    timezone: str | None = None
+    location: str | None = None
+    cancelled: bool = False
+    reason: str | None = None
+    score: int = 0  # how complete: used to pick the best post of a thread
+
+    @property
+    def is_event(self) -> bool:
+        return self.start is not None
+
+
+
+def read_post(subject: str, body: str, sent: datetime, zone: ZoneInfo) -> Reading:
+    """Read one post: the event it announces, or the reason it is not an announcement."""
+    if sent.tzinfo is None:
+        sent = sent.replace(tzinfo=zone)
+    sent_local = sent.astimezone(zone)
+    title = clean_subject(subject)
+    for pattern, reason in _NOT_EVENT_SUBJECTS:
+        if pattern.search(title):
+            return Reading(reason=reason)
+
+    reply = is_reply(subject)
+    own = strip_quotes((body or "")[:MAX_SCAN * 10], reply=reply)[:MAX_SCAN]
+    cancelled = bool(_CANCEL_SUBJECT_RE.search(subject)) or bool(
+        re.search(r"\b(?:is|has\s+been|have\s+been|been|are|was|will\s+be)\s+(?:cancel+ed|called\s+off|postponed)\b",
+                  own, re.I))
+    if _DIGEST_BODY_RE.search(own[:2000]):
+        return Reading(reason="a list digest; its messages are read as posts of their own")
+    # A reply's subject repeats the announcement it answers: its date is the reply's news only when
+    # the reply itself names a time ("Correction: it starts at 7:00 pm") or cancels.
+    head = f"{subject.strip()[:500]}\n"
+    if reply and not cancelled and not _find_times(own):
+        head = ""
+    text = head + own
+
+    dates = _find_dates(text, len(head), sent_local.date())
+    times = _find_times(text, [(d.pos, d.end) for d in dates])
+    # "moved from March 7 to Saturday, March 21", "postponed to May 2": the new date is the event's,
+    # the old one is not, and a post that names the new date does not cancel the event
+    moves = []
+    for m in _MOVED_RE.finditer(text):
+        if any(0 <= d.pos - m.end() < 40 for d in dates):
+            moves.append((m.start(), m.end()))
+            for d in dates:
+                if m.start() <= d.pos < m.end():
+                    d.deadline = True
+    if moves and not re.search(r"\bcancel", text, re.I):
+        cancelled = False
+    upcoming = [d for d in dates if not d.deadline and d.day >= sent_local.date()]
+    upcoming.sort(key=lambda d: (d.weak, d.pos))  # explicit dates before bare weekdays
+    if not upcoming:
+        if any(d.deadline for d in dates):
+            return Reading(reason="names only a deadline, not an event", cancelled=cancelled)
+        if dates:
+            return Reading(reason="names only dates already past when it was sent", cancelled=cancelled)
+        return Reading(reason="names no date and time for an event", cancelled=cancelled)
+
+    usable_times = [t for t in times if not t.deadline]
+    all_day = bool(_ALL_DAY_RE.search(text))
+    subject_cue = not reply and bool(_EVENT_NOUN.search(title))
+
+    def announced(pos: int, end: int) -> bool:
+        """Whether a date with no time of its own is an event's: on a Date:/When: line, or in a sentence
+        (not a question) that names an event, or under a subject that does."""
+        if _DATE_LABEL.search(text[max(0, pos - 40):pos]):
+            return True
+        sentence = _sentence(text, pos, end)
+        if sentence.rstrip().endswith("?"):
+            return False
+        return all_day or subject_cue or bool(_EVENT_NOUN.search(sentence) or _EVENT_VERB.search(sentence))
+
+    def hours_given(sp: _SpanHit) -> bool:
+        """A range of hours in the span's paragraph: a schedule, an event whatever its words."""
+        para_start, para_end = text.rfind("\n\n", 0, sp.pos), text.find("\n\n", sp.end)
+        return any(t.stop is not None and para_start <= t.pos and (para_end < 0 or t.end <= para_end)
+                   for t in usable_times)
+
+    span = next((sp for sp in _find_spans(text, sent_local.date())
+                 if sp.last >= sent_local.date() and not any(a <= sp.pos < b for a, b in moves)
+                 and (announced(sp.pos, sp.end) or hours_given(sp))), None)
+    chosen: tuple[_DateHit, _TimeHit | None] | None = None
+    for d in upcoming:
+        # the time closest to this date: first one after it in the same paragraph, else the nearest before
+        after = [t for t in usable_times if t.pos >= d.end and "\n\n" not in text[d.end:t.pos]]
+        before = [t for t in usable_times if t.end <= d.pos and "\n\n" not in text[t.end:d.pos]]
+        near = after[0] if after else (before[-1] if before else None)
+        if near is None and usable_times and len(upcoming) == 1:
+            near = usable_times[0]
+        if near is not None or all_day:
+            chosen = (d, near)
+            break
+    if span is not None and (chosen is None or span.first <= chosen[0].day <= span.last or span.pos <= chosen[0].pos):
+        return _span_reading(span, text, own, subject, usable_times, zone, cancelled)
+    if chosen is None:
+        # "Date: 10–16 June 2025" on a labelled line: an all-day (maybe multi-day) event
+        for d in upcoming:
+            if d.weak or not _DATE_LABEL.search(text[max(0, d.pos - 40):d.pos]):
+                continue
+            line_times = [t for t in times if text.rfind("\n", 0, t.pos) == text.rfind("\n", 0, d.pos)]
+            if line_times:
+                continue
+            start_day, end_day = d.day, None
+            before = _RANGE_START.search(text[max(0, d.pos - 12):d.pos])
+            after = re.match(r"\s*(?:-|–|—|to|until|through|thru)\s*(\d{1,2})(?!\d|:)", text[d.end:d.end + 12])
+            try:
+                if before:
+                    start_day, end_day = d.day.replace(day=int(before.group(1))), d.day
+                elif after:
+                    end_day = d.day.replace(day=int(after.group(1)))
+            except ValueError:
+                start_day, end_day = d.day, None
+            if end_day is not None and end_day < start_day:
+                start_day, end_day = d.day, None
+            place = find_place(own) or find_place(subject)
+            return Reading(start=start_day, end=(end_day + timedelta(days=1)) if end_day else None,
+                           timezone=zone.key, location=place, cancelled=cancelled, score=2 + (2 if place else 0))
+        # "the meetup is on November 14th": a day named for an event, with no time: all day
+        for d in upcoming:
+            if not d.weak and announced(d.pos, d.end):
+                place = find_place(own) or find_place(head)
+                return Reading(start=d.day, timezone=zone.key, location=place, cancelled=cancelled,
+                               score=2 + (2 if place else 0))
+        strong = [d for d in upcoming if not d.weak]
+        if cancelled and strong:
+            return Reading(start=strong[0].day, cancelled=True, location=find_place(own or subject), score=1,
+                           timezone=zone.key)
+        if cancelled:
+            return Reading(reason="a cancellation that names no date and time", cancelled=True)
+        return Reading(reason="names a date but no time for an event", cancelled=cancelled)
+
+    day_hit, time_hit = chosen
+    if time_hit is None:
+        return Reading(start=day_hit.day, end=None, timezone=zone.key, location=find_place(text),
+                       cancelled=cancelled, score=2)
+    said = _sentence(text, min(day_hit.pos, time_hit.pos), max(day_hit.end, time_hit.end))
+    if reply and (_PERSONAL_PLAN_RE.search(said) or said.rstrip().endswith("?")):
+        # "I'll call them Monday at 9am", "Want to grab coffee Friday at 10?": one person to another
+        return Reading(reason="a reply about the writer's own plans, not an announcement", cancelled=cancelled)
+    event_zone = _named_zone(time_hit.zone, zone, day_hit.day) if time_hit.zone else zone
+    start = datetime.combine(day_hit.day, time_hit.start, tzinfo=event_zone)
+    if start < sent - timedelta(hours=1):
+        return Reading(reason="names only dates already past when it was sent", cancelled=cancelled)
+    end = None
+    if time_hit.stop is not None:
+        end = datetime.combine(day_hit.day, time_hit.stop, tzinfo=event_zone)
+        if end <= start:
+            end += timedelta(days=1)
+    location = find_place(own, fallbacks=False) or place_after_time(text[time_hit.end:time_hit.end + 120]) \
+        or find_place(own) or find_place(subject)
+    score = 3 + (2 if location else 0) + (1 if location and re.search(r"\d", location) else 0) \
+        + (1 if end else 0) + min(len(own) // 200, 3)
+    return Reading(start=start, end=end, timezone=event_zone.key, location=location,
+                   cancelled=cancelled, score=score)
+
+
+def _sentence(text: str, pos: int, end: int) -> str:
+    """The sentence around text[pos:end] (from the previous sentence end or blank line to the next)."""
+    start = max(text.rfind(sep, 0, pos) for sep in (". ", "! ", "? ", "\n\n")) + 1
+    m = re.search(r"[.!?](?=\s|$)|\n\n", text[end:])
+    return text[max(start, 0):end + (m.end() if m else len(text) - end)]
+
+
+def _span_reading(span: _SpanHit, text: str, own: str, subject: str, times: list[_TimeHit], zone: ZoneInfo,
+                  cancelled: bool) -> Reading:
+    """An event over several days: all day, or from the first day's start to the last day's end when the
+    paragraph gives the hours ("April 11-12, 9am-5pm both days", "Friday 6pm through Sunday 2pm, June 5-7")."""
+    para_start = text.rfind("\n\n", 0, span.pos)
+    para_end = text.find("\n\n", span.end)
+    near = [t for t in times if para_start <= t.pos and (para_end < 0 or t.end <= para_end)]
+    place = find_place(own) or find_place(subject)
+    score = 3 + (2 if place else 0)
+    ranged = next((t for t in near if t.stop is not None), None)
+    if ranged is not None or len(near) >= 2:
+        first_t, last_t = (ranged.start, ranged.stop) if ranged else (near[0].start, near[1].start)
+        hit = ranged or near[0]
+        event_zone = _named_zone(hit.zone, zone, span.first) if hit.zone else zone
+        start = datetime.combine(span.first, first_t, tzinfo=event_zone)
+        end = datetime.combine(span.last, last_t, tzinfo=event_zone)
+        if end > start:
+            return Reading(start=start, end=end, timezone=event_zone.key, location=place, cancelled=cancelled,
+                           score=score + 1)
+    return Reading(start=span.first, end=span.last + timedelta(days=1), timezone=zone.key, location=place,
+                   cancelled=cancelled, score=score)

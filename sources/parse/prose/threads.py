@@ -1,0 +1,220 @@
+"""Many posts: replies, reminders and forwards of one announcement collapse into one record."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import replace
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from aggregator.model import RawEvent, Status
+from sources.base import Skipped
+from sources.parse.prose.post import _NOT_EVENT_SUBJECTS, Post, Reading, read_post
+from sources.parse.prose.text import clean_subject, strip_quotes, subject_key
+
+def _significant(subject: str) -> set[str]:
+    stop = {"the", "and", "for", "with", "our", "your", "this", "next", "event", "meeting", "reminder",
+            "join", "monthly", "night", "evening", "from", "about", "update", "updated", "cancelled",
+            "canceled", "tonight", "tomorrow", "week", "massage", "therapists", "therapist", "chapter"}
+    return {w for w in re.findall(r"[a-z]{4,}", clean_subject(subject).lower()) if w not in stop}
+
+
+_NUMBER_WORDS = {"one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6",
+                 "i": "1", "ii": "2", "iii": "3", "iv": "4", "v": "5", "vi": "6", "first": "1", "second": "2",
+                 "third": "3"}
+_SESSION_RE = re.compile(
+    r"\b(?:(?P<half>morning|afternoon|evening|night|am|pm|a\.m\.|p\.m\.|daytime|weekday|weekend)"
+    r"\s+(?:session|class|section|group|workshop|shift|cohort|edition)s?\b"
+    r"|(?P<label>session|part|day|week|module|level|section|group|cohort|unit)\s*(?:#\s*)?"
+    r"(?P<n>\d{1,2}|[ivx]{1,4}|one|two|three|four|five|six|first|second|third|[a-d])(?![\w'’])"
+    r"|[(\-–:]\s*(?P<bare>morning|afternoon|evening)\s*\)?\s*$)",
+    re.I,
+)
+_UPDATE_SUBJECT_RE = re.compile(r"^\W*(?:\[[^\]]{1,40}\]\s*)?(?:re\s*:\s*)?(?:update[ds]?|correction|corrected|change[ds]?|"
+                                r"time\s+change|new\s+time|rescheduled|moved|revised)\b", re.I)
+_UPDATE_BODY_RE = re.compile(r"\b(?:now\s+(?:starts?|begins?|at|from)|(?:moved|changed|pushed|bumped)\s+(?:back\s+|up\s+)?to"
+                             r"|new\s+(?:start\s+)?time|rescheduled|correction|instead\s+of)\b", re.I)
+_STREET_NUMBER_RE = re.compile(r"(?<![\w#])(\d{1,6})\s+(?:[NSEW]\.?\s+)?[A-Za-z]")
+# Starts this far apart on one day are two events, not one event restated (a reminder that names
+# the doors-open time half an hour early is still the same event) ...
+CLEARLY_DIFFERENT = timedelta(hours=1)
+# ... or half an hour apart when both posts are announcements (no Reminder:/Re:/Fwd:) under
+# different subjects: "Atlanta Bodywork Exchange" at 7 and "Savannah Bodywork Exchange" at 6:30.
+DIFFERENT_ANNOUNCEMENTS = timedelta(minutes=30)
+_FOLLOWUP_RE = re.compile(
+    r"^\s*(?:\[[^\]]{1,40}\]\s*)*(?:re|aw|sv|fwd?|fw|tr|wg|reminder|friendly\s+reminder|last\s+call|update[ds]?"
+    r"|correction|change|new\s+date|tonight|tomorrow|this\s+week|reminder\s*[-–])\s*(?:\[\d+\])?\s*[:!–-]", re.I)
+
+
+def _session(subject: str) -> str | None:
+    """The session a subject names ("Morning Session", "Part 2", "Day 1", "Session B"), canonical, or None."""
+    m = _SESSION_RE.search(clean_subject(subject))
+    if not m:
+        return None
+    if m.group("half") or m.group("bare"):
+        half = (m.group("half") or m.group("bare")).lower().replace(".", "")
+        return {"am": "morning", "pm": "afternoon", "daytime": "morning"}.get(half, half)
+    n = m.group("n").lower()
+    if len(n) == 1 and n.isalpha() and n not in "iv" and not m.group("n").isupper():
+        return None  # "group a", lowercase: a word, not a section letter
+    return f"{m.group('label').lower()} {_NUMBER_WORDS.get(n, n)}"
+
+
+def _is_update(post: Post) -> bool:
+    """A post announcing that the event's time changed ("Update: mixer now starts at 7")."""
+    return bool(_UPDATE_SUBJECT_RE.search(post.subject) or _UPDATE_BODY_RE.search(strip_quotes(post.body)[:2000]))
+
+
+def _street_numbers(place: str | None) -> set[str]:
+    return set(_STREET_NUMBER_RE.findall(place or ""))
+
+
+def _same_event(post: Post, reading: Reading, cluster: list[tuple[Post, Reading]]) -> bool:
+    """Whether a post with a similar subject on the cluster's day restates the cluster's event.
+
+    Not when the subjects name different sessions ("Morning Session" / "Afternoon Session",
+    "Part 1" / "Part 2"), when both give starts clearly apart (unless the post announces a time
+    change), or when both give street addresses that differ (one title, two cities, one evening).
+    Posts of one reply thread are not asked: the caller joins them whatever they say.
+    """
+    mine = _session(post.subject)
+    if mine and any((theirs := _session(p.subject)) and theirs != mine for p, _ in cluster):
+        return False
+    timed = [(p, r) for p, r in cluster if isinstance(r.start, datetime)]
+    if isinstance(reading.start, datetime) and timed and not _is_update(post):
+        def apart(p: Post, r: Reading) -> bool:
+            both_announcements = not _FOLLOWUP_RE.match(post.subject) and not _FOLLOWUP_RE.match(p.subject) \
+                and subject_key(post.subject) != subject_key(p.subject)
+            return abs(r.start - reading.start) >= (DIFFERENT_ANNOUNCEMENTS if both_announcements else CLEARLY_DIFFERENT)
+        if all(apart(p, r) for p, r in timed):
+            return False
+    numbers = _street_numbers(reading.location)
+    known = [_street_numbers(r.location) for _, r in cluster if _street_numbers(r.location)]
+    if numbers and known and all(not (numbers & theirs) for theirs in known):
+        return False
+    return True
+
+
+def records_from_posts(posts: Iterable[Post], zone: ZoneInfo, *, source_id: str = "",
+                       ) -> Iterator[RawEvent | Skipped]:
+    """One RawEvent per announced event (replies, reminders, forwards collapsed), Skipped for the rest."""
+    posts = sorted(posts, key=lambda p: (p.sent, p.id))
+    readings = [(p, read_post(p.subject, p.body, p.sent, zone)) for p in posts]
+
+    # Threads by Message-ID references.
+    root_of: dict[str, str] = {}
+    by_subject: dict[str, str] = {}  # feeds carry no In-Reply-To: "Re: X" joins the thread of "X"
+    for post, _ in readings:
+        parent = None
+        for ref in (post.in_reply_to, *post.references):
+            if ref and ref in root_of:
+                parent = root_of[ref]
+                break
+        key = subject_key(post.subject)
+        if parent is None and key and re.match(r"^\s*(?:re|aw|sv|fwd?|fw)\s*:", post.subject, re.I):
+            parent = by_subject.get(key)
+        root_of[post.id] = parent or post.id
+        if key:
+            by_subject.setdefault(key, root_of[post.id])
+
+    # Event clusters: same thread or similar subject, and the same event day.
+    clusters: list[list[tuple[Post, Reading]]] = []
+    for post, reading in readings:
+        if not reading.is_event:
+            continue
+        day = reading.start if isinstance(reading.start, date) and not isinstance(reading.start, datetime) \
+            else reading.start.date()
+        home = None
+        for cluster in clusters:
+            first_post, first = cluster[0]
+            first_day = first.start if not isinstance(first.start, datetime) else first.start.date()
+            if first_day != day:
+                continue
+            same_thread = root_of.get(post.id) == root_of.get(first_post.id)
+            similar = bool(_significant(post.subject) & _significant(first_post.subject)) or \
+                subject_key(post.subject) == subject_key(first_post.subject)
+            if same_thread or (similar and _same_event(post, reading, cluster)):
+                home = cluster
+                break
+        if home is None:
+            clusters.append([(post, reading)])
+        else:
+            home.append((post, reading))
+
+    # A cancellation that names no date cancels the thread's upcoming event.
+    clustered = {p.id for cluster in clusters for p, _ in cluster}
+    for post, reading in readings:
+        if post.id in clustered:
+            continue
+        if reading.cancelled and not reading.reason or (reading.cancelled and reading.reason and
+                                                        "no date" in reading.reason):
+            for cluster in clusters:
+                session = _session(post.subject)
+                if session and any(_session(p.subject) not in (None, session) for p, _ in cluster):
+                    continue  # "Cancelled: afternoon session" leaves the morning session alone
+                if any(root_of.get(p.id) == root_of.get(post.id) or
+                       (_significant(p.subject) & _significant(post.subject)) for p, _ in cluster):
+                    cluster.append((post, replace(reading, start=None)))
+                    clustered.add(post.id)
+                    break
+        if post.id not in clustered:
+            reason = reading.reason or "not an event"
+            thread_event = next((c[0][0].id for c in clusters
+                                 if any(root_of.get(p.id) == root_of.get(post.id) for p, _ in c)), None)
+            if thread_event and root_of.get(post.id) != post.id and not reading.cancelled and \
+                    reading.reason not in [r for _, r in _NOT_EVENT_SUBJECTS]:
+                yield Skipped(item=_item(post), reason=f"a reply in the thread of {thread_event}; "
+                                                       "it names no event of its own")
+                continue
+            if root_of.get(post.id) != post.id or re.match(r"^\s*(?:re|aw|sv)\s*:", post.subject, re.I):
+                if reason == "names no date and time for an event":
+                    reason = "a reply that names no date and time for an event"
+            yield Skipped(item=_item(post), reason=reason)
+
+    for cluster in clusters:
+        events = [(p, r) for p, r in cluster if r.is_event]
+        best_post, best = max(events, key=lambda pr: (pr[1].score, pr[0].sent))
+        # a time change announced after the announcement: its time wins, the rest stays the best post's
+        updates = [(p, r) for p, r in events[1:] if isinstance(r.start, datetime) and _is_update(p)
+                   and isinstance(best.start, datetime) and r.start != best.start]
+        if updates:
+            _, latest = max(updates, key=lambda pr: pr[0].sent)
+            best = replace(best, start=latest.start, end=latest.end, timezone=latest.timezone)
+        root_post = cluster[0][0]
+        cancelled = any(r.cancelled for _, r in cluster)
+        location = best.location or next((r.location for _, r in events if r.location), None)
+        body_post = max((p for p, r in events if not r.cancelled), key=lambda p: len(p.body), default=best_post)
+        title_post = next((p for p, r in events if not re.match(r"^\s*(?:re|aw|sv|fwd?|fw)\s*:", p.subject, re.I)),
+                          root_post)
+        title = clean_subject(title_post.subject)
+        title = re.sub(r"^\s*(?:cancel+ed|canceled|postponed)\s*[:!-]?\s*", "", title, flags=re.I) or title
+        urls = [p.url for p, _ in cluster if p.url]
+        yield RawEvent(
+            external_id=root_post.id,
+            title=title,
+            start=best.start,
+            end=best.end,
+            timezone=best.timezone,
+            location=location,
+            url=urls[0] if urls else None,
+            description=strip_quotes(body_post.body)[:4000],
+            status=Status.CANCELLED if cancelled else Status.CONFIRMED,
+            extra={"posts": ", ".join(p.id for p, _ in cluster)},
+        )
+        for post, _ in cluster:
+            if post is not root_post:
+                yield Skipped(item=_item(post), reason=f"the same announcement as {root_post.id}; collapsed into it")
+
+
+def _item(post: Post) -> str:
+    ident = post.id if post.id.startswith("<") else f"<{post.id}>"
+    return f"{post.subject.strip()[:120] or '(no subject)'} {ident}"
+
+
+def post_id(*parts: str) -> str:
+    """A stable id for a post that has none of its own."""
+    return "post-" + hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:24]
+
+

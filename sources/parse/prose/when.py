@@ -1,0 +1,486 @@
+"""Dates and times as list posts write them: the hits a post's text holds, and the zone a word names.
+
+"March 10", "Tue, Mar. 10th", "10 March 2026", "3/10", "2026-03-10", "10.03.2026", "today",
+"tomorrow", "this Saturday", "next Tuesday"; "6:30pm", "8.30 p.m.", "6:30-8:30 PM", "from 6 to 8 pm",
+"noon", with a zone when one is named ("7pm ET", "6:30 PM Pacific", "18:30 CET").
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from aggregator.timezones import resolve_zone
+from sources.parse.dates import ZONE_ABBREVIATIONS
+
+
+_MONTHS = {
+    "jan": 1, "feb": 2, "mar": 3, "apr": 4, "may": 5, "jun": 6,
+    "jul": 7, "aug": 8, "sep": 9, "oct": 10, "nov": 11, "dec": 12,
+}
+_MONTH_RE = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
+             r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)")
+_WEEKDAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
+_WD_RE = (r"(?:mon(?:day)?|tue(?:s(?:day)?)?|wed(?:nesday)?|thu(?:r(?:s(?:day)?)?)?"
+          r"|fri(?:day)?|sat(?:urday)?|sun(?:day)?)")
+_WD_FULL_RE = r"(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|tues|thurs)"
+_FRENCH_MONTHS = {"jan": 1, "fév": 2, "fev": 2, "mar": 3, "avr": 4, "mai": 5, "jui": 7, "aoû": 8, "aou": 8, "sep": 9,
+                  "oct": 10, "nov": 11, "déc": 12, "dec": 12}
+
+# Zones as posts name them. Summer/winter abbreviations both mean the region's local time:
+# people write "7pm EST" in July and mean Eastern time.
+ZONE_WORDS = {
+    **ZONE_ABBREVIATIONS,  # the US zones event pages print too
+    "alaska": "America/Anchorage", "hawaii": "Pacific/Honolulu",
+    "arizona": "America/Phoenix",  # Arizona keeps standard time all year: never Denver's summer time
+    "cet": "Europe/Berlin", "cest": "Europe/Berlin", "met": "Europe/Berlin",
+    "bst": "Europe/London", "uk": "Europe/London", "wet": "Europe/Lisbon", "z": "UTC",
+    "aest": "Australia/Sydney", "aedt": "Australia/Sydney",
+    "ist": "Asia/Kolkata", "jst": "Asia/Tokyo",
+}
+_ZONE_RE = (r"(?P<tz>(?:[ECMP][SD]?T|AK[SD]T|HST|CES?T|MET|BST|WET|GMT|UTC|AE[SD]T|IST|JST)\b"
+            r"|(?:eastern|central|mountain|pacific|alaska|hawaii|arizona)(?:\s+(?:standard|daylight))?"
+            r"(?:\s+time)?\b)")
+
+_AMPM = r"(?:a\.?\s?m\.?|p\.?\s?m\.?)(?![a-z])"
+_HOUR = r"(?:[01]?\d|2[0-3])"
+# A clock time as posts write it. Minutes may follow a colon or a dot ("6:30pm", "8.30 p.m.").
+# A bare hour is a time only where its context says so: "from 6 to 8", "between 8 and 10 pm",
+# "6-8pm", "11–12:30".
+_CLOCK = (
+    rf"(?:{_HOUR}(?:[:.][0-5]\d)?\s*{_AMPM}"
+    rf"|{_HOUR}:[0-5]\d[ap](?![a-z])"
+    rf"|(?<=from\s){_HOUR}(?=\s*(?:-|–|—|to|until|till)\s*{_HOUR}\b(?![:.]?\d))"
+    rf"|(?<=between\s){_HOUR}(?=\s*and\s*{_HOUR}\b(?![:.]?\d))"
+    rf"|{_HOUR}[:.][0-5]\d|noon|midnight"
+    rf"|{_HOUR}(?=\s*(?:-|–|—|to|until|till|(?<=between\s\d)\s*and|(?<=between\s\d\d)\s*and)\s*\d{{1,2}}(?:[:.][0-5]\d)?\s*{_AMPM})"
+    rf"|{_HOUR}(?=\s*(?:-|–|—|to)\s*{_HOUR}:[0-5]\d)"
+    rf"|{_HOUR}(?=\s*(?:-|–|—|to|until|till)\s*(?:noon|midnight)\b)"
+    # "12-1 PT", "6-8 Eastern": a range of bare hours that a zone word follows is a time
+    rf"|{_HOUR}(?=\s*(?:-|–|—|to)\s*{_HOUR}\s*\(?\s*(?:[ECMP][SD]?T|AK[SD]T|HST|eastern|central|mountain|pacific)\b)"
+    # "tomorrow at 7", "the picnic is at 1 at Montrose Harbor": a bare hour right after "at"
+    rf"|(?<=\bat\s){_HOUR}(?![:.]?\d)(?=\s*(?:$|[,.;:!)\n—–]|\s-\s|\s+(?:at|in|on|with|for|sharp|and|o['’]?clock"
+    rf"|tonight|tomorrow|today|we|we'll)\b))"
+    # French: "à 19h", "à 19h30"
+    rf"|(?<=à\s)(?:[01]?\d|2[0-3])h(?:[0-5]\d)?(?![a-z]))"
+)
+_RANGE_SEP = r"\s*(?:-|–|—|to|until|till)\s*"
+# An end written as a bare hour after a start with minutes: "6:30-8 at Cafe Lula", "11:30 to 1."
+_BARE_END = (r"(?:(?<=\sto\s)|(?<=-)|(?<=–)|(?<=—)|(?<=\suntil\s)|(?<=\still\s))"
+             rf"{_HOUR}(?![:.]?\d)(?=\s*(?:[.,;:)!(\n]|$)|\s+(?:at|@|in|on|for|with|and|or)\b"
+             r"|\s*\(?\s*(?:[ECMP][SD]?T|AK[SD]T|HST|eastern|central|mountain|pacific)\b)")
+
+_TIME_RE = re.compile(
+    rf"(?<![\w:/.])(?:from\s+|(?P<between>between\s+))?(?P<t1>{_CLOCK})"
+    rf"(?:(?:{_RANGE_SEP}|(?(between)\s+and\s+|(?!)))(?P<t2>{_CLOCK}|{_BARE_END}))?"
+    rf"(?:\s*\(?\s*{_ZONE_RE}\)?)?",
+    re.I,
+)
+_EVENING_RE = re.compile(r"\b(?:tonight|evening|night|dinner)\b", re.I)
+_MORNING_RE = re.compile(r"\b(?:morning|breakfast)\b", re.I)
+_ALL_DAY_RE = re.compile(r"\ball[- ]day\b", re.I)
+
+_DATE_PATTERNS = [
+    # Tuesday, March 10th, 2026 / Mar. 10 / March 10-11
+    re.compile(rf"(?<![\w/])(?:{_WD_RE}\.?,?\s+)?(?:the\s+)?(?P<mon>{_MONTH_RE})\.?\s+(?P<day>\d{{1,2}})(?:st|nd|rd|th)?"
+               rf"(?![\d:])(?:,?\s+(?P<year>20\d\d))?(?!\d)", re.I),
+    # Tuesday 10 March 2026 / 10th of March
+    re.compile(rf"(?<![\w/])(?:{_WD_RE}\.?,?\s+)?(?:the\s+)?(?P<day>\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?(?P<mon>{_MONTH_RE})\b\.?"
+               rf"(?:,?\s+(?P<year>20\d\d))?", re.I),
+    # 2026-03-10
+    re.compile(r"(?<![\w/.-])(?P<year>20\d\d)-(?P<mnum>\d\d)-(?P<day>\d\d)(?![\d])"),
+    # Tue 3/10 or 3/10/2026 or 3/10/26 (US order)
+    re.compile(rf"(?<![\w/.])(?:{_WD_RE}\.?,?\s+)?(?P<mnum>1[0-2]|0?[1-9])/(?P<day>3[01]|[12]\d|0?[1-9])"
+               r"(?:/(?P<year>(?:20)?\d\d))?(?![\d/])", re.I),
+    # le 12 mai 2026 (French: the month names are not English words, so no guessing)
+    re.compile(r"(?<![\w/])(?P<day>3[01]|[12]\d|0?[1-9])(?:er)?\s+(?P<mon_fr>janvier|f[ée]vrier|mars|avril|mai|juin|juillet"
+               r"|ao[uû]t|septembre|octobre|novembre|d[ée]cembre)\b(?:\s+(?P<year>20\d\d))?", re.I),
+    # 10.03.2026 (European order; the year is required so "6.30" is never a date)
+    re.compile(r"(?<![\w/.])(?P<day>3[01]|[12]\d|0?[1-9])\.(?P<mnum>1[0-2]|0?[1-9])\.(?P<year>20\d\d)(?!\d)"),
+]
+_WEEKDAY_THE_NTH = re.compile(rf"\b(?P<wd>{_WD_RE}),?\s+the\s+(?P<day>3[01]|[12]\d|0?[1-9])(?:st|nd|rd|th)\b", re.I)
+_RELATIVE_RE = re.compile(
+    rf"\b(?:(?P<word>today|tonight|tomorrow|this\s+(?:evening|afternoon|morning))"
+    rf"|(?:(?P<rel>this\s+coming|this|next|coming|last|on|every)\s+)?(?P<wd>{_WD_FULL_RE}|{_WD_RE}(?=\.?\s*(?:,|at|@|\d|from|night|evening|morning|afternoon))))\b"
+    rf"(?:\s+(?P<nextweek>(?:of\s+)?next\s+week)\b)?",
+    re.I,
+)
+
+def _is_deadline(before: str) -> bool:
+    """Whether the words before a date make it a deadline ("register by", "until", "due")."""
+    if not _DEADLINE_BEFORE.search(before):
+        return False
+    # "Friday through Sunday, October 2-4", "Saturday to Monday": a run of days, not a deadline
+    return not re.search(rf"\b{_WD_RE}\.?\s*(?:through|thru|to|until|till|-|–)\s*$", before, re.I)
+
+
+# A date in this context is a deadline, not the event's date.
+_DEADLINE_BEFORE = re.compile(
+    r"(?:\b(?:by|before|until|thru|through|deadline|due|expires?|expiring|closes?|closing|closed|no\s+later\s+than"
+    r"|renew(?:al)?s?|rsvp|register|registration|submit|submissions?|applications?|apply|posted|sent|ends?)"
+    r"\b[\s:,]*(?:(?:on|is|are|of|the|at|noon|midnight|\d{1,2}(?::\d\d)?\s*[ap]\.?m\.?|be|will|must|received)[\s,]+){0,3})$",
+    re.I,
+)
+
+
+@dataclass
+class _DateHit:
+    pos: int
+    end: int
+    day: date
+    in_subject: bool
+    deadline: bool = False
+    weak: bool = False  # a bare weekday ("Sunday"): used only when no explicit date is given
+    relative: bool = False  # "this Saturday", "tomorrow": counted from the post's date
+
+
+@dataclass
+class _TimeHit:
+    pos: int
+    end: int
+    start: time
+    stop: time | None
+    zone: str | None
+    deadline: bool = False
+
+
+_DATE_LABEL = re.compile(r"(?:^|\n)\s*(?:date|dates|when|datum)\s*:\s*(?:[^\n]{0,12})$", re.I)
+_RANGE_START = re.compile(r"(?<![\d/.])(\d{1,2})(?:st|nd|rd|th)?\s*(?:-|–|—|to|until|through|thru)\s*$", re.I)
+
+
+def _year_for(month: int, day: int, sent_local: date, tolerance: int = 1) -> date | None:
+    """The year of a date written without one: the first such day not before the post (a day of
+    tolerance), except that a day up to RECENT_PAST days before the post is that past day ("photos
+    from the social (Feb 28)" sent March 2), not the same day next year."""
+    for year in (sent_local.year - 1, sent_local.year, sent_local.year + 1):
+        try:
+            candidate = date(year, month, day)
+        except ValueError:
+            continue
+        if candidate >= sent_local - timedelta(days=tolerance):
+            return candidate
+        if (sent_local - candidate).days <= RECENT_PAST:
+            return candidate
+    return None
+
+
+# A year-less date this many days before the post is read as past, not as next year's.
+RECENT_PAST = 60
+# An announcement names a handful of dates and times; past this many of one kind the rest of a post
+# (a calendar dump, a pasted spreadsheet, garbage) is not searched, so reading stays linear.
+MAX_HITS = 150
+
+
+def _find_dates(text: str, subject_len: int, sent_local: date) -> list[_DateHit]:
+    hits: list[_DateHit] = []
+    taken: list[tuple[int, int]] = []
+
+    def free(a: int, b: int) -> bool:
+        return all(b <= x or a >= y for x, y in taken)
+
+    for pattern in _DATE_PATTERNS:
+        for m in pattern.finditer(text):
+            if len(hits) >= MAX_HITS:
+                break
+            if not free(m.start(), m.end()):
+                continue
+            groups = m.groupdict()
+            if groups.get("mon"):
+                word = groups["mon"]
+                if word.lower() == "may" and not word[0].isupper():
+                    continue  # the verb, not the month
+                month = _MONTHS[word[:3].lower()]
+            elif groups.get("mon_fr"):
+                word = groups["mon_fr"].lower()
+                month = 6 if word == "juin" else _FRENCH_MONTHS[word[:3]]
+            else:
+                month = int(groups["mnum"])
+            day = int(groups["day"])
+            year = groups.get("year")
+            if year:
+                y = int(year)
+                y = y + 2000 if y < 100 else y
+                if not sent_local.year - 1 <= y <= sent_local.year + 2:
+                    continue  # "valid until 1.02.2048": not when anything happens
+                try:
+                    found = date(y, month, day)
+                except ValueError:
+                    continue
+            else:
+                found = _year_for(month, day, sent_local)
+                if found is None:
+                    continue
+            taken.append((m.start(), m.end()))
+            hits.append(_DateHit(m.start(), m.end(), found, m.start() < subject_len))
+    for m in _WEEKDAY_THE_NTH.finditer(text):
+        if len(hits) >= MAX_HITS:
+            break
+        if not free(m.start(), m.end()):
+            continue
+        target, day = _WEEKDAYS[m.group("wd")[:3].lower()], int(m.group("day"))
+        probe = date(sent_local.year, sent_local.month, 1)
+        for _ in range(14):
+            try:
+                candidate = probe.replace(day=day)
+            except ValueError:
+                candidate = None
+            if candidate and candidate >= sent_local and candidate.weekday() == target:
+                taken.append((m.start(), m.end()))
+                hits.append(_DateHit(m.start(), m.end(), candidate, m.start() < subject_len))
+                break
+            probe = (probe.replace(day=28) + timedelta(days=4)).replace(day=1)
+    for m in _RELATIVE_RE.finditer(text):
+        if len(hits) >= MAX_HITS:
+            break
+        if not free(m.start(), m.end()):
+            continue
+        word = (m.group("word") or "").lower()
+        if word:
+            offset = 1 if word == "tomorrow" else 0
+            found = sent_local + timedelta(days=offset)
+        else:
+            rel = re.sub(r"\s+", " ", (m.group("rel") or "").lower())
+            wd_text = m.group("wd")
+            if not rel and not wd_text[0].isupper():
+                continue  # "a saturday" in passing
+            if not rel and text[m.end():m.end() + 2] in ("'s", "’s"):
+                continue  # "Saturday's expo", "Tuesday's webinar": a day already named, mostly past
+            around = text[max(0, m.start() - 12):m.start()].lower() + "|" + text[m.end():m.end() + 14].lower()
+            if re.search(r"(?:through|thru|to|-|–)\s*\|", around) or re.search(r"\|\s*(?:through|thru|to|-|–)\s*[a-z]", around):
+                continue  # "Monday through Friday": opening hours, not a date
+            if rel == "every":
+                continue  # a standing schedule, not one date
+            target = _WEEKDAYS[wd_text[:3].lower()]
+            ahead = (target - sent_local.weekday()) % 7
+            if rel == "last":
+                found = sent_local - timedelta(days=(sent_local.weekday() - target) % 7 or 7)
+            elif m.group("nextweek"):
+                # "Wednesday next week": the weekday in the coming Sunday-to-Saturday week
+                next_sunday = sent_local + timedelta(days=7 - (sent_local.weekday() + 1) % 7)
+                found = next_sunday + timedelta(days=(target + 1) % 7)
+            elif rel == "next":
+                found = sent_local + timedelta(days=ahead or 7)
+            else:  # this / coming / on / bare weekday: the upcoming one (today counts)
+                found = sent_local + timedelta(days=ahead)
+        taken.append((m.start(), m.end()))
+        # a bare weekday, or "on Tuesday", gives way to an explicit date elsewhere in the post
+        weak = not word and (m.group("rel") or "").strip().lower() in ("", "on") and not m.group("nextweek")
+        hits.append(_DateHit(m.start(), m.end(), found, m.start() < subject_len, weak=weak, relative=True))
+    hits.sort(key=lambda h: h.pos)
+    for hit, following in zip(hits, hits[1:]):
+        # "Next Saturday (Oct 10)", "This Wednesday, Aug 12": the date the writer spelled out wins
+        if hit.relative and not following.relative and following.pos - hit.end <= 4 \
+                and re.fullmatch(r"[\s,(]*", text[hit.end:following.pos]):
+            hit.weak = True
+    for hit in hits:
+        before = text[max(0, hit.pos - 40):hit.pos]
+        before = before.split("\n")[-1]
+        if _is_deadline(before):
+            hit.deadline = True
+    return hits
+
+
+def _clock(text: str, ampm_hint: str | None = None) -> tuple[int, int, str | None] | None:
+    t = text.strip().lower()
+    if t == "noon":
+        return 12, 0, "pm"
+    if t == "midnight":
+        return 0, 0, "am"
+    m = re.match(r"(\d{1,2})(?:[:.h](\d\d))?\s*(a|p)?", t)
+    if not m:
+        return None
+    hour, minute = int(m.group(1)), int(m.group(2) or 0)
+    ap = (m.group(3) + "m") if m.group(3) and (re.search(r"[ap]\.?\s?m", t) or re.fullmatch(r"\d{1,2}:\d\d[ap]", t)) \
+        else None
+    return hour, minute, ap
+
+
+def _to_time(hour: int, minute: int, ap: str | None, hint: str | None = None) -> time | None:
+    """A clock time; with no am/pm, `hint` ("pm" after "tonight", "evening") or the list habit decides."""
+    if ap is None and hint and 1 <= hour <= 11:
+        ap = hint
+    if ap:
+        if not 1 <= hour <= 12:
+            return None
+        hour = hour % 12 + (12 if ap == "pm" else 0)
+    elif hour > 23:
+        return None
+    elif 1 <= hour <= 7:
+        hour += 12  # "at 6:30", "tomorrow at 7" with no am/pm: an evening event, as lists write them
+    return time(hour, minute)
+
+
+def _time_matches(text: str, dates: Iterable[tuple[int, int]] = ()) -> Iterator[re.Match]:
+    """_TIME_RE's matches, except those starting inside a date: the 3 of "February 3 - 6:30 pm"
+    is the day, not a start hour, so the search goes on after the date."""
+    spans = sorted(dates)
+    pos = 0
+    while (m := _TIME_RE.search(text, pos)) is not None:
+        inside = next((b for a, b in spans if a <= m.start("t1") < b), None)
+        if inside is not None:
+            pos = max(inside, m.start("t1") + 1)
+            continue
+        yield m
+        pos = max(m.end(), m.start() + 1)
+
+
+def _find_times(text: str, dates: Iterable[tuple[int, int]] = ()) -> list[_TimeHit]:
+    hits = []
+    for m in _time_matches(text, dates):
+        if len(hits) >= MAX_HITS:
+            break
+        first = _clock(m.group("t1"))
+        second = _clock(m.group("t2")) if m.group("t2") else None
+        if first is None:
+            continue
+        h1, m1, ap1 = first
+        start_t = stop_t = None
+        before = text[max(0, m.start() - 50):m.start()].split("\n")[-1]
+        hint = "pm" if _EVENING_RE.search(before) else ("am" if _MORNING_RE.search(before) else None)
+        if second:
+            h2, m2, ap2 = second
+            if ap1 is None and ap2:
+                # "6:30-8:30pm": the start shares the end's half of the day, unless that puts it after the end
+                candidate = _to_time(h1, m1, ap2)
+                end_candidate = _to_time(h2, m2, ap2)
+                if candidate and end_candidate and candidate > end_candidate:
+                    candidate = _to_time(h1, m1, "am")
+                start_t, stop_t = candidate, end_candidate
+            elif ap1 is None and ap2 is None and hint == "pm" and h1 <= 11 and h2 <= 11 and h2 * 60 + m2 > h1 * 60 + m1:
+                start_t, stop_t = time(h1 + 12, m1), time(h2 + 12, m2)  # "Thursday night 7-8:30"
+            elif ap1 is None and ap2 is None and ":" not in m.group("t1") and m.group("t1").isdigit():
+                # "from 9 to 5": a working day; "from 6 to 8": an evening
+                start_t = time(h1, 0) if 7 <= h1 <= 11 else _to_time(h1, m1, None)
+                stop_t = time(h2 + 12 if h2 < 12 and (h2 <= h1 or h1 >= 12 or h1 <= 6) else h2, m2) \
+                    if h2 + 12 < 24 or h2 >= 12 else None
+            else:
+                start_t = _to_time(h1, m1, ap1) if ap1 or ":" in m.group("t1") or "." in m.group("t1") or m.group("t1").isalpha() \
+                    else None
+                stop_t = _to_time(h2, m2, ap2)
+                if start_t and stop_t and stop_t < start_t and ap2 is None and h2 < 12:
+                    stop_t = time(h2 + 12, m2) if h2 + 12 < 24 else stop_t
+        else:
+            raw = m.group("t1")
+            after_at = text[max(0, m.start("t1") - 3):m.start("t1")].lower() == "at "
+            if ap1 is None and not raw.isalpha() and ":" not in raw and "." not in raw and "h" not in raw.lower() \
+                    and not after_at:
+                continue
+            if ap1 is None and "." in raw and not re.search(r"\d\.\d\d", raw):
+                continue
+            if raw.startswith("0") or raw.isalpha():
+                hint = None  # "07:30" is a 24-hour time
+            start_t = _to_time(h1, m1, ap1, hint)
+        if start_t is None:
+            continue
+        zone = None
+        if m.group("tz"):
+            word = re.sub(r"\s+(?:standard|daylight|time)", "", m.group("tz").lower()).strip()
+            zone = ZONE_WORDS.get(word)
+            if re.match(r"\s*\(?\s*arizona\b", text[m.end():m.end() + 14], re.I):
+                zone = ZONE_WORDS["arizona"]  # "6pm MST (Arizona)"
+        hits.append(_TimeHit(m.start(), m.end(), start_t, stop_t, zone))
+    for hit in hits:
+        before = text[max(0, hit.pos - 30):hit.pos].split("\n")[-1]
+        if _is_deadline(before):
+            hit.deadline = True
+    return hits
+
+
+
+def _standard_offset(zone: ZoneInfo, year: int) -> timedelta:
+    """The zone's standard-time offset that year (the smaller of its January and July offsets)."""
+    return min(datetime(year, month, 15, 12, tzinfo=zone).utcoffset() for month in (1, 7))
+
+
+def _named_zone(word_zone: str, source_zone: ZoneInfo, day: date) -> ZoneInfo:
+    """The zone a post's zone word means. A word for the source's own region means the source's
+    zone: "9 AM MST" on an Arizona list is Phoenix time (no DST), not Denver's; "CST" in
+    Saskatchewan is Regina's."""
+    named = resolve_zone(word_zone)
+    if named is None:
+        return source_zone
+    if named.key == "America/Phoenix":
+        return named  # "Arizona time", "MST (Arizona)": said on purpose, even on a Denver list
+    if named.key != source_zone.key and \
+            _standard_offset(named, day.year) == _standard_offset(source_zone, day.year):
+        return source_zone
+    return named
+
+
+
+# ---------------------------------------------------------------------------------------------
+# Spans of days: "from May 30 to June 1, 2025", "October 14-17", "10–16 June 2025", "2026-06-12 to 2026-06-14"
+
+# Longer than this, a span of days is opening hours, a season or an absence, not one event.
+MAX_SPAN_DAYS = 16
+
+_SPAN_SEP = r"\s*(?:-|–|—|to|through|thru|until|till|(?P<both>&|and))\s*"
+_WD_OPT = rf"(?:{_WD_RE}\.?,?\s+)?"
+_ORD = r"(?:st|nd|rd|th)?"
+_SPAN_PATTERNS = [
+    re.compile(rf"(?<![\w/])(?:from\s+)?{_WD_OPT}(?P<m1>{_MONTH_RE})\.?\s+(?P<d1>\d{{1,2}}){_ORD}(?:,?\s+(?P<y1>20\d\d))?"
+               rf"{_SPAN_SEP}{_WD_OPT}(?:(?P<m2>{_MONTH_RE})\.?\s+)?(?P<d2>\d{{1,2}}){_ORD}(?![\d:])"
+               rf"(?:,?\s+(?P<y2>20\d\d))?(?!\s*(?:[ap]\.?\s?m\b|[:.]\d))", re.I),
+    re.compile(rf"(?<![\w/])(?P<d1>\d{{1,2}}){_ORD}(?:\s+(?P<m1>{_MONTH_RE})\.?)?{_SPAN_SEP}(?P<d2>\d{{1,2}}){_ORD}"
+               rf"\s+(?P<m2>{_MONTH_RE})\b\.?(?:,?\s+(?P<y2>20\d\d))?", re.I),
+    re.compile(rf"(?<![\w/.-])(?P<iso1>20\d\d-\d\d-\d\d){_SPAN_SEP}(?P<iso2>20\d\d-\d\d-\d\d)(?!\d)", re.I),
+]
+
+
+@dataclass
+class _SpanHit:
+    pos: int
+    end: int
+    first: date
+    last: date  # inclusive
+
+
+def _month(word: str | None) -> int | None:
+    return _MONTHS[word[:3].lower()] if word else None
+
+
+def _find_spans(text: str, sent_local: date) -> list[_SpanHit]:
+    """Spans of two to MAX_SPAN_DAYS days the text names, in order."""
+    spans: list[_SpanHit] = []
+    for pattern in _SPAN_PATTERNS:
+        for m in pattern.finditer(text):
+            if len(spans) >= MAX_HITS:
+                break
+            if any(not (m.end() <= s.pos or m.start() >= s.end) for s in spans):
+                continue
+            g = m.groupdict()
+            try:
+                if g.get("iso1"):
+                    first, last = date.fromisoformat(g["iso1"]), date.fromisoformat(g["iso2"])
+                else:
+                    if any(w and w.lower() == "may" and not w[0].isupper() for w in (g.get("m1"), g.get("m2"))):
+                        continue  # "may": the verb
+                    m1 = _month(g.get("m1")) or _month(g.get("m2"))
+                    m2 = _month(g.get("m2")) or m1
+                    d1, d2 = int(g["d1"]), int(g["d2"])
+                    year = g.get("y2") or g.get("y1")
+                    if year:
+                        last = date(int(year), m2, d2)
+                        first = date(last.year if (m1, d1) <= (m2, d2) else last.year - 1, m1, d1)
+                    else:
+                        found = _year_for(m1, d1, sent_local)
+                        if found is None:
+                            continue
+                        first = found
+                        last = date(first.year if (m2, d2) >= (m1, d1) else first.year + 1, m2, d2)
+            except ValueError:
+                continue
+            if not 1 <= (last - first).days <= MAX_SPAN_DAYS - 1:
+                continue
+            if g.get("both") and (last - first).days != 1:
+                continue  # "March 3 and 10": two days, not the days between
+            spans.append(_SpanHit(m.start(), m.end(), first, last))
+    spans.sort(key=lambda s: s.pos)
+    for span in spans:  # "until June 1 - June 3" etc. never; a deadline's span is no event either
+        before = text[max(0, span.pos - 40):span.pos].split("\n")[-1]
+        if _is_deadline(before):
+            span.first = span.last = date.min
+    return [s for s in spans if s.first != date.min]
