@@ -190,7 +190,7 @@ class FilterSettings(_Section):
 
 
 class MergeSettings(_Section):
-    """Curator control of de-duplication (aggregator/merge/dedupe.py). A reference is a published uid
+    """Curator control of de-duplication (aggregator/merge/dedupe/). A reference is a published uid
     or a record as "source-id:EXTERNAL_ID" (the ids `massage-events explain UID` shows)."""
 
     same: tuple[tuple[str, ...], ...] = Field((), description="groups of records or events that are one event")
@@ -247,7 +247,7 @@ class Config(BaseModel):
     smtp: SmtpSettings = SmtpSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     alerts: AlertSettings = AlertSettings()
-    merge: MergeSettings = MergeSettings()  # dedupe overrides (aggregator/merge/dedupe.py)
+    merge: MergeSettings = MergeSettings()  # dedupe overrides (aggregator/merge/dedupe/)
     tags: TagRules = TagRules()  # tag keyword rules and relevance (aggregator/merge/tagging.py)
 
     def source(self, source_id: str) -> SourceOptions:
