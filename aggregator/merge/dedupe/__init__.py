@@ -75,13 +75,14 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
 from datetime import datetime, timezone
 
-from aggregator.merge.dedupe.compare import (LINKAGE_SLACK, MAX_HOURS_OFF, SAME_SOURCE_TITLE, TITLE_NEEDED,
-                                             TITLE_NEEDED_WITH_URL, VENUE_CONFLICT, PairScore, _prepare,
-                                             _Rec, score_pair, title_similarity, venue_similarity)
-from aggregator.merge.dedupe.group import MergeResult, _group, _override_lists, _resolve_ref, ref_matches
+from aggregator.merge.dedupe.compare import (LINKAGE_SLACK, MAX_HOURS_OFF, SAME_SOURCE_TITLE, VENUE_CONFLICT,
+                                             Comparison, PairScore, _prepare, _Rec, score_pair, title_similarity,
+                                             venue_similarity)
+from aggregator.merge.dedupe.decorations import Decoration, learn_decorations
+from aggregator.merge.dedupe.group import MergeResult, _group, _override_lists, _resolve_ref, ref_matches, \
+    split_weak_cancellations
 from aggregator.merge.dedupe.identity import _age_key, _content_match, _mint
 from aggregator.merge.dedupe.keys import (AUTHORITY, norm_title, norm_url, norm_venue, start_utc, strip_prefixes,
                                           title_says_cancelled, venue_is_real)
@@ -92,14 +93,15 @@ __all__ = ["AUTHORITY", "MergeResult", "PairScore", "benchmark_merge", "clean_de
            "merge_detailed", "norm_title", "norm_url", "norm_venue", "pairwise_quality", "ref_matches",
            "score_pair", "start_utc", "strip_prefixes", "title_says_cancelled", "title_similarity",
            "venue_is_real", "venue_similarity", "LINKAGE_SLACK", "MAX_HOURS_OFF", "SAME_SOURCE_TITLE",
-           "TITLE_NEEDED", "TITLE_NEEDED_WITH_URL", "VENUE_CONFLICT"]
+           "Comparison", "Decoration", "learn_decorations", "VENUE_CONFLICT"]
 
 log = logging.getLogger(__name__)
 
 def merge_detailed(records: Sequence[Event], known: Mapping[str, str], overrides=None, *,
                    first_published: Mapping[str, object] | None = None,
                    previous: Mapping[str, Event] | None = None,
-                   source_types: Mapping[str, str] | None = None) -> MergeResult:
+                   source_types: Mapping[str, object] | None = None,
+                   source_zones: Mapping[str, str] | None = None) -> MergeResult:
     """`merge`, also returning the scores of the joined pairs and the uids hidden by the curator."""
     # One record per (source, external_id), chosen independently of input order.
     unique: dict[tuple[str, str], Event] = {}
@@ -109,7 +111,9 @@ def merge_detailed(records: Sequence[Event], known: Mapping[str, str], overrides
         if key not in unique or repr(ev) > repr(unique[key]):
             unique[key] = ev
     ordered = [unique[k] for k in sorted(unique)]
-    recs = [_prepare(ev, i, source_types) for i, ev in enumerate(ordered)]
+    decorations = learn_decorations(ordered)
+    recs = [_prepare(ev, i, source_types, decorations.get(k[0]), source_zones)
+            for i, (k, ev) in enumerate(zip(sorted(unique), ordered))]
 
     by_key = {r.key: r.idx for r in recs}
     by_uid: dict[str, list[int]] = defaultdict(list)
@@ -135,6 +139,7 @@ def merge_detailed(records: Sequence[Event], known: Mapping[str, str], overrides
                             never.add((min(i, j), max(i, j)))
 
     groups_idx, joined, candidates = _group(recs, same, never)
+    groups_idx = split_weak_cancellations(recs, groups_idx, {i for g in same for i in g})
     groups = [[recs[i] for i in g] for g in groups_idx]
 
     # Identity: claims on published uids, oldest uid first.
@@ -158,7 +163,8 @@ def merge_detailed(records: Sequence[Event], known: Mapping[str, str], overrides
         free: dict[object, list[tuple[tuple, str, _Rec]]] = defaultdict(list)
         for uid, old_event in previous.items():
             if uid not in taken:
-                old = _prepare(old_event, -1, source_types)
+                old = _prepare(old_event, -1, source_types, decorations.get(
+                    old_event.sources[0].source if old_event.sources else ""), source_zones)
                 free[old.ts if old.ts is not None else ("d", old.day)].append(
                     (_age_key(uid, first_published), uid, old))
         for gi, group in enumerate(groups):
@@ -175,13 +181,12 @@ def merge_detailed(records: Sequence[Event], known: Mapping[str, str], overrides
     events: list[Event] = []
     hidden: list[str] = []
     for gi, group in enumerate(groups):
-        merged = _merge_group(group)
         anchor = group[0]  # the first by (source, external_id)
         uid = assigned.get(gi)
         if uid is None:
             uid = anchor.event.uid if anchor.event.uid not in taken else _mint(anchor)
             taken.add(uid)
-        merged = replace(merged, uid=uid)
+        merged = _merge_group(group, uid)
         if any(ref_matches(ref, merged) for ref in hide_refs):
             hidden.append(uid)
             continue

@@ -1,21 +1,42 @@
-"""Records prepared for matching, and how two of them compare (PairScore)."""
+"""Records prepared for matching, and how two of them compare: a Fellegi–Sunter match weight.
+
+Each pair of candidate records is compared field by field; each comparison lands on one
+*level* (title: same / very similar / ...; start: exact / date only / hours apart at the
+same place / ...). A level carries a weight, log2(m/u): m is how often true duplicates land
+on it, u how often different events that blocking put side by side do. The weights, and
+the prior odds that a candidate pair is a duplicate, are estimated from labelled farm data
+(``benchmarks/dedupe_weights.py`` re-estimates them into ``weights.py``). The match weight
+of a pair is the prior's log-odds plus the sum of its levels' weights; a pair matches when
+it reaches ``weights.THRESHOLD``.
+
+A few facts are not weighed but hold outright, because no amount of other agreement makes
+them one event: two starts that cannot be the same moment; two records of one source that
+are not the same announcement; a start off by whole hours with nothing showing that the
+place or the link is the same (two online events with one title, hours apart, are two
+events); two regions with nothing shared.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from functools import lru_cache
+from zoneinfo import ZoneInfo
 
 from rapidfuzz import fuzz
 
-from aggregator.merge.dedupe.keys import AUTHORITY, _UNKNOWN_AUTHORITY, norm_title, norm_url, norm_venue, start_utc, \
-    title_says_cancelled
+from aggregator.merge.dedupe import weights as W
+from aggregator.merge.dedupe.keys import AUTHORITY, _UNKNOWN_AUTHORITY, is_online, norm_title, norm_url, norm_venue, \
+    street_address, title_core, title_says_cancelled
 from aggregator.model import Event, SourceRef, Status
 
 # ---------------------------------------------------------------------------------------------
 # Records prepared for matching
 # ---------------------------------------------------------------------------------------------
+
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
 @dataclass(slots=True)
@@ -27,7 +48,6 @@ class _Rec:
     authority: tuple[int, str]
     title: str  # normalized
     tokens: frozenset[str]
-    utc: datetime | None
     ts: int | None  # the UTC start as epoch seconds (None: all-day)
     all_day: bool
     day: int  # ordinal of the UTC date (or of the date, all-day)
@@ -36,56 +56,106 @@ class _Rec:
     venue: str | None
     urls: frozenset[str]
     cancelled: bool
+    core: str = ""  # the title without decorations, as compared across sources
+    online: bool = False
+    precision: int = 2  # how the start's zone is known: 0 explicit offset, 1 named zone, 2 a default
     block_tokens: tuple[str, ...] = ()
+
+    @property
+    def utc(self) -> datetime | None:
+        return None if self.ts is None else datetime.fromtimestamp(self.ts, timezone.utc)
 
 
 def _authority_of(source: str, external_id: str, source_types: Mapping[str, str] | None) -> int:
     if source_types and source in source_types:
-        return AUTHORITY.get(source_types[source], _UNKNOWN_AUTHORITY)
+        value = source_types[source]
+        if isinstance(value, int):  # an adapter's declared authority
+            return value
+        return AUTHORITY.get(value, _UNKNOWN_AUTHORITY)
     # No types given: guess from the shape of the identity (a Message-ID is mail).
     if external_id.startswith("<") and "@" in external_id:
         return AUTHORITY["mail"]
     return _UNKNOWN_AUTHORITY
 
 
-def _prepare(event: Event, idx: int, source_types: Mapping[str, str] | None) -> _Rec:
+#: Authority at or below which a source is structured (a calendar, schema.org, a mapped page):
+#: its zone is stated by the source, not guessed from prose.
+STRUCTURED = AUTHORITY["html"]
+
+
+def _precision(start: datetime | date, authority: int, default_zone: str | None) -> int:
+    """0: the source wrote an explicit UTC offset; 1: it named the zone (a TZID, a zone word in
+    prose); 2: the time was read in the source's default zone."""
+    if not isinstance(start, datetime):
+        return 3
+    tz = start.tzinfo
+    if not isinstance(tz, ZoneInfo):
+        return 0
+    if authority <= STRUCTURED:
+        return 1
+    if default_zone and tz.key != default_zone:
+        return 1
+    return 2
+
+
+def _prepare(event: Event, idx: int, source_types: Mapping[str, str] | None,
+             decoration=None, source_zones: Mapping[str, str] | None = None) -> _Rec:
     ref = event.sources[0] if event.sources else SourceRef("", event.uid, event.url)
-    utc = start_utc(event)
-    if utc is not None:
-        day = utc.date().toordinal()
-        local_day = event.start.date().toordinal()  # type: ignore[union-attr]
-        last = event.end.date().toordinal() if isinstance(event.end, datetime) else local_day
+    start = event.start
+    if isinstance(start, datetime):
+        ts = int(start.timestamp())
+        day = ts // 86400 + _EPOCH_ORDINAL
+        local_day = start.toordinal()
+        last = event.end.toordinal() if isinstance(event.end, datetime) else local_day
     else:
-        day = local_day = event.start.toordinal()
+        ts = None
+        day = local_day = start.toordinal()
         last = (event.end.toordinal() - 1) if isinstance(event.end, date) and not isinstance(event.end, datetime) \
             else day
         last = max(last, day)
     title = norm_title(event.title)
+    if decoration:
+        core = title_core(event.title, decoration.words, decoration.segments)
+    else:
+        core = title_core(event.title)
     urls = frozenset(u for u in (norm_url(event.url), *(norm_url(s.url) for s in event.sources)) if u)
-    return _Rec(idx=idx, event=event, key=(ref.source, ref.external_id), source=ref.source,
-                ts=None if utc is None else int(utc.timestamp()),
-                authority=(_authority_of(ref.source, ref.external_id, source_types), ref.source),
-                title=title, tokens=frozenset(title.split()), utc=utc, all_day=utc is None, day=day,
-                local_day=local_day, last_day=last, venue=norm_venue(event.location), urls=urls,
-                cancelled=event.status == Status.CANCELLED or title_says_cancelled(event.title))
+    authority = _authority_of(ref.source, ref.external_id, source_types)
+    return _Rec(idx=idx, event=event, key=(ref.source, ref.external_id), source=ref.source, ts=ts,
+                authority=(authority, ref.source), title=title, tokens=frozenset(core.split()), all_day=ts is None,
+                day=day, local_day=local_day, last_day=last, venue=norm_venue(event.location), urls=urls,
+                cancelled=event.status == Status.CANCELLED or title_says_cancelled(event.title), core=core,
+                online=is_online(event),
+                precision=_precision(start, authority, (source_zones or {}).get(ref.source)))
 
 
 # ---------------------------------------------------------------------------------------------
-# Scoring
+# Comparisons
 # ---------------------------------------------------------------------------------------------
 
-#: Title similarity (0..1) a pair needs, by how its start times agree.
-TITLE_NEEDED = {"exact": 0.72, "date": 0.86, "hours": 0.86}
-#: ... and when the two share an event-specific URL.
-TITLE_NEEDED_WITH_URL = {"exact": 0.45, "date": 0.6, "hours": 0.6}
-#: Venues (both known) less similar than this disagree.
-VENUE_CONFLICT = 0.5
-#: A pair of records of one source is one record re-announced only at this plain (not token-set)
-#: similarity of the normalized titles: "Volunteers" and "Volunteers (Team B)" stay two.
+#: Two records of one source are one announcement only at this plain similarity of their
+#: normalized titles: "Volunteers" and "Volunteers (Team B)" stay two.
 SAME_SOURCE_TITLE = 0.95
-#: How much looser the check between every member of two groups is than the joining pair.
-LINKAGE_SLACK = 0.03
+#: How many bits below the threshold every member of two groups may be when the groups join
+#: (complete linkage: the joining pair must reach the threshold itself).
+LINKAGE_SLACK = 1.0
 MAX_HOURS_OFF = 12
+#: Venue similarity below which two known venues are different places.
+VENUE_CONFLICT = 0.5
+#: A cancelled record cancels the event it is grouped with only with this much more weight than
+#: a match needs, and the same start (see group.split_weak_cancellations).
+STRONG_MARGIN = 4.0
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """One field's comparison: the level it landed on and that level's weight (bits)."""
+
+    field: str
+    level: str
+    weight: float
+
+    def as_dict(self) -> dict:
+        return {"field": self.field, "level": self.level, "weight": round(self.weight, 2)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,19 +164,23 @@ class PairScore:
 
     a: tuple[str, str]  # (source, external_id)
     b: tuple[str, str]
-    score: float  # 0..1 overall
+    score: float  # 0..1: the probability the pair is one event (from the match weight)
     title: float  # 0..1
     time: str  # exact | date | hours | none
     venue: float | None  # 0..1, None when either is unknown
     shared_url: bool
     match: bool
     reason: str  # a short sentence
+    weight: float = 0.0  # the match weight in bits (prior log-odds + every comparison's weight)
+    comparisons: tuple[Comparison, ...] = ()
 
     def as_dict(self) -> dict:
         return {"a": ":".join(self.a), "b": ":".join(self.b), "score": round(self.score, 3),
                 "title": round(self.title, 3), "time": self.time,
                 "venue": None if self.venue is None else round(self.venue, 3),
-                "shared_url": self.shared_url, "match": self.match, "reason": self.reason}
+                "shared_url": self.shared_url, "match": self.match, "reason": self.reason,
+                "weight": round(self.weight, 2), "threshold": W.THRESHOLD,
+                "comparisons": [c.as_dict() for c in self.comparisons]}
 
 
 @lru_cache(maxsize=262144)
@@ -170,51 +244,175 @@ def venue_similarity(a: str | None, b: str | None) -> float | None:
 
 
 def _venue_similarity(a: _Rec, b: _Rec) -> float | None:
-    return venue_similarity(a.venue, b.venue)
+    return venue_similarity(a.venue, b.venue) if (a.venue or "") <= (b.venue or "") else \
+        venue_similarity(b.venue, a.venue)
+
+
+def title_level(sim: float) -> str:
+    if sim >= 0.999:
+        return "same"
+    if sim >= 0.92:
+        return "very_similar"
+    if sim >= 0.8:
+        return "similar"
+    if sim >= 0.65:
+        return "some"
+    return "different"
+
+
+def venue_level(sim: float | None) -> str:
+    if sim is None:
+        return "unknown"
+    if sim >= 0.9:
+        return "same"
+    if sim >= 0.7:
+        return "similar"
+    if sim >= VENUE_CONFLICT:
+        return "weak"
+    return "different"
+
+
+def address_level(a: _Rec, b: _Rec) -> str:
+    """Parsed street addresses: the same number and street, or not; unknown when either has none.
+
+    Parsing (usaddress) is paid only where the cheap reading cannot tell: two venues written alike
+    are one address, and two with house numbers none of which is shared are two."""
+    va, vb = a.venue, b.venue
+    if va is None or vb is None:
+        return "unknown"
+    na, nb = _numbers(va), _numbers(vb)
+    if not na or not nb:
+        return "unknown"
+    if not (na & nb):
+        return "different"
+    if va == vb:
+        return "same"
+    pa = _street(va) or street_address(a.event.location)
+    pb = _street(vb) or street_address(b.event.location)
+    if pa is None or pb is None:
+        return "unknown"
+    if pa[0] != pb[0]:
+        return "different"
+    sa, sb = pa[1].split(), pb[1].split()
+    # "W Belmont" and "W Belmont Ave": one street when one names it more fully.
+    if pa[1] == pb[1] or set(sa) <= set(sb) or set(sb) <= set(sa):
+        return "same"
+    return "different"
+
+
+_STREET_TYPES = frozenset("st ave rd blvd dr ln ct pl pkwy hwy sq ter way cir trl loop row".split())
+_DIRECTIONS = frozenset("n s e w ne nw se sw".split())
+
+
+@lru_cache(maxsize=65536)
+def _street(venue: str) -> tuple[str, str] | None:
+    """(number, street) read from a normalized venue when it is written plainly ("... 1200 w belmont ave ...");
+    None sends the location to usaddress."""
+    words = venue.split()
+    for i, w in enumerate(words):
+        if not w.isdigit():
+            continue
+        street = []
+        for x in words[i + 1:i + 6]:
+            street.append(x)
+            if x in _STREET_TYPES and len(street) >= 2 and not (len(street) == 2 and street[0] in _DIRECTIONS):
+                return w, " ".join(street)
+        return None
+    return None
+
+
+@lru_cache(maxsize=65536)
+def _numbers(venue: str) -> frozenset[str]:
+    return frozenset(w for w in venue.split() if w.isdigit())
+
+
+def _weight(field: str, level: str) -> float:
+    return W.WEIGHTS[field][level]
+
+
+def _no(a, b, title, relation, venue, shared, reason, comparisons=(), weight=-math.inf) -> PairScore:
+    return PairScore(a.key, b.key, 0.0 if weight == -math.inf else _probability(weight), title, relation, venue,
+                     shared, False, reason, -99.0 if weight == -math.inf else weight, tuple(comparisons))
+
+
+def _probability(weight: float) -> float:
+    return 1.0 / (1.0 + 2.0 ** (-max(-60.0, min(60.0, weight))))
+
+
+def comparisons_of(a: _Rec, b: _Rec, relation: str, title: float, venue: float | None, shared: bool
+                   ) -> list[Comparison]:
+    """Every field's level and weight for a pair whose starts can be the same moment."""
+    address = address_level(a, b)
+    vlevel = venue_level(venue)
+    if relation == "hours":
+        same_place = vlevel == "same" or address == "same" or shared
+        start = "hours_same_place" if same_place else "hours"
+    else:
+        start = {"exact": "exact", "date": "date_only"}[relation]
+    if a.urls and b.urls:
+        link = "shared" if shared else "different"
+    else:
+        link = "unknown"
+    if a.online and b.online:
+        online = "both"
+    elif (a.online and b.venue is not None) or (b.online and a.venue is not None):
+        online = "mixed"
+    else:
+        online = "neither"
+    levels = (("title", title_level(title)), ("start", start), ("venue", vlevel), ("address", address),
+              ("link", link), ("online", online))
+    return [Comparison(f, lv, _weight(f, lv)) for f, lv in levels]
 
 
 def _evaluate(a: _Rec, b: _Rec, slack: float = 0.0) -> PairScore:
     if a.key > b.key:
         a, b = b, a
-    relation = _time_relation(a, b)
-    title = title_similarity(a.title, b.title) if a.title <= b.title else title_similarity(b.title, a.title)
-    venue = venue_similarity(a.venue, b.venue) if (a.venue or "") <= (b.venue or "") else \
-        venue_similarity(b.venue, a.venue)
-    shared = bool(a.urls & b.urls)
-    time_weight = {"exact": 1.0, "date": 0.7, "hours": 0.6, "none": 0.0}[relation]
-    score = 0.55 * title + 0.25 * time_weight + 0.2 * (0.6 if venue is None else venue) + (0.1 if shared else 0)
-    score = min(1.0, score)
     if a.key == b.key:
-        return PairScore(a.key, b.key, 1.0, 1.0, relation, venue, shared, True, "the same record")
+        return PairScore(a.key, b.key, 1.0, 1.0, "exact", None, False, True, "the same record", 99.0)
+    relation = _time_relation(a, b)
+    title = title_similarity(a.core, b.core) if a.core <= b.core else title_similarity(b.core, a.core)
+    venue = _venue_similarity(a, b)
+    shared = bool(a.urls & b.urls)
     if relation == "none":
-        return PairScore(a.key, b.key, score, title, relation, venue, shared, False,
-                         "they start at different times")
+        return _no(a, b, title, relation, venue, shared, "they start at different times")
     if a.source == b.source:
-        if relation == "exact" and fuzz.ratio(a.title, b.title) / 100 >= SAME_SOURCE_TITLE - slack / 2 \
+        if relation == "exact" and fuzz.ratio(a.title, b.title) / 100 >= SAME_SOURCE_TITLE - slack / 100 \
                 and (venue is None or venue >= 0.9):
-            return PairScore(a.key, b.key, score, title, relation, venue, shared, True,
-                             "one source announced the same event twice")
-        return PairScore(a.key, b.key, score, title, relation, venue, shared, False,
-                         "two records of one source are different events")
-    if venue is not None and venue < VENUE_CONFLICT - slack and not (shared and title >= 0.9):
-        return PairScore(a.key, b.key, score, title, relation, venue, shared, False, "their venues differ")
+            return PairScore(a.key, b.key, 1.0, title, relation, venue, shared, True,
+                             "one source announced the same event twice", 99.0)
+        return _no(a, b, title, relation, venue, shared, "two records of one source are different events")
+    comparisons = comparisons_of(a, b, relation, title, venue, shared)
+    weight = W.PRIOR_WEIGHT + sum(c.weight for c in comparisons)
+    if relation == "hours" and comparisons[1].level == "hours":
+        hours = abs(a.ts - b.ts) // 3600  # type: ignore[operator]
+        return _no(a, b, title, relation, venue, shared,
+                   f"they start {hours} hour{'s' if hours != 1 else ''} apart and nothing shows the place or the "
+                   "link is the same", comparisons, weight)
     region_a, region_b = a.event.region, b.event.region
     if region_a and region_b and region_a != region_b and not shared and (venue is None or venue < 0.85):
-        return PairScore(a.key, b.key, score, title, relation, venue, shared, False,
-                         f"they are in different regions ({region_a}, {region_b})")
-    needed = (TITLE_NEEDED_WITH_URL if shared else TITLE_NEEDED)[relation] - slack
-    if relation == "hours" and not shared:
-        hours = abs(a.ts - b.ts) / 3600  # type: ignore[operator]
-        needed = max(needed, (0.86 if hours <= 1 else 0.9 if hours <= 3 else 0.95) - slack)
-    if title >= needed:
-        how = {"exact": "the same start", "date": "the same day (one gives no time)",
-               "hours": "starts a whole number of hours apart (a time zone slip)"}[relation]
-        return PairScore(a.key, b.key, score, title, relation, venue, shared, True,
-                         f"similar titles ({title:.2f}) and {how}" + (", and the same link" if shared else ""))
-    return PairScore(a.key, b.key, score, title, relation, venue, shared, False,
-                     f"titles too different ({title:.2f} < {needed:.2f})")
+        return _no(a, b, title, relation, venue, shared, f"they are in different regions ({region_a}, {region_b})",
+                   comparisons, weight)
+    needed = W.THRESHOLD - slack
+    if weight >= needed:
+        return PairScore(a.key, b.key, _probability(weight), title, relation, venue, shared, True,
+                         f"match weight {weight:+.1f} reaches {needed:+.1f}", weight, tuple(comparisons))
+    return PairScore(a.key, b.key, _probability(weight), title, relation, venue, shared, False,
+                     f"match weight {weight:+.1f} is below {needed:+.1f}", weight, tuple(comparisons))
 
 
-def score_pair(a: Event, b: Event, *, source_types: Mapping[str, str] | None = None) -> PairScore:
-    """How two source records compare: the scores and the decision merge would make for the pair."""
-    return _evaluate(_prepare(a, 0, source_types), _prepare(b, 1, source_types))
+def strongly_matched(a: _Rec, b: _Rec) -> bool:
+    """Whether two records are one event beyond doubt: the same start and a weight well past the threshold."""
+    s = _evaluate(a, b)
+    return s.match and s.time in ("exact", "date") and s.weight >= W.THRESHOLD + STRONG_MARGIN
+
+
+def score_pair(a: Event, b: Event, *, source_types: Mapping[str, str] | None = None,
+               decorations: Mapping[str, object] | None = None) -> PairScore:
+    """How two source records compare: the scores and the decision merge would make for the pair.
+    `decorations` (source id -> Decoration, from decorations.learn_decorations over all records)
+    makes the titles compare as merge compares them."""
+    da = db = None
+    if decorations:
+        da = decorations.get(a.sources[0].source if a.sources else "")
+        db = decorations.get(b.sources[0].source if b.sources else "")
+    return _evaluate(_prepare(a, 0, source_types, da), _prepare(b, 1, source_types, db))

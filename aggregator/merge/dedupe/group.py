@@ -6,7 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from aggregator.merge.dedupe.candidates import _candidates
-from aggregator.merge.dedupe.compare import LINKAGE_SLACK, PairScore, _evaluate, _Rec
+from aggregator.merge.dedupe.compare import LINKAGE_SLACK, PairScore, _evaluate, _Rec, strongly_matched
+from aggregator.merge.dedupe.rules import time_record
 from aggregator.model import Event
 
 # ---------------------------------------------------------------------------------------------
@@ -107,7 +108,7 @@ def _group(recs: list[_Rec], same: list[list[int]], never: set[tuple[int, int]]
         s = _evaluate(recs[i], recs[j])
         strict[(i, j)] = s
         if s.match:
-            scored.append((-s.score, recs[i].key, recs[j].key, i, j, s))
+            scored.append((-s.weight, recs[i].key, recs[j].key, i, j, s))
     scored.sort(key=lambda t: t[:3])
 
     def loose(i: int, j: int) -> bool:
@@ -130,3 +131,28 @@ def _group(recs: list[_Rec], same: list[list[int]], never: set[tuple[int, int]]
     groups = [sorted(m, key=lambda i: recs[i].key) for m in members.values()]
     groups.sort(key=lambda g: recs[g[0]].key)
     return groups, joined, len(candidates)
+
+
+def split_weak_cancellations(recs: list[_Rec], groups: list[list[int]], pinned: set[int]) -> list[list[int]]:
+    """Cancellation is decided per real-world event: a cancelled record stays in a group of records
+    that are not cancelled only when it is strongly matched to the record whose start the event
+    publishes (the same start, a weight well past the threshold). Otherwise it is its own event,
+    so that a cancelled copy never cancels a different event it was joined to. Records a curator
+    joined with `same` stay where they are."""
+    out: list[list[int]] = []
+    for g in groups:
+        cancelled = [i for i in g if recs[i].cancelled and i not in pinned]
+        alive = [i for i in g if not recs[i].cancelled]
+        if not cancelled or not alive:
+            out.append(g)
+            continue
+        anchor = time_record([recs[i] for i in alive])
+        weak = {i for i in cancelled if not strongly_matched(recs[i], anchor)}
+        if not weak:
+            out.append(g)
+            continue
+        out.append([i for i in g if i not in weak])
+        weak_sorted = sorted(weak, key=lambda i: recs[i].key)
+        out.extend([i] for i in weak_sorted)
+    out.sort(key=lambda g: recs[g[0]].key)
+    return out

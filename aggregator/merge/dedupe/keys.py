@@ -204,3 +204,89 @@ def start_utc(event: Event) -> datetime | None:
     if isinstance(event.start, datetime):
         return event.start.astimezone(timezone.utc)
     return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Decorations, online events, street addresses
+# ---------------------------------------------------------------------------------------------
+
+# Asides and suffixes that describe the listing, not the event: "(members free)", "[IL]",
+# "@ The Drake Hotel", "- March 3". The part before them is the event's name.
+_ASIDE = re.compile(r"\s*(?:\([^()]{1,60}\)|\[[^\[\]]{1,40}\])\s*")
+_AT_SUFFIX = re.compile(r"\s+(?:@|\bat\s+the\b)\s+\S.*$", re.IGNORECASE)
+_SEGMENT = re.compile(r"\s+[|\u2013\u2014]\s+|\s+-\s+|\s*:\s+")
+
+
+@lru_cache(maxsize=65536)
+def title_core(title: str, strip_words: frozenset[str] = frozenset(), strip_segments: tuple[str, ...] = ()) -> str:
+    """The normalized title without its decorations: asides in parentheses or brackets, an "@ Venue"
+    suffix, and what a source is known to put on most of its titles (``strip_segments``: folded
+    leading or trailing segments such as "chicago massage meetup"; ``strip_words``: normalized words).
+    Never empty while the title has words: decorations are only dropped when something remains."""
+    text = strip_prefixes(title or "")
+    if strip_segments:
+        parts = [p for p in _SEGMENT.split(text) if p.strip()]
+        kept = [p for p in parts if _fold(p).strip() not in strip_segments]
+        if kept and len(kept) < len(parts):
+            text = " - ".join(kept)
+    bare = _AT_SUFFIX.sub("", _ASIDE.sub(" ", text)).strip()
+    core = norm_title(bare) if bare else ""
+    if len(core.split()) < 1:
+        core = norm_title(text)
+    if strip_words:
+        words = [w for w in core.split() if w not in strip_words]
+        if words:
+            core = " ".join(words)
+    return core
+
+
+_ONLINE = re.compile(r"\b(?:online|virtual(?:ly)?|zoom|webinar|live\s?stream|google meet|microsoft teams|teams meeting"
+                     r"|web\s?ex|remote)\b", re.IGNORECASE)
+_MEETING_HOSTS = ("zoom.us", "meet.google.com", "teams.microsoft.com", "teams.live.com", "webex.com",
+                  "gotomeeting.com", "youtube.com", "youtu.be", "crowdcast.io", "streamyard.com")
+
+
+_MEETING_URL = re.compile(r"^https?://(?:[\w\-]+\.)*(?:" + "|".join(re.escape(h) for h in _MEETING_HOSTS) + r")(?:[:/?#]|$)",
+                          re.IGNORECASE)
+
+
+def is_online(event: Event) -> bool:
+    """An event held online: its place says so ("Online", "Zoom") or its link is a meeting room."""
+    where = event.location or ""
+    if where and _ONLINE.search(where) and not _ADDRESS_HINT.search(where):
+        return True
+    if event.url and _MEETING_URL.match(event.url):
+        return True
+    if any(s.url and s.url != event.url and _MEETING_URL.match(s.url) for s in event.sources):
+        return True
+    return bool(not where and "webinar" in (event.title or "").lower())
+
+
+_ADDRESS_HINT = re.compile(r"\b\d{1,6}\s+[A-Za-z]")
+
+
+@lru_cache(maxsize=65536)
+def street_address(location: str | None) -> tuple[str, str] | None:
+    """(number, street) of a location's street address, parsed with usaddress, or None when it has none.
+
+    "The Drake Hotel, 140 East Walton Place, Chicago" -> ("140", "e walton pl"). Street words are
+    unified as venues are (Place -> pl, East -> e), so spellings of one address compare equal."""
+    if not location or not _ADDRESS_HINT.search(location):
+        return None
+    import usaddress  # a CRF model: loaded only when an address is compared
+
+    try:
+        tokens = usaddress.parse(location.replace("(", ", ").replace(")", ", "))
+    except Exception:  # usaddress raises on input its tokenizer cannot place; no address then
+        return None
+    number = next((t for t, label in tokens if label == "AddressNumber"), None)
+    street = [t for t, label in tokens if label in ("StreetNamePreDirectional", "StreetName", "StreetNamePostType",
+                                                      "StreetNamePostDirectional", "StreetNamePreType")]
+    if not number or not street:
+        return None
+    number = re.sub(r"\D", "", number)
+    words = _NON_WORD.sub(" ", _fold(" ".join(street))).split()
+    street_text = " ".join(_VENUE_MAP.get(w, w) for w in words)
+    if not number or not street_text:
+        return None
+    return number, street_text

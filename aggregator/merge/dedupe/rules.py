@@ -41,15 +41,23 @@ def clean_description(text: str | None) -> str:
     lines = [line if line in ("--", "-- ") else line.strip() for line in lines]
     return _without_footer(re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip())
 
-def _merge_group(group: list[_Rec]) -> Event:
+def time_record(group: list[_Rec]) -> _Rec:
+    """The record whose start is published: a time over a date, then the most precise zone (an explicit
+    offset, then a named zone, then a source's default), then the most authoritative source."""
+    return min(group, key=lambda r: (r.all_day, r.precision, r.authority, r.key))
+
+
+def _merge_group(group: list[_Rec], uid: str | None = None) -> Event:
+    """One event from a group of records (uid: the published uid; default the best record's)."""
+    if len(group) == 1:
+        return _single(group[0], uid)
     by_authority = sorted(group, key=lambda r: (r.authority, r.key))
     best = by_authority[0]
-    timed = [r for r in by_authority if r.utc is not None]
-    when = timed[0] if timed else best
+    when = time_record(group)
     end = when.event.end
     if end is None:
         for r in by_authority:
-            if r.event.end is not None and r.utc == when.utc and r.all_day == when.all_day:
+            if r.event.end is not None and r.ts == when.ts and r.all_day == when.all_day:
                 end = r.event.end
                 break
     title = strip_prefixes(best.event.title) or best.event.title
@@ -71,6 +79,22 @@ def _merge_group(group: list[_Rec]) -> Event:
         status = Status.TENTATIVE
     sources = tuple(sorted({s for r in group for s in r.event.sources}, key=lambda s: (s.source, s.external_id,
                                                                                       s.url or "")))
-    return Event(uid=best.event.uid, title=title, start=when.event.start, end=end, all_day=when.all_day,
+    return Event(uid=uid or best.event.uid, title=title, start=when.event.start, end=end, all_day=when.all_day,
                  timezone=when.event.timezone, location=location, url=url, description=description,
                  status=status, region=region, tags=tags, sources=sources)
+
+
+def _single(r: _Rec, uid: str | None = None) -> Event:
+    """A group of one record: the same rules, without the comparisons."""
+    ev = r.event
+    if r.cancelled:
+        status = Status.CANCELLED
+    else:
+        status = Status.CONFIRMED if ev.status == Status.CONFIRMED else Status.TENTATIVE
+    sources = ev.sources if len(ev.sources) <= 1 else tuple(
+        sorted(set(ev.sources), key=lambda s: (s.source, s.external_id, s.url or "")))
+    tags = ev.tags if len(ev.tags) <= 1 else tuple(sorted(set(ev.tags)))
+    return Event(uid=uid or ev.uid, title=strip_prefixes(ev.title) or ev.title, start=ev.start, end=ev.end,
+                 all_day=r.all_day, timezone=ev.timezone, location=ev.location or None, url=ev.url or None,
+                 description=clean_description(ev.description), status=status, region=ev.region or None, tags=tags,
+                 sources=sources)
