@@ -118,7 +118,11 @@ def _prepare(event: Event, idx: int, source_types: Mapping[str, str] | None,
         core = title_core(event.title, decoration.words, decoration.segments)
     else:
         core = title_core(event.title)
-    urls = frozenset(u for u in (norm_url(event.url), *(norm_url(s.url) for s in event.sources)) if u)
+    if len(event.sources) == 1 and event.sources[0].url == event.url:
+        u = norm_url(event.url)
+        urls = frozenset((u,)) if u else frozenset()
+    else:
+        urls = frozenset(u for u in (norm_url(event.url), *(norm_url(s.url) for s in event.sources)) if u)
     authority = _authority_of(ref.source, ref.external_id, source_types)
     return _Rec(idx=idx, event=event, key=(ref.source, ref.external_id), source=ref.source, ts=ts,
                 authority=(authority, ref.source), title=title, tokens=frozenset(core.split()), all_day=ts is None,
@@ -340,7 +344,7 @@ def _probability(weight: float) -> float:
 
 
 def comparisons_of(a: _Rec, b: _Rec, relation: str, title: float, venue: float | None, shared: bool
-                   ) -> list[Comparison]:
+                   ) -> tuple[Comparison, ...]:
     """Every field's level and weight for a pair whose starts can be the same moment."""
     address = address_level(a, b)
     vlevel = venue_level(venue)
@@ -359,9 +363,13 @@ def comparisons_of(a: _Rec, b: _Rec, relation: str, title: float, venue: float |
         online = "mixed"
     else:
         online = "neither"
-    levels = (("title", title_level(title)), ("start", start), ("venue", vlevel), ("address", address),
-              ("link", link), ("online", online))
-    return [Comparison(f, lv, _weight(f, lv)) for f, lv in levels]
+    c = _COMPARISONS
+    return (c["title", title_level(title)], c["start", start], c["venue", vlevel], c["address", address],
+            c["link", link], c["online", online])
+
+
+#: One Comparison per (field, level), made once: pairs share them.
+_COMPARISONS = {(f, lv): Comparison(f, lv, w) for f, levels in W.WEIGHTS.items() for lv, w in levels.items()}
 
 
 def _evaluate(a: _Rec, b: _Rec, slack: float = 0.0) -> PairScore:
@@ -382,8 +390,15 @@ def _evaluate(a: _Rec, b: _Rec, slack: float = 0.0) -> PairScore:
                              "one source announced the same event twice", 99.0)
         return _no(a, b, title, relation, venue, shared, "two records of one source are different events")
     comparisons = comparisons_of(a, b, relation, title, venue, shared)
-    weight = W.PRIOR_WEIGHT + sum(c.weight for c in comparisons)
-    if relation == "hours" and comparisons[1].level == "hours":
+    c0, c1, c2, c3, c4, c5 = comparisons
+    weight = W.PRIOR_WEIGHT + c0.weight + c1.weight + c2.weight + c3.weight + c4.weight + c5.weight
+    if relation == "hours" and c1.level == "hours" and slack > 0:
+        # Checking every member of two groups that a strict match joins: the place or the link is
+        # already shown the same by the group's other members, so the zone slip is weighed as such.
+        hourly = _COMPARISONS["start", "hours_same_place"]
+        weight += hourly.weight - c1.weight
+        comparisons = (c0, hourly, c2, c3, c4, c5)
+    elif relation == "hours" and c1.level == "hours":
         hours = abs(a.ts - b.ts) // 3600  # type: ignore[operator]
         return _no(a, b, title, relation, venue, shared,
                    f"they start {hours} hour{'s' if hours != 1 else ''} apart and nothing shows the place or the "
@@ -395,9 +410,9 @@ def _evaluate(a: _Rec, b: _Rec, slack: float = 0.0) -> PairScore:
     needed = W.THRESHOLD - slack
     if weight >= needed:
         return PairScore(a.key, b.key, _probability(weight), title, relation, venue, shared, True,
-                         f"match weight {weight:+.1f} reaches {needed:+.1f}", weight, tuple(comparisons))
+                         f"match weight {weight:+.1f} reaches {needed:+.1f}", weight, comparisons)
     return PairScore(a.key, b.key, _probability(weight), title, relation, venue, shared, False,
-                     f"match weight {weight:+.1f} is below {needed:+.1f}", weight, tuple(comparisons))
+                     f"match weight {weight:+.1f} is below {needed:+.1f}", weight, comparisons)
 
 
 def strongly_matched(a: _Rec, b: _Rec) -> bool:

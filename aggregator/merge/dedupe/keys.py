@@ -89,6 +89,7 @@ _CANCEL_BRACKET_SUFFIX = re.compile(r"\s*[\[(]\s*(?:" + _CANCEL_WORDS + r")\s*[\
 _SLASHES = re.compile(r"/+")
 
 
+@lru_cache(maxsize=65536)
 def strip_prefixes(title: str) -> str:
     """The title without reply/forward/reminder/cancellation markers, as people would show it.
 
@@ -229,8 +230,10 @@ def title_core(title: str, strip_words: frozenset[str] = frozenset(), strip_segm
         kept = [p for p in parts if _fold(p).strip() not in strip_segments]
         if kept and len(kept) < len(parts):
             text = " - ".join(kept)
-    bare = _AT_SUFFIX.sub("", _ASIDE.sub(" ", text)).strip()
-    core = norm_title(bare) if bare else ""
+    bare = _AT_SUFFIX.sub("", _ASIDE.sub(" ", text)).strip() if ("(" in text or "[" in text or "@" in text
+                                                                    or " at the " in text.lower()) else text
+    # norm_title strips the same prefixes again: the title as given shares its cache with merge's.
+    core = norm_title(title if bare == text and not strip_segments else bare) if bare else ""
     if len(core.split()) < 1:
         core = norm_title(text)
     if strip_words:
@@ -252,14 +255,18 @@ _MEETING_URL = re.compile(r"^https?://(?:[\w\-]+\.)*(?:" + "|".join(re.escape(h)
 
 def is_online(event: Event) -> bool:
     """An event held online: its place says so ("Online", "Zoom") or its link is a meeting room."""
-    where = event.location or ""
+    if _online(event.location, event.url, event.title):
+        return True
+    return any(s.url and s.url != event.url and _MEETING_URL.match(s.url) for s in event.sources)
+
+
+@lru_cache(maxsize=65536)
+def _online(where: str | None, url: str | None, title: str | None) -> bool:
     if where and _ONLINE.search(where) and not _ADDRESS_HINT.search(where):
         return True
-    if event.url and _MEETING_URL.match(event.url):
+    if url and _MEETING_URL.match(url):
         return True
-    if any(s.url and s.url != event.url and _MEETING_URL.match(s.url) for s in event.sources):
-        return True
-    return bool(not where and "webinar" in (event.title or "").lower())
+    return bool(not where and title and "webinar" in title.lower())
 
 
 _ADDRESS_HINT = re.compile(r"\b\d{1,6}\s+[A-Za-z]")

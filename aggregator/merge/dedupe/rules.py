@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+from functools import lru_cache
 
 import nh3
 
@@ -25,6 +26,7 @@ def _without_footer(text: str) -> str:
     return text[:cut].strip()
 
 
+@lru_cache(maxsize=16384)
 def clean_description(text: str | None) -> str:
     """A description as plain text: any HTML sanitised away with nh3, entities decoded, tidy spaces,
     and no mail signature or mailing-list footer."""

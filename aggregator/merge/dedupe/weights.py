@@ -9,23 +9,23 @@ that are duplicates. THRESHOLD: the match weight (bits) a pair needs.
 import math
 
 M = {
-    'title': {'same': 0.963475, 'very_similar': 0.034322, 'similar': 0.001803, 'some': 0.00028, 'different': 0.00012},
-    'start': {'exact': 0.889223, 'date_only': 0.00012, 'hours_same_place': 0.098798, 'hours': 0.011859},
-    'venue': {'same': 0.912126, 'similar': 0.000601, 'weak': 0.0002, 'different': 8e-05, 'unknown': 0.086993},
-    'address': {'same': 0.912527, 'different': 8e-05, 'unknown': 0.087393},
-    'link': {'shared': 0.038729, 'different': 0.961071, 'unknown': 0.0002},
-    'online': {'both': 8e-05, 'mixed': 2e-05, 'neither': 0.9999},
+    'title': {'same': 0.961028, 'very_similar': 0.035302, 'similar': 0.00268, 'some': 0.000693, 'different': 0.000297},
+    'start': {'exact': 0.888991, 'date_only': 0.000297, 'hours_same_place': 0.098568, 'hours': 0.012144},
+    'venue': {'same': 0.910279, 'similar': 0.001485, 'weak': 0.000495, 'different': 0.000198, 'unknown': 0.087543},
+    'address': {'same': 0.911269, 'different': 0.000198, 'unknown': 0.088533},
+    'link': {'shared': 0.039683, 'different': 0.959327, 'unknown': 0.00099},
+    'online': {'both': 0.000198, 'mixed': 5e-05, 'neither': 0.999752},
 }
 U = {
-    'title': {'same': 0.452076, 'very_similar': 0.018166, 'similar': 0.001038, 'some': 0.177163, 'different': 0.351557},
-    'start': {'exact': 0.475433, 'date_only': 0.000519, 'hours_same_place': 0.159343, 'hours': 0.364706},
-    'venue': {'same': 0.177163, 'similar': 0.001038, 'weak': 0.001557, 'different': 0.743772, 'unknown': 0.076471},
-    'address': {'same': 0.177163, 'different': 0.745329, 'unknown': 0.077509},
-    'link': {'shared': 5.2e-05, 'different': 0.998962, 'unknown': 0.000986},
-    'online': {'both': 0.000311, 'mixed': 0.000208, 'neither': 0.999481},
+    'title': {'same': 0.452271, 'very_similar': 0.018151, 'similar': 0.00099, 'some': 0.177152, 'different': 0.351437},
+    'start': {'exact': 0.475372, 'date_only': 0.000495, 'hours_same_place': 0.159396, 'hours': 0.364737},
+    'venue': {'same': 0.1772, 'similar': 0.00099, 'weak': 0.001485, 'different': 0.743914, 'unknown': 0.076411},
+    'address': {'same': 0.1772, 'different': 0.745399, 'unknown': 0.077401},
+    'link': {'shared': 5e-05, 'different': 0.99896, 'unknown': 0.00099},
+    'online': {'both': 0.000297, 'mixed': 0.000198, 'neither': 0.999505},
 }
 PRIOR = 0.722814
-THRESHOLD = 3.5
+THRESHOLD = 0.5
 
 WEIGHTS = {f: {lv: math.log2(M[f][lv] / U[f][lv]) for lv in M[f]} for f in M}
 PRIOR_WEIGHT = math.log2(PRIOR / (1 - PRIOR))
