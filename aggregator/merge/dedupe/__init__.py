@@ -35,8 +35,8 @@ How records are matched
 
 How a group becomes one event (the merge rules)
 -----------------------------------------------
-Sources are ranked by authority: ical > jsonld > html > rss > mail types
-(``source_types`` maps source id -> type), then by source id.
+Sources are ranked by the authority their adapter declares (SourceAdapter.authority: ical >
+jsonld > html > rss > mail types; ``source_types`` maps source id -> type), then by source id.
 
 - start/end/all_day/timezone: the most precise time: a datetime over a date, then
   the most authoritative source (a calendar states its zone; mail prose guesses it).
@@ -84,12 +84,12 @@ from aggregator.merge.dedupe.decorations import Decoration, learn_decorations
 from aggregator.merge.dedupe.group import MergeResult, _group, _override_lists, _resolve_ref, ref_matches, \
     split_weak_cancellations
 from aggregator.merge.dedupe.identity import _age_key, _content_match, _mint
-from aggregator.merge.dedupe.keys import (AUTHORITY, norm_title, norm_url, norm_venue, start_utc, strip_prefixes,
-                                          title_says_cancelled, venue_is_real)
+from aggregator.merge.dedupe.keys import (norm_title, norm_url, norm_venue, start_utc, strip_prefixes,
+                                          title_says_cancelled, type_authority, venue_is_real)
 from aggregator.merge.dedupe.rules import _merge_group, clean_description
 from aggregator.model import Event, SourceRef
 
-__all__ = ["AUTHORITY", "MergeResult", "PairScore", "benchmark_merge", "clean_description", "merge",
+__all__ = ["type_authority", "MergeResult", "PairScore", "benchmark_merge", "clean_description", "merge",
            "merge_detailed", "norm_title", "norm_url", "norm_venue", "pairwise_quality", "ref_matches",
            "score_pair", "start_utc", "strip_prefixes", "title_says_cancelled", "title_similarity",
            "venue_is_real", "venue_similarity", "LINKAGE_SLACK", "MAX_HOURS_OFF", "SAME_SOURCE_TITLE",

@@ -27,10 +27,11 @@ from zoneinfo import ZoneInfo
 
 from rapidfuzz import fuzz
 
-from aggregator.merge.dedupe import weights as W
-from aggregator.merge.dedupe.keys import AUTHORITY, _UNKNOWN_AUTHORITY, is_online, norm_title, norm_url, norm_venue, \
+import aggregator.merge.dedupe.weights as W
+from aggregator.merge.dedupe.keys import is_online, type_authority, norm_title, norm_url, norm_venue, \
     street_address, title_core, title_says_cancelled
 from aggregator.model import Event, SourceRef, Status
+from sources.base import AUTHORITY_MAIL, AUTHORITY_PAGE, AUTHORITY_UNKNOWN
 
 # ---------------------------------------------------------------------------------------------
 # Records prepared for matching
@@ -69,18 +70,18 @@ class _Rec:
 def _authority_of(source: str, external_id: str, source_types: Mapping[str, str] | None) -> int:
     if source_types and source in source_types:
         value = source_types[source]
-        if isinstance(value, int):  # an adapter's declared authority
+        if isinstance(value, int):  # an authority given directly
             return value
-        return AUTHORITY.get(value, _UNKNOWN_AUTHORITY)
+        return type_authority(value)
     # No types given: guess from the shape of the identity (a Message-ID is mail).
     if external_id.startswith("<") and "@" in external_id:
-        return AUTHORITY["mail"]
-    return _UNKNOWN_AUTHORITY
+        return AUTHORITY_MAIL
+    return AUTHORITY_UNKNOWN
 
 
 #: Authority at or below which a source is structured (a calendar, schema.org, a mapped page):
 #: its zone is stated by the source, not guessed from prose.
-STRUCTURED = AUTHORITY["html"]
+STRUCTURED = AUTHORITY_PAGE
 
 
 def _precision(start: datetime | date, authority: int, default_zone: str | None) -> int:

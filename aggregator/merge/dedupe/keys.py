@@ -8,11 +8,22 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from aggregator.errors import UnknownSourceType
 from aggregator.model import Event
+from sources.base import AUTHORITY_UNKNOWN
+from sources.registry import adapter_for
 
-#: Authority of a source by its type: lower is more authoritative.
-AUTHORITY = {"ical": 0, "jsonld": 1, "html": 2, "rss": 3, "mbox": 4, "maildir": 4, "imap": 4, "mail": 4}
-_UNKNOWN_AUTHORITY = 5
+
+
+@lru_cache(maxsize=None)
+def type_authority(type_name: str) -> int:
+    """The authority an adapter type declares (lower is more trusted); a type no installed
+    adapter registers ranks last."""
+    try:
+        return adapter_for(type_name).authority
+    except UnknownSourceType:
+        return AUTHORITY_UNKNOWN
+
 
 _CANCEL_WORDS = r"cancel+ed|cancel+ation|canceled|cancelled|called off|postponed"
 _PREFIX = re.compile(
