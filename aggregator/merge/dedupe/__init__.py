@@ -87,13 +87,17 @@ from aggregator.merge.dedupe.identity import _age_key, _content_match, _mint
 from aggregator.merge.dedupe.keys import (norm_title, norm_url, norm_venue, start_utc, strip_prefixes,
                                           title_says_cancelled, type_authority, venue_is_real)
 from aggregator.merge.dedupe.rules import _merge_group, clean_description
+import aggregator.merge.dedupe.weights as _weights
 from aggregator.model import Event, SourceRef
 
 __all__ = ["type_authority", "MergeResult", "PairScore", "benchmark_merge", "clean_description", "merge",
            "merge_detailed", "norm_title", "norm_url", "norm_venue", "pairwise_quality", "ref_matches",
            "score_pair", "start_utc", "strip_prefixes", "title_says_cancelled", "title_similarity",
            "venue_is_real", "venue_similarity", "LINKAGE_SLACK", "MAX_HOURS_OFF", "SAME_SOURCE_TITLE",
-           "Comparison", "Decoration", "learn_decorations", "VENUE_CONFLICT"]
+           "Comparison", "Decoration", "learn_decorations", "VENUE_CONFLICT", "PRIOR_WEIGHT", "THRESHOLD"]
+
+PRIOR_WEIGHT = _weights.PRIOR_WEIGHT
+THRESHOLD = _weights.THRESHOLD
 
 log = logging.getLogger(__name__)
 
