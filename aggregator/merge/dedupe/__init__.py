@@ -210,7 +210,8 @@ def _instant(event: Event) -> str:
 def merge(records: Sequence[Event], known: Mapping[str, str], overrides=None, *,
           first_published: Mapping[str, object] | None = None,
           previous: Mapping[str, Event] | None = None,
-          source_types: Mapping[str, str] | None = None) -> list[Event]:
+          source_types: Mapping[str, object] | None = None,
+          source_zones: Mapping[str, str] | None = None) -> list[Event]:
     """One Event per real-world event, uid stable across runs; see the module docstring.
 
     records: normalized source records (one SourceRef each, uid = record uid).
@@ -219,9 +220,11 @@ def merge(records: Sequence[Event], known: Mapping[str, str], overrides=None, *,
     first_published: published uid -> when it was first published (the oldest uid wins).
     previous: last run's published events by uid (matches records whose UIDs churn).
     source_types: source id -> adapter type, for the authority ranking.
+    source_zones: source id -> the zone its zone-less times are read in (its own, else the calendar's):
+        a record whose zone differs was given one (a TZID, a zone word), which makes its start more precise.
     """
     return merge_detailed(records, known, overrides, first_published=first_published, previous=previous,
-                          source_types=source_types).events
+                          source_types=source_types, source_zones=source_zones).events
 
 
 def benchmark_merge(records: Sequence[Event], **kwargs) -> dict:
