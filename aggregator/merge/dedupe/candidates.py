@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 from rapidfuzz import fuzz, process
 
@@ -67,13 +67,17 @@ def _candidates(recs: list[_Rec]) -> set[tuple[int, int]]:
     #    whole number of hours away (a zone slip: the same minute of the hour), or on the day a
     #    date-only record gives.
     df: dict[str, int] = defaultdict(int)
-    for r in recs:
-        for t in r.tokens:
-            df[t] += 1
+    for tokens, count in Counter(r.tokens for r in recs).items():
+        for t in tokens:
+            df[t] += count
     timed: dict[tuple, list[int]] = defaultdict(list)
     dated: dict[tuple, list[int]] = defaultdict(list)
+    by_core: dict[str, tuple[str, ...]] = {}
     for r in recs:
-        r.block_tokens = tuple(sorted(sorted(r.tokens, key=lambda t: (df[t], t))[:2]))
+        sig = by_core.get(r.core)
+        if sig is None:
+            sig = by_core[r.core] = tuple(sorted(sorted(r.tokens, key=lambda t: (df[t], t))[:2]))
+        r.block_tokens = sig
         # Indexed under its region and under "*" (every region), so that a regional record looks
         # up its region and the national ("") records, and a national record looks up "*".
         # (Equal titles have equal rarest words, so the two words are the one key needed.)

@@ -178,6 +178,7 @@ class PairScore:
     reason: str  # a short sentence
     weight: float = 0.0  # the match weight in bits (prior log-odds + every comparison's weight)
     comparisons: tuple[Comparison, ...] = ()
+    veto: str = ""  # the outright rule that decided the pair ("time", "source", "hours", "region"), or ""
 
     def as_dict(self) -> dict:
         return {"a": ":".join(self.a), "b": ":".join(self.b), "score": round(self.score, 3),
@@ -309,7 +310,7 @@ _STREET_TYPES = frozenset("st ave rd blvd dr ln ct pl pkwy hwy sq ter way cir tr
 _DIRECTIONS = frozenset("n s e w ne nw se sw".split())
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=1 << 18)
 def _street(venue: str) -> tuple[str, str] | None:
     """(number, street) read from a normalized venue when it is written plainly ("... 1200 w belmont ave ...");
     None sends the location to usaddress."""
@@ -326,7 +327,7 @@ def _street(venue: str) -> tuple[str, str] | None:
     return None
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=1 << 18)
 def _numbers(venue: str) -> frozenset[str]:
     return frozenset(w for w in venue.split() if w.isdigit())
 
@@ -335,9 +336,9 @@ def _weight(field: str, level: str) -> float:
     return W.WEIGHTS[field][level]
 
 
-def _no(a, b, title, relation, venue, shared, reason, comparisons=(), weight=-math.inf) -> PairScore:
+def _no(a, b, title, relation, venue, shared, reason, comparisons=(), weight=-math.inf, veto="") -> PairScore:
     return PairScore(a.key, b.key, 0.0 if weight == -math.inf else _probability(weight), title, relation, venue,
-                     shared, False, reason, -99.0 if weight == -math.inf else weight, tuple(comparisons))
+                     shared, False, reason, -99.0 if weight == -math.inf else weight, tuple(comparisons), veto)
 
 
 def _probability(weight: float) -> float:
@@ -383,13 +384,14 @@ def _evaluate(a: _Rec, b: _Rec, slack: float = 0.0) -> PairScore:
     venue = _venue_similarity(a, b)
     shared = bool(a.urls & b.urls)
     if relation == "none":
-        return _no(a, b, title, relation, venue, shared, "they start at different times")
+        return _no(a, b, title, relation, venue, shared, "they start at different times", veto="time")
     if a.source == b.source:
         if relation == "exact" and fuzz.ratio(a.title, b.title) / 100 >= SAME_SOURCE_TITLE - slack / 100 \
                 and (venue is None or venue >= 0.9):
             return PairScore(a.key, b.key, 1.0, title, relation, venue, shared, True,
                              "one source announced the same event twice", 99.0)
-        return _no(a, b, title, relation, venue, shared, "two records of one source are different events")
+        return _no(a, b, title, relation, venue, shared, "two records of one source are different events",
+                   veto="source")
     comparisons = comparisons_of(a, b, relation, title, venue, shared)
     c0, c1, c2, c3, c4, c5 = comparisons
     weight = W.PRIOR_WEIGHT + c0.weight + c1.weight + c2.weight + c3.weight + c4.weight + c5.weight
@@ -403,11 +405,11 @@ def _evaluate(a: _Rec, b: _Rec, slack: float = 0.0) -> PairScore:
         hours = abs(a.ts - b.ts) // 3600  # type: ignore[operator]
         return _no(a, b, title, relation, venue, shared,
                    f"they start {hours} hour{'s' if hours != 1 else ''} apart and nothing shows the place or the "
-                   "link is the same", comparisons, weight)
+                   "link is the same", comparisons, weight, "hours")
     region_a, region_b = a.event.region, b.event.region
     if region_a and region_b and region_a != region_b and not shared and (venue is None or venue < 0.85):
         return _no(a, b, title, relation, venue, shared, f"they are in different regions ({region_a}, {region_b})",
-                   comparisons, weight)
+                   comparisons, weight, "region")
     needed = W.THRESHOLD - slack
     if weight >= needed:
         return PairScore(a.key, b.key, _probability(weight), title, relation, venue, shared, True,

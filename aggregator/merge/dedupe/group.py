@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from aggregator.merge.dedupe.candidates import _candidates
 from aggregator.merge.dedupe.compare import LINKAGE_SLACK, PairScore, _evaluate, _Rec, strongly_matched
 from aggregator.merge.dedupe.rules import time_record
+from aggregator.merge.dedupe.weights import THRESHOLD
 from aggregator.model import Event
 
 # ---------------------------------------------------------------------------------------------
@@ -117,7 +118,14 @@ def _group(recs: list[_Rec], same: list[list[int]], never: set[tuple[int, int]]
             return False
         ok = loose_cache.get(k)
         if ok is None:
-            ok = loose_cache[k] = _evaluate(recs[k[0]], recs[k[1]], slack=LINKAGE_SLACK).match
+            s = strict.get(k)
+            if s is not None and (s.match or s.veto in ("time", "region")):
+                ok = s.match  # slack changes neither a match nor these outright rules
+            elif s is not None and not s.veto:
+                ok = s.weight >= THRESHOLD - LINKAGE_SLACK
+            else:
+                ok = _evaluate(recs[k[0]], recs[k[1]], slack=LINKAGE_SLACK).match
+            loose_cache[k] = ok
         return ok
 
     for _, _, _, i, j, s in scored:

@@ -100,7 +100,7 @@ _CANCEL_BRACKET_SUFFIX = re.compile(r"\s*[\[(]\s*(?:" + _CANCEL_WORDS + r")\s*[\
 _SLASHES = re.compile(r"/+")
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=1 << 18)
 def strip_prefixes(title: str) -> str:
     """The title without reply/forward/reminder/cancellation markers, as people would show it.
 
@@ -124,7 +124,7 @@ def title_says_cancelled(title: str) -> bool:
     return bool(_CANCEL_IN_TITLE.search(title or ""))
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=1 << 18)
 def norm_title(title: str) -> str:
     """The title as compared: folded, prefixes and organiser label gone, abbreviations unified,
     dates and filler words dropped, words separated by single spaces."""
@@ -157,7 +157,7 @@ _SUITE = re.compile(r"(?:\b(?:suite|ste|unit|room|rm|floor|fl|apt)\b\.?\s*#?\s*[
                     r"|\b\d+(?:st|nd|rd|th)\s+floor\b)")
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=1 << 18)
 def norm_venue(location: str | None) -> str | None:
     """The venue as compared, or None when it says nothing (empty, "TBA", "online")."""
     if not location:
@@ -179,7 +179,7 @@ def venue_is_real(location: str | None) -> bool:
 _TRACKING = re.compile(r"^(?:utm_\w+|fbclid|gclid|mc_cid|mc_eid|ref|ref_src|_ga|igshid|s|si)$")
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=1 << 18)
 def norm_url(url: str | None) -> str | None:
     """An URL as compared: no scheme, no www., no tracking parameters, no fragment or final slash.
     None for a site's home page, which says nothing about one event."""
@@ -229,7 +229,7 @@ _AT_SUFFIX = re.compile(r"\s+(?:@|\bat\s+the\b)\s+\S.*$", re.IGNORECASE)
 _SEGMENT = re.compile(r"\s+[|\u2013\u2014]\s+|\s+-\s+|\s*:\s+")
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=1 << 18)
 def title_core(title: str, strip_words: frozenset[str] = frozenset(), strip_segments: tuple[str, ...] = ()) -> str:
     """The normalized title without its decorations: asides in parentheses or brackets, an "@ Venue"
     suffix, and what a source is known to put on most of its titles (``strip_segments``: folded
@@ -268,10 +268,13 @@ def is_online(event: Event) -> bool:
     """An event held online: its place says so ("Online", "Zoom") or its link is a meeting room."""
     if _online(event.location, event.url, event.title):
         return True
-    return any(s.url and s.url != event.url and _MEETING_URL.match(s.url) for s in event.sources)
+    for s in event.sources:
+        if s.url and s.url != event.url and _MEETING_URL.match(s.url):
+            return True
+    return False
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=1 << 18)
 def _online(where: str | None, url: str | None, title: str | None) -> bool:
     if where and _ONLINE.search(where) and not _ADDRESS_HINT.search(where):
         return True
@@ -283,7 +286,7 @@ def _online(where: str | None, url: str | None, title: str | None) -> bool:
 _ADDRESS_HINT = re.compile(r"\b\d{1,6}\s+[A-Za-z]")
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=1 << 18)
 def street_address(location: str | None) -> tuple[str, str] | None:
     """(number, street) of a location's street address, parsed with usaddress, or None when it has none.
 
