@@ -362,7 +362,8 @@ def merge_and_store(config: Config, store: Store, ok_sources: set[str], now: dat
     previous = store.previous_events()
     overrides = config.merge
     merged = dedupe.merge(records, store.known_links(), overrides, first_published=store.first_published(),
-                          previous=previous, source_types={s.id: s.type for s in config.sources})
+                          previous=previous, source_types={s.id: s.type for s in config.sources},
+                          source_zones={s.id: s.timezone or config.calendar.timezone for s in config.sources})
     events = lifecycle.reconcile(merged, previous, ok_sources, now, overrides=overrides,
                                  known_sources=[s.id for s in config.sources if s.enabled])
     links = {record_uid(ref.source, ref.external_id): event.uid for event in merged for ref in event.sources}

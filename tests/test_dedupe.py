@@ -119,14 +119,26 @@ def test_one_meeting_listed_by_three_sources_is_published_once():
     assert len(events[0].sources) == 4
 
 
-def test_a_time_written_an_hour_off_still_matches_the_same_title():
+def test_a_time_written_an_hour_off_matches_at_the_same_place():
+    # A zone slip in a mail copy: the same title at the same address, an hour later.
+    start = datetime(2026, 4, 9, 19, 0, tzinfo=CHICAGO)
+    a = rec("amta-il", "1", "Cupping for Athletes CE Workshop", start)
+    b = rec("list-feed", "2", "Reminder: Cupping for Athletes Continuing Education Workshop",
+            start + timedelta(hours=1), location="Lakeview Healing Arts (1200 West Belmont Avenue)")
+    pair = dedupe.score_pair(a, b, source_types=TYPES)
+    assert pair.match and pair.time == "hours"
+    assert len(merge([a, b], {}, source_types=TYPES)) == 1
+
+
+def test_a_time_an_hour_off_with_no_place_or_link_in_common_is_another_event():
+    # Nothing but the title says it is the same event: an hour apart, it may be a second session.
     start = datetime(2026, 4, 9, 19, 0, tzinfo=CHICAGO)
     a = rec("amta-il", "1", "Cupping for Athletes CE Workshop", start)
     b = rec("list-feed", "2", "Reminder: Cupping for Athletes Continuing Education Workshop",
             start + timedelta(hours=1), location="TBA")
     pair = dedupe.score_pair(a, b, source_types=TYPES)
-    assert pair.match and pair.time == "hours"
-    assert len(merge([a, b], {}, source_types=TYPES)) == 1
+    assert not pair.match and "nothing shows the place or the link is the same" in pair.reason
+    assert len(merge([a, b], {}, source_types=TYPES)) == 2
 
 
 def test_a_date_only_record_matches_the_timed_one_on_that_day():

@@ -54,7 +54,10 @@ def test_explain_lists_the_merged_records_and_the_pair_scores(published):
 def test_explain_shows_the_near_miss_and_how_to_fix_it(published):
     db, meeting = published
     text = explain_report(_config(), db, meeting.uid).text()
-    assert "Not merged" in text and "Hot Stone Workshop" in text and "titles too different" in text
+    assert "Not merged" in text and "Hot Stone Workshop" in text and "is below" in text
+    # The near miss says which comparison kept it out: its title, weighed against the others.
+    near = text[text.index("Not merged"):]
+    assert "title different -" in near
     assert "never:" in text and "same:" in text and f'hide: ["{meeting.uid}"]' in text
 
 
@@ -79,3 +82,15 @@ def test_explain_reports_the_same_pair_scores_merge_used(published):
     text = explain_report(_config(), db, meeting.uid).text()
     assert f"score {pair.score:.2f}: title {pair.title:.2f}" in text
     assert pair.match and timedelta(0) == copies[0].start - copies[1].start
+
+
+def test_explain_shows_each_comparisons_contribution_to_the_match_weight(published):
+    db, meeting = published
+    copies = chapter_meeting_copies()
+    pair = dedupe.score_pair(copies[0], copies[1], source_types=TYPES)
+    text = explain_report(_config(), db, meeting.uid).text()
+    assert f"match weight {pair.weight:+.2f} bits (a match needs {dedupe.THRESHOLD:+.2f})" in text
+    for c in pair.comparisons:
+        assert f"{c.field:8} {c.level.replace('_', ' '):18} {c.weight:+6.2f}" in text
+    # The terms add up to the weight that decided the pair.
+    assert abs(dedupe.PRIOR_WEIGHT + sum(c.weight for c in pair.comparisons) - pair.weight) < 1e-9

@@ -1,8 +1,10 @@
 """`massage-events explain UID`: which source records were merged into an event, and why.
 
 Reads the store (events, records, links) and re-scores every pair of the event's
-records with the same function merge uses (dedupe.score_pair), so what it reports is
-what the current code decides. It also lists the near misses (records starting within
+records with the same function merge uses (dedupe.score_pair, with the title decorations
+learned from every stored record, as merge learns them), so what it reports is what the
+current code decides. Each pair shows its match weight term by term: the prior, then each
+comparison's level and the bits it adds or takes away. It also lists the near misses (records starting within
 a day that were not merged, with the reason) and the curator overrides that name the
 event, and says how to fix a wrong merge or a missed one in sources.yaml.
 """
@@ -53,9 +55,10 @@ def explain(store: Store, uid: str, *, source_types=None, overrides=None) -> dic
         row = store.db.execute("SELECT record_uid FROM links WHERE uid = ?", (uid,)).fetchone()
         return {"uid": uid, "found": False, "known": row is not None}
     records = _records_by_key(store)
+    decorations = dedupe.learn_decorations(records.values())
     members = [(s.source, s.external_id) for s in event.sources]
     present = [k for k in members if k in records]
-    pairs = [dedupe.score_pair(records[a], records[b], source_types=source_types).as_dict()
+    pairs = [dedupe.score_pair(records[a], records[b], source_types=source_types, decorations=decorations).as_dict()
              for a, b in combinations(present, 2)]
     near: list[dict] = []
     if present:
@@ -64,20 +67,21 @@ def explain(store: Store, uid: str, *, source_types=None, overrides=None) -> dic
         for key, other in records.items():
             if key in members or not (lo <= _instant(other) <= hi):
                 continue
-            scored = [dedupe.score_pair(records[k], other, source_types=source_types) for k in present]
-            best = max(scored, key=lambda p: p.score)
+            scored = [dedupe.score_pair(records[k], other, source_types=source_types, decorations=decorations)
+                      for k in present]
+            best = max(scored, key=lambda p: (p.weight, p.score))
             entry = {**best.as_dict(), "record": _ref(*key), "record_title": other.title}
             failing = [p for p in scored if not p.match]
             if best.match and failing:
                 # It matches one record but not every one: grouping is complete-linkage.
-                worst = min(failing, key=lambda p: p.score)
+                worst = min(failing, key=lambda p: (p.weight, p.score))
                 other_side = worst.a if worst.b == key else worst.b
                 entry["reason"] = (f"it matches {':'.join(best.a if best.b == key else best.b)} but not "
                                    f"{':'.join(other_side)} ({worst.reason}); every record of an event must match "
                                    "every other")
                 entry["match"] = False
             near.append(entry)
-        near.sort(key=lambda d: (-d["score"], d["record"]))
+        near.sort(key=lambda d: (-d["weight"], -d["score"], d["record"]))
         near = near[:NEAR_MISSES]
     named = []
     for kind in ("same", "never"):
@@ -90,6 +94,18 @@ def explain(store: Store, uid: str, *, source_types=None, overrides=None) -> dic
     return {"uid": uid, "found": True, "event": event, "members": members, "records": records,
             "missing": [k for k in members if k not in records], "pairs": pairs, "near": near,
             "overrides": named}
+
+
+def _contributions(pair: dict) -> list[str]:
+    """The match weight of a pair, term by term (bits: log2 of how much likelier the level is
+    among copies of one event than among different events)."""
+    if not pair["comparisons"]:
+        return []
+    lines = [f"      match weight {pair['weight']:+.2f} bits (a match needs {pair['threshold']:+.2f}):",
+             f"        {'prior':8} {'':18} {dedupe.PRIOR_WEIGHT:+6.2f}  (how often compared records are one event)"]
+    for c in pair["comparisons"]:
+        lines.append(f"        {c['field']:8} {c['level'].replace('_', ' '):18} {c['weight']:+6.2f}")
+    return lines
 
 
 def explain_report(config: Config, db_path: Path, uid: str) -> CommandReport:
@@ -131,11 +147,17 @@ def explain_report(config: Config, db_path: Path, uid: str) -> CommandReport:
             report.say(f"  {p['a']}  +  {p['b']}")
             report.say(f"      score {p['score']:.2f}: title {p['title']:.2f}, time {p['time']}, venue {venue}, "
                        f"shared link {'yes' if p['shared_url'] else 'no'} -> {verdict}: {p['reason']}")
+            for line in _contributions(p):
+                report.say(line)
     if info["near"]:
         report.say("\nNot merged (the closest records within a day):")
         for p in info["near"]:
             report.say(f"  - {p['record']}  \"{p['record_title']}\"")
             report.say(f"      score {p['score']:.2f}, title {p['title']:.2f}, time {p['time']}: {p['reason']}")
+            if p["comparisons"]:
+                terms = ", ".join(f"{c['field']} {c['level'].replace('_', ' ')} {c['weight']:+.2f}"
+                                  for c in p["comparisons"])
+                report.say(f"      match weight {p['weight']:+.2f} (needs {p['threshold']:+.2f}): {terms}")
     for o in info["overrides"]:
         report.say(f"\nsources.yaml merge: {o['kind']}: {o['refs']} applies to this event.")
     members = [_ref(*k) for k in info["members"]]

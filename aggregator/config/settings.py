@@ -230,7 +230,7 @@ class FilterSettings(_Section):
 
 
 class MergeSettings(_Section):
-    """Curator control of de-duplication (aggregator/merge/dedupe.py). A reference is a published uid
+    """Curator control of de-duplication (aggregator/merge/dedupe/). A reference is a published uid
     or a record as "source-id:EXTERNAL_ID" (the ids `massage-events explain UID` shows)."""
 
     same: tuple[tuple[str, ...], ...] = Field((), description="groups of records or events that are one event")
@@ -288,7 +288,7 @@ class Config(BaseModel):
     schedule: ScheduleSettings = ScheduleSettings()
     alerts: AlertSettings = AlertSettings()
     serve: ServeSettings = ServeSettings()  # the web server's limits (aggregator/app/web/site.py)
-    merge: MergeSettings = MergeSettings()  # dedupe overrides (aggregator/merge/dedupe.py)
+    merge: MergeSettings = MergeSettings()  # dedupe overrides (aggregator/merge/dedupe/)
     tags: TagRules = TagRules()  # tag keyword rules and relevance (aggregator/merge/tagging.py)
 
     def source(self, source_id: str) -> SourceOptions:

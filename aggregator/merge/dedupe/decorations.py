@@ -1,0 +1,90 @@
+"""Title decorations learned from the data: what one source puts on most of its titles.
+
+A list's name as a prefix ("Chicago Bodywork Circle: ..."), a venue or city suffix
+("... | Downtown Studio"), a word every title of a source carries ("... Meetup"): such
+text tells which source wrote the title, not which event it is, and it is missing from
+the other sources' copies. No list of such words is kept: a source's decoration is
+found among its own titles, as the leading or trailing segment, or the word, that most
+of its distinct titles share.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from aggregator.merge.dedupe.keys import _SEGMENT, _fold, norm_title, strip_prefixes
+from aggregator.model import Event
+
+_MAY_HAVE_SEGMENTS = re.compile(r"[:|\u2013\u2014]| - ")
+
+#: A source needs this many distinct titles before anything is called its decoration (fewer cannot
+#: tell a list's name from the topic its few events share).
+MIN_TITLES = 8
+#: ... a segment or word must be on at least this share of them,
+SHARE = 0.6
+#: ... and on at most this share of the other sources' titles: a word every source uses ("workshop",
+#: "massage") names the kind of event, not the source.
+ELSEWHERE = 0.05
+
+
+@dataclass(frozen=True, slots=True)
+class Decoration:
+    segments: tuple[str, ...] = ()  # folded leading/trailing segments
+    words: frozenset[str] = frozenset()  # normalized title words
+
+    def __bool__(self) -> bool:
+        return bool(self.segments or self.words)
+
+
+def learn_decorations(records: Iterable[Event]) -> dict[str, Decoration]:
+    """source id -> its decoration, for the sources that decorate their titles."""
+    titles: dict[str, set[str]] = defaultdict(set)
+    normalized: dict[str, set[str]] = defaultdict(set)
+    for ev in records:
+        source = ev.sources[0].source if ev.sources else ""
+        titles[source].add(strip_prefixes(ev.title or ""))
+        normalized[source].add(norm_title(ev.title or ""))
+    # How many sources' titles carry each word and each end segment, to tell a source's own
+    # decoration from words everyone uses.
+    word_titles: Counter[str] = Counter()
+    segment_titles: Counter[str] = Counter()
+    ends_of: dict[str, list[set[str]]] = {}
+    for source, distinct in titles.items():
+        for t in normalized[source]:
+            word_titles.update(set(t.split()))
+        per_title = []
+        for t in distinct:
+            if not _MAY_HAVE_SEGMENTS.search(t):
+                continue
+            parts = [p for p in _SEGMENT.split(t) if p.strip()]
+            if len(parts) >= 2:
+                ends = {_fold(parts[0]).strip(), _fold(parts[-1]).strip()}
+                per_title.append(ends)
+                segment_titles.update(ends)
+        ends_of[source] = per_title
+    total = sum(len(n) for n in normalized.values())
+    out: dict[str, Decoration] = {}
+    for source, distinct in titles.items():
+        normed = normalized[source]
+        if len(distinct) < MIN_TITLES or len(normed) < MIN_TITLES:
+            continue
+        others = max(1, total - len(normed))
+        ends: Counter[str] = Counter()
+        for e in ends_of[source]:
+            ends.update(e)
+        segments = tuple(sorted(s for s, n in ends.items()
+                                if s and n >= SHARE * len(distinct) and (segment_titles[s] - n) <= ELSEWHERE * others))
+        words: Counter[str] = Counter()
+        for t in normed:
+            words.update(set(t.split()))
+        common = frozenset(w for w, n in words.items()
+                           if n >= SHARE * len(normed) and (word_titles[w] - n) <= ELSEWHERE * others)
+        # A word on most titles is the source's, unless it is all that tells titles apart.
+        if any(len(set(t.split()) - common) == 0 for t in normed):
+            common = frozenset()
+        if segments or common:
+            out[source] = Decoration(segments, common)
+    return out

@@ -1,0 +1,190 @@
+"""De-duplication as a weighed model: each class of copy and near-miss that unseen sources produce.
+
+Decorated titles, venues and addresses written differently, online events with one title hours
+apart, the start taken from the most precise record, and a cancelled copy that must not cancel a
+different event. Every case runs on the records in order and reversed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from aggregator.merge import dedupe
+from aggregator.merge.dedupe import merge, merge_detailed
+from aggregator.model import Status
+from tests.builders import CHICAGO, NEW_YORK, TYPES, groups, rec
+
+TOPICS = ["Cupping Basics", "Hot Stone Refresher", "Chair Massage Clinic", "Prenatal Massage Q&A",
+          "Business Bookkeeping Night", "Ethics Roundtable", "Reflexology Practice Lab", "Thai Massage Jam",
+          "Sports Massage Demo"]
+
+
+@pytest.fixture(params=["in order", "reversed"])
+def order(request):
+    return (lambda xs: list(xs)) if request.param == "in order" else (lambda xs: list(reversed(xs)))
+
+
+def _day(n: int, hour: int = 18) -> datetime:
+    return datetime(2026, 5, 1, hour, 30, tzinfo=CHICAGO) + timedelta(days=n)
+
+
+# -- decorated titles ------------------------------------------------------------------------
+
+
+def test_a_list_name_a_source_puts_on_every_title_is_learned_and_ignored(order):
+    # One list prefixes all its posts with its own name (no colon rule or word list knows it); the
+    # chapter calendar lists the same events plainly. Each event is published once.
+    plain = [rec("amta-il", f"c{n}", t, _day(n), location=None) for n, t in enumerate(TOPICS)]
+    listed = [rec("list-mail", f"<m{n}@x>", f"Windy City Bodywork Circle - {t}", _day(n), location=None)
+              for n, t in enumerate(TOPICS)]
+    decorations = dedupe.learn_decorations(plain + listed)
+    assert "windy city bodywork circle" in decorations["list-mail"].segments
+    assert "amta-il" not in decorations  # a calendar with plain titles has nothing to strip
+    events = merge(order(plain + listed), {}, source_types=TYPES)
+    assert len(events) == len(TOPICS)
+    assert all(len(e.sources) == 2 for e in events)
+
+
+@pytest.mark.parametrize("decorated", [
+    "Spring Social @ Lakeview Healing Arts",
+    "Spring Social!!",
+    "Spring Social (members free)",
+    "Spring Social - May 2",
+    "[IL] Spring Social",
+])
+def test_decorated_titles_match_the_plain_title(decorated, order):
+    start = _day(1)
+    a = rec("amta-il", "1", "Spring Social", start)
+    b = rec("chi-meetup", "2", decorated, start)
+    pair = dedupe.score_pair(a, b, source_types=TYPES)
+    assert pair.match, pair.reason
+    assert len(merge(order([a, b]), {}, source_types=TYPES)) == 1
+
+
+def test_a_decoration_never_joins_two_different_events_of_one_evening(order):
+    start = _day(2)
+    a = rec("amta-il", "1", "Cupping Basics (members free)", start, location="Oak Street Clinic, 12 Oak St")
+    b = rec("chi-meetup", "2", "Hot Stone Refresher (members free)", start, location="Oak Street Clinic, 12 Oak St")
+    assert len(merge(order([a, b]), {}, source_types=TYPES)) == 2
+
+
+# -- venues and addresses written differently ----------------------------------------------------
+
+
+@pytest.mark.parametrize("other", [
+    "Drake Hotel, 140 East Walton Place, Chicago",       # without "The", spelled out
+    "The Drake Hotel (140 E. Walton Pl.)",               # address in parentheses, abbreviated
+    "140 E Walton Pl, Chicago, IL 60611",                # the address alone
+])
+def test_one_venue_written_differently_is_the_same_place(other, order):
+    start = _day(3)
+    a = rec("amta-il", "1", "Spring Networking Social", start, location="The Drake Hotel, 140 E Walton Pl, Chicago, IL")
+    b = rec("chi-meetup", "2", "Spring Networking Social", start + timedelta(hours=1), location=other)
+    pair = dedupe.score_pair(a, b, source_types=TYPES)
+    # An hour apart (a zone slip) counts only at the same place: the parsed address shows it is.
+    assert pair.time == "hours" and pair.match, pair.reason
+    assert {c.field: c.level for c in pair.comparisons}["address"] == "same"
+    assert len(merge(order([a, b]), {}, source_types=TYPES)) == 1
+
+
+def test_two_addresses_on_one_street_are_two_places(order):
+    start = _day(4)
+    a = rec("amta-il", "1", "Chair Massage Clinic", start, location="Lakeview Healing Arts, 1200 W Belmont Ave")
+    b = rec("chi-meetup", "2", "Chair Massage Clinic", start, location="Lakeview Wellness, 1800 W Belmont Ave")
+    pair = dedupe.score_pair(a, b, source_types=TYPES)
+    assert {c.field: c.level for c in pair.comparisons}["address"] == "different"
+    assert not pair.match
+    assert len(merge(order([a, b]), {}, source_types=TYPES)) == 2
+
+
+# -- online events ---------------------------------------------------------------------------
+
+
+def test_online_events_with_one_title_hours_apart_on_one_day_are_not_merged(order):
+    # A webinar run twice in one day for two coasts: the same title, both online, three hours apart.
+    morning = rec("amta-il", "1", "Ethics for Massage Therapists Webinar", _day(5, 10), location="Online (Zoom)",
+                  url="https://zoom.us/j/111")
+    afternoon = rec("chi-meetup", "2", "Ethics for Massage Therapists Webinar", _day(5, 13), location="Online",
+                    url="https://zoom.us/j/222")
+    pair = dedupe.score_pair(morning, afternoon, source_types=TYPES)
+    assert not pair.match and pair.time == "hours"
+    assert "nothing shows the place or the link is the same" in pair.reason
+    assert len(merge(order([morning, afternoon]), {}, source_types=TYPES)) == 2
+
+
+def test_one_online_event_listed_twice_with_its_meeting_link_is_merged(order):
+    a = rec("amta-il", "1", "Ethics for Massage Therapists Webinar", _day(5, 10), location="Online",
+            url="https://zoom.us/j/111")
+    b = rec("chi-meetup", "2", "Ethics Webinar for Massage Therapists", _day(5, 11), location="Zoom",
+            url="https://zoom.us/j/111?utm_source=meetup")
+    assert len(merge(order([a, b]), {}, source_types=TYPES)) == 1
+
+
+# -- the start from the most precise record ---------------------------------------------------
+
+
+def test_the_start_comes_from_the_record_that_wrote_an_explicit_offset(order):
+    # The list post said "7 PM" and was read in the list's default zone (New York): an hour off.
+    # The Meetup page wrote 19:00-05:00. Same venue, so one event, published at the page's time.
+    page_start = datetime(2026, 5, 7, 19, 0, tzinfo=timezone(timedelta(hours=-5)))
+    page = rec("chi-meetup", "https://meetup.example/e/1", "Spring Social", page_start)
+    mail = rec("list-mail", "<s@x>", "Spring Social", datetime(2026, 5, 7, 19, 0, tzinfo=NEW_YORK))
+    events = merge(order([mail, page]), {}, source_types=TYPES,
+                   source_zones={"list-mail": "America/New_York", "chi-meetup": "America/Chicago"})
+    assert len(events) == 1
+    assert events[0].start == page_start and events[0].start.utcoffset() == timedelta(hours=-5)
+
+
+def test_a_zone_the_post_names_beats_the_zone_a_source_assumes(order):
+    # Two list posts: one says "7 PM CT" (a zone word), one says "7 PM" read in the list's default
+    # zone. At the same venue an hour apart they are one event, at the time the post named.
+    named = rec("list-feed", "<a@x>", "Spring Social", datetime(2026, 5, 7, 19, 0, tzinfo=CHICAGO))
+    assumed = rec("list-mail", "<b@x>", "Spring Social", datetime(2026, 5, 7, 19, 0, tzinfo=NEW_YORK))
+    zones = {"list-feed": "America/New_York", "list-mail": "America/New_York"}
+    events = merge(order([assumed, named]), {}, source_types=TYPES, source_zones=zones)
+    assert len(events) == 1 and events[0].start == named.start
+
+
+# -- cancellation decided per real-world event -------------------------------------------------
+
+
+def test_a_cancelled_copy_does_not_cancel_a_different_event(order):
+    # The morning session was cancelled; the afternoon session goes ahead. Titles alike, same
+    # place, three hours apart: a loose match could join them, and must not cancel the afternoon.
+    place = "Lakeview Healing Arts, 1200 W Belmont Ave"
+    afternoon = rec("amta-il", "pm", "Cupping Workshop", _day(6, 14), location=place)
+    morning = rec("list-mail", "<c@x>", "CANCELLED: Cupping Workshop", _day(6, 11), location=place,
+                  status=Status.CANCELLED)
+    result = merge_detailed(order([afternoon, morning]), {}, source_types=TYPES)
+    by_source = {e.sources[0].source: e for e in result.events if len(e.sources) == 1}
+    assert len(result.events) == 2
+    assert by_source["amta-il"].status == Status.CONFIRMED
+    assert by_source["list-mail"].status == Status.CANCELLED
+
+
+def test_a_cancelled_copy_strongly_matched_cancels_its_event(order):
+    place = "Lakeview Healing Arts, 1200 W Belmont Ave"
+    listed = rec("amta-il", "1", "Cupping Workshop", _day(6, 14), location=place)
+    cancelled = rec("list-mail", "<c@x>", "CANCELLED: Cupping Workshop", _day(6, 14), location=place,
+                    status=Status.CANCELLED)
+    events = merge(order([listed, cancelled]), {}, source_types=TYPES)
+    assert len(events) == 1 and events[0].status == Status.CANCELLED
+
+
+def test_a_weakly_matched_cancelled_copy_is_split_off_not_spread(order):
+    # A vague cancelled post with no place joins by title and time alone; that is not enough to
+    # cancel the chapter's confirmed, well-described event: it becomes its own cancelled entry.
+    place = "Lakeview Healing Arts, 1200 W Belmont Ave"
+    confirmed = rec("amta-il", "1", "Hot Stone Refresher Workshop", _day(7), location=place,
+                    url="https://amta-il.org/events/hot-stone")
+    meetup = rec("chi-meetup", "2", "Hot Stone Refresher Workshop", _day(7), location=place,
+                 url="https://amta-il.org/events/hot-stone")
+    vague = rec("list-mail", "<v@x>", "Cancelled - Hot Stone Refresher", _day(7), location=None,
+                status=Status.CANCELLED)
+    assert dedupe.score_pair(confirmed, vague, source_types=TYPES).match  # joined by the grouping...
+    events = merge(order([confirmed, meetup, vague]), {}, source_types=TYPES)
+    statuses = sorted((len(e.sources), e.status) for e in events)
+    assert statuses == [(1, Status.CANCELLED), (2, Status.CONFIRMED)]  # ...but cancels only itself
+    assert groups(events) == groups(merge([confirmed, meetup, vague][::-1], {}, source_types=TYPES))
