@@ -39,7 +39,7 @@ ZONE_WORDS = {
     "America/Phoenix": {"generic": "MST", "std": "MST", "dst": "MST", "spelled": ["MST", "Arizona time"]},
     "America/Los_Angeles": {"generic": "PT", "std": "PST", "dst": "PDT", "spelled": ["Pacific", "Pacific Time"]},
     "Pacific/Honolulu": {"generic": "HST", "std": "HST", "dst": "HST", "spelled": ["HST", "Hawaii time"]},
-    "America/Anchorage": {"generic": "AKT", "std": "AKST", "dst": "AKDT", "spelled": ["AKST", "Alaska time"]},
+    "America/Anchorage": {"generic": "AKST", "std": "AKST", "dst": "AKDT", "spelled": ["AKST", "Alaska time"]},
 }
 
 GROUP_NAMES = ["{region} Massage Therapists", "{city} LMT Network", "AMTA-{region}", "ABMP {state} Members",

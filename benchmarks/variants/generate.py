@@ -523,6 +523,9 @@ def _reminder(src: SourceSpec, ev: TrueEvent, rng: random.Random, anchor: dateti
         start = ev.start.astimezone(ZoneInfo(ev_zone))
         rel = cat.relative_day(sent.date(), start.date(), rng, evening=start.hour >= 17)
         tt = cat.clock(start, a.time_style) if rng.random() < 0.6 else cat.clock(start, "ham")
+        if 17 <= start.hour <= 21 and rng.random() < 0.25:  # "tomorrow at 7": an evening needs no "pm"
+            tt = f"{start.hour - 12}" + (f":{start:%M}" if start.minute else "")
+            labels.append("time_no_meridiem")
         form, word = a.time_form, None
         if form == "default" and ev_zone != src.zone:
             form = "zone_word"

@@ -33,19 +33,22 @@ HELD_OUT_FROM = 1000
 
 
 def run_seed(seed: int, *, workdir: Path, sources: int = 150, anchor: date | None = None, hosts: int = 8,
-             latency_ms: float = 0.0, log=print) -> dict:
-    from benchmarks.run import _phase_in_child
+             latency_ms: float = 0.0, events_per_source: float = 10.0, in_process: bool = False,
+             log=print) -> dict:
+    """One seed: generate, serve, one cold pipeline run (in a fresh process unless in_process), score."""
+    from benchmarks.run import _phase_in_child, run_phase
 
     farm_dir = workdir / f"farm-{seed}"
     t0 = time.perf_counter()
-    farm = gen.generate(farm_dir, seed=seed, n_sources=sources, anchor=anchor, n_hosts=hosts)
+    farm = gen.generate(farm_dir, seed=seed, n_sources=sources, anchor=anchor, n_hosts=hosts,
+                        events_per_source=events_per_source)
     truth = json.loads((farm_dir / "truth.json").read_text(encoding="utf-8"))
     log(f"seed {seed}: {len(farm.sources)} sources, {len(truth['records'])} records of {len(truth['events'])} "
         f"events ({time.perf_counter() - t0:.1f} s to generate); running the pipeline ...")
     with FarmServer(farm_dir, latency_ms=latency_ms, n_hosts=hosts) as server:
         config = farm_mod.write_sources_yaml(farm_dir, server.base_urls)
         db, out = workdir / f"db-{seed}.sqlite", workdir / f"out-{seed}"
-        measured = _phase_in_child(config, db, out, farm.anchor)
+        measured = (run_phase if in_process else _phase_in_child)(config, db, out, farm.anchor)
     quality = score_run(db, out, truth)
     return {"seed": seed, "held_out": seed >= HELD_OUT_FROM, "anchor": farm.anchor.isoformat(),
             "sources": len(farm.sources), "run": {k: measured[k] for k in ("wall_s", "cpu_s", "sources_ok",
