@@ -245,4 +245,7 @@ def test_a_tiny_variant_farm_runs_through_the_real_pipeline_and_every_figure_is_
     assert set(result["figures"]) == {name.strip() for name, _, _ in FIGURES}
     for name in ("de-duplication F1", "events published exactly right", "mailing-list recall"):
         assert 0.0 <= result["figures"][name] <= 1.0
+    removal = q["removed_shown_as_confirmed"]  # the second run, after a few events left their only source
+    assert removal["removed"] >= 1
+    assert removal["published_cancelled"] + removal["dropped"] + removal["count"] == removal["removed"]
     json.dumps(result)  # the results file is plain JSON

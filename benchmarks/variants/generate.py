@@ -28,7 +28,7 @@ import argparse
 import html
 import json
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, timezone
 from email.utils import format_datetime
 from pathlib import Path
@@ -488,10 +488,11 @@ def _mail_source(src: SourceSpec, listed: list[tuple[TrueEvent, bool]], rng: ran
                             time_form=form, zone_word=word, date_form="span" if ev.kind == "multi_day" else
                             ("date_only" if ev.all_day else "absolute"), write_end=write_end, labels=labels)
             announcements.append(ann)
-        if ev.near and (relative_only or rng.random() < a.reminder_p) and not ev.all_day:
-            _reminder(src, ev, rng, anchor, ann, title, where)
-        elif ev.near and relative_only and ev.all_day:
-            _reminder(src, ev, rng, anchor, ann, title, where)
+        if ev.near and (relative_only or (rng.random() < a.reminder_p and not ev.all_day)):
+            # a reminder names the day only relatively: its subject carries no "– Sat 3/7" either
+            plain = cat.decorate_title(ev.title, author=replace(a, date_suffix_p=0.0), rng=rng, place=ev.place,
+                                       day=ev.day, online=ev.online, labels=[])
+            _reminder(src, ev, rng, anchor, ann, plain, where)
         if ann is not None and rng.random() < a.reply_p:
             _reply(src, ann, rng)
         if cancel_here and ann is not None:
@@ -891,6 +892,32 @@ def generate(out_dir: Path | str, *, seed: int = 1, n_sources: int = 150, anchor
     (out / "farm.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
     (out / "truth.json").write_text(json.dumps(truth_dict(farm), indent=1, ensure_ascii=False), encoding="utf-8")
     return farm
+
+
+def remove_some(farm: VariantFarm, *, fraction: float = 0.05, seed: int = 99) -> list[dict]:
+    """Take a few events off the only source that lists them, rewrite those files, and say which.
+
+    A curator deletes an event from a calendar or a listing: the next run must not go on showing
+    it as confirmed. Only events one web source alone lists (no other copy anywhere, no
+    cancellation already) are taken, so what the run should do is unambiguous.
+    """
+    rng = random.Random(f"variants-removal-{farm.seed}-{seed}")
+    copies: dict[str, int] = {}
+    for s in farm.sources:
+        for ev in {r.event.id for r in s.records} | {p.event.id for p in s.posts if p.event is not None}:
+            copies[ev] = copies.get(ev, 0) + 1
+    candidates = [(s, r) for s in farm.sources if s.type in ("ical", "jsonld", "html") for r in s.records
+                  if copies[r.event.id] == 1 and r.event.status == "confirmed"]
+    n = min(len(candidates), max(1, round(len(farm.events) * fraction)))
+    chosen = rng.sample(candidates, n) if candidates else []
+    removed = []
+    for src, rec in chosen:
+        src.records.remove(rec)
+        removed.append({"source": src.id, "external_id": rec.external_id, "url": rec.url, "event": rec.event.id})
+    if farm.dir is not None:
+        for src in {id(s): s for s, _ in chosen}.values():
+            write_source(src, farm.dir / "files", farm.anchor)
+    return removed
 
 
 def _when(value: datetime | date | None) -> str | None:

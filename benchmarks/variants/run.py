@@ -34,8 +34,9 @@ HELD_OUT_FROM = 1000
 
 def run_seed(seed: int, *, workdir: Path, sources: int = 150, anchor: date | None = None, hosts: int = 8,
              latency_ms: float = 0.0, events_per_source: float = 10.0, in_process: bool = False,
-             log=print) -> dict:
-    """One seed: generate, serve, one cold pipeline run (in a fresh process unless in_process), score."""
+             removal_run: bool = True, log=print) -> dict:
+    """One seed: generate, serve, one cold pipeline run (in a fresh process unless in_process), score;
+    then (removal_run) take a few events off their only source and run again on the same database."""
     from benchmarks.run import _phase_in_child, run_phase
 
     farm_dir = workdir / f"farm-{seed}"
@@ -45,11 +46,19 @@ def run_seed(seed: int, *, workdir: Path, sources: int = 150, anchor: date | Non
     truth = json.loads((farm_dir / "truth.json").read_text(encoding="utf-8"))
     log(f"seed {seed}: {len(farm.sources)} sources, {len(truth['records'])} records of {len(truth['events'])} "
         f"events ({time.perf_counter() - t0:.1f} s to generate); running the pipeline ...")
+    phase = run_phase if in_process else _phase_in_child
     with FarmServer(farm_dir, latency_ms=latency_ms, n_hosts=hosts) as server:
         config = farm_mod.write_sources_yaml(farm_dir, server.base_urls)
         db, out = workdir / f"db-{seed}.sqlite", workdir / f"out-{seed}"
-        measured = (run_phase if in_process else _phase_in_child)(config, db, out, farm.anchor)
-    quality = score_run(db, out, truth)
+        measured = phase(config, db, out, farm.anchor)
+        quality = score_run(db, out, truth)
+        removal = None
+        if removal_run:  # a curator deletes a few events; the next run must not show them as confirmed
+            removed = gen.remove_some(farm)
+            server.forget()
+            phase(config, db, out, farm.anchor)
+            removal = removal_check(removed, json.loads((out / "events.json").read_text(encoding="utf-8"))["events"])
+            quality["removed_shown_as_confirmed"] = removal
     return {"seed": seed, "held_out": seed >= HELD_OUT_FROM, "anchor": farm.anchor.isoformat(),
             "sources": len(farm.sources), "run": {k: measured[k] for k in ("wall_s", "cpu_s", "sources_ok",
                                                                           "sources_failed", "records",
@@ -57,15 +66,34 @@ def run_seed(seed: int, *, workdir: Path, sources: int = 150, anchor: date | Non
             "figures": figures(quality), "quality": quality}
 
 
+def removal_check(removed: list[dict], published: list[dict]) -> dict:
+    """Events taken off their only source: published as cancelled (right), dropped, or still confirmed."""
+    out = {"removed": len(removed), "count": 0, "published_cancelled": 0, "dropped": 0, "examples": []}
+    for ref in removed:
+        found = next((ev for ev in published for s in ev.get("sources", [])
+                      if s["source"] == ref["source"] and (s["external_id"] == ref["external_id"]
+                                                           or s.get("url") == ref["url"])), None)
+        if found is None:
+            out["dropped"] += 1
+        elif found.get("status") == "cancelled":
+            out["published_cancelled"] += 1
+        else:
+            out["count"] += 1
+            if len(out["examples"]) < 5:
+                out["examples"].append(f"{ref['event']} {found.get('title')!r} {found.get('start')}")
+    return out
+
+
 def benchmark(seeds: list[int], *, sources: int = 150, anchor: date | None = None, workdir: Path | None = None,
-              log=print) -> dict:
+              removal_run: bool = True, log=print) -> dict:
     tmp = None
     if workdir is None:
         tmp = tempfile.TemporaryDirectory(prefix="massage-variants-")
         workdir = Path(tmp.name)
     workdir.mkdir(parents=True, exist_ok=True)
     try:
-        per_seed = {s: run_seed(s, workdir=workdir, sources=sources, anchor=anchor, log=log) for s in seeds}
+        per_seed = {s: run_seed(s, workdir=workdir, sources=sources, anchor=anchor, removal_run=removal_run, log=log)
+                    for s in seeds}
     finally:
         if tmp is not None:
             tmp.cleanup()
@@ -85,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", default=None, help="comma-separated seeds")
     p.add_argument("--sources", type=int, default=150)
     p.add_argument("--anchor", type=date.fromisoformat, default=None, help=f"the farm's today ({gen.DEFAULT_ANCHOR})")
+    p.add_argument("--skip-removal", action="store_true", help="no second run after removing a few events")
     p.add_argument("--workdir", type=Path, default=None, help="keep the farms, databases and outputs here")
     p.add_argument("--results", type=Path, default=RESULTS, help="where to write the JSON results")
     args = p.parse_args(argv)
@@ -95,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         seeds = [1001, 1002, 1003]
     results = benchmark(seeds, sources=args.sources, anchor=args.anchor, workdir=args.workdir,
-                        log=lambda m: print(m, file=sys.stderr, flush=True))
+                        removal_run=not args.skip_removal, log=lambda m: print(m, file=sys.stderr, flush=True))
     per_seed = {int(s): r["quality"] for s, r in results["per_seed"].items()}
     kind = "held-out" if results["held_out"] else "tuning (not for reporting)" if all(
         s < HELD_OUT_FROM for s in seeds) else "mixed"

@@ -323,6 +323,8 @@ FIGURES = [
     ("cancelled shown as confirmed", lambda q: q["cancelled_shown_as_confirmed"]["count"], "{}"),
     ("confirmed shown as cancelled", lambda q: q["confirmed_shown_as_cancelled"]["share"], "{:.2%}"),
     ("non-events published", lambda q: q["non_events_published"]["count"], "{}"),
+    ("removed events still shown as confirmed", lambda q: (q.get("removed_shown_as_confirmed") or {}).get("count"),
+     "{}"),
 ]
 
 
