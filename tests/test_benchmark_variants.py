@@ -95,6 +95,7 @@ def test_every_class_of_the_catalogue_appears_in_a_full_size_farm(planned):
             "title_case", "title_online_marker"} <= labels
     assert {"place_name_paren_addr", "place_name_comma_addr", "place_addr_only", "venue_spelling"} <= labels
     assert {"quote_gmail", "quote_outlook", "quote_pipermail", "forward", "cancellation_post"} <= labels
+    assert {"schedule_tec", "two_zones", "time_no_meridiem", "date_span", "date_all_day"} <= labels
     assert {r["time_form"] for r in records} >= {"tzid", "utc", "floating", "offset", "naive", "default",
                                                   "zone_word", "date_only"}
     words = {r["zone_word"] for r in records if r["zone_word"]}

@@ -54,8 +54,8 @@ SUITE_FORMS = ["Suite {n}", "Ste {n}", "Ste. {n}", "#{n}", "Unit {n}"]
 STREET_KIND_FORMS = ["abbr", "abbr_dot", "long"]
 PLACE_LAYOUTS = ["name_comma_addr", "name_paren_addr", "name_dash_addr", "addr_only", "name_city",
                  "name_comma_addr_zip"]
-DATE_STYLES = ["long", "short", "numeric", "ordinal", "long_noyear"]
-TIME_STYLES = ["h_mm_AM", "h_mmam", "h_dot_mm_pm", "h24", "ham"]
+DATE_STYLES = ["long", "short", "numeric", "ordinal", "long_noyear", "abbr_ordinal"]
+TIME_STYLES = ["h_mm_AM", "h_mmam", "h_dot_mm_pm", "h24", "ham", "h_mm_am"]
 HTML_LAYOUTS = ["cards", "list", "table"]
 
 
@@ -111,6 +111,8 @@ class Author:
     cancel_style: str = "status"  # status (STATUS/eventStatus) | title (CANCELLED: ...) | both
     # listings (html)
     html_layout: str = "cards"
+    schedule_style: str = "separate"  # separate ("Sat, Mar 7 · 6:30 PM") | tec ("March 7 @ 6:30 pm - 8:30 pm")
+    body_style: int = -1  # mail: the announcement's layout (-1: varies per post)
     # mailing lists
     list_tag: str | None = None
     reminder_p: float = 0.0  # sends a reminder with a relative date before near events
@@ -154,6 +156,8 @@ def draw_author(rng: random.Random, type_name: str, region: str | None, city: st
     a.writes_end = rng.choice([0.3, 0.8, 1.0])
     a.cancel_style = rng.choice(["status", "title", "both"])
     a.html_layout = rng.choice(HTML_LAYOUTS)
+    a.schedule_style = rng.choice(["separate", "separate", "tec"])
+    a.body_style = rng.choice([-1, -1, 0, 1, 2, 3, 4, 5])
     if type_name == "ical":
         a.time_form = rng.choice(["tzid", "tzid", "utc", "floating"])
     elif type_name == "jsonld":
@@ -293,6 +297,8 @@ def clock(t: datetime, style: str) -> str:
         return f"{h12}:{t:%M}{'am' if am else 'pm'}"
     if style == "h_dot_mm_pm":
         return f"{h12}.{t:%M} {'a.m.' if am else 'p.m.'}"
+    if style == "h_mm_am":  # WordPress's The Events Calendar: "6:30 pm"
+        return f"{h12}:{t:%M} {'am' if am else 'pm'}"
     # "ham": 7pm, 6:30pm (minutes only when not on the hour)
     return (f"{h12}" if t.minute == 0 else f"{h12}:{t:%M}") + ("am" if am else "pm")
 
@@ -300,10 +306,11 @@ def clock(t: datetime, style: str) -> str:
 def time_range(start: datetime, end: datetime | None, style: str, rng: random.Random) -> str:
     if end is None:
         return clock(start, style)
-    if style in ("h_mm_AM", "h_mmam", "ham") and (start.hour < 12) == (end.hour < 12) and rng.random() < 0.4:
+    if style in ("h_mm_AM", "h_mmam", "ham", "h_mm_am") and (start.hour < 12) == (end.hour < 12) and rng.random() < 0.4:
         # "6:30-8:30 PM": the meridiem written once, as most people do
         s = clock(start, style)
-        s = s.replace(" AM", "").replace(" PM", "").replace("am", "").replace("pm", "")
+        s = s.replace(" AM", "").replace(" PM", "").replace(" am", "").replace(" pm", "").replace("am", "")
+        s = s.replace("pm", "")
         return f"{s}–{clock(end, style)}" if rng.random() < 0.5 else f"{s}-{clock(end, style)}"
     joiner = rng.choice([" - ", " to ", "–"])
     return f"{clock(start, style)}{joiner}{clock(end, style)}"
@@ -318,6 +325,10 @@ def date_text(day: date, style: str, *, anchor_year: int | None = None) -> str:
         return f"{day:%a}, {day:%b} {day.day}"
     if style == "numeric":
         return f"{day:%a} {day.month}/{day.day}/{day.year}"
+    if style == "abbr_ordinal":  # "Sat. March 7th"
+        return f"{day:%a}. {day:%B} {ordinal(day.day)}"
+    if style == "tec":  # The Events Calendar's schedule line: "March 7" (the year only when not this one)
+        return f"{day:%B} {day.day}" if anchor_year in (None, day.year) else f"{day:%B} {day.day}, {day.year}"
     # ordinal: "Saturday the 7th of March"
     return f"{day:%A} the {ordinal(day.day)} of {day:%B}"
 

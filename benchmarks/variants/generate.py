@@ -326,7 +326,18 @@ def _structured_record(src: SourceSpec, ev: TrueEvent, rng: random.Random, cance
 
 def _listing_text(rec: Record, src: SourceSpec, ev: TrueEvent, zone: str, rng: random.Random) -> None:
     a = src.author
-    style = a.date_style if a.date_style in ("long", "short", "numeric", "long_noyear") else "long"
+    style = a.date_style if a.date_style in ("long", "short", "numeric", "long_noyear", "abbr_ordinal") else "long"
+    if a.schedule_style == "tec" and not ev.all_day and rec.time_form != "offset":
+        # The Events Calendar (WordPress) prints "March 7 @ 6:30 pm - 8:30 pm", the zone after it if any
+        start = ev.start.astimezone(ZoneInfo(zone))
+        end = ev.end.astimezone(ZoneInfo(zone)) if rec.write_end else None
+        rec.date_part = cat.date_text(start.date(), "tec", anchor_year=2026 if start.year == 2026 else None)
+        rec.time_part = cat.clock(start, "h_mm_am") + (f" - {cat.clock(end, 'h_mm_am')}" if end else "")
+        if rec.zone_word:
+            rec.time_part += f" {rec.zone_word}"
+        rec.when_text = f"{rec.date_part} @ {rec.time_part}"
+        rec.labels.append("schedule_tec")
+        return
     if ev.kind == "multi_day":
         rec.date_part, rec.time_part = cat.span_text(ev.start, ev.end, rng), ""
     elif ev.all_day:
@@ -409,7 +420,7 @@ def _when_prose(ev: TrueEvent, src: SourceSpec, rng: random.Random, labels: list
 def _announcement_body(ev: TrueEvent, src: SourceSpec, rng: random.Random, date_t: str, time_t: str,
                        where: str | None, sender: str) -> str:
     title = ev.title
-    form = rng.randrange(3)
+    form = src.author.body_style if src.author.body_style >= 0 else rng.randrange(6)
     if ev.online:
         where_line = f"Zoom: {ev.link}"
     else:
@@ -424,9 +435,19 @@ def _announcement_body(ev: TrueEvent, src: SourceSpec, rng: random.Random, date_
         lines = [f"Hi all,", "", f"Please join us for {title} {when}{at}{place}. {ev.description}"]
         if ev.online:
             lines += ["", "Join Zoom Meeting", ev.link, f"Meeting ID: {ev.link.rsplit('/', 1)[1]}"]
-    else:
+    elif form == 2:
         lines = [title, date_t + (f" · {time_t}" if time_t else ""), where_line, "", ev.description,
                  f"RSVP: {ev.url}"]
+    elif form == 3:  # the details as separate fields
+        lines = [f"{title}", "", f"Date: {date_t}"] + ([f"Time: {time_t}"] if time_t else []) + \
+                [f"Location: {where_line}", "", ev.description]
+    elif form == 4 and time_t and time_t[0].isdigit() and not date_t.startswith("from"):  # the time first
+        place = "online" if ev.online else f"at {where}" if where else ""
+        lines = [f"Hello everyone!", "", f"We're getting together at {time_t} on {date_t} {place} for {title}.",
+                 ev.description] + (["", ev.link] if ev.online else [])
+    else:  # compact: "Sat, Mar 7 @ 6:30pm, The Muse ..."
+        head = f"{date_t} @ {time_t}" if time_t and time_t[0].isdigit() else f"{date_t} {time_t}".strip()
+        lines = [f"{title}: {head}" + (f", {where_line}" if where_line else ""), "", ev.description]
     if src.author.signature:
         lines += ["", "-- ", f"{sender}, LMT", src.author.group]
     lines += ["", "_______________________________________________", f"{src.id} mailing list",
