@@ -250,3 +250,51 @@ def test_a_tiny_variant_farm_runs_through_the_real_pipeline_and_every_figure_is_
     assert removal["removed"] >= 1
     assert removal["published_cancelled"] + removal["dropped"] + removal["count"] == removal["removed"]
     json.dumps(result)  # the results file is plain JSON
+
+
+_WORD_ZONES = {"ET": ["America/New_York"], "EST": ["America/New_York"], "EDT": ["America/New_York"],
+               "Eastern": ["America/New_York"], "Eastern Time": ["America/New_York"],
+               "CT": ["America/Chicago"], "CST": ["America/Chicago"], "CDT": ["America/Chicago"],
+               "Central": ["America/Chicago"], "Central Time": ["America/Chicago"],
+               "MT": ["America/Denver"], "MDT": ["America/Denver"], "Mountain": ["America/Denver"],
+               "Mountain Time": ["America/Denver"], "MST": ["America/Denver", "America/Phoenix"],
+               "Arizona time": ["America/Phoenix"], "PT": ["America/Los_Angeles"], "PST": ["America/Los_Angeles"],
+               "PDT": ["America/Los_Angeles"], "Pacific": ["America/Los_Angeles"],
+               "Pacific Time": ["America/Los_Angeles"], "HST": ["Pacific/Honolulu"], "Hawaii time": ["Pacific/Honolulu"],
+               "AKST": ["America/Anchorage"], "AKDT": ["America/Anchorage"], "Alaska time": ["America/Anchorage"]}
+_DATES = re.compile(r"\d{1,2}/\d{1,2}/\d{4}|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d{1,2}"
+                    r"(?:st|nd|rd|th)?(?:,\s*\d{4})?|\b\d{4}\b", re.I)
+_START = re.compile(r"(?<!\d)(\d{1,2})(?:[:.](\d{2}))?(?!\d)")
+_MERIDIEM = re.compile(r"(?<![a-z])([ap])\.?\s?m\b", re.I)
+
+
+def test_a_listing_writes_the_local_time_of_the_zone_its_zone_word_names(tmp_path):
+    """Read back independently: the clock printed before a zone word is the event's time in that word's zone."""
+    from zoneinfo import ZoneInfo
+
+    from bs4 import BeautifulSoup
+
+    gen.generate(tmp_path, seed=8, n_sources=36, types=["html"], n_hosts=1, events_per_source=5)
+    truth = json.loads((tmp_path / "truth.json").read_text(encoding="utf-8"))
+    meta = {s["id"]: s for s in json.loads((tmp_path / "farm.json").read_text(encoding="utf-8"))["sources"]}
+    checked = 0
+    for r in truth["records"]:
+        if not r["zone_word"]:
+            continue
+        soup = BeautifulSoup((tmp_path / "files" / meta[r["source"]]["path"]).read_text(encoding="utf-8"), "lxml")
+        sel = meta[r["source"]]["options"]["selectors"]
+        block = next(b for b in soup.select(sel["event"]) if b.select_one(f'a[href="{r["url"]}"]'))
+        text = " ".join(x.get_text(" ", strip=True) for x in block.select(sel["start"]))
+        assert r["zone_word"] in text, text
+        clock = _DATES.sub(" ", text)  # the dates out of the way, the first number is the start's hour
+        m, meridiem = _START.search(clock), _MERIDIEM.search(clock)
+        hour, minute = int(m.group(1)), int(m.group(2) or 0)
+        if meridiem and meridiem.group(1).lower() == "p" and hour != 12:
+            hour += 12
+        elif meridiem and meridiem.group(1).lower() == "a" and hour == 12:
+            hour = 0
+        start = datetime.fromisoformat(truth["events"][r["event"]]["start"])
+        locals_ = [start.astimezone(ZoneInfo(z)) for z in _WORD_ZONES[r["zone_word"]]]
+        assert any((t.hour, t.minute) == (hour, minute) for t in locals_), (text, r["zone_word"], locals_)
+        checked += 1
+    assert checked > 20
