@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import html
 import json
+import os
 import random
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, timezone
@@ -821,9 +822,25 @@ def _mbox(src: SourceSpec, anchor: datetime) -> bytes:
     return b"".join(out)
 
 
-def write_source(src: SourceSpec, files: Path, anchor: datetime) -> None:
+def write_source(src: SourceSpec, files: Path, anchor: datetime, *, modified: datetime | None = None) -> None:
+    """Write one source's file (a Maildir: its messages), dated `modified` (default: an hour before the anchor).
+
+    The farm server sends a file's mtime as Last-Modified, and a listing reads a date without a
+    year as the one nearest the page's Last-Modified: the files must look written on the farm's
+    today, not on the day the benchmark runs.
+    """
     path = files / src.path
     path.parent.mkdir(parents=True, exist_ok=True)
+    stamp = (modified or anchor - timedelta(hours=1)).timestamp()
+    try:
+        _write_source(src, path, anchor)
+    finally:
+        for p in [path, *path.rglob("*")] if path.is_dir() else [path]:
+            if p.exists():
+                os.utime(p, (stamp, stamp))
+
+
+def _write_source(src: SourceSpec, path: Path, anchor: datetime) -> None:
     if src.type == "maildir":
         for sub in ("cur", "new", "tmp"):
             (path / sub).mkdir(parents=True, exist_ok=True)
@@ -937,7 +954,7 @@ def remove_some(farm: VariantFarm, *, fraction: float = 0.05, seed: int = 99) ->
         removed.append({"source": src.id, "external_id": rec.external_id, "url": rec.url, "event": rec.event.id})
     if farm.dir is not None:
         for src in {id(s): s for s, _ in chosen}.values():
-            write_source(src, farm.dir / "files", farm.anchor)
+            write_source(src, farm.dir / "files", farm.anchor, modified=farm.anchor - timedelta(minutes=30))
     return removed
 
 

@@ -154,7 +154,8 @@ def _units(truth: dict) -> dict[tuple, dict]:
     for u in units.values():
         dated = [p for p in u["posts"] if p["role"] != "cancellation"] or u["posts"]
         primary = next((p for p in dated if p["role"] == "announcement"), dated[0])
-        u["time_form"], u["zone_word"] = primary["time_form"], primary["zone_word"]
+        u["time_form"], u["zone_word"], u["date_form"] = primary["time_form"], primary["zone_word"], \
+            primary["date_form"]
         u["relative_only"] = all(p["date_form"] == "relative" for p in dated)
         u["ids"] = {(p["source"], p["external_id"]) for p in u["posts"]}
         u["urls"] = {(p["source"], p["url"]) for p in u["posts"]}
@@ -209,6 +210,10 @@ def score(truth: dict, stored: list[Stored], published: list[dict]) -> dict:
     by_time_form = {form: recall(lambda u, f=form: u["time_form"] == f)
                     for form in sorted({u["time_form"] or "?" for u in units.values()})}
     by_type = {t: recall(lambda u, t=t: u["type"] == t) for t in sorted({u["type"] for u in units.values()})}
+    by_word = {w: recall(lambda u, w=w: u["zone_word"] == w)
+               for w in sorted({u["zone_word"] for u in units.values() if u["zone_word"]})}
+    mail_by_date_form = {f: recall(lambda u, f=f: u["mail"] and u["date_form"] == f)
+                         for f in sorted({u["date_form"] or "?" for u in units.values() if u["mail"]})}
 
     # -- published events against the real ones
     holders: dict[str, list[int]] = defaultdict(list)
@@ -284,6 +289,9 @@ def score(truth: dict, stored: list[Stored], published: list[dict]) -> dict:
         "zone_word_recall": zone_word,
         "recall_by_time_form": by_time_form,
         "recall_by_type": by_type,
+        "zone_word_recall_by_word": by_word,
+        "mailing_list_recall_by_date_form": mail_by_date_form,
+        "dedupe_errors": dedupe_errors(groups, place, events),
         "cancelled_shown_as_confirmed": {"count": len(cancelled_as_confirmed), "cancelled_events": len(cancelled),
                                          "by_mode": dict(Counter(events[e]["cancel_mode"]
                                                                  for e in cancelled_as_confirmed)),
@@ -298,6 +306,36 @@ def score(truth: dict, stored: list[Stored], published: list[dict]) -> dict:
                                               f"{[s['external_id'] for s in published[i].get('sources', [])][:2]}"
                                               for i in non_events[:8]]},
     }
+
+
+def dedupe_errors(groups: list[list[tuple[str, str]]], place: Placement, events: dict) -> dict:
+    """Wrong merges by the near-miss they joined, missed pairs by the variations of the two copies."""
+    wrong: Counter = Counter()
+    group_of: dict = {}
+    for n, group in enumerate(groups):
+        ids = sorted({e for e in (place.event_of(k) for k in group) if e})
+        for k in group:
+            group_of[tuple(k)] = n
+        for i, a in enumerate(ids):
+            for b in ids[i + 1:]:
+                ea, eb = events[a], events[b]
+                wrong[ea["kind"] if ea.get("pair") == b else "other"] += 1
+    members: dict = defaultdict(list)
+    for key, rec in place.of.items():
+        if rec and rec["event"]:
+            members[rec["event"]].append((key, rec))
+    missed: Counter = Counter()
+    for copies in members.values():
+        for i, (ka, ra) in enumerate(copies):
+            for kb, rb in copies[i + 1:]:
+                if group_of.get(ka, ("a", ka)) == group_of.get(kb, ("b", kb)) or ka[0] == kb[0]:
+                    continue  # merged, or two posts of one list (the list's reader collapses those)
+                labels = {v for v in ra.get("variations", []) + rb.get("variations", [])
+                          if v.startswith(("title_", "venue_", "place_", "online", "shared_url", "time_"))}
+                for label in sorted(labels) or ["none"]:
+                    missed[label] += 1
+    return {"wrong_merges_by_near_miss": dict(wrong.most_common()),
+            "missed_pairs_by_variation": dict(missed.most_common())}
 
 
 def score_run(db_path: Path, out_dir: Path, truth: dict) -> dict:
