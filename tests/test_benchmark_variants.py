@@ -65,6 +65,14 @@ def test_every_source_in_farm_json_has_its_file_and_html_listings_carry_selector
             assert set(s["options"]["selectors"]) >= {"event", "title", "start"}
 
 
+def test_files_look_written_on_the_farms_today_not_on_the_day_the_benchmark_runs(tiny):
+    """The server's Last-Modified is a file's mtime, and a listing reads "May 5" as the May 5 nearest to it."""
+    out, truth = tiny
+    anchor = datetime.fromisoformat(truth["anchor"]).timestamp()
+    stamps = {p.stat().st_mtime for p in (out / "files").rglob("*")}
+    assert stamps and all(anchor - 2 * 3600 <= t <= anchor for t in stamps)
+
+
 def test_the_same_seed_writes_the_same_farm_and_another_seed_another(tmp_path):
     def files(root):
         return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
@@ -108,11 +116,12 @@ def test_every_class_of_the_catalogue_appears_in_a_full_size_farm(planned):
     assert {e["cancel_mode"] for e in events if e["status"] == "cancelled"} == {"one", "all"}
 
 
-_REL = re.compile(r"\b(tonight|today|tomorrow|(?:this coming|this|on) (monday|tuesday|wednesday|thursday|friday"
-                  r"|saturday|sunday))\b", re.I)
+_WEEKDAY = r"(monday|tuesday|wednesday|thursday|friday|saturday|sunday|mon|tue|wed|thu|fri|sat|sun)\.?"
+_REL = re.compile(r"\b(tonight|today|tomorrow|(?:this coming|this|on) " + _WEEKDAY + r"|on the (\d{1,2})(?:st|nd|rd|th)"
+                  r"|" + _WEEKDAY + r")(?![a-z])", re.I)
 
 
-def test_a_reminder_names_the_events_day_relative_to_its_own_date(tiny, planned):
+def test_a_reminder_names_the_events_day_relative_to_its_own_date(tiny):
     """Read back independently: the relative phrase, resolved from the post's Date, lands on the event's day."""
     import mailbox
     from email.utils import parsedate_to_datetime
@@ -138,12 +147,15 @@ def test_a_reminder_names_the_events_day_relative_to_its_own_date(tiny, planned)
                 datetime.fromisoformat(start).astimezone(ZoneInfo(ev["timezone"])).date()
             word = m.group(1).lower()
             delta = (day - sent.date()).days
+            named = m.group(2) or m.group(4)
             if word in ("tonight", "today"):
                 assert delta == 0
             elif word == "tomorrow":
                 assert delta == 1
+            elif m.group(3):
+                assert day.day == int(m.group(3)) and 2 <= delta <= 6
             else:
-                assert day.strftime("%A").lower() == m.group(2).lower() and 2 <= delta <= 6
+                assert day.strftime("%a").lower() == named.lower()[:3] and 2 <= delta <= 6, text
             checked += 1
     assert checked > 0
 

@@ -351,14 +351,23 @@ def span_text(first: date, last: date, rng: random.Random) -> str:
     return rng.choice(forms)
 
 
-def relative_day(post_day: date, event_day: date, rng: random.Random, *, evening: bool = True) -> str | None:
-    """How a reminder names the event's day relative to the post's own day, or None when it can't."""
+def relative_day(post_day: date, event_day: date, rng: random.Random, *, evening: bool = True,
+                 morning: bool = False, all_day: bool = False) -> str | None:
+    """How a reminder names the event's day relative to the post's own day, or None when it can't.
+
+    "tonight", "tomorrow night", "this Sat.", "this coming Friday", "Thursday" alone, "on the 7th":
+    every form names one day only, read from the post's own date.
+    """
     delta = (event_day - post_day).days
+    part = "" if all_day else (" night" if evening and rng.random() < 0.3 else
+                               " morning" if morning and rng.random() < 0.3 else "")
     if delta == 0:
-        return rng.choice(["tonight", "today"]) if evening else "today"
+        return rng.choice(["tonight", "today"]) if evening and not all_day else "today"
     if delta == 1:
-        return "tomorrow"
+        return rng.choice([f"tomorrow{part}", "tomorrow", f"tomorrow ({event_day:%A})"])
     if 2 <= delta <= 6:
         return rng.choice([f"this {event_day:%A}", f"this {event_day:%A}", f"on {event_day:%A}",
-                           f"this coming {event_day:%A}"])
+                           f"this coming {event_day:%A}", f"this {event_day:%a}.", f"{event_day:%A}",
+                           f"this {event_day:%A}{part}" if part else f"this {event_day:%A}",
+                           f"on the {ordinal(event_day.day)}"])
     return None

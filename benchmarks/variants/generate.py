@@ -540,11 +540,11 @@ def _reminder(src: SourceSpec, ev: TrueEvent, rng: random.Random, anchor: dateti
     labels = ["date_relative"]
     ev_zone = _zone_of(src, ev)
     if ev.all_day:
-        rel = cat.relative_day(sent.date(), ev.day, rng, evening=False)
+        rel = cat.relative_day(sent.date(), ev.day, rng, evening=False, all_day=True)
         tt, word, form = "", None, "date_only"
     else:
         start = ev.start.astimezone(ZoneInfo(ev_zone))
-        rel = cat.relative_day(sent.date(), start.date(), rng, evening=start.hour >= 17)
+        rel = cat.relative_day(sent.date(), start.date(), rng, evening=start.hour >= 17, morning=start.hour < 12)
         tt = cat.clock(start, a.time_style) if rng.random() < 0.6 else cat.clock(start, "ham")
         if 17 <= start.hour <= 21 and rng.random() < 0.25:  # "tomorrow at 7": an evening needs no "pm"
             tt = f"{start.hour - 12}" + (f":{start:%M}" if start.minute else "")
