@@ -310,3 +310,17 @@ def test_a_listing_writes_the_local_time_of_the_zone_its_zone_word_names(tmp_pat
         assert any((t.hour, t.minute) == (hour, minute) for t in locals_), (text, r["zone_word"], locals_)
         checked += 1
     assert checked > 20
+
+
+def test_compare_prints_each_results_files_figures_side_by_side_with_the_targets(tmp_path):
+    from benchmarks.variants.run import compare
+    from benchmarks.variants.score import FIGURES
+
+    for name, f1 in (("before", 0.85), ("after", 0.99)):
+        figs = {n.strip(): 0.5 for n, _, _ in FIGURES} | {"de-duplication F1": f1}
+        (tmp_path / f"{name}.json").write_text(json.dumps(
+            {"seeds": [1001], "mean": figs, "per_seed": {"1001": {"figures": figs}}}), encoding="utf-8")
+    table = compare([tmp_path / "before.json", tmp_path / "after.json"])
+    row = next(line for line in table.splitlines() if line.startswith("| de-duplication F1"))
+    assert "0.850 (0.850)" in row and "0.990 (0.990)" in row and row.endswith("≥ 0.98 |")
+    assert len(table.splitlines()) == 2 + len(FIGURES)

@@ -2,6 +2,8 @@
 
     .venv/bin/python -m benchmarks.run --variants --seeds 1001,1002,1003            # held-out figures
     .venv/bin/python -m benchmarks.run --variants --seeds 1,2,3 --results /tmp/t.json  # while tuning
+    .venv/bin/python -m benchmarks.run --variants --compare benchmarks/results/variants-baseline.json \
+        benchmarks/results/variants-latest.json                                     # before / after
 
 For each seed: generate the farm (benchmarks/variants/generate.py), serve it on loopback hosts
 (benchmarks/serve_farm.py), run `aggregator.pipeline.run` once, cold, in a fresh process — the
@@ -107,6 +109,33 @@ def benchmark(seeds: list[int], *, sources: int = 150, anchor: date | None = Non
             "mean": summary, "per_seed": {str(s): r for s, r in per_seed.items()}}
 
 
+TARGETS = {"de-duplication F1": "≥ 0.98", "events published exactly right": "≥ 95 %", "mailing-list recall": "≥ 0.95",
+           "relative-date recall": "≥ 0.9", "zone-word recall": "≥ 0.97", "cancelled shown as confirmed": "0",
+           "confirmed shown as cancelled": "≤ 0.1 %", "non-events published": "0",
+           "removed events still shown as confirmed": "0"}
+
+
+def compare(paths: list[Path]) -> str:
+    """A markdown table of several results files' figures side by side (each file's per-seed values and mean)."""
+    from benchmarks.variants.score import FIGURES
+
+    runs = [json.loads(Path(p).read_text(encoding="utf-8")) for p in paths]
+    head = ["figure"] + [f"{Path(p).stem} (seeds {','.join(map(str, r['seeds']))})" for p, r in zip(paths, runs)] \
+        + ["target"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, _, fmt in FIGURES:
+        key = name.strip()
+        cells = []
+        for r in runs:
+            per = [r["per_seed"][str(s)]["figures"].get(key) for s in r["seeds"]]
+            mean = r["mean"].get(key)
+            show = (lambda v: "—" if v is None else fmt.format(v))
+            cells.append(f"{show(mean)} ({' / '.join(show(v) for v in per)})")
+        lines.append(f"| {name.strip() if not name.startswith(' ') else '— ' + key} | " + " | ".join(cells)
+                     + f" | {TARGETS.get(key, '')} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.run --variants", description=__doc__.split("\n\n")[0])
     p.add_argument("--seed", type=int, default=None, help="one seed (default: the held-out seeds 1001,1002,1003)")
@@ -116,7 +145,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip-removal", action="store_true", help="no second run after removing a few events")
     p.add_argument("--workdir", type=Path, default=None, help="keep the farms, databases and outputs here")
     p.add_argument("--results", type=Path, default=RESULTS, help="where to write the JSON results")
+    p.add_argument("--compare", nargs="+", type=Path, metavar="RESULTS.json",
+                   help="print these results files' figures side by side (markdown) and exit")
     args = p.parse_args(argv)
+    if args.compare:
+        print(compare(args.compare))
+        return 0
     if args.seeds:
         seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     elif args.seed is not None:
