@@ -567,6 +567,10 @@ def table(results: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if "--variants" in argv:  # the variant farm and its accuracy figures: benchmarks/variants/run.py
+        from benchmarks.variants.run import main as variants_main
+
+        return variants_main([a for a in argv if a != "--variants"])
     if argv[:1] == ["--phase"]:  # internal: one phase in a fresh process
         config, db, out = map(Path, argv[1:4])
         now = datetime.fromisoformat(argv[4]) if len(argv) > 4 else None
