@@ -221,12 +221,12 @@ def notify_curator(config: Config, store, report, now: datetime | None = None, *
     return sent
 
 
-def send_curator_note(config, key: str, subject: str, body: str, now: datetime | None = None, *,
+def send_curator_note(config: Config, key: str, subject: str, body: str, now: datetime | None = None, *,
                       out_dir: Path | None = None, transport=None) -> bool:
     """One email to calendar.curator_email about something other than a source (e.g. the daily cap
     of confirmation emails reached). `key` names the matter; the Message-ID is the same for one
     key on one day, so a repeat that day is recognisably the same note. True when handed over."""
-    from aggregator.mail.digest import from_address
+    from aggregator.mail.identity import from_address
     from aggregator.mail.subscribers import InvalidAddress, normalize_address
     from aggregator.mail.transport import make_transport
 
