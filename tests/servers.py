@@ -480,6 +480,7 @@ class LoopbackServer(ThreadingHTTPServer):
         return self.base_url + ("" if path.startswith("/") else "/") + path
 
     def start(self) -> "LoopbackServer":
+        _gzip_zeros(8)  # built now, not inside the first /gzipbomb request's read timeout
         self._thread.start()
         return self
 
