@@ -199,3 +199,14 @@ sources:
     monkeypatch.undo()
     assert cli.main(argv) == 0
     assert_one_whole_set(tmp_path / "out")
+
+
+@pytest.mark.parametrize("text", ["", '{"moves": ["calendar.ics"', '{"staging": 3}', "[]"])
+def test_an_unreadable_journal_is_set_aside_and_the_next_publish_rewrites_the_set(tmp_path, config, text):
+    out = tmp_path / "out"
+    outputs.publish(out, config, events(3), GENERATED)
+    (out / outputs.JOURNAL).write_text(text)
+    outputs.repair(out)
+    assert not (out / outputs.JOURNAL).exists()
+    outputs.publish(out, config, events(3, moved=True), GENERATED)
+    assert_one_whole_set(out)

@@ -96,7 +96,8 @@ def repair(out_dir: Path) -> None:
         clean_stale_temp_files(out_dir)
     except OSError as error:
         raise _output_error(error, out_dir) from None
-    except ValueError:  # a journal cut short by a power cut before it was complete: it never took effect
+    except (ValueError, KeyError, TypeError):  # a journal a power cut left unreadable: it never took effect
+        log.warning("ignoring the unreadable publish journal %s; the next publish rewrites every file", journal)
         journal.unlink(missing_ok=True)
 
 
