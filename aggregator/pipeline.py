@@ -179,13 +179,15 @@ def read_source(options: SourceOptions, calendar: CalendarSettings, fetcher: Fet
         if follows and may_skip_unchanged and known_fingerprint is not None and known_pages:
             view.revalidate(known_pages)
         seen: set[str] = set()
+        yielded = 0  # records (RawEvents) the adapter yielded; what it passed over itself does not count
         for item in adapter.read(options, view, window):
+            yielded += isinstance(item, RawEvent)
+            _within_limits(options, view, yielded, began, max_records, deadline)
             if isinstance(item, Skipped):
                 outcome.skipped.append(item)
                 continue
             if not isinstance(item, RawEvent):
                 raise TypeError(f"adapter yielded {type(item).__name__}, not RawEvent")
-            _within_limits(options, view, len(outcome.records) + len(outcome.skipped), began, max_records, deadline)
             try:
                 event = normalize(item, options, calendar, window)
                 event = tagging.tag_or_reject(event, options, tag_rules)  # config.tags; None: defaults
@@ -222,7 +224,7 @@ def read_source(options: SourceOptions, calendar: CalendarSettings, fetcher: Fet
 def _within_limits(options: SourceOptions, view: _SourceFetcher, count: int, began: float,
                    max_records: int | None, deadline: float | None) -> None:
     """Stop a source that yields too much, or takes too long to read, before it costs the run."""
-    if max_records is not None and count >= max_records:
+    if max_records is not None and count > max_records:
         raise ParseError(f"{options.url} yields more than {max_records:,} records, the most one source may "
                          "hold (fetch.max_records); it was not read, and its last good events stay. Raise "
                          "fetch.max_records if the source is genuine", source_id=options.id,

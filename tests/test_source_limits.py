@@ -142,3 +142,14 @@ def load_config_default(tmp_path):
     path = tmp_path / "default.yaml"
     path.write_text("calendar:\n  name: T\n  timezone: America/Chicago\nsources: []\n")
     return load_config(path)
+
+
+def test_items_an_adapter_passes_over_do_not_count_against_the_cap(srv, tmp_path):
+    """An archive of many posts, few of them events: only the records count."""
+    broken = "".join(f"BEGIN:VEVENT\r\nUID:broken-{i}@example.org\r\nSUMMARY:No start {i}\r\nEND:VEVENT\r\n"
+                     for i in range(150))  # skipped by the adapter: no DTSTART
+    srv.documents["mostly"] = Doc(SERIES.replace("RRULE:FREQ=DAILY;COUNT=300", "RRULE:FREQ=DAILY;COUNT=20")
+                                  .replace("END:VCALENDAR", broken + "END:VCALENDAR").encode())
+    report, events = run_with(tmp_path, config(tmp_path, srv, "/doc/mostly", max_records=160))
+    assert not report.failed, [s.error_message for s in report.failed]
+    assert sum(1 for e in events if "big" in sources_of([e])) == 20
