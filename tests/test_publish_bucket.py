@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 import socket
 import subprocess
 import sys
@@ -116,22 +117,23 @@ def test_only_changed_objects_are_uploaded_index_files_last_and_gone_ones_delete
     (site / "outbox" / "digest.eml").write_text("not for the bucket")
     (site / ".calendar.ics.123.tmp").write_text("half a file")
     target = Bucket(name, "p/")
+    # With versioning on, every PUT leaves a version: the server's record of what was uploaded.
+    client.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
 
     first = target.publish(site)
     assert first.uploaded[-3:] == list(LAST), "calendar.ics, events.json, index.html go last"
     assert set(first.uploaded[:3]) == {"event/e0.ics", "event/e1.ics", "event/e2.ics"}
-    stamps = {k: o["LastModified"] for k, o in _objects(client, name, "p/").items()}
-    assert set(stamps) == {f"p/event/e{n}.ics" for n in range(3)} | {f"p/{f}" for f in LAST}
+    assert set(_objects(client, name, "p/")) == {f"p/event/e{n}.ics" for n in range(3)} | {f"p/{f}" for f in LAST}
 
-    time.sleep(1.1)  # S3 times are to the second: a re-upload would show
     (site / "events.json").write_text("events.json v2")
     (site / "event" / "e1.ics").unlink()
     second = target.publish(site)
     assert second.uploaded == ["events.json"] and second.unchanged == 4 and second.deleted == 1
     after = _objects(client, name, "p/")
     assert "p/event/e1.ics" not in after
-    assert after["p/calendar.ics"]["LastModified"] == stamps["p/calendar.ics"], "unchanged objects left alone"
-    assert after["p/events.json"]["LastModified"] > stamps["p/events.json"]
+    versions = Counter(v["Key"] for v in client.list_object_versions(Bucket=name, Prefix="p/")["Versions"])
+    assert versions["p/calendar.ics"] == 1 and versions["p/event/e0.ics"] == 1, "unchanged objects left alone"
+    assert versions["p/events.json"] == 2
     assert client.get_object(Bucket=name, Key="p/events.json")["Body"].read() == b"events.json v2"
 
 

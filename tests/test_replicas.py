@@ -86,8 +86,12 @@ def test_a_killed_lease_holder_hands_the_digest_to_the_other_replica_exactly_onc
         try:
             assert smtp.blocked.wait(60), (tmp_path / "replica-a.log").read_text()
             second, port_b = _serve(config, db_location, tmp_path, "replica-b")
-            time.sleep(LEASE_SECONDS / 2)
-            assert len(smtp.messages) == 7, "the second replica sent nothing while the first held the lease"
+            # Watch for a lease period: the second replica renews (and fails to take) the lease
+            # every second, and must not send while the first holds it.
+            watch_until = time.monotonic() + LEASE_SECONDS
+            while time.monotonic() < watch_until:
+                assert len(smtp.messages) == 7, "the second replica sent while the first held the lease"
+                time.sleep(0.1)
             os.kill(first.pid, signal.SIGKILL)
             first.wait(10)
             killed = time.monotonic()

@@ -50,7 +50,6 @@ from aggregator.config.settings import Config
 log = logging.getLogger(__name__)
 
 LEASE_NAME = "scheduler"
-LEASE_TTL = 180.0
 DIGEST_RETRY_MINUTES = 15
 
 

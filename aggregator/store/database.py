@@ -89,6 +89,10 @@ def _nearly_full(path: Path) -> bool:
     return stats.f_bavail * stats.f_frsize < 1024 * 1024
 
 
+# PostgreSQL databases this process has already brought up to date.
+_MIGRATED: set[str] = set()
+
+
 def content_hash(data: dict) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
@@ -139,6 +143,8 @@ class Store:
                 f"cannot reach the PostgreSQL database {self.location} ({reason}); check the URL, that the server "
                 "is running and accepts this user (pg_hba.conf), and that the database exists (createdb)") from None
         self.Error, self.IntegrityError = pg.Error, pg.IntegrityError
+        if self.location.url in _MIGRATED:  # serve opens a store per request: check the schema once
+            return
         try:
             self.db.raw.execute("SELECT pg_advisory_lock(%s)", (pg.MIGRATE_LOCK,))
             try:
@@ -150,6 +156,7 @@ class Store:
             self.db.close()
             raise StoreError(f"cannot prepare the PostgreSQL database {self.location} ({' '.join(str(e).split())}); "
                              "the user needs the right to create tables (and the citext extension) in it") from None
+        _MIGRATED.add(self.location.url)
 
     # -- integrity ------------------------------------------------------------------------
 
