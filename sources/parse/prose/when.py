@@ -101,9 +101,10 @@ _DATE_PATTERNS = [
     # 10.03.2026 (European order; the year is required so "6.30" is never a date)
     re.compile(r"(?<![\w/.])(?P<day>3[01]|[12]\d|0?[1-9])\.(?P<mnum>1[0-2]|0?[1-9])\.(?P<year>20\d\d)(?!\d)"),
 ]
-_WEEKDAY_THE_NTH = re.compile(rf"\b(?P<wd>{_WD_RE}),?\s+the\s+(?P<day>3[01]|[12]\d|0?[1-9])(?:st|nd|rd|th)\b", re.I)
+_WEEKDAY_THE_NTH = re.compile(rf"\b(?P<wd>{_WD_RE}),?\s+the\s+(?P<day>3[01]|[12]\d|0?[1-9])(?:st|nd|rd|th)\b"
+                              rf"|\bthe\s+(?P<day2>3[01]|[12]\d|0?[1-9])(?:st|nd|rd|th)\s*[(,]\s*(?P<wd2>{_WD_RE})\b\)?", re.I)
 _RELATIVE_RE = re.compile(
-    rf"\b(?:(?P<word>today|tonight|tomorrow|this\s+(?:evening|afternoon|morning))"
+    rf"\b(?:(?P<word>today|tonight|tomorrow|tmrw|tmw|tomorow|this\s+(?:evening|afternoon|morning))"
     rf"|(?:(?P<rel>this\s+coming|this|next|coming|last|on|every)\s+)?(?P<wd>{_WD_FULL_RE}|{_WD_RE}(?=\.?\s*(?:,|at|@|\d|from|night|evening|morning|afternoon))))\b"
     rf"(?:\s+(?P<nextweek>(?:of\s+)?next\s+week)\b)?",
     re.I,
@@ -220,7 +221,8 @@ def _find_dates(text: str, subject_len: int, sent_local: date) -> list[_DateHit]
             break
         if not free(m.start(), m.end()):
             continue
-        target, day = _WEEKDAYS[m.group("wd")[:3].lower()], int(m.group("day"))
+        target = _WEEKDAYS[(m.group("wd") or m.group("wd2"))[:3].lower()]
+        day = int(m.group("day") or m.group("day2"))
         probe = date(sent_local.year, sent_local.month, 1)
         for _ in range(14):
             try:
@@ -239,7 +241,7 @@ def _find_dates(text: str, subject_len: int, sent_local: date) -> list[_DateHit]
             continue
         word = (m.group("word") or "").lower()
         if word:
-            offset = 1 if word == "tomorrow" else 0
+            offset = 1 if word in ("tomorrow", "tmrw", "tmw", "tomorow") else 0
             found = sent_local + timedelta(days=offset)
         else:
             rel = re.sub(r"\s+", " ", (m.group("rel") or "").lower())
@@ -327,11 +329,29 @@ def _time_matches(text: str, dates: Iterable[tuple[int, int]] = ()) -> Iterator[
         pos = max(m.end(), m.start() + 1)
 
 
+# "this Sat 10-2", "Saturday 1-4 at the park": a range of bare hours right after a weekday is a time
+_DAY_THEN_HOURS = re.compile(rf"\b{_WD_RE}\.?,?\s+(?P<h1>{_HOUR})\s*(?:-|–|—|to)\s*(?P<h2>{_HOUR})\b"
+                             r"(?![:./]?\d|\s*[ap]\.?m|\s*\(?\s*(?:[ECMP][SD]?T|AK[SD]T|HST|eastern|central|mountain|pacific)\b)",
+                             re.I)
+
+
 def _find_times(text: str, dates: Iterable[tuple[int, int]] = ()) -> list[_TimeHit]:
     hits = []
+    for m in _DAY_THEN_HOURS.finditer(text):
+        if len(hits) >= MAX_HITS:
+            break
+        if re.search(r"(?:through|thru|to|until|-|–)\s*$", text[max(0, m.start() - 12):m.start()], re.I):
+            continue  # "open Monday through Friday, 9 to 5": opening hours
+        h1, h2 = int(m.group("h1")), int(m.group("h2"))
+        start_h = h1 if 7 <= h1 <= 11 else (h1 + 12 if 1 <= h1 <= 6 else h1)
+        end_h = h2 + 12 if h2 < 12 and (h2 <= h1 or start_h >= 12) else h2
+        if 0 < start_h < end_h < 24:
+            hits.append(_TimeHit(m.start("h1"), m.end(), time(start_h, 0), time(end_h, 0), None))
     for m in _time_matches(text, dates):
         if len(hits) >= MAX_HITS:
             break
+        if any(h.pos <= m.start("t1") < h.end for h in hits):
+            continue  # already read as "Sat 10-2"
         first = _clock(m.group("t1"))
         second = _clock(m.group("t2")) if m.group("t2") else None
         if first is None:
