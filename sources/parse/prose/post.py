@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 
 from sources.parse.prose.places import find_place, place_after_time
 from sources.parse.prose.text import clean_subject, is_reply, strip_quotes
+from sources.parse.prose.spans import _find_spans, _SpanHit
 from sources.parse.prose.when import (
-    _ALL_DAY_RE, _DATE_LABEL, _RANGE_START, _DateHit, _find_dates, _find_spans, _find_times, _named_zone, _SpanHit,
-    _TimeHit,
+    _ALL_DAY_RE, _DATE_LABEL, _RANGE_START, _DateHit, _find_dates, _find_times, _named_zone, _TimeHit,
 )
 
 # An announcement states its date near the top; a huge post is scanned only this far (characters).
