@@ -241,9 +241,10 @@ def report(s: Score, verbose: bool = True) -> str:
 
 def _library_text(item: dict) -> str:
     from sources.parse.prose import strip_quotes
+    from sources.parse.prose.text import is_reply
 
     post, _ = post_of(item)
-    return f"{post.subject}\n{strip_quotes(post.body)}"
+    return f"{post.subject}\n{strip_quotes(post.body, reply=is_reply(post.subject))}"
 
 
 def _read_dateparser(text: str, sent_local: datetime) -> datetime | None:

@@ -1,34 +1,27 @@
 """Events read from the prose of mailing-list posts (rss, mbox, maildir and imap use it).
 
-A post is an announcement when its subject and body name a date AND a time (or "all day")
-for something after the post was sent:
+A post is an announcement when its own words (and, unless it is a reply, its subject) name a day
+not past when it was sent, and a time for it, or no time but a day named for an event ("the meetup
+is on November 11th", "Date: 10–16 June 2025", "all day Saturday"):
 
     "Reminder: spring mixer next Tuesday at 6:30 at Cafe Lula, 2537 N Kedzie"
 
-Dates: "March 10", "Tue, Mar. 10th", "10 March 2026", "3/10", "2026-03-10", "10.03.2026",
-"today", "tonight", "tomorrow", "this Saturday", "next Tuesday", "on Friday". Relative
-dates are resolved against the post's own date; a date without a year is the first such
-day not before the post (a day of tolerance). Times: "6:30pm", "8.30 p.m.", "6:30-8:30 PM",
-"6:30-8", "11–12:30", "from 6 to 8 pm", "between 8 and 10 pm", "18:30", "noon" (a day number
-is never read as an hour: "February 3 - 6:30 pm"), with a zone when the post names one ("7pm ET",
-"6:30 PM Pacific", "18:30 CET"; a word for the source's own region keeps the source's zone, so
-"MST" on an Arizona list stays Phoenix time), else the source's zone. Place: "Location:/Where:/Venue:"
-lines, "at Cafe Lula, 2537 N Kedzie", or a street-address line.
+Relative dates ("tomorrow at 7", "this Saturday", "Wednesday next week") count from the post's own
+date; zone words ("7pm ET", "6:30 PM Pacific", "Arizona time", "HST") name the zone of the time, a
+word for the list's own region keeping the list's zone; spans of days ("from May 30 to June 1, 2025")
+are all-day events, or run from the first day's start to the last day's end when hours are given.
+Quoted text, attribution lines ("On Tue, Feb 21, 2017 at 9:54 AM, X wrote:") and a reply's original
+are never the post's own words; digests, job ads, sales, minutes, deadlines and closures are not
+events (returned as a reason). docs/mail-prose.md says what is read and what is not.
 
-Not events (returned as a reason): chatter and replies that name no date and time, job
-ads, things for sale, meeting minutes, dues/renewal deadlines ("due by March 1"), office
-closures, and dates already past when the post was sent.
+`records_from_posts` collapses replies, reminders and forwards of one announcement into one record
+(threading by In-Reply-To/References and by subject + event date) whose details come from the most
+complete post; a cancellation post marks it CANCELLED; an update that moves the time moves the
+record. Posts outside one reply thread stay separate events when their subjects name different
+sessions, when their starts are clearly apart, or when their street addresses differ.
 
-`records_from_posts` collapses replies, reminders and forwards of one announcement into
-one record (threading by In-Reply-To/References and by subject + event date) whose details
-come from the most complete post; a cancellation post marks it CANCELLED; an update that
-moves the time ("Update: mixer now starts at 7") moves the record. Posts outside one reply
-thread stay separate events when their subjects name different sessions ("Morning Session" /
-"Afternoon Session", "Part 1" / "Part 2"), when their starts are an hour or more apart (half an
-hour for two announcements under different subjects), or when their street addresses differ.
-
-Pure functions, no I/O. Imports only the model and the zone helpers. One module per job:
-when (dates, times, zone words), places, text (a post's own words), post (reading one post),
+Pure functions, no I/O; imports only the core and sources/. One module per job: when (dates, times,
+zone words), spans (spans of days), places, text (a post's own words), post (reading one post),
 threads (many posts into records).
 """
 

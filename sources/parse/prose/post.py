@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 
 from sources.parse.prose.places import find_place, place_after_time
 from sources.parse.prose.text import clean_subject, is_reply, strip_quotes
+from sources.parse.prose.spans import _find_spans, _SpanHit
 from sources.parse.prose.when import (
-    _ALL_DAY_RE, _DATE_LABEL, _RANGE_START, _DateHit, _find_dates, _find_spans, _find_times, _named_zone, _SpanHit,
-    _TimeHit,
+    _ALL_DAY_RE, _DATE_LABEL, _RANGE_START, _DateHit, _find_dates, _find_times, _named_zone, _TimeHit,
 )
 
 # An announcement states its date near the top; a huge post is scanned only this far (characters).
@@ -21,6 +21,8 @@ _NOT_EVENT_SUBJECTS = [
     (re.compile(r"\bminutes\b", re.I), "meeting minutes, not an announcement"),
     (re.compile(r"\bdigest\b", re.I), "a list digest; its messages are read as posts of their own"),
     (re.compile(r"\bfor\s+sale\b|\bsale\s*:|\b(?:moving|garage|yard|estate|clearance)\s+sale\b|\bselling\b|^\W*(?:fs|wts|wtb)\b|\bused\s+table\b", re.I), "something for sale, not an event"),
+    (re.compile(r"\blooking\s+for\s+(?:an?\s+)?(?:sub|substitute|lmt|therapist)\b|\bcover(?:ing)?\s+(?:for\s+)?my\s+"
+                r"(?:clients|shifts?|regulars|appointments)\b", re.I), "a request for cover, not an event"),
     (re.compile(r"\b(?:job(?!['’])|jobs|hiring|position|positions|opening|openings|employment|help\s+wanted|seeking\s+(?:a\s+)?(?:lmt|therapist|massage)|now\s+hiring|career)\b", re.I),
      "a job ad, not an event"),
     (re.compile(r"\b(?:dues|renewal|renew|membership\s+fees?)\b", re.I), "a renewal deadline, not an event"),
@@ -46,7 +48,9 @@ _MOVED_RE = re.compile(r"\b(?:moved|rescheduled|postponed|pushed(?:\s+back)?|cha
 _PERSONAL_PLAN_RE = re.compile(r"\bI(?:['’]ll|['’]m|\s+will|\s+am|\s+can|\s+could|\s+usually|\s+have)\b|\bmy\b", re.I)
 # ... or words that say something takes place: "Reiki Level 2 runs Nov. 14th & 15th"
 _EVENT_VERB = re.compile(r"\b(?:runs|will\s+run|takes?\s+place|will\s+take\s+place|(?:will\s+be|is\s+being)\s+held"
-                         r"|is\s+happening|join\s+us)\b", re.I)
+                         r"|is\s+happening|join\s+us|save\s+the\s+date|mark\s+your\s+calendars?|block\s+(?:out|off))\b", re.I)
+# ... but a price cut over some days is a sale: "20% off all courses from April 1 to April 10"
+_SALE_RE = re.compile(r"\b\d+\s*%\s*off\b|\b(?:use|promo|discount)\s+code\b|\bdiscount(?:ed)?\b", re.I)
 _CANCEL_SUBJECT_RE = re.compile(r"\b(?:cancel+ed|cancel+ation|called\s+off|postponed)\b", re.I)
 
 
@@ -139,7 +143,7 @@ def read_post(subject: str, body: str, sent: datetime, zone: ZoneInfo) -> Readin
         if _DATE_LABEL.search(text[max(0, pos - 40):pos]):
             return True
         sentence = _sentence(text, pos, end)
-        if sentence.rstrip().endswith("?"):
+        if sentence.rstrip().endswith("?") or _SALE_RE.search(sentence):
             return False
         return all_day or subject_cue or bool(_EVENT_NOUN.search(sentence) or _EVENT_VERB.search(sentence))
 

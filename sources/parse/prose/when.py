@@ -101,9 +101,10 @@ _DATE_PATTERNS = [
     # 10.03.2026 (European order; the year is required so "6.30" is never a date)
     re.compile(r"(?<![\w/.])(?P<day>3[01]|[12]\d|0?[1-9])\.(?P<mnum>1[0-2]|0?[1-9])\.(?P<year>20\d\d)(?!\d)"),
 ]
-_WEEKDAY_THE_NTH = re.compile(rf"\b(?P<wd>{_WD_RE}),?\s+the\s+(?P<day>3[01]|[12]\d|0?[1-9])(?:st|nd|rd|th)\b", re.I)
+_WEEKDAY_THE_NTH = re.compile(rf"\b(?P<wd>{_WD_RE}),?\s+the\s+(?P<day>3[01]|[12]\d|0?[1-9])(?:st|nd|rd|th)\b"
+                              rf"|\bthe\s+(?P<day2>3[01]|[12]\d|0?[1-9])(?:st|nd|rd|th)\s*[(,]\s*(?P<wd2>{_WD_RE})\b\)?", re.I)
 _RELATIVE_RE = re.compile(
-    rf"\b(?:(?P<word>today|tonight|tomorrow|this\s+(?:evening|afternoon|morning))"
+    rf"\b(?:(?P<word>today|tonight|tomorrow|tmrw|tmw|tomorow|this\s+(?:evening|afternoon|morning))"
     rf"|(?:(?P<rel>this\s+coming|this|next|coming|last|on|every)\s+)?(?P<wd>{_WD_FULL_RE}|{_WD_RE}(?=\.?\s*(?:,|at|@|\d|from|night|evening|morning|afternoon))))\b"
     rf"(?:\s+(?P<nextweek>(?:of\s+)?next\s+week)\b)?",
     re.I,
@@ -220,7 +221,8 @@ def _find_dates(text: str, subject_len: int, sent_local: date) -> list[_DateHit]
             break
         if not free(m.start(), m.end()):
             continue
-        target, day = _WEEKDAYS[m.group("wd")[:3].lower()], int(m.group("day"))
+        target = _WEEKDAYS[(m.group("wd") or m.group("wd2"))[:3].lower()]
+        day = int(m.group("day") or m.group("day2"))
         probe = date(sent_local.year, sent_local.month, 1)
         for _ in range(14):
             try:
@@ -239,7 +241,7 @@ def _find_dates(text: str, subject_len: int, sent_local: date) -> list[_DateHit]
             continue
         word = (m.group("word") or "").lower()
         if word:
-            offset = 1 if word == "tomorrow" else 0
+            offset = 1 if word in ("tomorrow", "tmrw", "tmw", "tomorow") else 0
             found = sent_local + timedelta(days=offset)
         else:
             rel = re.sub(r"\s+", " ", (m.group("rel") or "").lower())
@@ -327,11 +329,29 @@ def _time_matches(text: str, dates: Iterable[tuple[int, int]] = ()) -> Iterator[
         pos = max(m.end(), m.start() + 1)
 
 
+# "this Sat 10-2", "Saturday 1-4 at the park": a range of bare hours right after a weekday is a time
+_DAY_THEN_HOURS = re.compile(rf"\b{_WD_RE}\.?,?\s+(?P<h1>{_HOUR})\s*(?:-|–|—|to)\s*(?P<h2>{_HOUR})\b"
+                             r"(?![:./]?\d|\s*[ap]\.?m|\s*\(?\s*(?:[ECMP][SD]?T|AK[SD]T|HST|eastern|central|mountain|pacific)\b)",
+                             re.I)
+
+
 def _find_times(text: str, dates: Iterable[tuple[int, int]] = ()) -> list[_TimeHit]:
     hits = []
+    for m in _DAY_THEN_HOURS.finditer(text):
+        if len(hits) >= MAX_HITS:
+            break
+        if re.search(r"(?:through|thru|to|until|-|–)\s*$", text[max(0, m.start() - 12):m.start()], re.I):
+            continue  # "open Monday through Friday, 9 to 5": opening hours
+        h1, h2 = int(m.group("h1")), int(m.group("h2"))
+        start_h = h1 if 7 <= h1 <= 11 else (h1 + 12 if 1 <= h1 <= 6 else h1)
+        end_h = h2 + 12 if h2 < 12 and (h2 <= h1 or start_h >= 12) else h2
+        if 0 < start_h < end_h < 24:
+            hits.append(_TimeHit(m.start("h1"), m.end(), time(start_h, 0), time(end_h, 0), None))
     for m in _time_matches(text, dates):
         if len(hits) >= MAX_HITS:
             break
+        if any(h.pos <= m.start("t1") < h.end for h in hits):
+            continue  # already read as "Sat 10-2"
         first = _clock(m.group("t1"))
         second = _clock(m.group("t2")) if m.group("t2") else None
         if first is None:
@@ -410,77 +430,3 @@ def _named_zone(word_zone: str, source_zone: ZoneInfo, day: date) -> ZoneInfo:
     return named
 
 
-
-# ---------------------------------------------------------------------------------------------
-# Spans of days: "from May 30 to June 1, 2025", "October 14-17", "10–16 June 2025", "2026-06-12 to 2026-06-14"
-
-# Longer than this, a span of days is opening hours, a season or an absence, not one event.
-MAX_SPAN_DAYS = 16
-
-_SPAN_SEP = r"\s*(?:-|–|—|to|through|thru|until|till|(?P<both>&|and))\s*"
-_WD_OPT = rf"(?:{_WD_RE}\.?,?\s+)?"
-_ORD = r"(?:st|nd|rd|th)?"
-_SPAN_PATTERNS = [
-    re.compile(rf"(?<![\w/])(?:from\s+)?{_WD_OPT}(?P<m1>{_MONTH_RE})\.?\s+(?P<d1>\d{{1,2}}){_ORD}(?:,?\s+(?P<y1>20\d\d))?"
-               rf"{_SPAN_SEP}{_WD_OPT}(?:(?P<m2>{_MONTH_RE})\.?\s+)?(?P<d2>\d{{1,2}}){_ORD}(?![\d:])"
-               rf"(?:,?\s+(?P<y2>20\d\d))?(?!\s*(?:[ap]\.?\s?m\b|[:.]\d))", re.I),
-    re.compile(rf"(?<![\w/])(?P<d1>\d{{1,2}}){_ORD}(?:\s+(?P<m1>{_MONTH_RE})\.?)?{_SPAN_SEP}(?P<d2>\d{{1,2}}){_ORD}"
-               rf"\s+(?P<m2>{_MONTH_RE})\b\.?(?:,?\s+(?P<y2>20\d\d))?", re.I),
-    re.compile(rf"(?<![\w/.-])(?P<iso1>20\d\d-\d\d-\d\d){_SPAN_SEP}(?P<iso2>20\d\d-\d\d-\d\d)(?!\d)", re.I),
-]
-
-
-@dataclass
-class _SpanHit:
-    pos: int
-    end: int
-    first: date
-    last: date  # inclusive
-
-
-def _month(word: str | None) -> int | None:
-    return _MONTHS[word[:3].lower()] if word else None
-
-
-def _find_spans(text: str, sent_local: date) -> list[_SpanHit]:
-    """Spans of two to MAX_SPAN_DAYS days the text names, in order."""
-    spans: list[_SpanHit] = []
-    for pattern in _SPAN_PATTERNS:
-        for m in pattern.finditer(text):
-            if len(spans) >= MAX_HITS:
-                break
-            if any(not (m.end() <= s.pos or m.start() >= s.end) for s in spans):
-                continue
-            g = m.groupdict()
-            try:
-                if g.get("iso1"):
-                    first, last = date.fromisoformat(g["iso1"]), date.fromisoformat(g["iso2"])
-                else:
-                    if any(w and w.lower() == "may" and not w[0].isupper() for w in (g.get("m1"), g.get("m2"))):
-                        continue  # "may": the verb
-                    m1 = _month(g.get("m1")) or _month(g.get("m2"))
-                    m2 = _month(g.get("m2")) or m1
-                    d1, d2 = int(g["d1"]), int(g["d2"])
-                    year = g.get("y2") or g.get("y1")
-                    if year:
-                        last = date(int(year), m2, d2)
-                        first = date(last.year if (m1, d1) <= (m2, d2) else last.year - 1, m1, d1)
-                    else:
-                        found = _year_for(m1, d1, sent_local)
-                        if found is None:
-                            continue
-                        first = found
-                        last = date(first.year if (m2, d2) >= (m1, d1) else first.year + 1, m2, d2)
-            except ValueError:
-                continue
-            if not 1 <= (last - first).days <= MAX_SPAN_DAYS - 1:
-                continue
-            if g.get("both") and (last - first).days != 1:
-                continue  # "March 3 and 10": two days, not the days between
-            spans.append(_SpanHit(m.start(), m.end(), first, last))
-    spans.sort(key=lambda s: s.pos)
-    for span in spans:  # "until June 1 - June 3" etc. never; a deadline's span is no event either
-        before = text[max(0, span.pos - 40):span.pos].split("\n")[-1]
-        if _is_deadline(before):
-            span.first = span.last = date.min
-    return [s for s in spans if s.first != date.min]

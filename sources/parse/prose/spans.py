@@ -1,0 +1,82 @@
+"""Spans of days as posts write them: "from May 30 to June 1, 2025", "October 14-17", "Sat–Sun, Sept 12–13",
+"10–16 June 2025", "Nov. 14th & 15th", "2026-06-12 to 2026-06-14"."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+
+from sources.parse.prose.when import _MONTH_RE, _MONTHS, _WD_RE, MAX_HITS, _is_deadline, _year_for
+
+
+# Longer than this, a span of days is opening hours, a season or an absence, not one event.
+MAX_SPAN_DAYS = 16
+
+_SPAN_SEP = r"\s*(?:-|–|—|to|through|thru|until|till|(?P<both>&|and))\s*"
+_WD_OPT = rf"(?:{_WD_RE}\.?,?\s+)?"
+_ORD = r"(?:st|nd|rd|th)?"
+_SPAN_PATTERNS = [
+    re.compile(rf"(?<![\w/])(?:from\s+)?{_WD_OPT}(?P<m1>{_MONTH_RE})\.?\s+(?P<d1>\d{{1,2}}){_ORD}(?:,?\s+(?P<y1>20\d\d))?"
+               rf"{_SPAN_SEP}{_WD_OPT}(?:(?P<m2>{_MONTH_RE})\.?\s+)?(?P<d2>\d{{1,2}}){_ORD}(?![\d:])"
+               rf"(?:,?\s+(?P<y2>20\d\d))?(?!\s*(?:[ap]\.?\s?m\b|[:.]\d))", re.I),
+    re.compile(rf"(?<![\w/])(?P<d1>\d{{1,2}}){_ORD}(?:\s+(?P<m1>{_MONTH_RE})\.?)?{_SPAN_SEP}(?P<d2>\d{{1,2}}){_ORD}"
+               rf"\s+(?P<m2>{_MONTH_RE})\b\.?(?:,?\s+(?P<y2>20\d\d))?", re.I),
+    re.compile(rf"(?<![\w/.-])(?P<iso1>20\d\d-\d\d-\d\d){_SPAN_SEP}(?P<iso2>20\d\d-\d\d-\d\d)(?!\d)", re.I),
+]
+
+
+@dataclass
+class _SpanHit:
+    pos: int
+    end: int
+    first: date
+    last: date  # inclusive
+
+
+def _month(word: str | None) -> int | None:
+    return _MONTHS[word[:3].lower()] if word else None
+
+
+def _find_spans(text: str, sent_local: date) -> list[_SpanHit]:
+    """Spans of two to MAX_SPAN_DAYS days the text names, in order."""
+    spans: list[_SpanHit] = []
+    for pattern in _SPAN_PATTERNS:
+        for m in pattern.finditer(text):
+            if len(spans) >= MAX_HITS:
+                break
+            if any(not (m.end() <= s.pos or m.start() >= s.end) for s in spans):
+                continue
+            g = m.groupdict()
+            try:
+                if g.get("iso1"):
+                    first, last = date.fromisoformat(g["iso1"]), date.fromisoformat(g["iso2"])
+                else:
+                    if any(w and w.lower() == "may" and not w[0].isupper() for w in (g.get("m1"), g.get("m2"))):
+                        continue  # "may": the verb
+                    m1 = _month(g.get("m1")) or _month(g.get("m2"))
+                    m2 = _month(g.get("m2")) or m1
+                    d1, d2 = int(g["d1"]), int(g["d2"])
+                    year = g.get("y2") or g.get("y1")
+                    if year:
+                        last = date(int(year), m2, d2)
+                        first = date(last.year if (m1, d1) <= (m2, d2) else last.year - 1, m1, d1)
+                    else:
+                        found = _year_for(m1, d1, sent_local)
+                        if found is None:
+                            continue
+                        first = found
+                        last = date(first.year if (m2, d2) >= (m1, d1) else first.year + 1, m2, d2)
+            except ValueError:
+                continue
+            if not 1 <= (last - first).days <= MAX_SPAN_DAYS - 1:
+                continue
+            if g.get("both") and (last - first).days != 1:
+                continue  # "March 3 and 10": two days, not the days between
+            spans.append(_SpanHit(m.start(), m.end(), first, last))
+    spans.sort(key=lambda s: s.pos)
+    for span in spans:  # "until June 1 - June 3" etc. never; a deadline's span is no event either
+        before = text[max(0, span.pos - 40):span.pos].split("\n")[-1]
+        if _is_deadline(before):
+            span.first = span.last = date.min
+    return [s for s in spans if s.first != date.min]
