@@ -66,7 +66,8 @@ CITIES = {
     "boston": "MA", "atlanta": "GA", "miami": "FL", "minneapolis": "MN", "detroit": "MI", "portland": None,
     "las vegas": "NV", "nashville": "TN", "baltimore": "MD", "milwaukee": "WI", "salt lake city": "UT",
 }
-_CODE = re.compile(r",\s*(" + "|".join(STATE_ZONES) + r")\b\.?(?:\s+\d{5}(?:-\d{4})?)?(?=\s*(?:$|[,;.)\]|]|\s+USA\b|\s+US\b))")
+_CODE = re.compile(r",\s*(" + "|".join(STATE_ZONES) + r")\b\.?(?:\s+\d{5}(?:-\d{4})?)?"
+                   r"(?=\s*(?:$|[,;.)\]|]|\s+USA\b|\s+US\b))")
 _NAME = re.compile(r",\s*(" + "|".join(sorted(STATE_NAMES, key=len, reverse=True)) + r")\b", re.I)
 _CITY = re.compile(r"\b(" + "|".join(sorted(CITIES, key=len, reverse=True)) + r")\b", re.I)
 
