@@ -81,6 +81,9 @@ def run_seed(seed: int, n_sources: int, work: Path, variants: bool = False) -> d
         layouts = {s.id: html_layout(s) for s in farm.sources}
     truth = [r for r in json.loads((farm_dir / "truth.json").read_text(encoding="utf-8"))["records"]
              if r.get("event", True) and r.get("start")]
+    for r in truth:  # an all-day record's start is a date (a bare "2026-07-23" would be read as a time)
+        if isinstance(r["start"], str) and len(r["start"]) == 10:
+            r["start"] = date.fromisoformat(r["start"])
     meta = {s["id"]: s for s in json.loads((farm_dir / "farm.json").read_text(encoding="utf-8"))["sources"]}
     out: dict = {"seed": seed, "farm": "variants" if variants else "farm", "sources": len(farm.sources),
                  "records": len(truth), "by_layout": {}}
