@@ -499,7 +499,8 @@ class HtmlWriter(Writer):
         items = []
         for item in listings:
             start, end = self._local(source, item)
-            time_text = _clock(start) + (f" – {_clock(end)}" if end is not None and end.date() == start.date() else "")
+            same_day = end is not None and end.date() == start.date()
+            time_text = _clock(start) + (f" – {_clock(end)}" if same_day else "")
             time_text += self._zone_label(source, start)
             items.append(
                 f'<li class="event-item"><div class="date-badge"><span class="month">{start:%b}</span> '

@@ -25,6 +25,7 @@ import json
 import tempfile
 import time
 from collections import defaultdict
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 from benchmarks.farm import generate, html_layout
@@ -48,18 +49,45 @@ def _extracted(source_id: str, records) -> list[Extracted]:
             for e in records]
 
 
-def run_seed(seed: int, n_sources: int, work: Path) -> dict:
+def _variant_farm(farm_dir: Path, seed: int, n_sources: int):
+    """The variant farm's html sources (benchmarks.variants: other authors' layouts and date habits),
+    their files dated at the farm's today, as the pages would be on that day."""
+    import os
+
+    from benchmarks.variants import generate as variants
+
+    farm = variants.generate(farm_dir, seed=seed, n_sources=n_sources, types=["html"], n_hosts=4)
+    moment = datetime.combine(farm.anchor if isinstance(farm.anchor, date) and not isinstance(farm.anchor, datetime)
+                              else farm.anchor.date(), datetime.min.time(), timezone.utc).timestamp() + 12 * 3600
+    for path in (farm_dir / "files").iterdir():
+        os.utime(path, (moment, moment))
+    return farm, {s.id: s.author.html_layout for s in farm.sources}, datetime.fromtimestamp(moment, timezone.utc)
+
+
+def run_seed(seed: int, n_sources: int, work: Path, variants: bool = False) -> dict:
     from aggregator.app.cli import main as cli
     from aggregator.config.settings import load_config
     from sources.html import HtmlOptions
 
-    farm_dir = work / f"farm-{seed}"
-    farm = generate(farm_dir, n_sources=n_sources, seed=seed, types=["html"], n_hosts=4)
-    truth = json.loads((farm_dir / "truth.json").read_text(encoding="utf-8"))["records"]
+    farm_dir = work / f"farm-{seed}{'-variants' if variants else ''}"
+    clock = contextlib.nullcontext()
+    if variants:
+        import time_machine  # the variant farm's world is fixed in time: read it on its day
+
+        farm, layouts, today = _variant_farm(farm_dir, seed, n_sources)
+        clock = time_machine.travel(today, tick=True)
+    else:
+        farm = generate(farm_dir, n_sources=n_sources, seed=seed, types=["html"], n_hosts=4)
+        layouts = {s.id: html_layout(s) for s in farm.sources}
+    truth = [r for r in json.loads((farm_dir / "truth.json").read_text(encoding="utf-8"))["records"]
+             if r.get("event", True) and r.get("start")]
+    for r in truth:  # an all-day record's start is a date (a bare "2026-07-23" would be read as a time)
+        if isinstance(r["start"], str) and len(r["start"]) == 10:
+            r["start"] = date.fromisoformat(r["start"])
     meta = {s["id"]: s for s in json.loads((farm_dir / "farm.json").read_text(encoding="utf-8"))["sources"]}
-    layouts = {s.id: html_layout(s) for s in farm.sources}
-    out: dict = {"seed": seed, "sources": len(farm.sources), "records": len(truth), "by_layout": {}}
-    with FarmServer(farm_dir, n_hosts=4) as server:
+    out: dict = {"seed": seed, "farm": "variants" if variants else "farm", "sources": len(farm.sources),
+                 "records": len(truth), "by_layout": {}}
+    with clock, FarmServer(farm_dir, n_hosts=4) as server:
         bases = server.base_urls
         found: dict[str, list[Extracted]] = {"hand": [], "auto": [], "auto_each_run": []}
         refused = []
@@ -67,7 +95,7 @@ def run_seed(seed: int, n_sources: int, work: Path) -> dict:
         for src in farm.sources:
             url = f"{bases[src.host % len(bases)]}/{src.path}"
             options = HtmlOptions(id=src.id, type="html", url=url, timezone=src.zone,
-                                  region=src.region, selectors=meta[src.id]["options"]["selectors"])
+                                  region=meta[src.id]["region"], selectors=meta[src.id]["options"]["selectors"])
             found["hand"] += _extracted(src.id, _records(None, options))
             for kind, extra in (("auto", []), ("auto_each_run", ["--auto"])):
                 config_path = work / f"sources-{seed}-{src.id}-{kind}.yaml"
@@ -102,11 +130,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sources", type=int, default=40)
     p.add_argument("--seeds", default="11,12,13")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--variants", action="store_true",
+                   help="the variant farm's html sources (benchmarks.variants), written by another hand")
     args = p.parse_args(argv)
     results = []
     with tempfile.TemporaryDirectory(prefix="listing-recall-") as tmp:
         for seed in [int(s) for s in args.seeds.split(",") if s.strip()]:
-            results.append(run_seed(seed, args.sources, Path(tmp)))
+            results.append(run_seed(seed, args.sources, Path(tmp), variants=args.variants))
     if args.json:
         print(json.dumps(results, indent=1))
         return 0

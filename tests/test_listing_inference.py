@@ -105,6 +105,12 @@ LAYOUTS = {
         ("Reiki Level 1 Workshop, Montpelier, VT", "2027-04-17", None, None),
         ("Spring Potluck at Jan's studio", "2027-05-06 18:30", None, None),
     ]),
+    "listings/mixed_date_habits.html": ("America/Los_Angeles", [
+        ("Advanced Deep Tissue Techniques – Sat, Mar 13", "2027-03-13 11:30", "2027-03-13 12:30", "Zoom"),
+        ("Foundation Info Session", "2027-03-17 18:30", "2027-03-17 20:30", "Pine St"),
+        ("Intro to Pediatric Massage", "2027-03-26 15:00", "2027-03-26 17:30", "Lincoln St"),
+        ("Clinic Volunteers Meetup – Wed 4/7", "2027-04-07 13:30", None, "Northside"),
+    ]),
     "html/headings_without_wrappers.html": ("America/Chicago", [
         ("Spring Mixer", "2027-03-05 17:30", "2027-03-05 19:30", "Surly"),
         ("Stretch & Self-Care Workshop", "2027-03-20 10:00", None, None),
@@ -145,6 +151,12 @@ def test_the_inferred_mapping_is_plain_css_a_curator_can_adjust():
         "link": ":scope > h3.event-card__title > a@href", "description": "p.event-card__excerpt"}
     # the choice is explained: how many blocks held a date, and what came next
     assert "4 with a date" in found.explanation[0] and found.explanation[1].startswith("next best")
+
+
+def test_a_title_that_repeats_its_day_is_not_taken_for_the_date():
+    page = open(f"{FIXTURES}/listings/mixed_date_habits.html", encoding="utf-8").read()
+    found = infer_listing(page, reference=date(2027, 2, 1))
+    assert found.selectors["title"] == "h4" and found.selectors["start"] == "span.date, span.time"
 
 
 def test_day_headings_become_a_day_selector():
@@ -217,6 +229,7 @@ def test_addresses_propose_a_zone_and_say_where_a_state_is_split():
     assert not mixed.confident  # a list across zones: sources add proposes no zone for it
     assert zone_from_addresses(["Studio A", "Online"]) is None
     assert zone_from_addresses(["Chicago"]).zone == "America/Chicago"
+    assert zone_from_addresses(["Hilo Wellness Center, 1296 Oak Ave., Hilo 98111"]).zone == "Pacific/Honolulu"
 
 
 # --------------------------------------------------------------------------- real pages

@@ -223,3 +223,19 @@ def test_check_of_a_plain_listing_by_url_finds_its_selectors(http, capsys, tmp_p
     assert code == 0, out
     assert "selectors: auto chose" in out and "start: div.badge, p.events-list__when" in out
     assert "Atlanta Networking Night" in out and "4 records" in out
+
+
+def test_a_listing_across_the_country_gets_no_timezone_proposed(config_file, http, capsys):
+    from tests.servers import Doc
+
+    rows = "".join(f'<div class="ev"><h3>{title}</h3><p class="when">{when}</p><p class="where">{where}</p></div>'
+                   for title, when, where in [
+                       ("Boston Social", "March 9, 2027, 6 pm", "12 Main St, Boston, MA"),
+                       ("Denver CE Day", "March 20, 2027, 9 am", "40 Elm St, Denver, CO"),
+                       ("Seattle Mixer", "April 2, 2027, 7 pm", "9 Pine St, Seattle, WA"),
+                       ("Austin Meetup", "April 9, 2027, 7 pm", "3 Oak St, Austin, TX")])
+    http.documents["national"] = Doc(f"<html><body>{rows}</body></html>".encode(), "text/html; charset=utf-8")
+    code, out = add(capsys, config_file, http.url("/doc/national"), "--id", "national")
+    assert code == 0, out
+    assert "No timezone proposed" in out and "others are in" in out
+    assert load_config(config_file).source("national").timezone is None  # read in the calendar's zone

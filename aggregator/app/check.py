@@ -175,10 +175,11 @@ def check_command(config_path: Path, source_id: str | None, type_name: str | Non
 
 def auto_mapping(config: Config | None, options: SourceOptions):
     """For an html source with `selectors: auto`: the mapping it reads the page with now (else None)."""
-    if options.type != "html" or getattr(options, "selectors", None) != "auto":
-        return None
     from aggregator.errors import SourceError
-    from sources.html import ACCEPT, infer_page
+    from sources.html import ACCEPT, HtmlOptions, infer_page
+
+    if not isinstance(options, HtmlOptions) or options.selectors != "auto":
+        return None
 
     fetcher = _fetcher(config)
     try:

@@ -49,7 +49,8 @@ _TIME_ONLY = re.compile(
     r"^\W*(?:(?:at|from|time|starts?)\s*:?\s*)?"
     r"(?:(?:\d{1,2}(?:[:.]\d{2})?\s*(?:[ap]\.?\s?m\.?)?|noon|midnight)"
     r"(?:\s*(?:-|–|—|to|until|till)\s*(?:\d{1,2}(?:[:.]\d{2})?\s*(?:[ap]\.?\s?m\.?)?|noon|midnight))?)"
-    r"\s*(?:\(?[A-Z]{1,4}T?\)?)?\W*$", re.I)
+    r"\s*(?:\(?[A-Z]{1,4}T?\)?|(?:GMT|UTC)\s*[+-]\d{1,2}(?::?\d{2})?|"
+    r"(?:pacific|mountain|central|eastern|hawaii|alaska)(?:\s+(?:standard|daylight))?(?:\s+time)?)?\W*$", re.I)
 _HAS_CLOCK = re.compile(r"\d[:.]\d{2}|\d\s*[ap]\.?\s?m\b|\bnoon\b", re.I)
 _STABLE_CLASS = re.compile(r"^[A-Za-z_][-\w]*$")
 _VOLATILE_CLASS = re.compile(r"\d{2,}|^(?:odd|even|first|last|active|current|selected|clearfix|row|col.*|"
@@ -440,11 +441,15 @@ def _mark_text(el: Tag) -> str:
 
 
 def _richest(marks: _Marks, found: list[Tag]) -> list[Tag]:
-    """The unit's date marks, the one that also gives a time first."""
-    def timed(el: Tag) -> int:
+    """The unit's date marks, best first: not a title that mentions its date ("Social – Sat, Jul 25"),
+    then one that also gives a time, then the one with the least text besides the date."""
+    def rank(el: Tag) -> tuple[int, int, int]:
         when = marks.when(el)
-        return 0 if when is not None and isinstance(when.start, datetime) else 1
-    return sorted(found, key=timed)
+        title_like = el.name in _HEADINGS or el.name == "a" or bool(el.find_parent(_HEADINGS)) or any(
+            _TITLE_CLASS.search(c) for c in el.get("class") or [])
+        return (int(title_like), 0 if when is not None and isinstance(when.start, datetime) else 1,
+                len(_text(el)) - len(marks.text(el)) if id(el) not in marks.lines else len(_text(el)))
+    return sorted(found, key=rank)
 
 
 def _days_above(members: list[Tag], marks: _Marks, candidate: Candidate) -> dict[int, Tag]:
@@ -528,6 +533,7 @@ def _description_element(unit: list[Tag], exclude: set[int]) -> Tag | None:
 
 def _map_fields(candidate: Candidate, marks: _Marks) -> tuple[dict[str, str], list[str], list[str]]:
     starts, ends, titles, links, locations, descriptions = [], [], [], [], [], []
+    clock: list[str | None] = []  # the time element apart from the date, unit by unit
     location_texts: list[str] = []
     notes: list[str] = []
     for member in candidate.members:
@@ -549,9 +555,12 @@ def _map_fields(candidate: Candidate, marks: _Marks) -> tuple[dict[str, str], li
             start_parts.append(_field_selector(first, unit, candidate.mode))
             used.add(id(first))
             when = marks.when(first)
-            if when is not None and not isinstance(when.start, datetime) and time_marks:
-                start_parts.append(_field_selector(time_marks[0], unit, candidate.mode))
+            if time_marks and not _inside(time_marks[0], first):
+                # the time apart from the date ("July 25" + "11:30 am - 12:30 pm"): read together
+                clock.append(_field_selector(time_marks[0], unit, candidate.mode))
                 used.add(id(time_marks[0]))
+            else:
+                clock.append(None)
             if len(date_marks) > 1:
                 second = marks.when(date_marks[1])
                 if when is not None and second is not None and _later(second.start, when.start):
@@ -565,6 +574,7 @@ def _map_fields(candidate: Candidate, marks: _Marks) -> tuple[dict[str, str], li
             start_parts.append(_field_selector(time_marks[0], unit, candidate.mode))
             used.add(id(time_marks[0]))
             ends.append(None)
+            clock.append(None)
         starts.append(", ".join(start_parts) if start_parts else None)
         title = _title_element(unit, used)
         titles.append(_field_selector(title, unit, candidate.mode) if title is not None else None)
@@ -593,6 +603,9 @@ def _map_fields(candidate: Candidate, marks: _Marks) -> tuple[dict[str, str], li
     selectors: dict[str, str] = {"event": candidate.event_css}
     title = _vote(titles, 0.5)
     start = _vote(starts, 0.3)
+    apart = _vote(clock, 0.1)  # where any units write the time apart, all may: an empty match adds nothing
+    if start and apart and apart != start and not candidate.day_css:
+        start = f"{start}, {apart}"
     selectors["title"] = title or ":scope"
     selectors["start"] = start or ":scope"
     if candidate.day_css:

@@ -65,8 +65,12 @@ CITIES = {
     "san antonio": "TX", "phoenix": "AZ", "philadelphia": "PA", "seattle": "WA", "denver": "CO",
     "boston": "MA", "atlanta": "GA", "miami": "FL", "minneapolis": "MN", "detroit": "MI", "portland": None,
     "las vegas": "NV", "nashville": "TN", "baltimore": "MD", "milwaukee": "WI", "salt lake city": "UT",
+    "honolulu": "HI", "hilo": "HI", "kailua": "HI", "anchorage": "AK", "fairbanks": "AK", "juneau": "AK",
+    "albuquerque": "NM", "tucson": "AZ", "oklahoma city": "OK", "new orleans": "LA", "st. louis": "MO",
+    "kansas city": None, "indianapolis": "IN", "columbus": None, "charlotte": "NC", "pittsburgh": "PA",
 }
-_CODE = re.compile(r",\s*(" + "|".join(STATE_ZONES) + r")\b\.?(?:\s+\d{5}(?:-\d{4})?)?(?=\s*(?:$|[,;.)\]|]|\s+USA\b|\s+US\b))")
+_CODE = re.compile(r",\s*(" + "|".join(STATE_ZONES) + r")\b\.?(?:\s+\d{5}(?:-\d{4})?)?"
+                   r"(?=\s*(?:$|[,;.)\]|]|\s+USA\b|\s+US\b))")
 _NAME = re.compile(r",\s*(" + "|".join(sorted(STATE_NAMES, key=len, reverse=True)) + r")\b", re.I)
 _CITY = re.compile(r"\b(" + "|".join(sorted(CITIES, key=len, reverse=True)) + r")\b", re.I)
 
