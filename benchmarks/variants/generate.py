@@ -292,7 +292,7 @@ def _structured_record(src: SourceSpec, ev: TrueEvent, rng: random.Random, cance
     n = len(src.records) + 1
     title = cat.decorate_title(ev.title, author=a, rng=rng, place=ev.place, day=ev.day, online=ev.online,
                                labels=labels)
-    if cancelled and a.cancel_style in ("title", "both"):
+    if cancelled and (a.cancel_style in ("title", "both") or src.type == "html"):  # a listing has no status field
         title = rng.choice(["CANCELLED: ", "Cancelled - ", "CANCELED: "]) + title
         labels.append("cancelled_in_title")
     location = cat.render_place(ev.place, a, labels, online=ev.online, link=ev.link)

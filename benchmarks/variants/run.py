@@ -129,7 +129,13 @@ def compare(paths: list[Path]) -> str:
         for r in runs:
             per = [r["per_seed"][str(s)]["figures"].get(key) for s in r["seeds"]]
             mean = r["mean"].get(key)
-            show = (lambda v: "—" if v is None else fmt.format(v))
+            def show(v, fmt=fmt):
+                if v is None:
+                    return "—"
+                if fmt == "{}" and isinstance(v, float):  # a count's mean over seeds
+                    return f"{v:.1f}"
+                return fmt.format(v)
+
             cells.append(f"{show(mean)} ({' / '.join(show(v) for v in per)})")
         lines.append(f"| {name.strip() if not name.startswith(' ') else '— ' + key} | " + " | ".join(cells)
                      + f" | {TARGETS.get(key, '')} |")
