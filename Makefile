@@ -7,7 +7,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-stamp
 JS      := tests/js/node_modules/.installed-stamp
 
-.PHONY: demo test install serve bench bench-dedupe clean fuzz
+.PHONY: demo test install serve bench bench-dedupe bench-variants bench-listing bench-serve clean fuzz
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "massage-events needs Python 3.11 or newer (python3.11 not found)"; exit 1; }
@@ -42,6 +42,18 @@ clean:
 
 bench-dedupe: $(STAMP)
 	$(BIN)/python -m benchmarks.run --dedupe-scale 100000
+
+# accuracy on the variant farm (authors who write the same events differently), held-out seeds 1001-1003
+bench-variants: $(STAMP)
+	$(BIN)/python -m benchmarks.run --variants
+
+# plain-HTML listings added by `sources add --yes` (no hand-written selectors) against hand-written ones
+bench-listing: $(STAMP)
+	$(BIN)/python -m benchmarks.listing_recall --sources 40 --seeds 11,12,13
+
+# serve with 150 idle connections open, beside nginx serving the same files
+bench-serve: $(STAMP)
+	$(BIN)/python -m benchmarks.serve_bench --repeat 3
 
 # atheris harnesses (fuzz/), FUZZ_SECONDS each; outside CI, and atheris stays out of the dependencies.
 # A crash leaves its input in fuzz/work/; commit it as tests/fixtures/fuzz/<adapter>/<short-name>.
