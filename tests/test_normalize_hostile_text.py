@@ -82,3 +82,18 @@ def test_a_quote_in_a_url_never_reaches_events_json_or_the_calendar_raw(publishe
 ])
 def test_safe_url_escapes_or_refuses(url, expected):
     assert safe_url(url) == expected
+
+
+def test_an_event_stored_before_links_were_escaped_is_published_escaped(tmp_path):
+    """A record kept from an older version still holds its raw link until its source changes:
+    events.json cleans links again on the way out, as calendar.ics and the page do."""
+    options = SourceOptions(id="amta-il", type="ical", url="https://example.org/il.ics")
+    window = Window(datetime(2026, 1, 1, tzinfo=timezone.utc), datetime(2027, 1, 1, tzinfo=timezone.utc))
+    (raw,) = [r for r in read_ical_bytes(HOSTILE_ICS, options, window, origin="hostile.ics") if isinstance(r, RawEvent)]
+    event = normalize(raw, options, CalendarSettings(timezone="America/Chicago"), window)
+    stored = replace(event, url='https://example.org/e?name="x"', last_modified=datetime(2026, 3, 1, tzinfo=timezone.utc),
+                     sources=tuple(replace(ref, url='https://example.org/e?name="x"') for ref in event.sources))
+    _, out = publish_site(tmp_path, [stored])
+    (published_event,) = json.loads((out / "events.json").read_text(encoding="utf-8"))["events"]
+    assert published_event["url"] == "https://example.org/e?name=%22x%22"
+    assert [s["url"] for s in published_event["sources"]] == ["https://example.org/e?name=%22x%22"]

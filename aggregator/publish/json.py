@@ -6,14 +6,25 @@ import json
 from collections.abc import Sequence
 from datetime import datetime, timezone
 
+from dataclasses import replace
+
 from aggregator.codec import event_to_dict
+from aggregator.merge.normalize import safe_url
 from aggregator.model import Event
 from aggregator.publish.fragments import Fragments, cached, salt
 
 
+def _published(event: Event) -> dict:
+    """The event as events.json gives it. Links go through safe_url once more, as in calendar.ics and
+    the page: a record stored by an older version keeps its link until its source is read again,
+    and a quote mark in a link must never reach a consumer raw."""
+    sources = tuple(replace(ref, url=safe_url(ref.url)) if ref.url else ref for ref in event.sources)
+    return event_to_dict(replace(event, url=safe_url(event.url), sources=sources), revision=False)
+
+
 def _entry(event: Event) -> str:
     """One entry as json.dumps(document, indent=1) writes it inside the events list (two levels in)."""
-    return json.dumps(event_to_dict(event, revision=False), ensure_ascii=False, indent=1).replace("\n", "\n  ")
+    return json.dumps(_published(event), ensure_ascii=False, indent=1).replace("\n", "\n  ")
 
 
 def render_json(events: Sequence[Event], generated: datetime, *, fragments: Fragments | None = None) -> bytes:
@@ -21,7 +32,7 @@ def render_json(events: Sequence[Event], generated: datetime, *, fragments: Frag
     reused (the same bytes json.dumps writes: string values never hold a raw newline)."""
     stamp = generated.astimezone(timezone.utc).replace(microsecond=0).isoformat()
     if fragments is None or not events:
-        document = {"generated": stamp, "events": [event_to_dict(e, revision=False) for e in events]}
+        document = {"generated": stamp, "events": [_published(e) for e in events]}
         return (json.dumps(document, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
     piece_salt = salt("json")
     entries = [cached(fragments, "json", e, piece_salt, lambda e=e: _entry(e)) for e in events]
