@@ -102,24 +102,33 @@ def test_two_addresses_on_one_street_are_two_places(order):
 # -- online events ---------------------------------------------------------------------------
 
 
-def test_online_events_with_one_title_hours_apart_on_one_day_are_not_merged(order):
-    # A webinar run twice in one day for two coasts: the same title, both online, three hours apart.
+@pytest.mark.parametrize("second_link", ["https://zoom.us/j/222", "https://zoom.us/j/111"],
+                         ids=["own meeting rooms", "the host's one meeting room"])
+def test_online_events_with_one_title_hours_apart_on_one_day_are_not_merged(second_link, order):
+    # A webinar run twice in one day for two coasts: the same title, both online, three hours apart,
+    # whether or not the host uses one personal meeting room for both.
     morning = rec("amta-il", "1", "Ethics for Massage Therapists Webinar", _day(5, 10), location="Online (Zoom)",
                   url="https://zoom.us/j/111")
-    afternoon = rec("chi-meetup", "2", "Ethics for Massage Therapists Webinar", _day(5, 13), location="Online",
-                    url="https://zoom.us/j/222")
+    afternoon = rec("chi-meetup", "2", "Ethics for Massage Therapists Webinar", _day(5, 13), location="Online (Zoom)",
+                    url=second_link)
     pair = dedupe.score_pair(morning, afternoon, source_types=TYPES)
     assert not pair.match and pair.time == "hours"
     assert "nothing shows the place or the link is the same" in pair.reason
     assert len(merge(order([morning, afternoon]), {}, source_types=TYPES)) == 2
 
 
-def test_one_online_event_listed_twice_with_its_meeting_link_is_merged(order):
+def test_one_online_event_listed_twice_is_merged(order):
+    # At one start with its meeting link; or an hour apart (a zone slip) linking the event's own page.
     a = rec("amta-il", "1", "Ethics for Massage Therapists Webinar", _day(5, 10), location="Online",
             url="https://zoom.us/j/111")
-    b = rec("chi-meetup", "2", "Ethics Webinar for Massage Therapists", _day(5, 11), location="Zoom",
+    b = rec("chi-meetup", "2", "Ethics Webinar for Massage Therapists", _day(5, 10), location="Zoom",
             url="https://zoom.us/j/111?utm_source=meetup")
     assert len(merge(order([a, b]), {}, source_types=TYPES)) == 1
+    c = rec("amta-il", "3", "Pathology Review Webinar", _day(6, 10), location="Online",
+            url="https://amta-il.org/events/pathology-review")
+    d = rec("chi-meetup", "4", "Pathology Review Webinar", _day(6, 11), location="Online event",
+            url="https://amta-il.org/events/pathology-review")
+    assert len(merge(order([c, d]), {}, source_types=TYPES)) == 1
 
 
 # -- the start from the most precise record ---------------------------------------------------

@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 from rapidfuzz import fuzz
 
 import aggregator.merge.dedupe.weights as W
-from aggregator.merge.dedupe.keys import is_online, type_authority, norm_title, norm_url, norm_venue, \
+from aggregator.merge.dedupe.keys import _MEETING_URL, is_online, type_authority, norm_title, norm_url, norm_venue, \
     street_address, title_core, title_says_cancelled
 from aggregator.model import Event, SourceRef, Status
 from sources.base import AUTHORITY_MAIL, AUTHORITY_PAGE, AUTHORITY_UNKNOWN
@@ -125,11 +125,15 @@ def _prepare(event: Event, idx: int, source_types: Mapping[str, str] | None,
     else:
         urls = frozenset(u for u in (norm_url(event.url), *(norm_url(s.url) for s in event.sources)) if u)
     authority = _authority_of(ref.source, ref.external_id, source_types)
+    online = is_online(event)
     return _Rec(idx=idx, event=event, key=(ref.source, ref.external_id), source=ref.source, ts=ts,
                 authority=(authority, ref.source), title=title, tokens=frozenset(core.split()), all_day=ts is None,
-                day=day, local_day=local_day, last_day=last, venue=norm_venue(event.location), urls=urls,
+                day=day, local_day=local_day, last_day=last, urls=urls,
+                # An online event has no place: "Online (Zoom)" written alike by two sessions is no
+                # evidence that they are one.
+                venue=None if online else norm_venue(event.location),
                 cancelled=event.status == Status.CANCELLED or title_says_cancelled(event.title), core=core,
-                online=is_online(event),
+                online=online,
                 precision=_precision(start, authority, (source_zones or {}).get(ref.source)))
 
 
@@ -332,6 +336,11 @@ def _numbers(venue: str) -> frozenset[str]:
     return frozenset(w for w in venue.split() if w.isdigit())
 
 
+def _meeting_links_only(a: _Rec, b: _Rec) -> bool:
+    """Whether every link the two share is a meeting room rather than an event's page."""
+    return all(_MEETING_URL.match("https://" + u) for u in a.urls & b.urls)
+
+
 def _weight(field: str, level: str) -> float:
     return W.WEIGHTS[field][level]
 
@@ -351,7 +360,10 @@ def comparisons_of(a: _Rec, b: _Rec, relation: str, title: float, venue: float |
     address = address_level(a, b)
     vlevel = venue_level(venue)
     if relation == "hours":
-        same_place = vlevel == "same" or address == "same" or shared
+        # A meeting room ("zoom.us/j/...") serves every session its host runs: for online events
+        # only the place or an event page shows they are one.
+        same_place = vlevel == "same" or address == "same" or (shared and not (a.online and b.online
+                                                                               and _meeting_links_only(a, b)))
         start = "hours_same_place" if same_place else "hours"
     else:
         start = {"exact": "exact", "date": "date_only"}[relation]
