@@ -197,3 +197,25 @@ def test_a_weakly_matched_cancelled_copy_is_split_off_not_spread(order):
     statuses = sorted((len(e.sources), e.status) for e in events)
     assert statuses == [(1, Status.CANCELLED), (2, Status.CONFIRMED)]  # ...but cancels only itself
     assert groups(events) == groups(merge([confirmed, meetup, vague][::-1], {}, source_types=TYPES))
+
+
+@pytest.mark.parametrize("a_title, b_title", [
+    ("New event: Scar Tissue Work Intensive", "Scar Tissue Work Intensive via Zoom (bring a friend)!!"),
+    ("Lunch & Learn: Trigger Point Therapy [Virtual]", "Lunch & Learn: Trigger Point Therapy - Online"),
+    ("ANNOUNCE: Intro to Business Building", "Intro to Business Building at Evergreen Chiropractic"),
+])
+def test_announcement_words_online_markers_and_an_at_venue_suffix_are_decorations(a_title, b_title, order):
+    start = _day(8, 10)
+    a = rec("amta-il", "1", a_title, start, location="Evergreen Chiropractic, 2600 Grand Ave")
+    b = rec("list-mail", "<d@x>", b_title, start, location="Evergreen Chiropractic")
+    assert dedupe.score_pair(a, b, source_types=TYPES).match
+    assert len(merge(order([a, b]), {}, source_types=TYPES)) == 1
+
+
+def test_a_venue_named_by_one_source_and_addressed_by_another_is_no_conflict(order):
+    start = _day(9)
+    a = rec("amta-il", "1", "AMTA Networking Night", start, location="Harmony Massage School")
+    b = rec("chi-meetup", "2", "AMTA Networking Night", start, location="2432 Oak St, Atlanta, Georgia")
+    pair = dedupe.score_pair(a, b, source_types=TYPES)
+    assert {c.field: c.level for c in pair.comparisons}["venue"] == "unknown" and pair.match
+    assert len(merge(order([a, b]), {}, source_types=TYPES)) == 1

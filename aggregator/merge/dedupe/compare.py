@@ -115,10 +115,11 @@ def _prepare(event: Event, idx: int, source_types: Mapping[str, str] | None,
             else day
         last = max(last, day)
     title = norm_title(event.title)
+    venue = norm_venue(event.location)
     if decoration:
-        core = title_core(event.title, decoration.words, decoration.segments)
+        core = title_core(event.title, decoration.words, decoration.segments, venue)
     else:
-        core = title_core(event.title)
+        core = title_core(event.title, venue=venue)
     if len(event.sources) == 1 and event.sources[0].url == event.url:
         u = norm_url(event.url)
         urls = frozenset((u,)) if u else frozenset()
@@ -131,7 +132,7 @@ def _prepare(event: Event, idx: int, source_types: Mapping[str, str] | None,
                 day=day, local_day=local_day, last_day=last, urls=urls,
                 # An online event has no place: "Online (Zoom)" written alike by two sessions is no
                 # evidence that they are one.
-                venue=None if online else norm_venue(event.location),
+                venue=None if online else venue,
                 cancelled=event.status == Status.CANCELLED or title_says_cancelled(event.title), core=core,
                 online=online,
                 precision=_precision(start, authority, (source_zones or {}).get(ref.source)))
@@ -359,6 +360,10 @@ def comparisons_of(a: _Rec, b: _Rec, relation: str, title: float, venue: float |
     """Every field's level and weight for a pair whose starts can be the same moment."""
     address = address_level(a, b)
     vlevel = venue_level(venue)
+    if vlevel in ("weak", "different") and address == "unknown" and bool(_numbers(a.venue)) != bool(_numbers(b.venue)):
+        # One names the place ("Harmony Massage School"), the other gives its street address: they
+        # cannot be compared, which is no evidence either way.
+        vlevel = "unknown"
     if relation == "hours":
         # A meeting room ("zoom.us/j/...") serves every session its host runs: for online events
         # only the place or an event page shows they are one.

@@ -23,6 +23,9 @@ _MAY_HAVE_SEGMENTS = re.compile(r"[:|\u2013\u2014]| - ")
 #: A source needs this many distinct titles before anything is called its decoration (fewer cannot
 #: tell a list's name from the topic its few events share).
 MIN_TITLES = 8
+#: A leading or trailing segment ("Boston LMT Network - ...") is set off by punctuation, so fewer
+#: titles tell it: this many.
+MIN_SEGMENT_TITLES = 4
 #: ... a segment or word must be on at least this share of them,
 SHARE = 0.6
 #: ... and on at most this share of the other sources' titles: a word every source uses ("workshop",
@@ -69,7 +72,7 @@ def learn_decorations(records: Iterable[Event]) -> dict[str, Decoration]:
     out: dict[str, Decoration] = {}
     for source, distinct in titles.items():
         normed = normalized[source]
-        if len(distinct) < MIN_TITLES or len(normed) < MIN_TITLES:
+        if len(distinct) < MIN_SEGMENT_TITLES:
             continue
         others = max(1, total - len(normed))
         ends: Counter[str] = Counter()
@@ -78,8 +81,9 @@ def learn_decorations(records: Iterable[Event]) -> dict[str, Decoration]:
         segments = tuple(sorted(s for s, n in ends.items()
                                 if s and n >= SHARE * len(distinct) and (segment_titles[s] - n) <= ELSEWHERE * others))
         words: Counter[str] = Counter()
-        for t in normed:
-            words.update(set(t.split()))
+        if len(normed) >= MIN_TITLES:
+            for t in normed:
+                words.update(set(t.split()))
         common = frozenset(w for w, n in words.items()
                            if n >= SHARE * len(normed) and (word_titles[w] - n) <= ELSEWHERE * others)
         # A word on most titles is the source's, unless it is all that tells titles apart.

@@ -34,7 +34,8 @@ _PREFIX = re.compile(
     r"|(?:friendly\s+)?reminders?\s*[:!\-\u2013\u2014]"
     r"|(?:" + _CANCEL_WORDS + r")\s*[:!\-\u2013\u2014]"
     r"|(?:updated?|new|rescheduled|save\s+the\s+date|last\s+chance|tonight|today|tomorrow"
-    r"|this\s+week(?:end)?|don'?t\s+forget|announcement|announcing|invitation|invite)\s*[:!\-\u2013\u2014]"
+    r"|this\s+week(?:end)?|don'?t\s+forget|announcement|announcing|announce|invitation|invite|new\s+event"
+    r"|just\s+announced|event)\s*[:!\-\u2013\u2014]"
     r")\s*",
     re.IGNORECASE,
 )
@@ -230,10 +231,13 @@ _SEGMENT = re.compile(r"\s+[|\u2013\u2014]\s+|\s+-\s+|\s*:\s+")
 
 
 @lru_cache(maxsize=1 << 18)
-def title_core(title: str, strip_words: frozenset[str] = frozenset(), strip_segments: tuple[str, ...] = ()) -> str:
+def title_core(title: str, strip_words: frozenset[str] = frozenset(), strip_segments: tuple[str, ...] = (),
+               venue: str | None = None) -> str:
     """The normalized title without its decorations: asides in parentheses or brackets, an "@ Venue"
-    suffix, and what a source is known to put on most of its titles (``strip_segments``: folded
-    leading or trailing segments such as "chicago massage meetup"; ``strip_words``: normalized words).
+    or "at <the record's venue>" suffix, online markers ("via Zoom", "[Virtual]": whether an event is
+    online is compared on its own), and what a source is known to put on most of its titles
+    (``strip_segments``: folded leading or trailing segments such as "chicago massage meetup";
+    ``strip_words``: normalized words). ``venue`` is the record's normalized venue.
     Never empty while the title has words: decorations are only dropped when something remains."""
     text = strip_prefixes(title or "")
     if strip_segments:
@@ -241,17 +245,37 @@ def title_core(title: str, strip_words: frozenset[str] = frozenset(), strip_segm
         kept = [p for p in parts if _fold(p).strip() not in strip_segments]
         if kept and len(kept) < len(parts):
             text = " - ".join(kept)
-    bare = _AT_SUFFIX.sub("", _ASIDE.sub(" ", text)).strip() if ("(" in text or "[" in text or "@" in text
-                                                                    or " at the " in text.lower()) else text
+    bare = text
+    if "(" in bare or "[" in bare:
+        bare = _ASIDE.sub(" ", bare).strip()
+    if "@" in bare or " at the " in bare.lower():
+        bare = _AT_SUFFIX.sub("", bare).strip()
+    if venue and " at " in bare.lower():
+        m = _AT_VENUE.search(bare)
+        if m:
+            said = set(norm_title(m.group(1)).split()) - _GENERIC_PLACE
+            if said and said <= set(venue.split()):
+                bare = bare[:m.start()].strip()
     # norm_title strips the same prefixes again: the title as given shares its cache with merge's.
     core = norm_title(title if bare == text and not strip_segments else bare) if bare else ""
     if len(core.split()) < 1:
         core = norm_title(text)
-    if strip_words:
-        words = [w for w in core.split() if w not in strip_words]
-        if words:
+    words = core.split()
+    if _ONLINE_WORDS & set(words):
+        kept = [w for w in words if w not in _ONLINE_WORDS]
+        if kept:
+            words = kept
             core = " ".join(words)
+    if strip_words:
+        kept = [w for w in words if w not in strip_words]
+        if kept:
+            core = " ".join(kept)
     return core
+
+
+_AT_VENUE = re.compile(r"\s+at\s+(\S.*?)\s*(?:[\-\u2013\u2014,]\s.*)?$", re.IGNORECASE)
+_GENERIC_PLACE = frozenset(("the",))
+_ONLINE_WORDS = frozenset(("online", "virtual", "zoom", "via", "livestream", "webinar", "remote"))
 
 
 _ONLINE = re.compile(r"\b(?:online|virtual(?:ly)?|zoom|webinar|live\s?stream|google meet|microsoft teams|teams meeting"
