@@ -144,7 +144,8 @@ def _group(recs: list[_Rec], same: list[list[int]], never: set[tuple[int, int]]
 def split_weak_cancellations(recs: list[_Rec], groups: list[list[int]], pinned: set[int]) -> list[list[int]]:
     """Cancellation is decided per real-world event: a cancelled record stays in a group of records
     that are not cancelled only when it is strongly matched to the record whose start the event
-    publishes (the same start, a weight well past the threshold). Otherwise it is its own event,
+    publishes (the same start, and a match on its own evidence, not only through the group's other
+    records). Otherwise it is its own event,
     so that a cancelled copy never cancels a different event it was joined to. Records a curator
     joined with `same` stay where they are."""
     out: list[list[int]] = []
