@@ -9,7 +9,7 @@ that are duplicates. THRESHOLD: the match weight (bits) a pair needs.
 import math
 
 M = {
-    'title': {'same': 0.961028, 'very_similar': 0.035302, 'similar': 0.00268, 'some': 0.000693, 'different': 0.000297},
+    'title': {'same': 0.995545, 'very_similar': 0.00198, 'similar': 0.001485, 'some': 0.000693, 'different': 0.000297},
     'start': {'exact': 0.888991, 'date_only': 0.000297, 'hours_same_place': 0.098568, 'hours': 0.012144},
     'venue': {'same': 0.910279, 'similar': 0.001485, 'weak': 0.000495, 'different': 0.000198, 'unknown': 0.087543},
     'address': {'same': 0.911269, 'different': 0.000198, 'unknown': 0.088533},
@@ -17,7 +17,7 @@ M = {
     'online': {'both': 0.000198, 'mixed': 5e-05, 'neither': 0.999752},
 }
 U = {
-    'title': {'same': 0.452271, 'very_similar': 0.018151, 'similar': 0.00099, 'some': 0.177152, 'different': 0.351437},
+    'title': {'same': 0.469927, 'very_similar': 0.000495, 'similar': 0.00099, 'some': 0.176805, 'different': 0.351783},
     'start': {'exact': 0.475372, 'date_only': 0.000495, 'hours_same_place': 0.159396, 'hours': 0.364737},
     'venue': {'same': 0.1772, 'similar': 0.00099, 'weak': 0.001485, 'different': 0.743914, 'unknown': 0.076411},
     'address': {'same': 0.1772, 'different': 0.745399, 'unknown': 0.077401},
