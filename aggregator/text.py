@@ -38,3 +38,12 @@ def html_to_text(html: str | None) -> str:
     text = soup.get_text()
     lines = [_SPACES.sub(" ", line).strip() for line in text.replace("\r", "").split("\n")]
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+
+
+# The words a sender puts before a subject to say what kind of message it is, not what it is about:
+# one vocabulary for the mail reader (sources/parse/prose) and the merge's title keys (merge/dedupe).
+REPLY_MARKERS = r"re|aw|sv|fwd?|fw|tr|wg"  # reply and forward, as mail clients write them in several languages
+CANCEL_WORDS = r"cancel+ed|cancel+ation|canceled|cancelled|called\s+off|postponed"
+NOTICE_WORDS = (r"(?:friendly\s+)?reminders?|last\s+call|last\s+chance|updated?|correction|change|new\s+date"
+                r"|rescheduled|save\s+the\s+date|announcement|announcing|announce|just\s+announced|invitation|invite"
+                r"|new\s+event|tonight|today|tomorrow|this\s+week(?:end)?|don'?t\s+forget|new|event")

@@ -10,6 +10,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from aggregator.errors import UnknownSourceType
 from aggregator.model import Event
+from aggregator.text import CANCEL_WORDS, NOTICE_WORDS, REPLY_MARKERS
 from sources.base import AUTHORITY_UNKNOWN
 from sources.registry import adapter_for
 
@@ -25,17 +26,14 @@ def type_authority(type_name: str) -> int:
         return AUTHORITY_UNKNOWN
 
 
-_CANCEL_WORDS = r"cancel+ed|cancel+ation|canceled|cancelled|called off|postponed"
+_CANCEL_WORDS = CANCEL_WORDS
 _PREFIX = re.compile(
     r"^\s*(?:"
-    r"(?:re|fw|fwd|aw|wg|tr)\s*(?:\[\d+\])?\s*:"                   # mail reply/forward markers
+    r"(?:" + REPLY_MARKERS + r")\s*(?:\[\d+\])?\s*:"                 # mail reply/forward markers
     r"|\[[^\]]{1,40}\]"                                           # [Canceled], [amta-il], [Update]
     r"|\((?:" + _CANCEL_WORDS + r"|updated?|new|rescheduled|reminder)\)"
-    r"|(?:friendly\s+)?reminders?\s*[:!\-\u2013\u2014]"
     r"|(?:" + _CANCEL_WORDS + r")\s*[:!\-\u2013\u2014]"
-    r"|(?:updated?|new|rescheduled|save\s+the\s+date|last\s+chance|tonight|today|tomorrow"
-    r"|this\s+week(?:end)?|don'?t\s+forget|announcement|announcing|announce|invitation|invite|new\s+event"
-    r"|just\s+announced|event)\s*[:!\-\u2013\u2014]"
+    r"|(?:" + NOTICE_WORDS + r")\s*[:!\-\u2013\u2014]"
     r")\s*",
     re.IGNORECASE,
 )

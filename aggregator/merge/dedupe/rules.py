@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import html
 import re
 from functools import lru_cache
 
-import nh3
-
 from aggregator.merge.dedupe.compare import _Rec
-from aggregator.model import Event, Status
 from aggregator.merge.dedupe.keys import strip_prefixes
+from aggregator.model import Event, Status
+from aggregator.text import html_to_text
 
 _FOOTERS = ("\n-- \n", "\n--\n", "\n____", "\nTo unsubscribe", "\nYou received this message because",
             "\n-----Original Message-----", "\nSent from my ")
@@ -28,20 +26,18 @@ def _without_footer(text: str) -> str:
 
 @lru_cache(maxsize=16384)
 def clean_description(text: str | None) -> str:
-    """A description as plain text: any HTML sanitised away with nh3, entities decoded, tidy spaces,
-    and no mail signature or mailing-list footer."""
+    """A description as plain text (HTML read as aggregator.text reads it), tidy spaces, and no mail
+    signature or mailing-list footer."""
     if not text:
         return ""
     if "<" not in text and "\r" not in text and "\t" not in text and "  " not in text \
             and "\u00a0" not in text and "\n\n\n" not in text and " \n" not in text and "\n " not in text:
         return _without_footer(text.strip())
-    if re.search(r"<[a-zA-Z/!][^>]*>", text):
-        text = re.sub(r"(?i)<br\s*/?>|</p\s*>|</div\s*>|</li\s*>|</h\d\s*>|</tr\s*>", "\n", text)
-        text = nh3.clean(text, tags=set(), clean_content_tags={"script", "style"})
-        text = html.unescape(text)
+    text = html_to_text(text)
     lines = [re.sub(r"[ \t\u00a0]+", " ", line).rstrip() for line in text.replace("\r\n", "\n").split("\n")]
     lines = [line if line in ("--", "-- ") else line.strip() for line in lines]
     return _without_footer(re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip())
+
 
 def time_record(group: list[_Rec]) -> _Rec:
     """The record whose start is published: a time over a date, then the most precise zone (an explicit

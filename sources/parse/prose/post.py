@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from aggregator.text import CANCEL_WORDS
 from sources.parse.prose.places import find_place, place_after_time
 from sources.parse.prose.text import clean_subject, is_reply, strip_quotes
 from sources.parse.prose.spans import _find_spans, _SpanHit
@@ -51,7 +52,7 @@ _EVENT_VERB = re.compile(r"\b(?:runs|will\s+run|takes?\s+place|will\s+take\s+pla
                          r"|is\s+happening|join\s+us|save\s+the\s+date|mark\s+your\s+calendars?|block\s+(?:out|off))\b", re.I)
 # ... but a price cut over some days is a sale: "20% off all courses from April 1 to April 10"
 _SALE_RE = re.compile(r"\b\d+\s*%\s*off\b|\b(?:use|promo|discount)\s+code\b|\bdiscount(?:ed)?\b", re.I)
-_CANCEL_SUBJECT_RE = re.compile(r"\b(?:cancel+ed|cancel+ation|called\s+off|postponed)\b", re.I)
+_CANCEL_SUBJECT_RE = re.compile(r"\b(?:" + CANCEL_WORDS + r")\b", re.I)
 
 
 

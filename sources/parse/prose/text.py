@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import re
 
+from aggregator.text import CANCEL_WORDS, NOTICE_WORDS, REPLY_MARKERS
 from aggregator.text import html_to_text  # noqa: F401  (re-exported: the one HTML reader)
 from sources.parse.prose.when import _MONTH_RE, _WD_RE
 
 # Prefixes that make a post a reply, reminder, forward or update of an announcement.
 _PREFIX_RE = re.compile(
-    r"^\s*(?:\[[^\]]{1,40}\]\s*|(?:re|aw|sv|fwd?|fw|tr|wg|reminder|friendly\s+reminder|last\s+call|update[d]?"
-    r"|correction|change|new\s+date|cancel+ed|canceled|cancellation|postponed|save\s+the\s+date|announcing|announcement"
-    r"|event|reminder\s*[-–]|tonight|tomorrow|this\s+week)\s*(?:\[\d+\])?\s*[:!–-]\s*)+",
+    r"^\s*(?:\[[^\]]{1,40}\]\s*|(?:" + REPLY_MARKERS + "|" + CANCEL_WORDS + "|" + NOTICE_WORDS
+    + r"|reminder\s*[-–])\s*(?:\[\d+\])?\s*[:!–-]\s*)+",
     re.I,
 )
 
