@@ -81,7 +81,7 @@ class _SourceFetcher:
         self.fingerprint: str | None = None
         self.last_status: int | None = None
         self.multi_page = pages
-        self.page_prints: dict[str, str] = {}  # url asked for -> body fingerprint
+        self.page_prints: dict[str, str | None] = {}  # url asked for -> body fingerprint (None: it failed)
         self.requests: list[tuple[str, str | None, bool]] = []  # (url, accept, discovered) in order
         self._kept: dict[str, Fetched | SourceError] = {}
 
@@ -109,21 +109,28 @@ class _SourceFetcher:
         return fetched
 
     def _fetch(self, url: str, accept: str | None, discovered: bool) -> Fetched:
+        self.requests.append((url, accept, discovered))
         began = time.monotonic()
         try:
             fetched = self.inner.get(url, accept=accept, discovered=discovered)
+        except SourceError:
+            # Remembered as failed: a page that failed is asked for again, and its source read
+            # again, until it answers (a source is never "unchanged" with a page missing).
+            self.page_prints[url] = None
+            raise
         finally:
             self.fetch_seconds += time.monotonic() - began
         self.last_status = fetched.status
         self.page_prints[url] = body_fingerprint(fetched.content)
-        self.requests.append((url, accept, discovered))
         return fetched
 
     def pages_fingerprint(self) -> str | None:
-        """One fingerprint of every page read (a multi-page source), None when none was."""
-        if not self.page_prints:
+        """One fingerprint of the pages the source was read from (a multi-page source), None when
+        none was."""
+        urls = sorted({url for url, _, _ in self.requests})
+        if not urls:
             return None
-        lines = "\n".join(f"{url} {digest}" for url, digest in sorted(self.page_prints.items()))
+        lines = "\n".join(f"{url} {self.page_prints.get(url)}" for url in urls)
         return f"{hashlib.sha256(lines.encode()).hexdigest()}:{self.salt}"
 
     def revalidate(self, pages: list[list]) -> None:
@@ -136,7 +143,7 @@ class _SourceFetcher:
             except SourceError as error:
                 self._kept[url] = error  # the adapter meets it as it would have, without a second request
                 break
-            if self.page_prints[url] != digest:
+            if digest is None or self.page_prints[url] != digest:
                 break
         else:
             if pages and self.pages_fingerprint() == self.known_fingerprint:

@@ -119,3 +119,15 @@ def test_a_new_link_on_the_listing_is_followed(http, meetup, tmp_path):
     report, events = _run(config, tmp_path, NOW.replace(hour=13))
     assert report.sources[0].unchanged is False
     assert "Hot Stone Demo" in {e["title"] for e in events}
+
+
+def test_a_followed_page_that_failed_is_asked_for_again_and_read_once_it_answers(http, meetup, tmp_path):
+    key, config = meetup
+    page = http.documents.pop(f"{key}/b")  # the event page answers 404 on the first run
+    _, events = _run(config, tmp_path, NOW)
+    assert [e["title"] for e in events] == ["Sports Massage Workshop"]
+
+    http.documents[f"{key}/b"] = page  # back, while the listing stays the same
+    report, events = _run(config, tmp_path, NOW.replace(hour=13))
+    assert report.sources[0].unchanged is False, "a source with a page missing is never taken as unchanged"
+    assert "Chair Massage Meetup" in {e["title"] for e in events}

@@ -173,7 +173,10 @@ def _card(view: EventView) -> str:
 
 def _light_view(event: Event, card: str) -> EventView:
     """What the day list and the month grid need of an event whose card was kept (cheap fields only)."""
-    day, _, _ = when_text(event)
+    if event.all_day or not isinstance(event.start, datetime):
+        day = event.start.date() if isinstance(event.start, datetime) else event.start
+    else:
+        day = _local(event.start, event).date()  # the day when_text() lists it under, without its words
     return EventView(
         uid=event.uid, anchor="e-" + re.sub(r"[^A-Za-z0-9_-]", "-", event.uid), title=event.title,
         cancelled=event.status == Status.CANCELLED, tentative=event.status == Status.TENTATIVE,
