@@ -25,7 +25,7 @@ from collections import Counter
 from datetime import date
 from pathlib import Path
 
-from aggregator.merge.dedupe import compare, weights
+from aggregator.merge.dedupe import compare
 from aggregator.merge.dedupe.candidates import _candidates
 from aggregator.merge.dedupe.decorations import learn_decorations
 from aggregator.model import Event, SourceRef, Status

@@ -14,7 +14,7 @@ import pytest
 from aggregator.merge import dedupe
 from aggregator.merge.dedupe import merge, merge_detailed
 from aggregator.model import Status
-from tests.builders import CHICAGO, NEW_YORK, TYPES, groups, rec
+from tests.builders import CHICAGO, NEW_YORK, TYPES, rec
 
 TOPICS = ["Cupping Basics", "Hot Stone Refresher", "Chair Massage Clinic", "Prenatal Massage Q&A",
           "Business Bookkeeping Night", "Ethics Roundtable", "Reflexology Practice Lab", "Thai Massage Jam",

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import sqlite3
 from datetime import date, datetime, timezone
 from zoneinfo import ZoneInfo
 

@@ -15,11 +15,17 @@ from aggregator.publish.fragments import Fragments, cached, salt
 
 
 def _published(event: Event) -> dict:
-    """The event as events.json gives it. Links go through safe_url once more, as in calendar.ics and
-    the page: a record stored by an older version keeps its link until its source is read again,
-    and a quote mark in a link must never reach a consumer raw."""
-    sources = tuple(replace(ref, url=safe_url(ref.url)) if ref.url else ref for ref in event.sources)
-    return event_to_dict(replace(event, url=safe_url(event.url), sources=sources), revision=False)
+    """The event as events.json gives it. Links are escaped once more, as in calendar.ics and the
+    page: a record stored by an older version keeps its link until its source is read again, and a
+    quote mark in a link must never reach a consumer raw."""
+    sources = tuple(replace(ref, url=_escaped(ref.url)) for ref in event.sources)
+    return event_to_dict(replace(event, url=_escaped(event.url), sources=sources), revision=False)
+
+
+def _escaped(url: str | None) -> str | None:
+    """The link percent-escaped; one that is no web address at all stays as it was, for the page
+    (which renders from events.json) to show as plain text rather than a link."""
+    return (safe_url(url) or url) if url else url
 
 
 def _entry(event: Event) -> str:

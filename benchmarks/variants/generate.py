@@ -30,7 +30,7 @@ import json
 import os
 import random
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from email.utils import format_datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -433,7 +433,7 @@ def _announcement_body(ev: TrueEvent, src: SourceSpec, rng: random.Random, date_
         at = (f" from {time_t}" if "–" in time_t or "-" in time_t or " to " in time_t else f" at {time_t}") \
             if time_t and time_t[0].isdigit() else (f", {time_t}" if time_t else "")
         place = f" at {where}" if where and not ev.online else " online"
-        lines = [f"Hi all,", "", f"Please join us for {title} {when}{at}{place}. {ev.description}"]
+        lines = ["Hi all,", "", f"Please join us for {title} {when}{at}{place}. {ev.description}"]
         if ev.online:
             lines += ["", "Join Zoom Meeting", ev.link, f"Meeting ID: {ev.link.rsplit('/', 1)[1]}"]
     elif form == 2:
@@ -444,7 +444,7 @@ def _announcement_body(ev: TrueEvent, src: SourceSpec, rng: random.Random, date_
                 [f"Location: {where_line}", "", ev.description]
     elif form == 4 and time_t and time_t[0].isdigit() and not date_t.startswith("from"):  # the time first
         place = "online" if ev.online else f"at {where}" if where else ""
-        lines = [f"Hello everyone!", "", f"We're getting together at {time_t} on {date_t} {place} for {title}.",
+        lines = ["Hello everyone!", "", f"We're getting together at {time_t} on {date_t} {place} for {title}.",
                  ev.description] + (["", ev.link] if ev.online else [])
     else:  # compact: "Sat, Mar 7 @ 6:30pm, The Muse ..."
         head = f"{date_t} @ {time_t}" if time_t and time_t[0].isdigit() else f"{date_t} {time_t}".strip()

@@ -318,7 +318,7 @@ def dedupe_errors(groups: list[list[tuple[str, str]]], place: Placement, events:
             group_of[tuple(k)] = n
         for i, a in enumerate(ids):
             for b in ids[i + 1:]:
-                ea, eb = events[a], events[b]
+                ea = events[a]
                 wrong[ea["kind"] if ea.get("pair") == b else "other"] += 1
     members: dict = defaultdict(list)
     for key, rec in place.of.items():
