@@ -530,6 +530,29 @@ def test_relative_dates_are_anchored_at_the_posts_own_date(sent, text, start):
     assert got.start == datetime(*start, tzinfo=Z), f"{text!r} sent {sent} read as {got.start} ({got.reason})"
 
 
+@pytest.mark.parametrize("sent, text, start", [
+    ("2026-03-02T05:43:00-05:00", "Just a reminder that the study group is on the 6th at 3pm at Cafe Lula.", (2026, 3, 6, 15, 0)),
+    ("2026-03-02T05:43:00-05:00", "Friendly reminder: we meet on the 2nd at 7:00 PM at the library.", (2026, 3, 2, 19, 0)),
+    ("2026-03-24T09:00:00-05:00", "Don't forget - the mixer on the 3rd at 6:30pm at Cafe Lula.", (2026, 4, 3, 18, 30)),
+    ("2026-02-20T09:00:00-06:00", "Our social is on the 31st at 6pm at The Hopleaf.", (2026, 3, 31, 18, 0)),
+])
+def test_a_day_of_the_month_alone_is_the_next_such_day_from_the_posts_date(sent, text, start):
+    got = read_post("Reminder", text, datetime.fromisoformat(sent), Z)
+    assert got.start == datetime(*start, tzinfo=Z), f"{text!r} sent {sent} read as {got.start} ({got.reason})"
+
+
+def test_an_ordinal_that_is_not_a_day_of_the_month_names_no_date():
+    for text in ("The class meets on the 3rd floor at 7pm.", "We celebrate on the 10th anniversary of the clinic at 7pm."):
+        got = read_post("Reminder", text, datetime(2026, 3, 2, 9, 0, tzinfo=Z), Z)
+        assert got.start is None, (text, got)
+
+
+def test_a_spelled_out_date_wins_over_a_day_of_the_month_alone():
+    got = read_post("Spring social", "Spring social on the 6th: that's Friday, March 13 at 6pm at Cafe Lula.",
+                    datetime(2026, 3, 2, 9, 0, tzinfo=Z), Z)
+    assert got.start == datetime(2026, 3, 13, 18, 0, tzinfo=Z)
+
+
 def test_an_explicit_date_wins_over_a_weekday_mentioned_in_passing():
     got = read_post("Thanks + next mixer", "Thanks for coming on Tuesday! Our next mixer is Tuesday, April 14 at "
                     "6:30pm at Cafe Lula.", datetime(2026, 3, 12, 10, 0, tzinfo=Z), Z)

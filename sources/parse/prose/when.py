@@ -103,6 +103,14 @@ _DATE_PATTERNS = [
 ]
 _WEEKDAY_THE_NTH = re.compile(rf"\b(?P<wd>{_WD_RE}),?\s+the\s+(?P<day>3[01]|[12]\d|0?[1-9])(?:st|nd|rd|th)\b"
                               rf"|\bthe\s+(?P<day2>3[01]|[12]\d|0?[1-9])(?:st|nd|rd|th)\s*[(,]\s*(?P<wd2>{_WD_RE})\b\)?", re.I)
+# "on the 7th", "is on the 21st at 7pm": a day of the month with no month, the next such day from the post's date.
+# Not "on the 3rd floor", "on the 2nd Tuesday", "on the 10th anniversary".
+_ON_THE_NTH = re.compile(
+    r"\bon\s+the\s+(?P<day>3[01]|[12]\d|0?[1-9])(?:st|nd|rd|th)\b"
+    rf"(?!\s*(?:-|–)?\s*(?:floors?|annual|anniversary|century|grade|row|place|street|st\b|ave(?:nue)?|of\b|week|month|day\s+of"
+    rf"|time|try|attempt|page|edition|round|level|birthday|{_WD_RE}\b))",
+    re.I,
+)
 _RELATIVE_RE = re.compile(
     rf"\b(?:(?P<word>today|tonight|tomorrow|tmrw|tmw|tomorow|this\s+(?:evening|afternoon|morning))"
     rf"|(?:(?P<rel>this\s+coming|this|next|coming|last|on|every)\s+)?(?P<wd>{_WD_FULL_RE}|{_WD_RE}(?=\.?\s*(?:,|at|@|\d|from|night|evening|morning|afternoon))))\b"
@@ -165,6 +173,21 @@ def _year_for(month: int, day: int, sent_local: date, tolerance: int = 1) -> dat
             return candidate
         if (sent_local - candidate).days <= RECENT_PAST:
             return candidate
+    return None
+
+
+def _next_day_of_month(day: int, sent_local: date) -> date | None:
+    """The first date with this day of the month on or after the post's own day ("on the 7th" sent
+    March 2 is March 7; sent March 9 it is April 7), or None when no month soon has that day."""
+    year, month = sent_local.year, sent_local.month
+    for _ in range(3):
+        try:
+            candidate = date(year, month, day)
+        except ValueError:
+            candidate = None
+        if candidate is not None and candidate >= sent_local:
+            return candidate
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
     return None
 
 
@@ -234,6 +257,17 @@ def _find_dates(text: str, subject_len: int, sent_local: date) -> list[_DateHit]
                 hits.append(_DateHit(m.start(), m.end(), candidate, m.start() < subject_len))
                 break
             probe = (probe.replace(day=28) + timedelta(days=4)).replace(day=1)
+    for m in _ON_THE_NTH.finditer(text):
+        if len(hits) >= MAX_HITS:
+            break
+        if not free(m.start(), m.end()):
+            continue
+        found = _next_day_of_month(int(m.group("day")), sent_local)
+        if found is None:
+            continue
+        taken.append((m.start(), m.end()))
+        # like a bare weekday, it gives way to a date the post spells out
+        hits.append(_DateHit(m.start(), m.end(), found, m.start() < subject_len, weak=True, relative=True))
     for m in _RELATIVE_RE.finditer(text):
         if len(hits) >= MAX_HITS:
             break
