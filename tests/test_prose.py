@@ -553,6 +553,21 @@ def test_a_spelled_out_date_wins_over_a_day_of_the_month_alone():
     assert got.start == datetime(2026, 3, 13, 18, 0, tzinfo=Z)
 
 
+@pytest.mark.parametrize("text, start", [
+    ("Don't forget - Community Massage Clinic Day this Thu.. Bring a friend.", date(2026, 3, 5)),
+    ("Reminder: the swap meet is next Sat. at 10am at Still Point Studio.", datetime(2026, 3, 7, 10, 0, tzinfo=Z)),
+    ("Our open house is this coming Wed! Doors at 6:30 pm.", datetime(2026, 3, 4, 18, 30, tzinfo=Z)),
+])
+def test_a_short_weekday_name_after_this_or_next_is_a_day(text, start):
+    got = read_post("Reminder: open house and clinic day", text, datetime(2026, 3, 2, 9, 0, tzinfo=Z), Z)
+    assert got.start == start, f"{text!r} read as {got.start} ({got.reason})"
+
+
+def test_a_lower_case_short_weekday_after_this_with_nothing_after_it_is_not_a_day():
+    got = read_post("Chatter", "Enjoy this sun while it lasts, everyone.", datetime(2026, 3, 2, 9, 0, tzinfo=Z), Z)
+    assert got.start is None, got
+
+
 def test_an_explicit_date_wins_over_a_weekday_mentioned_in_passing():
     got = read_post("Thanks + next mixer", "Thanks for coming on Tuesday! Our next mixer is Tuesday, April 14 at "
                     "6:30pm at Cafe Lula.", datetime(2026, 3, 12, 10, 0, tzinfo=Z), Z)

@@ -113,7 +113,9 @@ _ON_THE_NTH = re.compile(
 )
 _RELATIVE_RE = re.compile(
     rf"\b(?:(?P<word>today|tonight|tomorrow|tmrw|tmw|tomorow|this\s+(?:evening|afternoon|morning))"
-    rf"|(?:(?P<rel>this\s+coming|this|next|coming|last|on|every)\s+)?(?P<wd>{_WD_FULL_RE}|{_WD_RE}(?=\.?\s*(?:,|at|@|\d|from|night|evening|morning|afternoon))))\b"
+    rf"|(?:(?P<rel>this\s+coming|this|next|coming|last|on|every)\s+)?(?P<wd>{_WD_FULL_RE}|{_WD_RE}(?=\.?\s*(?:,|at|@|\d|from|night|evening|morning|afternoon))"
+    # "this Thu.", "next Sat": after this/next/coming a short name is a day whatever follows
+    rf"|(?:(?<=this\s)|(?<=next\s)|(?<=coming\s)){_WD_RE}(?=\.|\b)))\b"
     rf"(?:\s+(?P<nextweek>(?:of\s+)?next\s+week)\b)?",
     re.I,
 )
@@ -282,6 +284,9 @@ def _find_dates(text: str, subject_len: int, sent_local: date) -> list[_DateHit]
             wd_text = m.group("wd")
             if not rel and not wd_text[0].isupper():
                 continue  # "a saturday" in passing
+            if rel and not wd_text[0].isupper() and not re.fullmatch(_WD_FULL_RE, wd_text, re.I) \
+                    and not re.match(r"\.?\s*(?:,|at|@|\d|from|night|evening|morning|afternoon)", text[m.end("wd"):], re.I):
+                continue  # "this sun", "next wed" in lower case with nothing after it that says a day
             if not rel and text[m.end():m.end() + 2] in ("'s", "’s"):
                 continue  # "Saturday's expo", "Tuesday's webinar": a day already named, mostly past
             around = text[max(0, m.start() - 12):m.start()].lower() + "|" + text[m.end():m.end() + 14].lower()
