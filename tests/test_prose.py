@@ -568,6 +568,21 @@ def test_a_lower_case_short_weekday_after_this_with_nothing_after_it_is_not_a_da
     assert got.start is None, got
 
 
+@pytest.mark.parametrize("text, start, zone", [
+    ("Don't forget - Chair Massage this Sunday at 5 HST. Bring a friend.", (2026, 3, 8, 17, 0), "Pacific/Honolulu"),
+    ("Reminder: study group tomorrow at 7 ET on Zoom.", (2026, 3, 3, 19, 0), "America/New_York"),
+    ("Webinar this Thursday at 6 Pacific time, link below.", (2026, 3, 5, 18, 0), "America/Los_Angeles"),
+])
+def test_a_bare_hour_after_at_with_a_zone_word_is_a_time_in_that_zone(text, start, zone):
+    got = read_post("Reminder", text, datetime(2026, 3, 2, 9, 0, tzinfo=Z), Z)
+    assert got.start == datetime(*start, tzinfo=ZoneInfo(zone)), f"{text!r} read as {got.start} ({got.reason})"
+
+
+def test_a_bare_hour_before_a_street_named_for_a_region_is_not_a_time():
+    got = read_post("Reminder", "Meet this Saturday at 5 Central Ave.", datetime(2026, 3, 2, 9, 0, tzinfo=Z), Z)
+    assert not isinstance(got.start, datetime), got
+
+
 def test_an_explicit_date_wins_over_a_weekday_mentioned_in_passing():
     got = read_post("Thanks + next mixer", "Thanks for coming on Tuesday! Our next mixer is Tuesday, April 14 at "
                     "6:30pm at Cafe Lula.", datetime(2026, 3, 12, 10, 0, tzinfo=Z), Z)

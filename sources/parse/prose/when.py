@@ -63,7 +63,10 @@ _CLOCK = (
     rf"|{_HOUR}(?=\s*(?:-|–|—|to)\s*{_HOUR}\s*\(?\s*(?:[ECMP][SD]?T|AK[SD]T|HST|eastern|central|mountain|pacific)\b)"
     # "tomorrow at 7", "the picnic is at 1 at Montrose Harbor": a bare hour right after "at"
     rf"|(?<=\bat\s){_HOUR}(?![:.]?\d)(?=\s*(?:$|[,.;:!)\n—–]|\s-\s|\s+(?:at|in|on|with|for|sharp|and|o['’]?clock"
-    rf"|tonight|tomorrow|today|we|we'll)\b))"
+    rf"|tonight|tomorrow|today|we|we'll)\b"
+    # "this Sunday at 5 HST", "tomorrow at 7 Eastern time": a zone word after it
+    rf"|\s+\(?(?:[ECMP][SD]?T|AK[SD]T|HST)\b|\s+(?:eastern|central|mountain|pacific)(?:\s+(?:standard|daylight))?\s+time\b"
+    rf"|\s+(?:eastern|central|mountain|pacific)(?=\s*(?:$|[,.;:!)\n])|\s+(?:at|on|in|for|with)\b)))"
     # French: "à 19h", "à 19h30"
     rf"|(?<=à\s)(?:[01]?\d|2[0-3])h(?:[0-5]\d)?(?![a-z]))"
 )
