@@ -583,6 +583,29 @@ def test_a_bare_hour_before_a_street_named_for_a_region_is_not_a_time():
     assert not isinstance(got.start, datetime), got
 
 
+@pytest.mark.parametrize("subject, text, day", [
+    ("Reminder: Volunteer Day at the Marathon", "Friendly reminder: we meet Sunday at Lakeview Healing Arts, "
+     "3273 Church Street, Brooklyn for Volunteer Day.", date(2026, 3, 8)),
+    ("Awareness Day is on the 6th!", "Don't forget - Massage Therapy Awareness Day on the 6th. Bring a friend.",
+     date(2026, 3, 6)),
+    ("REMINDER - Volunteer Day at the Madison Marathon", "Just a reminder that Volunteer Day is this Wednesday at "
+     "Madison Wellness Center. See you there!", date(2026, 3, 4)),
+])
+def test_a_reminder_of_a_day_with_no_time_is_an_all_day_event_on_that_day(subject, text, day):
+    got = read_post(subject, text, datetime(2026, 3, 2, 5, 40, tzinfo=Z), Z)
+    assert got.start == day, f"{text!r} read as {got.start} ({got.reason})"
+
+
+@pytest.mark.parametrize("subject, text", [
+    ("Thanks for a great swap!", "Thanks to all who came Saturday! We'll announce the next swap soon."),
+    ("Interest in an exchange?", "Would anyone come to an exchange some Saturday? Thinking afternoons."),
+    ("Re: Volunteer Day", "Don't forget I'm away Sunday, so no rides from me."),
+])
+def test_a_weekday_alone_without_a_reminder_of_it_is_not_an_all_day_event(subject, text):
+    got = read_post(subject, text, datetime(2026, 3, 2, 5, 40, tzinfo=Z), Z)
+    assert got.start is None, (text, got)
+
+
 def test_an_explicit_date_wins_over_a_weekday_mentioned_in_passing():
     got = read_post("Thanks + next mixer", "Thanks for coming on Tuesday! Our next mixer is Tuesday, April 14 at "
                     "6:30pm at Cafe Lula.", datetime(2026, 3, 12, 10, 0, tzinfo=Z), Z)
