@@ -530,6 +530,82 @@ def test_relative_dates_are_anchored_at_the_posts_own_date(sent, text, start):
     assert got.start == datetime(*start, tzinfo=Z), f"{text!r} sent {sent} read as {got.start} ({got.reason})"
 
 
+@pytest.mark.parametrize("sent, text, start", [
+    ("2026-03-02T05:43:00-05:00", "Just a reminder that the study group is on the 6th at 3pm at Cafe Lula.", (2026, 3, 6, 15, 0)),
+    ("2026-03-02T05:43:00-05:00", "Friendly reminder: we meet on the 2nd at 7:00 PM at the library.", (2026, 3, 2, 19, 0)),
+    ("2026-03-24T09:00:00-05:00", "Don't forget - the mixer on the 3rd at 6:30pm at Cafe Lula.", (2026, 4, 3, 18, 30)),
+    ("2026-02-20T09:00:00-06:00", "Our social is on the 31st at 6pm at The Hopleaf.", (2026, 3, 31, 18, 0)),
+])
+def test_a_day_of_the_month_alone_is_the_next_such_day_from_the_posts_date(sent, text, start):
+    got = read_post("Reminder", text, datetime.fromisoformat(sent), Z)
+    assert got.start == datetime(*start, tzinfo=Z), f"{text!r} sent {sent} read as {got.start} ({got.reason})"
+
+
+def test_an_ordinal_that_is_not_a_day_of_the_month_names_no_date():
+    for text in ("The class meets on the 3rd floor at 7pm.", "We celebrate on the 10th anniversary of the clinic at 7pm."):
+        got = read_post("Reminder", text, datetime(2026, 3, 2, 9, 0, tzinfo=Z), Z)
+        assert got.start is None, (text, got)
+
+
+def test_a_spelled_out_date_wins_over_a_day_of_the_month_alone():
+    got = read_post("Spring social", "Spring social on the 6th: that's Friday, March 13 at 6pm at Cafe Lula.",
+                    datetime(2026, 3, 2, 9, 0, tzinfo=Z), Z)
+    assert got.start == datetime(2026, 3, 13, 18, 0, tzinfo=Z)
+
+
+@pytest.mark.parametrize("text, start", [
+    ("Don't forget - Community Massage Clinic Day this Thu.. Bring a friend.", date(2026, 3, 5)),
+    ("Reminder: the swap meet is next Sat. at 10am at Still Point Studio.", datetime(2026, 3, 7, 10, 0, tzinfo=Z)),
+    ("Our open house is this coming Wed! Doors at 6:30 pm.", datetime(2026, 3, 4, 18, 30, tzinfo=Z)),
+])
+def test_a_short_weekday_name_after_this_or_next_is_a_day(text, start):
+    got = read_post("Reminder: open house and clinic day", text, datetime(2026, 3, 2, 9, 0, tzinfo=Z), Z)
+    assert got.start == start, f"{text!r} read as {got.start} ({got.reason})"
+
+
+def test_a_lower_case_short_weekday_after_this_with_nothing_after_it_is_not_a_day():
+    got = read_post("Chatter", "Enjoy this sun while it lasts, everyone.", datetime(2026, 3, 2, 9, 0, tzinfo=Z), Z)
+    assert got.start is None, got
+
+
+@pytest.mark.parametrize("text, start, zone", [
+    ("Don't forget - Chair Massage this Sunday at 5 HST. Bring a friend.", (2026, 3, 8, 17, 0), "Pacific/Honolulu"),
+    ("Reminder: study group tomorrow at 7 ET on Zoom.", (2026, 3, 3, 19, 0), "America/New_York"),
+    ("Webinar this Thursday at 6 Pacific time, link below.", (2026, 3, 5, 18, 0), "America/Los_Angeles"),
+])
+def test_a_bare_hour_after_at_with_a_zone_word_is_a_time_in_that_zone(text, start, zone):
+    got = read_post("Reminder", text, datetime(2026, 3, 2, 9, 0, tzinfo=Z), Z)
+    assert got.start == datetime(*start, tzinfo=ZoneInfo(zone)), f"{text!r} read as {got.start} ({got.reason})"
+
+
+def test_a_bare_hour_before_a_street_named_for_a_region_is_not_a_time():
+    got = read_post("Reminder", "Meet this Saturday at 5 Central Ave.", datetime(2026, 3, 2, 9, 0, tzinfo=Z), Z)
+    assert not isinstance(got.start, datetime), got
+
+
+@pytest.mark.parametrize("subject, text, day", [
+    ("Reminder: Volunteer Day at the Marathon", "Friendly reminder: we meet Sunday at Lakeview Healing Arts, "
+     "3273 Church Street, Brooklyn for Volunteer Day.", date(2026, 3, 8)),
+    ("Awareness Day is on the 6th!", "Don't forget - Massage Therapy Awareness Day on the 6th. Bring a friend.",
+     date(2026, 3, 6)),
+    ("REMINDER - Volunteer Day at the Madison Marathon", "Just a reminder that Volunteer Day is this Wednesday at "
+     "Madison Wellness Center. See you there!", date(2026, 3, 4)),
+])
+def test_a_reminder_of_a_day_with_no_time_is_an_all_day_event_on_that_day(subject, text, day):
+    got = read_post(subject, text, datetime(2026, 3, 2, 5, 40, tzinfo=Z), Z)
+    assert got.start == day, f"{text!r} read as {got.start} ({got.reason})"
+
+
+@pytest.mark.parametrize("subject, text", [
+    ("Thanks for a great swap!", "Thanks to all who came Saturday! We'll announce the next swap soon."),
+    ("Interest in an exchange?", "Would anyone come to an exchange some Saturday? Thinking afternoons."),
+    ("Re: Volunteer Day", "Don't forget I'm away Sunday, so no rides from me."),
+])
+def test_a_weekday_alone_without_a_reminder_of_it_is_not_an_all_day_event(subject, text):
+    got = read_post(subject, text, datetime(2026, 3, 2, 5, 40, tzinfo=Z), Z)
+    assert got.start is None, (text, got)
+
+
 def test_an_explicit_date_wins_over_a_weekday_mentioned_in_passing():
     got = read_post("Thanks + next mixer", "Thanks for coming on Tuesday! Our next mixer is Tuesday, April 14 at "
                     "6:30pm at Cafe Lula.", datetime(2026, 3, 12, 10, 0, tzinfo=Z), Z)

@@ -47,9 +47,13 @@ _MOVED_RE = re.compile(r"\b(?:moved|rescheduled|postponed|pushed(?:\s+back)?|cha
                        r"\s+(?:to|until|till)\s+", re.I)
 # In a reply, "I'll call them Monday at 9am" or "my 9am client on Tuesday" is the writer's own day.
 _PERSONAL_PLAN_RE = re.compile(r"\bI(?:['’]ll|['’]m|\s+will|\s+am|\s+can|\s+could|\s+usually|\s+have)\b|\bmy\b", re.I)
+# A reminder of a day: "we meet Sunday at ...", "Don't forget - Awareness Day this Thursday"
+_REMINDER = r"we(?:['’]ll)?\s+meet|(?:just\s+a|friendly|quick)\s+reminder|don['’]?t\s+forget"
+_REMINDER_RE = re.compile(rf"\b(?:{_REMINDER})\b", re.I)
 # ... or words that say something takes place: "Reiki Level 2 runs Nov. 14th & 15th"
 _EVENT_VERB = re.compile(r"\b(?:runs|will\s+run|takes?\s+place|will\s+take\s+place|(?:will\s+be|is\s+being)\s+held"
-                         r"|is\s+happening|join\s+us|save\s+the\s+date|mark\s+your\s+calendars?|block\s+(?:out|off))\b", re.I)
+                         r"|is\s+happening|join\s+us|save\s+the\s+date|mark\s+your\s+calendars?|block\s+(?:out|off)"
+                         r"|{reminder})\b".format(reminder=_REMINDER), re.I)
 # ... but a price cut over some days is a sale: "20% off all courses from April 1 to April 10"
 _SALE_RE = re.compile(r"\b\d+\s*%\s*off\b|\b(?:use|promo|discount)\s+code\b|\bdiscount(?:ed)?\b", re.I)
 _CANCEL_SUBJECT_RE = re.compile(r"\b(?:" + CANCEL_WORDS + r")\b", re.I)
@@ -194,8 +198,12 @@ def read_post(subject: str, body: str, sent: datetime, zone: ZoneInfo) -> Readin
             return Reading(start=start_day, end=(end_day + timedelta(days=1)) if end_day else None,
                            timezone=zone.key, location=place, cancelled=cancelled, score=2 + (2 if place else 0))
         # "the meetup is on November 14th": a day named for an event, with no time: all day
+        # a bare weekday or "on the 6th" counts only in a post that names no other day, in a
+        # sentence that reminds of it ("Friendly reminder: we meet Sunday at Lakeview Healing Arts")
+        lone = not reply and not any(not d.weak for d in upcoming)
         for d in upcoming:
-            if not d.weak and announced(d.pos, d.end):
+            if (not d.weak or (lone and _REMINDER_RE.search(_sentence(text, d.pos, d.end)))) \
+                    and announced(d.pos, d.end):
                 place = find_place(own) or find_place(head)
                 return Reading(start=d.day, timezone=zone.key, location=place, cancelled=cancelled,
                                score=2 + (2 if place else 0))

@@ -63,7 +63,10 @@ _CLOCK = (
     rf"|{_HOUR}(?=\s*(?:-|–|—|to)\s*{_HOUR}\s*\(?\s*(?:[ECMP][SD]?T|AK[SD]T|HST|eastern|central|mountain|pacific)\b)"
     # "tomorrow at 7", "the picnic is at 1 at Montrose Harbor": a bare hour right after "at"
     rf"|(?<=\bat\s){_HOUR}(?![:.]?\d)(?=\s*(?:$|[,.;:!)\n—–]|\s-\s|\s+(?:at|in|on|with|for|sharp|and|o['’]?clock"
-    rf"|tonight|tomorrow|today|we|we'll)\b))"
+    rf"|tonight|tomorrow|today|we|we'll)\b"
+    # "this Sunday at 5 HST", "tomorrow at 7 Eastern time": a zone word after it
+    rf"|\s+\(?(?:[ECMP][SD]?T|AK[SD]T|HST)\b|\s+(?:eastern|central|mountain|pacific)(?:\s+(?:standard|daylight))?\s+time\b"
+    rf"|\s+(?:eastern|central|mountain|pacific)(?=\s*(?:$|[,.;:!)\n])|\s+(?:at|on|in|for|with)\b)))"
     # French: "à 19h", "à 19h30"
     rf"|(?<=à\s)(?:[01]?\d|2[0-3])h(?:[0-5]\d)?(?![a-z]))"
 )
@@ -103,9 +106,19 @@ _DATE_PATTERNS = [
 ]
 _WEEKDAY_THE_NTH = re.compile(rf"\b(?P<wd>{_WD_RE}),?\s+the\s+(?P<day>3[01]|[12]\d|0?[1-9])(?:st|nd|rd|th)\b"
                               rf"|\bthe\s+(?P<day2>3[01]|[12]\d|0?[1-9])(?:st|nd|rd|th)\s*[(,]\s*(?P<wd2>{_WD_RE})\b\)?", re.I)
+# "on the 7th", "is on the 21st at 7pm": a day of the month with no month, the next such day from the post's date.
+# Not "on the 3rd floor", "on the 2nd Tuesday", "on the 10th anniversary".
+_ON_THE_NTH = re.compile(
+    r"\bon\s+the\s+(?P<day>3[01]|[12]\d|0?[1-9])(?:st|nd|rd|th)\b"
+    rf"(?!\s*(?:-|–)?\s*(?:floors?|annual|anniversary|century|grade|row|place|street|st\b|ave(?:nue)?|of\b|week|month|day\s+of"
+    rf"|time|try|attempt|page|edition|round|level|birthday|{_WD_RE}\b))",
+    re.I,
+)
 _RELATIVE_RE = re.compile(
     rf"\b(?:(?P<word>today|tonight|tomorrow|tmrw|tmw|tomorow|this\s+(?:evening|afternoon|morning))"
-    rf"|(?:(?P<rel>this\s+coming|this|next|coming|last|on|every)\s+)?(?P<wd>{_WD_FULL_RE}|{_WD_RE}(?=\.?\s*(?:,|at|@|\d|from|night|evening|morning|afternoon))))\b"
+    rf"|(?:(?P<rel>this\s+coming|this|next|coming|last|on|every)\s+)?(?P<wd>{_WD_FULL_RE}|{_WD_RE}(?=\.?\s*(?:,|at|@|\d|from|night|evening|morning|afternoon))"
+    # "this Thu.", "next Sat": after this/next/coming a short name is a day whatever follows
+    rf"|(?:(?<=this\s)|(?<=next\s)|(?<=coming\s)){_WD_RE}(?=\.|\b)))\b"
     rf"(?:\s+(?P<nextweek>(?:of\s+)?next\s+week)\b)?",
     re.I,
 )
@@ -165,6 +178,21 @@ def _year_for(month: int, day: int, sent_local: date, tolerance: int = 1) -> dat
             return candidate
         if (sent_local - candidate).days <= RECENT_PAST:
             return candidate
+    return None
+
+
+def _next_day_of_month(day: int, sent_local: date) -> date | None:
+    """The first date with this day of the month on or after the post's own day ("on the 7th" sent
+    March 2 is March 7; sent March 9 it is April 7), or None when no month soon has that day."""
+    year, month = sent_local.year, sent_local.month
+    for _ in range(3):
+        try:
+            candidate = date(year, month, day)
+        except ValueError:
+            candidate = None
+        if candidate is not None and candidate >= sent_local:
+            return candidate
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
     return None
 
 
@@ -234,6 +262,17 @@ def _find_dates(text: str, subject_len: int, sent_local: date) -> list[_DateHit]
                 hits.append(_DateHit(m.start(), m.end(), candidate, m.start() < subject_len))
                 break
             probe = (probe.replace(day=28) + timedelta(days=4)).replace(day=1)
+    for m in _ON_THE_NTH.finditer(text):
+        if len(hits) >= MAX_HITS:
+            break
+        if not free(m.start(), m.end()):
+            continue
+        found = _next_day_of_month(int(m.group("day")), sent_local)
+        if found is None:
+            continue
+        taken.append((m.start(), m.end()))
+        # like a bare weekday, it gives way to a date the post spells out
+        hits.append(_DateHit(m.start(), m.end(), found, m.start() < subject_len, weak=True, relative=True))
     for m in _RELATIVE_RE.finditer(text):
         if len(hits) >= MAX_HITS:
             break
@@ -248,6 +287,9 @@ def _find_dates(text: str, subject_len: int, sent_local: date) -> list[_DateHit]
             wd_text = m.group("wd")
             if not rel and not wd_text[0].isupper():
                 continue  # "a saturday" in passing
+            if rel and not wd_text[0].isupper() and not re.fullmatch(_WD_FULL_RE, wd_text, re.I) \
+                    and not re.match(r"\.?\s*(?:,|at|@|\d|from|night|evening|morning|afternoon)", text[m.end("wd"):], re.I):
+                continue  # "this sun", "next wed" in lower case with nothing after it that says a day
             if not rel and text[m.end():m.end() + 2] in ("'s", "’s"):
                 continue  # "Saturday's expo", "Tuesday's webinar": a day already named, mostly past
             around = text[max(0, m.start() - 12):m.start()].lower() + "|" + text[m.end():m.end() + 14].lower()
