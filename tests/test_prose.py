@@ -4,7 +4,7 @@ Every post is asserted: event or not, and for events the start instant, the plac
 status. Posts the reader gets wrong are marked xfail in the YAML with the reason; their
 expectation is never weakened.
 
-Precision and recall for the lead's note:  .venv/bin/python -m tests.test_prose
+Precision and recall, printed:  .venv/bin/python -m tests.test_prose
 """
 
 from __future__ import annotations
