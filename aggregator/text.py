@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-MAX_HTML = 1_000_000  # characters of HTML read at most; past this a page is prose nobody reads
+MAX_HTML = 1_000_000  # characters of HTML read at most: bounds the parse of a huge or hostile body
 
 _TAG = re.compile(r"<[a-zA-Z/!][^>]*>")
 _BLOCKS = ("p", "div", "li", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "table", "blockquote", "section", "article")
