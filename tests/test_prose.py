@@ -232,6 +232,21 @@ def test_a_reply_that_cancels_without_a_date_cancels_its_thread():
     assert [e.status for e in events] == [Status.CANCELLED]
 
 
+def test_a_dateless_cancellation_reply_cancels_the_event_it_replies_to_not_an_earlier_one_sharing_a_word():
+    posts = [
+        _post("<n@list>", "AMTA networking night", "Saturday, March 28, 6:30-8:30pm at Muse Coworking, Tucson.",
+              "2026-02-10T10:00:00-07:00"),
+        _post("<t@list>", "Tucson massage therapist networking night",
+              "Friday, July 24, 3:30-4:30pm at Oak Street Clinic, Tucson.", "2026-02-23T02:57:00-07:00"),
+        _post("<c@list>", "Tucson Massage Therapist Networking Night has been cancelled",
+              "Sorry everyone, Tucson Massage Therapist Networking Night is cancelled this time.",
+              "2026-03-01T21:00:00-07:00", in_reply_to="<t@list>", references=("<t@list>",)),
+    ]
+    events = {r.external_id: r.status for r in records_from_posts(posts, ZoneInfo("America/Phoenix"))
+              if isinstance(r, RawEvent)}
+    assert events == {"<n@list>": Status.CONFIRMED, "<t@list>": Status.CANCELLED}
+
+
 def test_a_monthly_subject_reused_for_different_dates_gives_one_record_per_date():
     posts = [
         _post("<m1@list>", "Monthly meetup", "Thursday, April 2 at 6pm at Cafe Lula.", "2026-03-25T10:00:00-05:00"),

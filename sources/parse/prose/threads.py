@@ -150,10 +150,13 @@ def records_from_posts(posts: Iterable[Post], zone: ZoneInfo, *, source_id: str 
             continue
         if reading.cancelled and not reading.reason or (reading.cancelled and reading.reason and
                                                         "no date" in reading.reason):
-            for cluster in clusters:
-                session = _session(post.subject)
-                if session and any(_session(p.subject) not in (None, session) for p, _ in cluster):
-                    continue  # "Cancelled: afternoon session" leaves the morning session alone
+            session = _session(post.subject)
+            allowed = [c for c in clusters
+                       if not (session and any(_session(p.subject) not in (None, session) for p, _ in c))]
+            # its own thread's event first: a reply cancels what it replies to, not an earlier event
+            # whose subject only shares a word with it ("networking")
+            own_thread = [c for c in allowed if any(root_of.get(p.id) == root_of.get(post.id) for p, _ in c)]
+            for cluster in own_thread or allowed:
                 if any(root_of.get(p.id) == root_of.get(post.id) or
                        (_significant(p.subject) & _significant(post.subject)) for p, _ in cluster):
                     cluster.append((post, replace(reading, start=None)))
