@@ -28,8 +28,8 @@ from pathlib import Path
 from aggregator.merge.dedupe import compare
 from aggregator.merge.dedupe.candidates import _candidates
 from aggregator.merge.dedupe.decorations import learn_decorations
-from aggregator.model import Event, SourceRef, Status
 from aggregator.merge.normalize import record_uid
+from aggregator.model import Event, SourceRef, Status
 from benchmarks import farm as farm_mod
 
 TUNING_SEEDS = (101, 102, 103)
@@ -59,13 +59,18 @@ BASE_U = {
 def farm_records(seed: int, n_sources: int = 300, anchor: date = date(2026, 3, 2)):
     """The records the farm's sources would yield (read without adapters), their truth and types."""
     types = [t for t in farm_mod.WRITERS]
-    world = farm_mod.plan(n_sources=n_sources, seed=seed, anchor=anchor, types=types, n_hosts=1)
+    return listing_records(farm_mod.plan(n_sources=n_sources, seed=seed, anchor=anchor, types=types, n_hosts=1))
+
+
+def listing_records(world):
+    """Each listing of a farm world as the record an adapter would yield: (records, truth as
+    {(source, external_id): event id}, {source id: type})."""
     records, truth, source_types = [], {}, {}
     for src in world.sources:
         source_types[src.id] = src.type
         for item in src.listings:
             external_id = item.external_id
-            if item.in_series_rule or item.series_rule:
+            if item.in_series_rule or item.series_rule:  # occurrences of one RRULE: uid + recurrence id
                 external_id = f"{external_id}#{item.start.isoformat()}"
             records.append(Event(
                 uid=record_uid(src.id, external_id), title=item.title, start=item.start, end=item.end,

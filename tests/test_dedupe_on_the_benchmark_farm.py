@@ -7,29 +7,14 @@ from __future__ import annotations
 import pytest
 
 from aggregator.merge import dedupe
-from aggregator.merge.normalize import record_uid
-from aggregator.model import Event, SourceRef, Status
 
 farm = pytest.importorskip("benchmarks.farm")
+listing_records = pytest.importorskip("benchmarks.dedupe_weights").listing_records
 
 
 def _records_and_truth(tmp_path, n_sources: int, seed: int):
     types = [t for t in ("ical", "jsonld", "html", "rss", "mbox") if t in farm.WRITERS]
-    world = farm.generate(tmp_path, n_sources=n_sources, seed=seed, types=types)
-    records, truth, source_types = [], {}, {}
-    for src in world.sources:
-        source_types[src.id] = src.type
-        for item in src.listings:
-            external_id = item.external_id
-            if item.in_series_rule or item.series_rule:  # occurrences of one RRULE: uid + recurrence id
-                external_id = f"{external_id}#{item.start.isoformat()}"
-            records.append(Event(
-                uid=record_uid(src.id, external_id), title=item.title, start=item.start, end=item.end,
-                all_day=False, timezone=item.start.tzinfo.key, location=item.location, url=item.url,
-                description=item.description, status=Status.CONFIRMED, region=src.region, tags=(),
-                sources=(SourceRef(src.id, external_id, item.url),)))
-            truth[(src.id, external_id)] = item.event.id
-    return records, truth, source_types
+    return listing_records(farm.generate(tmp_path, n_sources=n_sources, seed=seed, types=types))
 
 
 @pytest.mark.parametrize("seed", [7])
