@@ -38,6 +38,20 @@ def make_config(tmp_path):
     return write
 
 
+@pytest.fixture
+def one_source_config(make_config, http):
+    """A sources.yaml with one iCalendar source served from the loopback fixture server."""
+    return make_config(f"""
+        calendar:
+          name: Test
+          timezone: America/Chicago
+        sources:
+          - id: chapter
+            type: ical
+            url: {http.url('/files/ical/cancelled_event.ics')}
+        """)
+
+
 def corpus_files(folder: str) -> list[Path]:
     """Files of ../shared/corpus/<folder>, or [] where ../shared is absent (a user's clone)."""
     base = SHARED_CORPUS / folder

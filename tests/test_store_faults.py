@@ -30,19 +30,6 @@ def record(n: int, text: str = "") -> Event:
 
 
 @pytest.fixture
-def config_path(make_config, http):
-    return make_config(f"""
-        calendar:
-          name: Test
-          timezone: America/Chicago
-        sources:
-          - id: chapter
-            type: ical
-            url: {http.url('/files/ical/cancelled_event.ics')}
-        """)
-
-
-@pytest.fixture
 def small_disk(tmp_path):
     """A 3 MiB tmpfs: a real full disk. Mounting needs root (CI runs as root); elsewhere it skips."""
     mount = tmp_path / "small-disk"
@@ -78,7 +65,7 @@ def _big_database(path: Path) -> None:
         store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
-def test_a_full_disk_is_reported_as_full_not_as_a_damaged_database(small_disk, config_path, capsys, http):
+def test_a_full_disk_is_reported_as_full_not_as_a_damaged_database(small_disk, one_source_config, capsys, http):
     db = small_disk / "events.sqlite"
     with Store(db) as store:
         store.replace_records("a", [record(1)], NOW)
@@ -89,7 +76,7 @@ def test_a_full_disk_is_reported_as_full_not_as_a_damaged_database(small_disk, c
     assert "is full" in str(caught.value) and "not damaged" in str(caught.value)
     assert "not a massage-events database" not in str(caught.value)
 
-    code = main(["run", "--config", str(config_path), "--db", str(db), "--out", str(small_disk / "out")])
+    code = main(["run", "--config", str(one_source_config), "--db", str(db), "--out", str(small_disk / "out")])
     err = capsys.readouterr().err
     assert code != 0
     assert f"the disk holding {db} is full" in err, err
@@ -128,18 +115,18 @@ def test_a_folder_that_refuses_new_files_is_named(tmp_path):
 
 
 def test_garbage_in_the_middle_of_the_database_fails_status_and_stops_a_run_before_any_fetch(
-        tmp_path, config_path, capsys, http):
+        tmp_path, one_source_config, capsys, http):
     db = tmp_path / "events.sqlite"
     _big_database(db)
     _damage_middle(db)
 
-    code = main(["status", "--config", str(config_path), "--db", str(db)])
+    code = main(["status", "--config", str(one_source_config), "--db", str(db)])
     out = capsys.readouterr().out
     assert code == 2, out
     assert f"The database {db} is damaged" in out
     assert ".recover" in out and "backup" in out
 
-    code = main(["run", "--config", str(config_path), "--db", str(db), "--out", str(tmp_path / "out")])
+    code = main(["run", "--config", str(one_source_config), "--db", str(db), "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err
     assert code != 0
     assert "is damaged (quick_check:" in err and ".recover" in err, err
@@ -156,10 +143,10 @@ def test_a_damaged_header_names_the_file_and_the_recovery(tmp_path):
     assert str(db) in str(caught.value) and ".recover" in str(caught.value)
 
 
-def test_a_second_run_on_the_same_database_stops_with_the_reason(db_location, config_path, capsys, tmp_path):
+def test_a_second_run_on_the_same_database_stops_with_the_reason(db_location, one_source_config, capsys, tmp_path):
     holder = Store(db_location)
     with holder.run_lock():
-        code = main(["run", "--config", str(config_path), "--db", str(db_location), "--out", str(tmp_path / "out")])
+        code = main(["run", "--config", str(one_source_config), "--db", str(db_location), "--out", str(tmp_path / "out")])
         err = capsys.readouterr().err
         assert code == 75, err
         assert "another run is using" in err and f"pid {os.getpid()}" in err, err
@@ -167,13 +154,13 @@ def test_a_second_run_on_the_same_database_stops_with_the_reason(db_location, co
     holder.close()
 
 
-def test_a_second_run_told_to_wait_runs_once_the_first_has_finished(db_location, config_path, capsys, tmp_path):
+def test_a_second_run_told_to_wait_runs_once_the_first_has_finished(db_location, one_source_config, capsys, tmp_path):
     holder = Store(db_location)
     lock = holder.run_lock()
     lock.__enter__()
     threading.Timer(1.0, lock.__exit__, (None, None, None)).start()
     began = time.monotonic()
-    code = main(["run", "--wait", "30", "--config", str(config_path), "--db", str(db_location),
+    code = main(["run", "--wait", "30", "--config", str(one_source_config), "--db", str(db_location),
                  "--out", str(tmp_path / "out")])
     assert code == 0, capsys.readouterr().err
     assert time.monotonic() - began >= 0.9, "it waited for the first run"
@@ -200,14 +187,14 @@ def test_the_run_lock_dies_with_a_killed_holder(db_location, tmp_path):
             pass
 
 
-def test_a_scheduled_refresh_skips_while_a_cron_run_holds_the_database(tmp_path, config_path, caplog):
+def test_a_scheduled_refresh_skips_while_a_cron_run_holds_the_database(tmp_path, one_source_config, caplog):
     import logging
 
     from aggregator.app.scheduler import Scheduler
     from aggregator.config.settings import load_config
 
     db = tmp_path / f"{uuid.uuid4().hex}.sqlite"
-    scheduler = Scheduler(load_config(config_path), db, tmp_path / "out")
+    scheduler = Scheduler(load_config(one_source_config), db, tmp_path / "out")
     with Store(db) as cron, cron.run_lock(), caplog.at_level(logging.INFO):
         scheduler.refresh()
     assert "refresh skipped: another run is using" in caplog.text

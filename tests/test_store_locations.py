@@ -16,19 +16,6 @@ from aggregator.publish.bucket import Bucket, as_output
 from aggregator.store.locator import Database, as_database, redact
 
 
-@pytest.fixture
-def one_source_config(make_config, http):
-    return make_config(f"""
-        calendar:
-          name: Test
-          timezone: America/Chicago
-        sources:
-          - id: chapter
-            type: ical
-            url: {http.url('/files/ical/cancelled_event.ics')}
-        """)
-
-
 @pytest.mark.parametrize("args, words", [
     (["--db", "mysql://u:secret@db.example/events"], ['"mysql:" is not a database', "postgresql://"]),
     (["--db", "redis://localhost/0"], ['"redis:" is not a database']),
