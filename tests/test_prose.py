@@ -642,6 +642,8 @@ def test_an_explicit_date_wins_over_a_weekday_mentioned_in_passing():
     (DEN, "Saturday Nov 7th, 8 a.m. to noon MT, Boulder Reservoir.", (2026, 11, 7, 8, 0), DEN),
     (NY, "Thursday, July 30, 7pm EST, at Sunny's Bar.", (2026, 7, 30, 19, 0), NY),  # EST in July: Eastern time
     (PHX_LIST, "Wednesday, August 12, 6:30 PM MST, Four Peaks Brewing.", (2026, 8, 12, 18, 30), PHX_LIST),
+    (Z, "Tucson meetup Saturday, September 19, 4-6pm Phoenix time.", (2026, 9, 19, 16, 0), PHX_LIST),
+    (DEN, "Town hall Tuesday, May 12 at noon New York time.", (2026, 5, 12, 12, 0), NY),
 ])
 def test_zone_words_and_us_abbreviations_name_the_zone_of_the_time(source_zone, text, start, zone):
     got = read_post("Call", text, datetime(2026, 3, 2, 10, 0, tzinfo=source_zone), source_zone)
@@ -676,10 +678,27 @@ def test_multi_day_spans_are_all_day_events_ending_the_day_after_the_last(sent, 
     ("Saturday and Sunday, April 11-12, 9am-5pm both days, at Northwestern Health Sciences.",
      (2026, 4, 11, 9, 0), (2026, 4, 12, 17, 0)),
     ("Friday 6pm through Sunday 2pm, June 5-7, at Pilgrim Park Camp.", (2026, 6, 5, 18, 0), (2026, 6, 7, 14, 0)),
+    ("The cupping intensive is Sat & Sun, April 11-12, 9-5 both days.", (2026, 4, 11, 9, 0), (2026, 4, 12, 17, 0)),
 ])
 def test_a_multi_day_span_with_hours_runs_from_the_first_start_to_the_last_end(text, start, end):
     got = read_post("Weekend class", text, datetime(2026, 3, 16, 10, 0, tzinfo=Z), Z)
     assert (got.start, got.end) == (datetime(*start, tzinfo=Z), datetime(*end, tzinfo=Z))
+
+
+@pytest.mark.parametrize("text, start, end", [
+    ("Practice night tonight 6p at Stone & Oil Studio.", (2026, 3, 2, 18, 0), None),
+    ("Chair massage tent next Sat, 9a-noon, at the farmers market.", (2026, 3, 7, 9, 0), (2026, 3, 7, 12, 0)),
+    ("Sports massage workshop Sat 3/14, 9a-1p.", (2026, 3, 14, 9, 0), (2026, 3, 14, 13, 0)),
+])
+def test_a_time_written_with_one_letter_for_am_or_pm_is_read(text, start, end):
+    got = read_post("Workshop", text, datetime(2026, 3, 2, 9, 0, tzinfo=Z), Z)
+    assert (got.start, got.end) == (datetime(*start, tzinfo=Z), datetime(*end, tzinfo=Z) if end else None), got
+
+
+def test_a_suite_or_unit_number_ending_in_a_letter_is_not_a_time():
+    got = read_post("Swap", "Bodywork swap Saturday, March 14 at 10am in Suite 4a, 1550 N Milwaukee Ave.",
+                    datetime(2026, 3, 2, 9, 0, tzinfo=Z), Z)
+    assert (got.start, got.end) == (datetime(2026, 3, 14, 10, 0, tzinfo=Z), None), got
 
 
 def test_a_day_named_for_an_event_without_a_time_is_an_all_day_event():
@@ -698,6 +717,8 @@ def test_a_day_named_for_an_event_without_a_time_is_an_all_day_event():
     ("Spring sale on CE courses", "20% off all online CE courses from April 1 to April 10. Use code SPRING."),
     ("New studio hours", "Starting March 9 our studio is open Monday through Friday, 9 to 5."),
     ("Looking for a sub this Saturday", "Cover my Saturday clients this week, 9am to 1pm, at my studio?"),
+    ("Last call: board elections", "Voting for the chapter board closes this Friday, March 6 at 5:00 PM."),
+    ("New yoga for therapists classes", "I teach yoga for therapists every Monday and Wednesday at 6pm. First class free!"),
 ])
 def test_dates_that_name_no_event_are_not_read_as_all_day_events(subject, text):
     got = read_post(subject, text, datetime(2026, 3, 2, 10, 0, tzinfo=Z), Z)

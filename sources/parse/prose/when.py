@@ -40,10 +40,15 @@ ZONE_WORDS = {
     "bst": "Europe/London", "uk": "Europe/London", "wet": "Europe/Lisbon", "z": "UTC",
     "aest": "Australia/Sydney", "aedt": "Australia/Sydney",
     "ist": "Asia/Kolkata", "jst": "Asia/Tokyo",
+    # "4pm Phoenix time", "noon New York time": a city's time is its zone's
+    "new york": "America/New_York", "chicago": "America/Chicago", "denver": "America/Denver",
+    "phoenix": "America/Phoenix", "los angeles": "America/Los_Angeles",
+    "anchorage": "America/Anchorage", "honolulu": "Pacific/Honolulu",
 }
 _ZONE_RE = (r"(?P<tz>(?:[ECMP][SD]?T|AK[SD]T|HST|CES?T|MET|BST|WET|GMT|UTC|AE[SD]T|IST|JST)\b"
             r"|(?:eastern|central|mountain|pacific|alaska|hawaii|arizona)(?:\s+(?:standard|daylight))?"
-            r"(?:\s+time)?\b)")
+            r"(?:\s+time)?\b"
+            r"|(?:new\s+york|chicago|denver|phoenix|los\s+angeles|anchorage|honolulu)\s+time\b)")
 
 _AMPM = r"(?:a\.?\s?m\.?|p\.?\s?m\.?)(?![a-z])"
 _HOUR = r"(?:[01]?\d|2[0-3])"
@@ -53,12 +58,16 @@ _HOUR = r"(?:[01]?\d|2[0-3])"
 _CLOCK = (
     rf"(?:{_HOUR}(?:[:.][0-5]\d)?\s*{_AMPM}"
     rf"|{_HOUR}:[0-5]\d[ap](?![a-z])"
+    # "6p", "9a-noon": a one-letter half of the day, but not a unit or suite number ("Suite 4a", "#2b")
+    rf"|(?<!suite\s)(?<!unit\s)(?<!apt\s)(?<!room\s)(?<!ste\s)(?<!level\s)(?<!#){_HOUR}[ap](?![a-z0-9])"
     rf"|(?<=from\s){_HOUR}(?=\s*(?:-|–|—|to|until|till)\s*{_HOUR}\b(?![:.]?\d))"
     rf"|(?<=between\s){_HOUR}(?=\s*and\s*{_HOUR}\b(?![:.]?\d))"
     rf"|{_HOUR}[:.][0-5]\d|noon|midnight"
     rf"|{_HOUR}(?=\s*(?:-|–|—|to|until|till|(?<=between\s\d)\s*and|(?<=between\s\d\d)\s*and)\s*\d{{1,2}}(?:[:.][0-5]\d)?\s*{_AMPM})"
     rf"|{_HOUR}(?=\s*(?:-|–|—|to)\s*{_HOUR}:[0-5]\d)"
     rf"|{_HOUR}(?=\s*(?:-|–|—|to|until|till)\s*(?:noon|midnight)\b)"
+    # "9-5 both days", "10-4 daily": a range of bare hours said to repeat over days is a time
+    rf"|{_HOUR}(?=\s*(?:-|–|—|to)\s*{_HOUR}\s+(?:both\s+days|each\s+day|every\s+day|daily)\b)"
     # "12-1 PT", "6-8 Eastern": a range of bare hours that a zone word follows is a time
     rf"|{_HOUR}(?=\s*(?:-|–|—|to)\s*{_HOUR}\s*\(?\s*(?:[ECMP][SD]?T|AK[SD]T|HST|eastern|central|mountain|pacific)\b)"
     # "tomorrow at 7", "the picnic is at 1 at Montrose Harbor": a bare hour right after "at"
@@ -73,7 +82,7 @@ _CLOCK = (
 _RANGE_SEP = r"\s*(?:-|–|—|to|until|till)\s*"
 # An end written as a bare hour after a start with minutes: "6:30-8 at Cafe Lula", "11:30 to 1."
 _BARE_END = (r"(?:(?<=\sto\s)|(?<=-)|(?<=–)|(?<=—)|(?<=\suntil\s)|(?<=\still\s))"
-             rf"{_HOUR}(?![:.]?\d)(?=\s*(?:[.,;:)!(\n]|$)|\s+(?:at|@|in|on|for|with|and|or)\b"
+             rf"{_HOUR}(?![:.]?\d)(?=\s*(?:[.,;:)!(\n]|$)|\s+(?:at|@|in|on|for|with|and|or|both|each|daily)\b"
              r"|\s*\(?\s*(?:[ECMP][SD]?T|AK[SD]T|HST|eastern|central|mountain|pacific)\b)")
 
 _TIME_RE = re.compile(
@@ -123,19 +132,27 @@ _RELATIVE_RE = re.compile(
     re.I,
 )
 
+# "every Monday and ", "every Tue/": the weekdays that follow share the "every"
+_EVERY_BEFORE = re.compile(rf"\bevery\s+(?:{_WD_RE}\.?\s*(?:,|and|&|/|or)\s*)+$", re.I)
+
+
 def _is_deadline(before: str) -> bool:
     """Whether the words before a date make it a deadline ("register by", "until", "due")."""
     if not _DEADLINE_BEFORE.search(before):
         return False
-    # "Friday through Sunday, October 2-4", "Saturday to Monday": a run of days, not a deadline
-    return not re.search(rf"\b{_WD_RE}\.?\s*(?:through|thru|to|until|till|-|–)\s*$", before, re.I)
+    # "Friday through Sunday, October 2-4", "Saturday to Monday", "Friday 6pm through Sunday 2pm":
+    # a run of days, not a deadline
+    return not re.search(rf"\b{_WD_RE}\.?[^\n]{{0,20}}?\s(?:through|thru|to|until|till|-|–)\s*"
+                         rf"(?:{_WD_RE}\.?,?\s*(?:\d{{1,2}}(?::\d\d)?\s*[ap]\.?m\.?,?\s*)?)?$"
+                         rf"|\b{_WD_RE}\.?\s*(?:through|thru|to|until|till|-|–)\s*$", before, re.I)
 
 
 # A date in this context is a deadline, not the event's date.
 _DEADLINE_BEFORE = re.compile(
     r"(?:\b(?:by|before|until|thru|through|deadline|due|expires?|expiring|closes?|closing|closed|no\s+later\s+than"
     r"|renew(?:al)?s?|rsvp|register|registration|submit|submissions?|applications?|apply|posted|sent|ends?)"
-    r"\b[\s:,]*(?:(?:on|is|are|of|the|at|noon|midnight|\d{1,2}(?::\d\d)?\s*[ap]\.?m\.?|be|will|must|received)[\s,]+){0,3})$",
+    r"\b[\s:,]*(?:(?:on|is|are|of|the|at|noon|midnight|\d{1,2}(?::\d\d)?\s*[ap]\.?m\.?|be|will|must|received"
+    r"|this|next|coming|" + _WD_RE + r"\.?)[\s,]+){0,3})$",
     re.I,
 )
 
@@ -295,8 +312,8 @@ def _find_dates(text: str, subject_len: int, sent_local: date) -> list[_DateHit]
             around = text[max(0, m.start() - 12):m.start()].lower() + "|" + text[m.end():m.end() + 14].lower()
             if re.search(r"(?:through|thru|to|-|–)\s*\|", around) or re.search(r"\|\s*(?:through|thru|to|-|–)\s*[a-z]", around):
                 continue  # "Monday through Friday": opening hours, not a date
-            if rel == "every":
-                continue  # a standing schedule, not one date
+            if rel == "every" or _EVERY_BEFORE.search(text[max(0, m.start() - 40):m.start()]):
+                continue  # a standing schedule ("every Monday and Wednesday"), not one date
             target = _WEEKDAYS[wd_text[:3].lower()]
             ahead = (target - sent_local.weekday()) % 7
             if rel == "last":
@@ -337,7 +354,7 @@ def _clock(text: str, ampm_hint: str | None = None) -> tuple[int, int, str | Non
     if not m:
         return None
     hour, minute = int(m.group(1)), int(m.group(2) or 0)
-    ap = (m.group(3) + "m") if m.group(3) and (re.search(r"[ap]\.?\s?m", t) or re.fullmatch(r"\d{1,2}:\d\d[ap]", t)) \
+    ap = (m.group(3) + "m") if m.group(3) and (re.search(r"[ap]\.?\s?m", t) or re.fullmatch(r"\d{1,2}(?::\d\d)?[ap]", t)) \
         else None
     return hour, minute, ap
 
@@ -439,7 +456,7 @@ def _find_times(text: str, dates: Iterable[tuple[int, int]] = ()) -> list[_TimeH
             continue
         zone = None
         if m.group("tz"):
-            word = re.sub(r"\s+(?:standard|daylight|time)", "", m.group("tz").lower()).strip()
+            word = re.sub(r"\s+", " ", re.sub(r"\s+(?:standard|daylight|time)", "", m.group("tz").lower())).strip()
             zone = ZONE_WORDS.get(word)
             if re.match(r"\s*\(?\s*arizona\b", text[m.end():m.end() + 14], re.I):
                 zone = ZONE_WORDS["arizona"]  # "6pm MST (Arizona)"
