@@ -701,6 +701,22 @@ def test_a_suite_or_unit_number_ending_in_a_letter_is_not_a_time():
     assert (got.start, got.end) == (datetime(2026, 3, 14, 10, 0, tzinfo=Z), None), got
 
 
+@pytest.mark.parametrize("subject, text", [
+    ("Ethics class?", "Does anyone know if the March 12 ethics class at 6pm counts toward the renewal?"),
+    ("Next study group", "Which works better: Tuesday the 10th or Wednesday the 11th, 6:30pm? Reply by Friday."),
+    ("Carpool to Galena?", "Anyone driving to the retreat on Friday March 13? I could leave around 2pm."),
+])
+def test_a_question_about_a_date_is_not_an_announcement(subject, text):
+    got = read_post(subject, text, datetime(2026, 3, 2, 9, 0, tzinfo=Z), Z)
+    assert not got.is_event, f"{text!r} read as an event on {got.start}"
+
+
+def test_a_question_that_invites_to_a_dated_event_is_an_announcement():
+    got = read_post("Cupping", "Want to learn cupping on Saturday, March 14 at 10am? Join us at Still Point Studio.",
+                    datetime(2026, 3, 2, 9, 0, tzinfo=Z), Z)
+    assert got.start == datetime(2026, 3, 14, 10, 0, tzinfo=Z), got
+
+
 def test_a_day_named_for_an_event_without_a_time_is_an_all_day_event():
     got = read_post("LMT meetup before the conference",
                     "The one-day meetup is on November 11th, the Saturday before the conference, at the Richmond "

@@ -56,6 +56,15 @@ _EVENT_VERB = re.compile(r"\b(?:runs|will\s+run|takes?\s+place|will\s+take\s+pla
                          r"|{reminder})\b".format(reminder=_REMINDER), re.I)
 # ... but a price cut over some days is a sale: "20% off all courses from April 1 to April 10"
 _SALE_RE = re.compile(r"\b\d+\s*%\s*off\b|\b(?:use|promo|discount)\s+code\b|\bdiscount(?:ed)?\b", re.I)
+# A question about a date asks, it does not announce, unless it invites: "Want to learn cupping? Join us ..."
+_INVITING_RE = re.compile(r"\b(?:join|come|coming|will\s+you|won['’]?t\s+you|want\s+to\s+(?:learn|join|come)|interested\s+in"
+                          r"|ready\s+to|who['’]?s\s+in)\b", re.I)
+
+
+def _asked(sentence: str) -> bool:
+    return sentence.rstrip().endswith("?") and not _INVITING_RE.search(sentence)
+
+
 _CANCEL_SUBJECT_RE = re.compile(r"\b(?:" + CANCEL_WORDS + r")\b", re.I)
 
 
@@ -163,6 +172,8 @@ def read_post(subject: str, body: str, sent: datetime, zone: ZoneInfo) -> Readin
                  and (announced(sp.pos, sp.end) or hours_given(sp))), None)
     chosen: tuple[_DateHit, _TimeHit | None] | None = None
     for d in upcoming:
+        if _asked(_sentence(text, d.pos, d.end)):
+            continue  # "Does anyone know if the Jan 15 class counts?", "Tuesday the 7th or Wednesday the 8th?"
         # the time closest to this date: first one after it in the same paragraph, else the nearest before
         after = [t for t in usable_times if t.pos >= d.end and "\n\n" not in text[d.end:t.pos]]
         before = [t for t in usable_times if t.end <= d.pos and "\n\n" not in text[t.end:d.pos]]
