@@ -668,6 +668,10 @@ def test_zone_words_and_us_abbreviations_name_the_zone_of_the_time(source_zone, 
      date(2026, 6, 12), date(2026, 6, 14)),
     ("2026-11-01T10:00:00-06:00", "Winter retreat", "Our winter retreat runs December 30 - January 2 at the lodge.",
      date(2026, 12, 30), date(2027, 1, 2)),
+    ("2026-02-10T10:00:00-06:00", "Prenatal massage course", "Course 3/14-3/15 at Bodyworks Lab. 14 CE hours.",
+     date(2026, 3, 14), date(2026, 3, 15)),
+    ("2026-02-20T10:00:00-06:00", "Lymphatic drainage", "Two-day lymphatic drainage certification April 24th & 25th "
+     "at Soma Institute.", date(2026, 4, 24), date(2026, 4, 25)),
 ])
 def test_multi_day_spans_are_all_day_events_ending_the_day_after_the_last(sent, subject, text, first, last):
     got = read_post(subject, text, datetime.fromisoformat(sent), Z)

@@ -1,5 +1,5 @@
 """Spans of days as posts write them: "from May 30 to June 1, 2025", "October 14-17", "Sat–Sun, Sept 12–13",
-"10–16 June 2025", "Nov. 14th & 15th", "2026-06-12 to 2026-06-14"."""
+"10–16 June 2025", "Nov. 14th & 15th", "2026-06-12 to 2026-06-14", "3/14-3/15"."""
 
 from __future__ import annotations
 
@@ -23,6 +23,9 @@ _SPAN_PATTERNS = [
     re.compile(rf"(?<![\w/])(?P<d1>\d{{1,2}}){_ORD}(?:\s+(?P<m1>{_MONTH_RE})\.?)?{_SPAN_SEP}(?P<d2>\d{{1,2}}){_ORD}"
                rf"\s+(?P<m2>{_MONTH_RE})\b\.?(?:,?\s+(?P<y2>20\d\d))?", re.I),
     re.compile(rf"(?<![\w/.-])(?P<iso1>20\d\d-\d\d-\d\d){_SPAN_SEP}(?P<iso2>20\d\d-\d\d-\d\d)(?!\d)", re.I),
+    # "3/14-3/15", "3/30 - 4/2/2026", "6/12-14" (US order, as the single dates are read)
+    re.compile(rf"(?<![\w/.])(?P<n1>1[0-2]|0?[1-9])/(?P<d1>3[01]|[12]\d|0?[1-9]){_SPAN_SEP}"
+               r"(?:(?P<n2>1[0-2]|0?[1-9])/)?(?P<d2>3[01]|[12]\d|0?[1-9])(?:/(?P<y2>(?:20)?\d\d))?(?![\d/:]|\s*[ap]\.?m\b)", re.I),
 ]
 
 
@@ -54,12 +57,16 @@ def _find_spans(text: str, sent_local: date) -> list[_SpanHit]:
                 else:
                     if any(w and w.lower() == "may" and not w[0].isupper() for w in (g.get("m1"), g.get("m2"))):
                         continue  # "may": the verb
-                    m1 = _month(g.get("m1")) or _month(g.get("m2"))
-                    m2 = _month(g.get("m2")) or m1
+                    if g.get("n1"):
+                        m1 = int(g["n1"])
+                        m2 = int(g["n2"]) if g.get("n2") else m1
+                    else:
+                        m1 = _month(g.get("m1")) or _month(g.get("m2"))
+                        m2 = _month(g.get("m2")) or m1
                     d1, d2 = int(g["d1"]), int(g["d2"])
                     year = g.get("y2") or g.get("y1")
                     if year:
-                        last = date(int(year), m2, d2)
+                        last = date(int(year) + (2000 if int(year) < 100 else 0), m2, d2)
                         first = date(last.year if (m1, d1) <= (m2, d2) else last.year - 1, m1, d1)
                     else:
                         found = _year_for(m1, d1, sent_local)
