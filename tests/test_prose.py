@@ -721,6 +721,23 @@ def test_a_question_that_invites_to_a_dated_event_is_an_announcement():
     assert got.start == datetime(2026, 3, 14, 10, 0, tzinfo=Z), got
 
 
+@pytest.mark.parametrize("text", [
+    "Lunch & learn tomorrow noon-1 on charting. Zoom:\nhttps://us02web.zoom.us/j/84512345678",
+    "The town hall is Tuesday, March 3 at 7 p.m. Eastern, online.",
+    "Year-end board call, March 3, 12:00-13:00, Teams.",
+    "Case study night Tuesday, March 3, 7pm: https://meet.google.com/abc-defg-hij",
+])
+def test_an_event_held_on_a_meeting_service_is_online(text):
+    got = read_post("Call", text, datetime(2026, 3, 2, 9, 0, tzinfo=Z), Z)
+    assert got.is_event and got.location == "Online", got
+
+
+def test_registering_online_does_not_make_an_event_online():
+    got = read_post("Workshop", "Workshop Saturday, March 14 at 10am. Register online.",
+                    datetime(2026, 3, 2, 9, 0, tzinfo=Z), Z)
+    assert got.is_event and got.location is None, got
+
+
 def test_a_day_named_for_an_event_without_a_time_is_an_all_day_event():
     got = read_post("LMT meetup before the conference",
                     "The one-day meetup is on November 11th, the Saturday before the conference, at the Richmond "

@@ -47,7 +47,16 @@ _AT_PLACE_RE = re.compile(
     rf"(?=\s*(?:[.;!\n)(—–]|\s*,\s|\s-\s|\s+on\s|\s+from\s|\s+at\s|\s+in\s|\s+this\s|\s+next\s|\s+to\s|\s+starting\s|\s+(?:is|will|has|was)\s|\s*,\s*(?:from|starting|on|at)\s|$))",
 )
 _ONLINE_RE = re.compile(r"\b(?:on\s+zoom|via\s+zoom|zoom\s+(?:meeting|call|link)|online\s+via|google\s+meet|webinar"
-                        r"|online\s+event|virtual)\b|\(\s*zoom\s*\)", re.I)
+                        r"|online\s+event|virtual)\b|\(\s*zoom\s*\)|\bzoom\s*:"
+                        # a meeting's own link: "https://us02web.zoom.us/j/845...", "meet.google.com/abc-defg-hij"
+                        r"|\b(?:zoom\.us/[jw]/|meet\.google\.com/|teams\.microsoft\.com/l/meetup-join|webex\.com/(?:meet|join)"
+                        r"|meet\.jit\.si/)"
+                        # "7 p.m. Eastern, online.": the word closing a clause, not "register online."
+                        r"|(?<!register\s)(?<!registration\s)(?<!rsvp\s)(?<!up\s)(?<!available\s)(?<!tickets\s)(?<!pay\s)"
+                        r"(?<!buy\s)(?<!order\s)\bonline(?=\s*(?:[.;!)\n]|$))", re.I)
+# A meeting service named as the place: the event is online
+_PLATFORM_RE = re.compile(r"^(?:zoom|(?:microsoft\s+)?teams|google\s+meet|webex|jitsi|skype|youtube(?:\s+live)?"
+                          r"|facebook\s+live)$", re.I)
 # A street address with a direction, anywhere: "my place — 1918 W Cortland St"
 _BARE_ADDRESS_RE = re.compile(rf"(?<![\w#])(?P<place>\d{{1,6}}\s+[NSEW]\.?\s+(?:[A-Z0-9][\w.'’-]*\s+){{0,3}}(?i:{_STREET_WORDS})\b)")
 _NOT_PLACES = re.compile(
@@ -69,6 +78,8 @@ def _clean_place(place: str) -> str | None:
     place = re.sub(r"^the\s+(?=[A-Z])", "", place)  # "at the Richmond Marriott"; "The Hopleaf" keeps its capital
     if not place or len(place) < 3 or _NOT_PLACES.match(place) or _ZONE_ONLY.match(place):
         return None
+    if _PLATFORM_RE.match(place):
+        return "Online"
     if _TIME_RE.fullmatch(place):
         return None
     return place[:200]
