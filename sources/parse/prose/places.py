@@ -20,8 +20,11 @@ _ADDRESS = (r"(?:\d{1,6},?\s+(?i:rue|boulevard|bd|avenue|quai|chemin|all[ée]e)\
             rf"|\d{{1,6}}\s+(?:[NSEW]\.?\s+)?(?:[A-Z0-9][\w.'’-]*\s+){{0,4}}(?i:{_STREET_WORDS})\b\.?)"
             r"(?:,?[ ]*(?:Suite|Ste\.?|Unit|#)[ ]*\w+)?(?:,[ ]*\n?[ ]*[A-Z][\w'’-]*(?:[ ][A-Z][\w'’-]*){0,2}(?:,?[ ]+[A-Z]{2}\b)?)?")
 # "at the Edgewater library, 6000 N Broadway": after "at", a name of a few words (any case) and an address
+# "at the chapter office, 180 N Michigan Ave", "from the Chautauqua trailhead, 900 Baseline Rd": after "the" the
+# name may be common nouns
 _AT_ADDRESS_RE = re.compile(
-    rf"(?:\b[Aa]t|@)\s+(?P<place>(?:the\s+)?[A-Z][\w'’&.-]*(?:\s+[\w'’&.-]+){{0,5}}?,\s*{_ADDRESS})")
+    rf"(?:(?:\b[Aa]t|@)\s+(?P<place>(?:the\s+)?[A-Z][\w'’&.-]*(?:\s+[\w'’&.-]+){{0,5}}?,\s*{_ADDRESS})"
+    rf"|\b(?:[Aa]t|[Ff]rom)\s+the\s+(?P<common>[A-Za-z][\w'’&.-]*(?:\s+[\w'’&.-]+){{0,4}}?,\s*{_ADDRESS}))")
 # "Same place as always: Cafe Lula, 2537 N Kedzie Blvd", "back room of Cafe Lula, 2537 ...": a name, then an address
 _NAME_ADDRESS_RE = re.compile(
     rf"(?<![\w'’&.-])(?P<place>{_VENUE_WORD}(?:[ ]+(?:{_VENUE_WORD}|of|the|and|&|de|du|la|on)){{0,5}},\s*{_ADDRESS})")
@@ -72,10 +75,23 @@ _IN_PLACE_RE = re.compile(
 
 
 
+# Prose wrapped by a mail client runs to about 72 characters a line; a line much shorter than that ended on purpose.
+SHORT_LINE = 50
+_ABBREVIATIONS = {"st", "dr", "mt", "ft", "jr", "sr", "mr", "mrs", "ms", "ste", "ave", "blvd", "rd", "no", "inc", "co",
+                  "corp", "bldg", "univ", "hosp", "ctr"}
+
+
 def _clean_place(place: str) -> str | None:
     place = re.sub(r"\s+", " ", place).strip(" .,;:-–")
     place = re.sub(r"^(?:the\s+)?(?:location|venue)\s+(?:is|will\s+be)\s+", "", place, flags=re.I)
     place = re.sub(r"^the\s+(?=[A-Z])", "", place)  # "at the Richmond Marriott"; "The Hopleaf" keeps its capital
+    # "with Coach Dee. Harmony Massage School, 582 Park Street": the place starts after the sentence's end
+    # (not after "St." or "Dr." in "St. Mary's Hall")
+    head = re.split(r"\d", place, maxsplit=1)[0]
+    ends = [m for m in re.finditer(r"\b(\w+)\.\s+(?=[A-Z])", head) if len(m.group(1)) > 1
+            and m.group(1).lower() not in _ABBREVIATIONS]
+    if ends:
+        place = place[ends[-1].end():]
     if not place or len(place) < 3 or _NOT_PLACES.match(place) or _ZONE_ONLY.match(place):
         return None
     if _PLATFORM_RE.match(place):
@@ -98,12 +114,26 @@ def find_place(text: str, *, fallbacks: bool = True) -> str | None:
                 place = f"{place}, {after.strip()}"
             return place
     for m in _AT_ADDRESS_RE.finditer(text):
-        place = _clean_place(m.group("place"))
+        place = _clean_place(m.group("place") or m.group("common"))
         if place:
             return place
+    block = _address_block(text)
     for m in _AT_PLACE_RE.finditer(text):
-        place = _clean_place(m.group("place"))
+        raw = m.group("place")
+        line_start = text.rfind("\n", 0, m.start()) + 1
+        if "\n" in raw and m.start("place") - line_start + raw.index("\n") < SHORT_LINE:
+            # a short line is a layout's ("Massage swap at Heartwood\nThursday, March 12"): the name ends
+            # with it; a long one is prose wrapped mid-name ("at the Marriott Marquis\nSan Diego")
+            raw = raw[:raw.index("\n")]
+        place = _clean_place(raw)
         if place:
+            # "at Gilda's Club (537 N Wells St)": the address in parentheses is the place's
+            paren = re.match(rf"\s*\(\s*(?P<addr>{_ADDRESS})\s*\)", text[m.end():])
+            if paren:
+                return _clean_place(f"{place}, {paren.group('addr')}")
+            # "Massage swap at Heartwood" above a "Heartwood Collective" line and its address line: the fuller one
+            if block and block.lower().startswith(place.lower()):
+                return block
             return place
     m = _IN_PLACE_RE.search(text)
     if m and _clean_place(m.group("place")):
@@ -116,14 +146,8 @@ def find_place(text: str, *, fallbacks: bool = True) -> str | None:
         place = _clean_place(m.group("place"))
         if place and not _NOT_PLACES.match(place.split()[-1]):
             return place
-    m = _ADDRESS_LINE_RE.search(text)
-    if m:
-        line_start = text.rfind("\n", 0, m.start("addr")) + 1
-        previous = text[:max(0, line_start - 1)].rstrip("\n").split("\n")[-1].strip()
-        addr = m.group("addr").strip()
-        if previous and len(previous) < 60 and not re.search(r"[.:!?]$|\d", previous):
-            return _clean_place(f"{previous}, {addr}")
-        return _clean_place(addr)
+    if block:
+        return block
     if not fallbacks:
         return None
     m = _BARE_ADDRESS_RE.search(text)
@@ -136,6 +160,20 @@ def find_place(text: str, *, fallbacks: bool = True) -> str | None:
         return "Online"
     return None
 
+
+
+def _address_block(text: str) -> str | None:
+    """A street-address line, with the name on the line above it when there is one ("Heartwood
+    Collective\n2023 W Chicago Ave"), as notifications and signatures lay a place out."""
+    m = _ADDRESS_LINE_RE.search(text)
+    if not m:
+        return None
+    line_start = text.rfind("\n", 0, m.start("addr")) + 1
+    previous = text[:max(0, line_start - 1)].rstrip("\n").split("\n")[-1].strip()
+    addr = m.group("addr").strip()
+    if previous and len(previous) < 60 and not re.search(r"[.:!?]$|\d", previous):
+        return _clean_place(f"{previous}, {addr}")
+    return _clean_place(addr)
 
 
 def place_after_time(text: str) -> str | None:
