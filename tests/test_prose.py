@@ -751,6 +751,7 @@ def test_registering_online_does_not_make_an_event_online():
     ("We plan to hold this year's educators' meetup on Tuesday, March 3 at 6pm at the Marriott Marquis\n"
      "San Diego (the evening before the convention).", "Marriott Marquis San Diego"),
     ("Mixer Tuesday, March 3 at 6pm at St. Mary's Hall, 12 W Elm St.", "St. Mary's Hall, 12 W Elm St"),
+    ("Networking night Tuesday, March 3 at 6:30pm at Muse Coworking, Phoenix. Parking is free.", "Muse Coworking, Phoenix"),
 ])
 def test_a_venue_is_read_whole_however_its_address_is_written(text, place):
     got = read_post("Meeting", text, datetime(2026, 3, 2, 9, 0, tzinfo=Z), Z)

@@ -85,13 +85,14 @@ def _clean_place(place: str) -> str | None:
     place = re.sub(r"\s+", " ", place).strip(" .,;:-–")
     place = re.sub(r"^(?:the\s+)?(?:location|venue)\s+(?:is|will\s+be)\s+", "", place, flags=re.I)
     place = re.sub(r"^the\s+(?=[A-Z])", "", place)  # "at the Richmond Marriott"; "The Hopleaf" keeps its capital
-    # "with Coach Dee. Harmony Massage School, 582 Park Street": the place starts after the sentence's end
-    # (not after "St." or "Dr." in "St. Mary's Hall")
-    head = re.split(r"\d", place, maxsplit=1)[0]
-    ends = [m for m in re.finditer(r"\b(\w+)\.\s+(?=[A-Z])", head) if len(m.group(1)) > 1
+    # A place never runs over a sentence's end (not "St." or "Dr." in "St. Mary's Hall"): "with Coach Dee.
+    # Harmony Massage School, 582 Park Street" starts after it, before a street address; "Muse Coworking,
+    # Phoenix. Parking is free" stops at it
+    ends = [m for m in re.finditer(r"\b(\w+)\.\s+(?=[A-Z])", place) if len(m.group(1)) > 1
             and m.group(1).lower() not in _ABBREVIATIONS]
     if ends:
-        place = place[ends[-1].end():]
+        after = [m for m in ends if re.search(r"\d", place[m.end():])]
+        place = place[after[-1].end():] if after else place[:ends[0].start(1) + len(ends[0].group(1))]
     if not place or len(place) < 3 or _NOT_PLACES.match(place) or _ZONE_ONLY.match(place):
         return None
     if _PLATFORM_RE.match(place):
