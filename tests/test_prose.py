@@ -644,6 +644,7 @@ def test_an_explicit_date_wins_over_a_weekday_mentioned_in_passing():
     (PHX_LIST, "Wednesday, August 12, 6:30 PM MST, Four Peaks Brewing.", (2026, 8, 12, 18, 30), PHX_LIST),
     (Z, "Tucson meetup Saturday, September 19, 4-6pm Phoenix time.", (2026, 9, 19, 16, 0), PHX_LIST),
     (DEN, "Town hall Tuesday, May 12 at noon New York time.", (2026, 5, 12, 12, 0), NY),
+    (Z, "Call Saturday, March 14 at 4pm AZ time.", (2026, 3, 14, 16, 0), PHX_LIST),
 ])
 def test_zone_words_and_us_abbreviations_name_the_zone_of_the_time(source_zone, text, start, zone):
     got = read_post("Call", text, datetime(2026, 3, 2, 10, 0, tzinfo=source_zone), source_zone)
@@ -670,6 +671,8 @@ def test_zone_words_and_us_abbreviations_name_the_zone_of_the_time(source_zone, 
      date(2026, 12, 30), date(2027, 1, 2)),
     ("2026-02-10T10:00:00-06:00", "Prenatal massage course", "Course 3/14-3/15 at Bodyworks Lab. 14 CE hours.",
      date(2026, 3, 14), date(2026, 3, 15)),
+    ("2026-02-10T10:00:00-06:00", "Prenatal massage course", "Course Sat 3/14 - Sun 3/15 at Bodyworks Lab.",
+     date(2026, 3, 14), date(2026, 3, 15)),
     ("2026-02-20T10:00:00-06:00", "Lymphatic drainage", "Two-day lymphatic drainage certification April 24th & 25th "
      "at Soma Institute.", date(2026, 4, 24), date(2026, 4, 25)),
 ])
@@ -693,8 +696,10 @@ def test_a_multi_day_span_with_hours_runs_from_the_first_start_to_the_last_end(t
     ("Practice night tonight 6p at Stone & Oil Studio.", (2026, 3, 2, 18, 0), None),
     ("Chair massage tent next Sat, 9a-noon, at the farmers market.", (2026, 3, 7, 9, 0), (2026, 3, 7, 12, 0)),
     ("Sports massage workshop Sat 3/14, 9a-1p.", (2026, 3, 14, 9, 0), (2026, 3, 14, 13, 0)),
+    ("Study group tomorrow 6-8p at Cafe Lula.", (2026, 3, 3, 18, 0), (2026, 3, 3, 20, 0)),
+    ("Meetup Thurs 3/5 @ 7 at Cafe Lula.", (2026, 3, 5, 19, 0), None),
 ])
-def test_a_time_written_with_one_letter_for_am_or_pm_is_read(text, start, end):
+def test_a_time_written_with_one_letter_for_am_or_pm_or_after_an_at_sign_is_read(text, start, end):
     got = read_post("Workshop", text, datetime(2026, 3, 2, 9, 0, tzinfo=Z), Z)
     assert (got.start, got.end) == (datetime(*start, tzinfo=Z), datetime(*end, tzinfo=Z) if end else None), got
 

@@ -23,9 +23,9 @@ _SPAN_PATTERNS = [
     re.compile(rf"(?<![\w/])(?P<d1>\d{{1,2}}){_ORD}(?:\s+(?P<m1>{_MONTH_RE})\.?)?{_SPAN_SEP}(?P<d2>\d{{1,2}}){_ORD}"
                rf"\s+(?P<m2>{_MONTH_RE})\b\.?(?:,?\s+(?P<y2>20\d\d))?", re.I),
     re.compile(rf"(?<![\w/.-])(?P<iso1>20\d\d-\d\d-\d\d){_SPAN_SEP}(?P<iso2>20\d\d-\d\d-\d\d)(?!\d)", re.I),
-    # "3/14-3/15", "3/30 - 4/2/2026", "6/12-14" (US order, as the single dates are read)
-    re.compile(rf"(?<![\w/.])(?P<n1>1[0-2]|0?[1-9])/(?P<d1>3[01]|[12]\d|0?[1-9]){_SPAN_SEP}"
-               r"(?:(?P<n2>1[0-2]|0?[1-9])/)?(?P<d2>3[01]|[12]\d|0?[1-9])(?:/(?P<y2>(?:20)?\d\d))?(?![\d/:]|\s*[ap]\.?m\b)", re.I),
+    # "3/14-3/15", "Sat 3/14 - Sun 3/15", "3/30 - 4/2/2026", "6/12-14" (US order, as the single dates are read)
+    re.compile(rf"(?<![\w/.])(?:{_WD_RE}\.?,?\s+)?(?P<n1>1[0-2]|0?[1-9])/(?P<d1>3[01]|[12]\d|0?[1-9]){_SPAN_SEP}"
+               rf"{_WD_OPT}(?:(?P<n2>1[0-2]|0?[1-9])/)?(?P<d2>3[01]|[12]\d|0?[1-9])(?:/(?P<y2>(?:20)?\d\d))?(?![\d/:]|\s*[ap]\.?m\b)", re.I),
 ]
 
 

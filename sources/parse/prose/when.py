@@ -43,12 +43,12 @@ ZONE_WORDS = {
     # "4pm Phoenix time", "noon New York time": a city's time is its zone's
     "new york": "America/New_York", "chicago": "America/Chicago", "denver": "America/Denver",
     "phoenix": "America/Phoenix", "los angeles": "America/Los_Angeles",
-    "anchorage": "America/Anchorage", "honolulu": "Pacific/Honolulu",
+    "anchorage": "America/Anchorage", "honolulu": "Pacific/Honolulu", "az": "America/Phoenix",
 }
 _ZONE_RE = (r"(?P<tz>(?:[ECMP][SD]?T|AK[SD]T|HST|CES?T|MET|BST|WET|GMT|UTC|AE[SD]T|IST|JST)\b"
             r"|(?:eastern|central|mountain|pacific|alaska|hawaii|arizona)(?:\s+(?:standard|daylight))?"
             r"(?:\s+time)?\b"
-            r"|(?:new\s+york|chicago|denver|phoenix|los\s+angeles|anchorage|honolulu)\s+time\b)")
+            r"|(?:new\s+york|chicago|denver|phoenix|los\s+angeles|anchorage|honolulu|AZ)\s+time\b)")
 
 _AMPM = r"(?:a\.?\s?m\.?|p\.?\s?m\.?)(?![a-z])"
 _HOUR = r"(?:[01]?\d|2[0-3])"
@@ -63,15 +63,15 @@ _CLOCK = (
     rf"|(?<=from\s){_HOUR}(?=\s*(?:-|–|—|to|until|till)\s*{_HOUR}\b(?![:.]?\d))"
     rf"|(?<=between\s){_HOUR}(?=\s*and\s*{_HOUR}\b(?![:.]?\d))"
     rf"|{_HOUR}[:.][0-5]\d|noon|midnight"
-    rf"|{_HOUR}(?=\s*(?:-|–|—|to|until|till|(?<=between\s\d)\s*and|(?<=between\s\d\d)\s*and)\s*\d{{1,2}}(?:[:.][0-5]\d)?\s*{_AMPM})"
+    rf"|{_HOUR}(?=\s*(?:-|–|—|to|until|till|(?<=between\s\d)\s*and|(?<=between\s\d\d)\s*and)\s*\d{{1,2}}(?:[:.][0-5]\d)?\s*(?:{_AMPM}|[ap](?![a-z0-9])))"
     rf"|{_HOUR}(?=\s*(?:-|–|—|to)\s*{_HOUR}:[0-5]\d)"
     rf"|{_HOUR}(?=\s*(?:-|–|—|to|until|till)\s*(?:noon|midnight)\b)"
     # "9-5 both days", "10-4 daily": a range of bare hours said to repeat over days is a time
     rf"|{_HOUR}(?=\s*(?:-|–|—|to)\s*{_HOUR}\s+(?:both\s+days|each\s+day|every\s+day|daily)\b)"
     # "12-1 PT", "6-8 Eastern": a range of bare hours that a zone word follows is a time
     rf"|{_HOUR}(?=\s*(?:-|–|—|to)\s*{_HOUR}\s*\(?\s*(?:[ECMP][SD]?T|AK[SD]T|HST|eastern|central|mountain|pacific)\b)"
-    # "tomorrow at 7", "the picnic is at 1 at Montrose Harbor": a bare hour right after "at"
-    rf"|(?<=\bat\s){_HOUR}(?![:.]?\d)(?=\s*(?:$|[,.;:!)\n—–]|\s-\s|\s+(?:at|in|on|with|for|sharp|and|o['’]?clock"
+    # "tomorrow at 7", "the picnic is at 1 at Montrose Harbor", "Thurs 3/5 @ 7": a bare hour right after "at"
+    rf"|(?:(?<=\bat\s)|(?<=@\s)|(?<=@)){_HOUR}(?![:.]?\d)(?=\s*(?:$|[,.;:!)\n—–]|\s-\s|\s+(?:at|in|on|with|for|sharp|and|o['’]?clock"
     rf"|tonight|tomorrow|today|we|we'll)\b"
     # "this Sunday at 5 HST", "tomorrow at 7 Eastern time": a zone word after it
     rf"|\s+\(?(?:[ECMP][SD]?T|AK[SD]T|HST)\b|\s+(?:eastern|central|mountain|pacific)(?:\s+(?:standard|daylight))?\s+time\b"
@@ -443,7 +443,7 @@ def _find_times(text: str, dates: Iterable[tuple[int, int]] = ()) -> list[_TimeH
                     stop_t = time(h2 + 12, m2) if h2 + 12 < 24 else stop_t
         else:
             raw = m.group("t1")
-            after_at = text[max(0, m.start("t1") - 3):m.start("t1")].lower() == "at "
+            after_at = bool(re.search(r"(?:\bat\s|@\s?)$", text[max(0, m.start("t1") - 3):m.start("t1")], re.I))
             if ap1 is None and not raw.isalpha() and ":" not in raw and "." not in raw and "h" not in raw.lower() \
                     and not after_at:
                 continue
