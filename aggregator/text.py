@@ -10,6 +10,8 @@ MAX_HTML = 1_000_000  # characters of HTML read at most: bounds the parse of a h
 
 _TAG = re.compile(r"<[a-zA-Z/!][^>]*>")
 _BLOCKS = ("p", "div", "li", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "table", "blockquote", "section", "article")
+_BLOCK_NAMES = frozenset(_BLOCKS)
+_HIDDEN = frozenset(("script", "style", "head", "title"))
 _SPACES = re.compile(r"[ \t\u00a0]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
 
@@ -24,17 +26,24 @@ def html_to_text(html: str | None) -> str:
     holds no tag is returned as it is."""
     if not html or not looks_like_html(html):
         return html or ""
-    from bs4 import BeautifulSoup  # here: most text handed to us is plain
+    from bs4 import BeautifulSoup, Tag  # here: most text handed to us is plain
 
     soup = BeautifulSoup(html[:MAX_HTML], "html.parser")
-    for bad in soup.find_all(["script", "style", "head", "title"]):
-        bad.decompose()
-    for br in soup.find_all("br"):
-        br.replace_with("\n")
-    for block in soup.find_all(_BLOCKS):
-        block.insert_after("\n")
-    for quote in soup.find_all("blockquote"):
-        quote.insert_before("\n")
+    # One walk over the elements rather than a find_all per kind (each walks the whole tree): the
+    # hidden ones go first, then each line break and block gets its "\n" (independent edits).
+    tags = [el for el in soup.descendants if isinstance(el, Tag)]
+    hidden = [el for el in tags if el.name in _HIDDEN]
+    if hidden:
+        for bad in hidden:
+            bad.decompose()
+        tags = [el for el in soup.descendants if isinstance(el, Tag)]
+    for el in tags:
+        if el.name == "br":
+            el.replace_with("\n")
+        elif el.name in _BLOCK_NAMES:
+            el.insert_after("\n")
+            if el.name == "blockquote":
+                el.insert_before("\n")
     text = soup.get_text()
     lines = [_SPACES.sub(" ", line).strip() for line in text.replace("\r", "").split("\n")]
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
