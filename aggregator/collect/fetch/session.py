@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import logging
 import sqlite3
+import sys
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
@@ -91,6 +92,9 @@ def _move_aside(path: Path, problem: str) -> None:
 
 
 def _cached_session(cache_path: Path) -> requests.Session:
+    # requests-cache imports every backend whose library is installed, and boto3 (here for --out
+    # s3://) makes its DynamoDB backend cost ~0.1 s CPU per process; we only ever use SQLite.
+    sys.modules.setdefault("requests_cache.backends.dynamodb", None)  # None: that import fails, quietly
     from requests_cache import CachedSession
 
     # Every response is stored but stale at once (1 ms): each run revalidates (If-None-Match /
