@@ -930,7 +930,9 @@ def test_the_labelled_mail_set_is_read_as_labelled(part, capsys):
 def test_the_labelled_mail_set_has_every_class_on_both_sides():
     from benchmarks.mailset.score import load
 
-    posts = load("dev") + load("heldout") + load("heldout2") + load("heldout3") + load("heldout4")
+    # heldout5 is here for its ids and classes only: its first look is an estimate, so it is not held
+    # to the targets above until it has been tuned on.
+    posts = [p for part in ("dev", "heldout", "heldout2", "heldout3", "heldout4", "heldout5") for p in load(part)]
     assert len(posts) >= 150
     assert len({p["id"] for p in posts}) == len(posts), "post ids must be unique across the parts"
     classes = {c for p in posts for c in p.get("classes", []) if p["expect"]["event"]}

@@ -1,4 +1,4 @@
-"""python -m benchmarks.mailset [--part dev|heldout|heldout2|heldout3|heldout4|all] [--quiet] [--json FILE] [--compare-libraries]
+"""python -m benchmarks.mailset [--part dev|heldout|heldout2|heldout3|heldout4|heldout5|all] [--quiet] [--json FILE] [--compare-libraries]
 
 Scores the prose reader on the labelled mail set and prints detection precision/recall, exact-reading
 accuracy, each field's accuracy and the per-class figures. --compare-libraries also reads every post's
@@ -19,13 +19,13 @@ def main(argv: list[str] | None = None) -> int:
     if hasattr(signal, "SIGPIPE"):
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `| head` ends the output quietly
     parser = argparse.ArgumentParser(prog="python -m benchmarks.mailset", description=__doc__.split("\n\n")[1])
-    parser.add_argument("--part", choices=["dev", "heldout", "heldout2", "heldout3", "heldout4", "all"], default="all")
+    parser.add_argument("--part", choices=["dev", "heldout", "heldout2", "heldout3", "heldout4", "heldout5", "all"], default="all")
     parser.add_argument("--quiet", action="store_true", help="figures only, not each wrong post")
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     parser.add_argument("--compare-libraries", action="store_true",
                         help="read the starts with dateparser, datefinder and ctparse too")
     args = parser.parse_args(argv)
-    parts = ["dev", "heldout", "heldout2", "heldout3", "heldout4"] if args.part == "all" else [args.part]
+    parts = ["dev", "heldout", "heldout2", "heldout3", "heldout4", "heldout5"] if args.part == "all" else [args.part]
     scores = [score(part) for part in parts]
     for s in scores:
         print(report(s, verbose=not args.quiet))

@@ -30,7 +30,8 @@ from sources.parse.prose import Post, html_to_text, records_from_posts
 
 HERE = Path(__file__).parent
 PARTS = {"dev": HERE / "dev.yaml", "heldout": HERE / "heldout.yaml", "heldout2": HERE / "heldout2.yaml",
-         "heldout3": HERE / "heldout3.yaml", "heldout4": HERE / "heldout4.yaml"}
+         "heldout3": HERE / "heldout3.yaml", "heldout4": HERE / "heldout4.yaml",
+         "heldout5": HERE / "heldout5.yaml"}
 DEFAULT_ZONE = "America/Chicago"
 EVENT_CLASSES = ("relative", "zone", "allday", "multiday")
 NON_EVENT_CLASSES = ("reply", "attribution", "quote", "digest", "forward", "chatter", "past")
