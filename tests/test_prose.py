@@ -652,6 +652,28 @@ def test_zone_words_and_us_abbreviations_name_the_zone_of_the_time(source_zone, 
     assert got.timezone == zone.key, f"{text!r} shown in {got.timezone}"
 
 
+@pytest.mark.parametrize("label, start, zone", [
+    ("04:30 PM to 05:30 PM\n(UTC-05:00) Eastern Time (US & Canada)", (2026, 6, 9, 16, 30), NY),  # -04:00 in June
+    ("04:30 PM to 05:30 PM\n(UTC-06:00) Central Time (US & Canada)", (2026, 6, 9, 16, 30), Z),
+    ("04:30 PM (UTC-07:00) Arizona", (2026, 6, 9, 16, 30), PHX_LIST),
+])
+def test_a_calendar_cards_windows_zone_label_names_the_zone_and_is_never_read_as_utc(label, start, zone):
+    card = f'"Ethics study group" has been scheduled\n\nWhen\nTuesday, 09 June 2026\n{label}\n\nWhere\nRoom 2'
+    got = read_post("Ethics study group", card, datetime(2026, 5, 28, 16, 0, tzinfo=Z), Z)
+    assert got.start == datetime(*start, tzinfo=zone), f"{label!r} read as {got.start}"
+    assert got.timezone == zone.key
+
+
+@pytest.mark.parametrize("text", [
+    "When\nTuesday, 14 July 2026\n09:00 AM to 10:00 AM\n\nWhere\nMicrosoft Teams Meeting\n\nMessage\nCase 3.",
+    "Date: Monday, July 14, 2026\nTime: 9:00-10:00 AM\nLocation: Zoom (link below)\n\nLink to follow.",
+])
+def test_a_meeting_service_named_as_the_place_on_a_label_line_is_online(text):
+    got = read_post("Study group", text, datetime(2026, 7, 8, 8, 0, tzinfo=Z), Z)
+    assert got.start == datetime(2026, 7, 14, 9, 0, tzinfo=Z)
+    assert got.location == "Online", got.location
+
+
 @pytest.mark.parametrize("sent, subject, text, first, last", [
     ("2025-02-03T10:00:00-06:00", "Community Meeting 2025",
      "The Community Meeting will be held from May 30 to June 1, 2025 at the Hyatt Regency.", date(2025, 5, 30), date(2025, 6, 1)),

@@ -7,6 +7,8 @@ import re
 from sources.parse.prose.when import _MONTH_RE, _TIME_RE, _WD_RE
 
 _PLACE_LABEL_RE = re.compile(r"(?:^|;)\s*(?:location|where|venue|place|address|ort|lieu|adresse)\s*[:\-–]\s*(?P<place>.+?)\s*$", re.I | re.M)
+# A calendar card's label alone on its line, the place on the next: "Where\nMicrosoft Teams Meeting"
+_PLACE_LABEL_LINE_RE = re.compile(r"^[ \t]*(?:where|location)[ \t]*\n[ \t]*(?P<place>\S[^\n]*?)[ \t]*$", re.I | re.M)
 _STREET_WORDS = (r"(?:st|street|ave|avenue|rd|road|blvd|boulevard|dr|drive|ln|lane|way|pl|place|ct|court|pkwy|parkway"
                  r"|hwy|highway|sq|square|ter|terrace|cir|circle|broadway)")
 _ADDRESS_LINE_RE = re.compile(
@@ -59,7 +61,8 @@ _ONLINE_RE = re.compile(r"\b(?:on\s+zoom|via\s+zoom|zoom\s+(?:meeting|call|link)
                         r"(?<!buy\s)(?<!order\s)\bonline(?=\s*(?:[.;!)\n]|$))", re.I)
 # A meeting service named as the place: the event is online
 _PLATFORM_RE = re.compile(r"^(?:zoom|(?:microsoft\s+)?teams|google\s+meet|webex|jitsi|skype|youtube(?:\s+live)?"
-                          r"|facebook\s+live)$", re.I)
+                          # "Microsoft Teams Meeting", "Zoom (link below)": the service with its word or an aside
+                          r"|facebook\s+live)(?:\s+(?:meeting|call|webinar))?(?:\s*\([^()]*\))?$", re.I)
 # A street address with a direction, anywhere: "my place — 1918 W Cortland St"
 _BARE_ADDRESS_RE = re.compile(rf"(?<![\w#])(?P<place>\d{{1,6}}\s+[NSEW]\.?\s+(?:[A-Z0-9][\w.'’-]*\s+){{0,3}}(?i:{_STREET_WORDS})\b)")
 _NOT_PLACES = re.compile(
@@ -105,7 +108,7 @@ def _clean_place(place: str) -> str | None:
 def find_place(text: str, *, fallbacks: bool = True) -> str | None:
     """The event's place as the post writes it, or None. Without `fallbacks`, the weak last resorts
     (a bare street address anywhere, "in Louisville, KY", an online hint) are not tried."""
-    m = _PLACE_LABEL_RE.search(text)
+    m = _PLACE_LABEL_RE.search(text) or _PLACE_LABEL_LINE_RE.search(text)
     if m:
         place = _clean_place(m.group("place"))
         if place:

@@ -45,7 +45,13 @@ ZONE_WORDS = {
     "phoenix": "America/Phoenix", "los angeles": "America/Los_Angeles",
     "anchorage": "America/Anchorage", "honolulu": "Pacific/Honolulu", "az": "America/Phoenix",
 }
-_ZONE_RE = (r"(?P<tz>(?:[ECMP][SD]?T|AK[SD]T|HST|CES?T|MET|BST|WET|GMT|UTC|AE[SD]T|IST|JST)\b"
+# A calendar card's Windows display name, "(UTC-05:00) Eastern Time (US & Canada)": the offset is the
+# zone's standard one all year, so the name, not the offset, says what the time is (and never UTC).
+_WINDOWS_DISPLAY_RE = (r"(?:UTC|GMT)\s*[+\-−]\s*\d{1,2}(?:[:.]\d\d)?\)\s*"
+                       r"(?:(?:eastern|central|mountain|pacific)\s+time\s*\(US\s*&(?:amp;)?\s*Canada\)"
+                       r"|arizona|alaska|hawaii)")
+_ZONE_RE = (rf"(?P<tz>{_WINDOWS_DISPLAY_RE}"
+            r"|(?:[ECMP][SD]?T|AK[SD]T|HST|CES?T|MET|BST|WET|GMT|UTC|AE[SD]T|IST|JST)\b"
             r"|(?:eastern|central|mountain|pacific|alaska|hawaii|arizona)(?:\s+(?:standard|daylight))?"
             r"(?:\s+time)?\b"
             r"|(?:new\s+york|chicago|denver|phoenix|los\s+angeles|anchorage|honolulu|AZ)\s+time\b)")
@@ -458,6 +464,9 @@ def _find_times(text: str, dates: Iterable[tuple[int, int]] = ()) -> list[_TimeH
         if m.group("tz"):
             word = re.sub(r"\s+", " ", re.sub(r"\s+(?:standard|daylight|time)", "", m.group("tz").lower())).strip()
             zone = ZONE_WORDS.get(word)
+            if re.match(_WINDOWS_DISPLAY_RE, m.group("tz"), re.I):
+                named = resolve_zone("(" + m.group("tz").replace("&amp;", "&").replace("−", "-"))
+                zone = named.key if named else None
             if re.match(r"\s*\(?\s*arizona\b", text[m.end():m.end() + 14], re.I):
                 zone = ZONE_WORDS["arizona"]  # "6pm MST (Arizona)"
         hits.append(_TimeHit(m.start(), m.end(), start_t, stop_t, zone))
