@@ -876,6 +876,27 @@ def test_a_forwarded_announcement_is_read_and_a_forwarded_article_is_not():
     assert not article.is_event, f"the forward header's date was read: {article.start}"
 
 
+@pytest.mark.parametrize("subject, rule, is_event", [
+    ("FW: Lobby day", "________________________________", True),  # Outlook's forward: the rule, then the header
+    ("RE: Lobby day", "________________________________", False),  # Outlook's reply: the quoted original
+])
+def test_an_outlook_forward_under_a_rule_of_underscores_is_read_and_an_outlook_reply_is_not(subject, rule, is_event):
+    body = (f"Passing this along, worth a day off.\n\n{rule}\nFrom: Lobby Committee <lobby@example.org>\n"
+            "Sent: Wednesday, April 8, 2026 7:00 AM\nTo: Partners\nSubject: Lobby day\n\n"
+            "Lobby day is Wednesday, April 15 at 9:30 AM at the Illinois State Capitol, 401 S 2nd St, Springfield.")
+    got = read_post(subject, body, datetime(2026, 4, 8, 12, 0, tzinfo=Z), Z)
+    assert got.is_event is is_event, (subject, got.start, got.reason)
+    if is_event:
+        assert got.start == datetime(2026, 4, 15, 9, 30, tzinfo=Z)
+
+
+def test_a_list_footer_under_a_rule_of_underscores_is_still_not_the_posts_words():
+    body = ("Thanks all for coming!\n\n_______________________________________________\nIL-LMT mailing list\n"
+            "il-lmt@lists.example.org\nNext meeting Thursday, April 16 at 7pm at Cafe Lula.")
+    got = read_post("Thanks", body, datetime(2026, 4, 8, 12, 0, tzinfo=Z), Z)
+    assert not got.is_event, got.start
+
+
 def test_a_cancellation_naming_only_a_weekday_publishes_nothing_of_its_own():
     got = read_post("Cancelled: Thursday study group", "Sorry everyone, no study group this week.",
                     datetime(2026, 5, 11, 10, 0, tzinfo=Z), Z)

@@ -99,8 +99,15 @@ def strip_quotes(body: str, *, reply: bool = False) -> str:
         line = lines[i]
         stripped = line.strip()
         i += 1
-        if stripped in ("-- ", "--") or _FOOTER_RULE.match(stripped):
-            break  # signature or list footer
+        if _FOOTER_RULE.match(stripped):
+            # Outlook rules off a quoted or forwarded original with a line of underscores before its
+            # "From:/Sent:" header; under a list's footer rule comes the list's name, not a header
+            following = next((j for j in range(i, min(i + 3, len(lines))) if lines[j].strip()), None)
+            if following is not None and _outlook_block_at(lines, following):
+                continue
+            break
+        if stripped in ("-- ", "--"):
+            break  # signature
         if reply and (_ORIGINAL_RULE.match(stripped) or _outlook_block_at(lines, i - 1)):
             break  # the original under a reply: not the replier's words
         if _FORWARD_RULE.match(stripped) or _FORWARD_BEGIN.match(stripped):
