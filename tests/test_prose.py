@@ -621,6 +621,16 @@ def test_a_weekday_alone_without_a_reminder_of_it_is_not_an_all_day_event(subjec
     assert got.start is None, (text, got)
 
 
+def test_a_date_already_over_gives_way_to_the_next_one_the_post_announces():
+    sent = datetime(2026, 11, 5, 21, 10, tzinfo=Z)
+    got = read_post("Re-cap + next session", "Great turnout tonight, thank you! Next session is in two weeks, on "
+                    "the 19th, same time (6:30pm), same place (Bodhi Wellness, 1802 W Division St).", sent, Z)
+    assert got.start == datetime(2026, 11, 19, 18, 30, tzinfo=Z), (got.start, got.reason)
+    # the past date's own time is not lent to a later day named only in passing
+    thanks = read_post("Thanks!", "Thanks for coming tonight at 7! Photos go up on the 19th.", sent, Z)
+    assert not thanks.is_event, thanks.start
+
+
 def test_an_explicit_date_wins_over_a_weekday_mentioned_in_passing():
     got = read_post("Thanks + next mixer", "Thanks for coming on Tuesday! Our next mixer is Tuesday, April 14 at "
                     "6:30pm at Cafe Lula.", datetime(2026, 3, 12, 10, 0, tzinfo=Z), Z)

@@ -171,18 +171,30 @@ def read_post(subject: str, body: str, sent: datetime, zone: ZoneInfo) -> Readin
                  if sp.last >= sent_local.date() and not any(a <= sp.pos < b for a, b in moves)
                  and (announced(sp.pos, sp.end) or hours_given(sp))), None)
     chosen: tuple[_DateHit, _TimeHit | None] | None = None
+    spent: list[_TimeHit] = []  # times that put an earlier date in the past ("Great turnout tonight")
     for d in upcoming:
         if _asked(_sentence(text, d.pos, d.end)):
             continue  # "Does anyone know if the Jan 15 class counts?", "Tuesday the 7th or Wednesday the 8th?"
         # the time closest to this date: first one after it in the same paragraph, else the nearest before
-        after = [t for t in usable_times if t.pos >= d.end and "\n\n" not in text[d.end:t.pos]]
-        before = [t for t in usable_times if t.end <= d.pos and "\n\n" not in text[t.end:d.pos]]
+        free_times = [t for t in usable_times if t not in spent]
+        after = [t for t in free_times if t.pos >= d.end and "\n\n" not in text[d.end:t.pos]]
+        before = [t for t in free_times if t.end <= d.pos and "\n\n" not in text[t.end:d.pos]]
         near = after[0] if after else (before[-1] if before else None)
-        if near is None and usable_times and len(upcoming) == 1:
-            near = usable_times[0]
+        if near is None and free_times and len(upcoming) == 1:
+            near = free_times[0]
+        if near is not None and datetime.combine(d.day, near.start, tzinfo=zone) < sent - timedelta(hours=1):
+            # "Great turnout tonight, thank you! Next session is on the 19th, same time (6:30pm)": a date
+            # already over when the post was sent gives way to a later one; a time said in the past
+            # date's own sentence ("Thanks for coming tonight at 7!") is that date's, not the later one's
+            first, last = _sentence_bounds(text, d.pos, d.end)
+            if first <= near.pos and near.end <= last:
+                spent.append(near)
+            continue
         if near is not None or all_day:
             chosen = (d, near)
             break
+    if chosen is None and spent and span is None:
+        return Reading(reason="names only dates already past when it was sent", cancelled=cancelled)
     if span is not None and (chosen is None or span.first <= chosen[0].day <= span.last or span.pos <= chosen[0].pos):
         return _span_reading(span, text, own, subject, usable_times, zone, cancelled)
     if chosen is None:
@@ -251,11 +263,17 @@ def read_post(subject: str, body: str, sent: datetime, zone: ZoneInfo) -> Readin
                    cancelled=cancelled, score=score)
 
 
-def _sentence(text: str, pos: int, end: int) -> str:
-    """The sentence around text[pos:end] (from the previous sentence end or blank line to the next)."""
+def _sentence_bounds(text: str, pos: int, end: int) -> tuple[int, int]:
+    """Where the sentence around text[pos:end] starts and stops (a sentence end or a blank line)."""
     start = max(text.rfind(sep, 0, pos) for sep in (". ", "! ", "? ", "\n\n")) + 1
     m = re.search(r"[.!?](?=\s|$)|\n\n", text[end:])
-    return text[max(start, 0):end + (m.end() if m else len(text) - end)]
+    return max(start, 0), end + (m.end() if m else len(text) - end)
+
+
+def _sentence(text: str, pos: int, end: int) -> str:
+    """The sentence around text[pos:end] (from the previous sentence end or blank line to the next)."""
+    first, last = _sentence_bounds(text, pos, end)
+    return text[first:last]
 
 
 def _span_reading(span: _SpanHit, text: str, own: str, subject: str, times: list[_TimeHit], zone: ZoneInfo,
