@@ -907,6 +907,28 @@ def test_a_list_footer_under_a_rule_of_underscores_is_still_not_the_posts_words(
     assert not got.is_event, got.start
 
 
+@pytest.mark.parametrize("subject, body", [
+    ("Automatic reply: [IL-LMT] Chapter meeting this Wed", "I am out of the office from Monday, March 2 through "
+     "Friday, March 6 with limited access to email."),
+    ("Re: Chapter meeting this Wed", "I'm currently out of the office until Friday, March 6 at 5pm."),
+    ("Vote: move the December meeting?", "Please reply on the list:\n\nYEA = move the December meeting to Thursday "
+     "12/3 (same time, same place)\nNAY = keep Thursday 12/10 as scheduled"),
+    ("Clinic closed Monday 3/9", "Our student clinic will be closed Monday, March 9. Regular hours resume Tuesday at 9am."),
+    ("Carpool to the retreat?", "I'm driving up to the retreat on March 20, leaving around 7am. Two seats open."),
+    ("Fwd: Re: room booking for March", "Hi Dana, the community room is available on Wednesday, March 4 from 6:30 to "
+     "9:30 pm. Please confirm by Friday so we can hold it."),
+])
+def test_autoreplies_votes_closures_rides_and_room_bookings_are_not_events(subject, body):
+    got = read_post(subject, body, datetime(2026, 3, 2, 9, 0, tzinfo=Z), Z)
+    assert not got.is_event, (subject, got.start)
+
+
+def test_a_closed_venue_in_a_subject_that_moves_the_meeting_is_still_read():
+    got = read_post("Studio closed - Thursday's class moved", "Thursday's class moves to Cafe Lula, Thursday, March 5 "
+                    "at 7pm.", datetime(2026, 3, 2, 9, 0, tzinfo=Z), Z)
+    assert got.start == datetime(2026, 3, 5, 19, 0, tzinfo=Z), got.reason
+
+
 def test_a_cancellation_naming_only_a_weekday_publishes_nothing_of_its_own():
     got = read_post("Cancelled: Thursday study group", "Sorry everyone, no study group this week.",
                     datetime(2026, 5, 11, 10, 0, tzinfo=Z), Z)

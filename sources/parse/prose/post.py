@@ -29,9 +29,23 @@ _NOT_EVENT_SUBJECTS = [
     (re.compile(r"\b(?:dues|renewal|renew|membership\s+fees?)\b", re.I), "a renewal deadline, not an event"),
     (re.compile(r"\bfor\s+rent\b|\brental\b|\bsublet\b|\bsublease\b|\broom\s+(?:available|share)\b", re.I),
      "a room to rent, not an event"),
-    (re.compile(r"\boffice\b.*\bclos|\bclos(?:ed|ure|ing)\b.*\b(?:holiday|office)|\bholiday\s+hours\b", re.I),
+    (re.compile(r"\boffice\b.*\bclos|\bclos(?:ed|ure|ing)\b.*\b(?:holiday|office)|\bholiday\s+hours\b"
+                # "Clinic closed Monday 9/7": a business closed for a day
+                r"|\b(?:clinic|office|studio|spa|center|centre)\s+(?:will\s+be\s+|is\s+)?closed\b"
+                r"(?!.*\b(?:meeting|class|moved?|moves|instead|venue|location)\b)", re.I),
      "an office closure, not an event"),
+    (re.compile(r"\bcar\s*-?pool|\bride\s*-?share\b|\brides?\s+(?:needed|wanted|offered)\b|\bneed\s+a\s+ride\b", re.I),
+     "a ride offered or asked for, not an event"),
+    (re.compile(r"\b(?:room|space|venue|hall)\s+(?:booking|reservation|request|availability)\b", re.I),
+     "a room booking, not an event"),
 ]
+# An autoreply answers every post the list sends; its span of days is the writer's absence.
+_AUTOREPLY_SUBJECT = re.compile(r"^\W*(?:automatic\s+reply|auto(?:matic)?[- ]?(?:reply|response)|autoreply"
+                                r"|out\s+of\s+(?:the\s+)?office|r[ée]ponse\s+automatique|abwesenheitsnotiz)\b", re.I)
+_AUTOREPLY_BODY = re.compile(r"^\W*(?:I\s+am|I['’]m|I\s+will\s+be)\s+(?:currently\s+)?(?:out\s+of\s+(?:the\s+)?office"
+                             r"|away\s+from\s+(?:the\s+|my\s+)?(?:office|desk)|on\s+(?:vacation|leave|holiday))\b", re.I)
+# "YEA = move the meeting to 12/3 / NAY = keep 12/10": a vote on a date, not the event
+_VOTE_LINE = re.compile(r"^\s*(?:yea|nay|aye|option\s+[a-c1-3])\s*[=:]\s*\S", re.I | re.M)
 _CANCEL_RE = re.compile(r"\b(?:cancel+ed|cancel+ing|cancel+ation|called\s+off)\b", re.I)
 _DIGEST_BODY_RE = re.compile(r"^\s*(?:today's\s+topics\s*:|topic\s+digest\b)", re.I | re.M)
 # Words that make a dated sentence an event's announcement when no time is given: "the meetup is
@@ -111,8 +125,14 @@ def read_post(subject: str, body: str, sent: datetime, zone: ZoneInfo) -> Readin
         if pattern.search(title):
             return Reading(reason=reason)
 
+    if _AUTOREPLY_SUBJECT.search(subject or ""):
+        return Reading(reason="an automatic reply, not an announcement")
     reply = is_reply(subject)
     own = strip_quotes((body or "")[:MAX_SCAN * 10], reply=reply)[:MAX_SCAN]
+    if _AUTOREPLY_BODY.search(own[:300]):
+        return Reading(reason="an automatic reply, not an announcement")
+    if len(_VOTE_LINE.findall(own[:4000])) >= 2:
+        return Reading(reason="a vote on a date, not an announcement")
     cancelled = bool(_CANCEL_SUBJECT_RE.search(subject)) or bool(
         re.search(r"\b(?:is|has\s+been|have\s+been|been|are|was|will\s+be)\s+(?:cancel+ed|called\s+off|postponed)\b",
                   own, re.I))
