@@ -578,6 +578,15 @@ def test_a_short_weekday_name_after_this_or_next_is_a_day(text, start):
     assert got.start == start, f"{text!r} read as {got.start} ({got.reason})"
 
 
+@pytest.mark.parametrize("sent, text, start", [
+    ((2026, 3, 3, 11, 0), "Our spring mixer is a week from Thursday, 6 to 8pm, at Twisted Hippo.", (2026, 3, 12, 18, 0)),
+    ((2026, 3, 5, 11, 0), "Our spring mixer is a week from Thursday at 6pm at Twisted Hippo.", (2026, 3, 12, 18, 0)),
+])
+def test_a_week_from_a_weekday_is_the_one_after_the_coming_one(sent, text, start):
+    got = read_post("Save the date: spring mixer", text, datetime(*sent, tzinfo=Z), Z)
+    assert got.start == datetime(*start, tzinfo=Z), f"{text!r} read as {got.start} ({got.reason})"
+
+
 def test_a_lower_case_short_weekday_after_this_with_nothing_after_it_is_not_a_day():
     got = read_post("Chatter", "Enjoy this sun while it lasts, everyone.", datetime(2026, 3, 2, 9, 0, tzinfo=Z), Z)
     assert got.start is None, got
@@ -655,6 +664,7 @@ def test_an_explicit_date_wins_over_a_weekday_mentioned_in_passing():
     (Z, "Tucson meetup Saturday, September 19, 4-6pm Phoenix time.", (2026, 9, 19, 16, 0), PHX_LIST),
     (DEN, "Town hall Tuesday, May 12 at noon New York time.", (2026, 5, 12, 12, 0), NY),
     (Z, "Call Saturday, March 14 at 4pm AZ time.", (2026, 3, 14, 16, 0), PHX_LIST),
+    (NY, "Webinar Wednesday, September 16,\n12:00 Noon Central. Register online.", (2026, 9, 16, 12, 0), Z),
 ])
 def test_zone_words_and_us_abbreviations_name_the_zone_of_the_time(source_zone, text, start, zone):
     got = read_post("Call", text, datetime(2026, 3, 2, 10, 0, tzinfo=source_zone), source_zone)

@@ -94,6 +94,8 @@ _BARE_END = (r"(?:(?<=\sto\s)|(?<=-)|(?<=–)|(?<=—)|(?<=\suntil\s)|(?<=\still
 _TIME_RE = re.compile(
     rf"(?<![\w:/.])(?:from\s+|(?P<between>between\s+))?(?P<t1>{_CLOCK})"
     rf"(?:(?:{_RANGE_SEP}|(?(between)\s+and\s+|(?!)))(?P<t2>{_CLOCK}|{_BARE_END}))?"
+    # "12:00 Noon Central": the clock said twice, then the zone
+    r"(?:(?<=12:00)\s+noon\b)?"
     rf"(?:\s*\(?\s*{_ZONE_RE}\)?)?",
     re.I,
 )
@@ -131,7 +133,7 @@ _ON_THE_NTH = re.compile(
 )
 _RELATIVE_RE = re.compile(
     rf"\b(?:(?P<word>today|tonight|tomorrow|tmrw|tmw|tomorow|this\s+(?:evening|afternoon|morning))"
-    rf"|(?:(?P<rel>this\s+coming|this|next|coming|last|on|every)\s+)?(?P<wd>{_WD_FULL_RE}|{_WD_RE}(?=\.?\s*(?:,|at|@|\d|from|night|evening|morning|afternoon))"
+    rf"|(?:(?P<rel>a\s+week\s+from|this\s+coming|this|next|coming|last|on|every)\s+)?(?P<wd>{_WD_FULL_RE}|{_WD_RE}(?=\.?\s*(?:,|at|@|\d|from|night|evening|morning|afternoon))"
     # "this Thu.", "next Sat": after this/next/coming a short name is a day whatever follows
     rf"|(?:(?<=this\s)|(?<=next\s)|(?<=coming\s)){_WD_RE}(?=\.|\b)))\b"
     rf"(?:\s+(?P<nextweek>(?:of\s+)?next\s+week)\b)?",
@@ -330,6 +332,8 @@ def _find_dates(text: str, subject_len: int, sent_local: date) -> list[_DateHit]
                 found = next_sunday + timedelta(days=(target + 1) % 7)
             elif rel == "next":
                 found = sent_local + timedelta(days=ahead or 7)
+            elif rel == "a week from":
+                found = sent_local + timedelta(days=ahead + 7)  # "a week from Thursday": the Thursday after this one
             else:  # this / coming / on / bare weekday: the upcoming one (today counts)
                 found = sent_local + timedelta(days=ahead)
         taken.append((m.start(), m.end()))
