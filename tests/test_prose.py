@@ -799,6 +799,17 @@ def test_registering_online_does_not_make_an_event_online():
      "San Diego (the evening before the convention).", "Marriott Marquis San Diego"),
     ("Mixer Tuesday, March 3 at 6pm at St. Mary's Hall, 12 W Elm St.", "St. Mary's Hall, 12 W Elm St"),
     ("Networking night Tuesday, March 3 at 6:30pm at Muse Coworking, Phoenix. Parking is free.", "Muse Coworking, Phoenix"),
+    # a suite wrapped to the next line; a name in parentheses; a floor between name and address
+    ("Intensive Tuesday, March 3, 9-5, at Hands On Institute, 600 W Van Buren St,\nSuite 310. Three spots left.",
+     "Hands On Institute, 600 W Van Buren St, Suite 310"),
+    ("Board meeting Tuesday, March 3, 7pm, in person at the chapter office (53 W Jackson Blvd,\nSuite 1210) or on Zoom.",
+     "chapter office, 53 W Jackson Blvd, Suite 1210"),
+    ("Chapter meeting Tuesday, March 3, 7–9 pm (Lincoln Square branch library, 4681 N Lincoln Ave).",
+     "Lincoln Square branch library, 4681 N Lincoln Ave"),
+    ("Workshop: Tuesday, March 3, 10.30am – 1pm, at The Healing Loft, 2nd floor, 1935 W Irving Park Rd.",
+     "The Healing Loft, 2nd floor, 1935 W Irving Park Rd"),
+    ("The workshop moved to Tuesday, March 3 (same time, 1-4pm, same place: Core Studio, 455 W North Ave). If you "
+     "can't make it, reply for a refund.", "Core Studio, 455 W North Ave"),
 ])
 def test_a_venue_is_read_whole_however_its_address_is_written(text, place):
     got = read_post("Meeting", text, datetime(2026, 3, 2, 9, 0, tzinfo=Z), Z)

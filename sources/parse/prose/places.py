@@ -20,13 +20,20 @@ _VENUE_WORD = r"[A-Z][\w'’&.-]*"
 # with what may follow it: ", Suite 200", ", Chicago", ", Bloomington MN".
 _ADDRESS = (r"(?:\d{1,6},?\s+(?i:rue|boulevard|bd|avenue|quai|chemin|all[ée]e)\s+[A-Z][\w'’-]*(?:[ -][A-Z][\w'’-]*)*"
             rf"|\d{{1,6}}\s+(?:[NSEW]\.?\s+)?(?:[A-Z0-9][\w.'’-]*\s+){{0,4}}(?i:{_STREET_WORDS})\b\.?)"
-            r"(?:,?[ ]*(?:Suite|Ste\.?|Unit|#)[ ]*\w+)?(?:,[ ]*\n?[ ]*[A-Z][\w'’-]*(?:[ ][A-Z][\w'’-]*){0,2}(?:,?[ ]+[A-Z]{2}\b)?)?")
+            # the suite may wrap to the next line ("600 W Van Buren St,\nSuite 310"); it is never a city
+            r"(?:,?[ ]*\n?[ ]*(?:Suite|Ste\.?|Unit|#)[ ]*\w+)?"
+            r"(?:,[ ]*\n?[ ]*(?!(?:Suite|Ste|Unit)\b)[A-Z][\w'’-]*(?:[ ][A-Z][\w'’-]*){0,2}(?:,?[ ]+[A-Z]{2}\b)?)?")
 # "at the Edgewater library, 6000 N Broadway": after "at", a name of a few words (any case) and an address
 # "at the chapter office, 180 N Michigan Ave", "from the Chautauqua trailhead, 900 Baseline Rd": after "the" the
 # name may be common nouns
 _AT_ADDRESS_RE = re.compile(
-    rf"(?:(?:\b[Aa]t|@)\s+(?P<place>(?:the\s+)?[A-Z][\w'’&.-]*(?:\s+[\w'’&.-]+){{0,5}}?,\s*{_ADDRESS})"
-    rf"|\b(?:[Aa]t|[Ff]rom)\s+the\s+(?P<common>[A-Za-z][\w'’&.-]*(?:\s+[\w'’&.-]+){{0,4}}?,\s*{_ADDRESS}))")
+    # "at The Healing Loft, 2nd floor, 1935 W Irving Park Rd": a floor or room between name and address
+    rf"(?:(?:\b[Aa]t|@)\s+(?P<place>(?:the\s+)?[A-Z][\w'’&.-]*(?:\s+[\w'’&.-]+){{0,5}}?"
+    rf"(?:,\s*(?:\d{{1,2}}(?:st|nd|rd|th)\s+floor|(?:floor|room|suite)\s+\w+))?,\s*{_ADDRESS})"
+    # "at the chapter office (53 W Jackson Blvd, Suite 1210)": the address may stand in parentheses
+    rf"|\b(?:[Aa]t|[Ff]rom)\s+the\s+(?P<common>[A-Za-z][\w'’&.-]*(?:\s+[\w'’&.-]+){{0,4}}?(?:,\s*|\s*\(\s*){_ADDRESS}))")
+# "(Lincoln Square branch library, 4681 N Lincoln Ave)": a name and its address, in parentheses
+_PAREN_NAME_ADDRESS_RE = re.compile(rf"\(\s*(?P<place>[A-Z][\w'’&.-]*(?:\s+[\w'’&.-]+){{0,5}}?,\s*{_ADDRESS})\s*\)")
 # "Same place as always: Cafe Lula, 2537 N Kedzie Blvd", "back room of Cafe Lula, 2537 ...": a name, then an address
 _NAME_ADDRESS_RE = re.compile(
     rf"(?<![\w'’&.-])(?P<place>{_VENUE_WORD}(?:[ ]+(?:{_VENUE_WORD}|of|the|and|&|de|du|la|on)){{0,5}},\s*{_ADDRESS})")
@@ -86,6 +93,12 @@ _ABBREVIATIONS = {"st", "dr", "mt", "ft", "jr", "sr", "mr", "mrs", "ms", "ste", 
 
 def _clean_place(place: str) -> str | None:
     place = re.sub(r"\s+", " ", place).strip(" .,;:-–")
+    depth = 0
+    for i, ch in enumerate(place):  # "same place: Core Studio, 455 W North Ave). If you can't ...": ends at ")"
+        depth += (ch == "(") - (ch == ")")
+        if depth < 0:
+            place = place[:i].strip(" .,;:-–")
+            break
     place = re.sub(r"^(?:the\s+)?(?:location|venue)\s+(?:is|will\s+be)\s+", "", place, flags=re.I)
     place = re.sub(r"^the\s+(?=[A-Z])", "", place)  # "at the Richmond Marriott"; "The Hopleaf" keeps its capital
     # A place never runs over a sentence's end (not "St." or "Dr." in "St. Mary's Hall"): "with Coach Dee.
@@ -118,7 +131,7 @@ def find_place(text: str, *, fallbacks: bool = True) -> str | None:
                 place = f"{place}, {after.strip()}"
             return place
     for m in _AT_ADDRESS_RE.finditer(text):
-        place = _clean_place(m.group("place") or m.group("common"))
+        place = _clean_place(m.group("place") or re.sub(r"\s*\(\s*", ", ", m.group("common"), count=1))
         if place:
             return place
     block = _address_block(text)
@@ -143,6 +156,10 @@ def find_place(text: str, *, fallbacks: bool = True) -> str | None:
     if m and _clean_place(m.group("place")):
         return _clean_place(m.group("place"))
     for m in _NAME_ADDRESS_RE.finditer(text):
+        place = _clean_place(m.group("place"))
+        if place:
+            return place
+    for m in _PAREN_NAME_ADDRESS_RE.finditer(text):
         place = _clean_place(m.group("place"))
         if place:
             return place
