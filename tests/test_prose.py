@@ -607,6 +607,21 @@ def test_a_bare_hour_before_a_street_named_for_a_region_is_not_a_time():
     assert not isinstance(got.start, datetime), got
 
 
+@pytest.mark.parametrize("text", [
+    "Hands for Hope chair massage day is Sunday, April 26 at the Galter Pavilion, 201 E Huron St.",
+    "Our community service day will be Sunday, April 26, at the Galter Pavilion.",
+])
+def test_a_day_named_for_what_happens_on_it_is_an_all_day_event(text):
+    got = read_post("Hands for Hope", text, datetime(2026, 4, 1, 9, 0, tzinfo=Z), Z)
+    assert got.start == date(2026, 4, 26), (got.start, got.reason)
+
+
+def test_a_day_named_for_a_deadline_is_not_an_event():
+    got = read_post("Reminder", "Tax day is Wednesday, April 15. Get your receipts in.",
+                    datetime(2026, 4, 1, 9, 0, tzinfo=Z), Z)
+    assert not got.is_event, got.start
+
+
 @pytest.mark.parametrize("subject, text, day", [
     ("Reminder: Volunteer Day at the Marathon", "Friendly reminder: we meet Sunday at Lakeview Healing Arts, "
      "3273 Church Street, Brooklyn for Volunteer Day.", date(2026, 3, 8)),
@@ -717,6 +732,8 @@ def test_a_meeting_service_named_as_the_place_on_a_label_line_is_online(text):
      date(2026, 3, 14), date(2026, 3, 15)),
     ("2026-02-20T10:00:00-06:00", "Lymphatic drainage", "Two-day lymphatic drainage certification April 24th & 25th "
      "at Soma Institute.", date(2026, 4, 24), date(2026, 4, 25)),
+    ("2026-07-14T13:00:00-05:00", "Great Lakes Massage Summit", "The summit runs from Friday, September 25 to Sunday "
+     "the 27th at the Kalahari Resort in Sandusky, OH.", date(2026, 9, 25), date(2026, 9, 27)),
 ])
 def test_multi_day_spans_are_all_day_events_ending_the_day_after_the_last(sent, subject, text, first, last):
     got = read_post(subject, text, datetime.fromisoformat(sent), Z)

@@ -56,7 +56,10 @@ _EVENT_NOUN = re.compile(
     r"|workshops?|class(?:es)?|courses?|trainings?|seminars?|fairs?|festivals?|camps?|gatherings?|socials?|mixers?"
     r"|part(?:y|ies)|picnics?|potlucks?|clinics?|booths?|open\s+house|exchanges?|swaps?|reunions?|celebrations?"
     r"|galas?|dinners?|luncheons?|brunch(?:es)?|happy\s+hours?|lobby\s+day|webinars?|demos?|field\s+trips?|outings?"
-    r"|events?|sessions?|certifications?|(?:one|two|three|four|five|[1-5])[- ]day)\b", re.I)
+    r"|events?|sessions?|certifications?|(?:one|two|three|four|five|[1-5])[- ]day"
+    # "Hands for Hope chair massage day is Sunday, April 26": a day named for what is done on it (not "tax day")
+    r"|(?:massage|volunteer(?:ing)?|service|clinic|awareness|appreciation|community|wellness|health|spa|self[- ]care"
+    r"|education|advocacy|demo|work|field|fun)\s+day)\b", re.I)
 _MOVED_RE = re.compile(r"\b(?:moved|rescheduled|postponed|pushed(?:\s+back)?|changed)\b(?:\s+from\s+[^.\n]{3,40}?)?"
                        r"\s+(?:to|until|till)\s+", re.I)
 # In a reply, "I'll call them Monday at 9am" or "my 9am client on Tuesday" is the writer's own day.

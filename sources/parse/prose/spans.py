@@ -1,5 +1,6 @@
 """Spans of days as posts write them: "from May 30 to June 1, 2025", "October 14-17", "Sat–Sun, Sept 12–13",
-"10–16 June 2025", "Nov. 14th & 15th", "2026-06-12 to 2026-06-14", "3/14-3/15"."""
+"from Friday, September 25 to Sunday the 27th", "10–16 June 2025", "Nov. 14th & 15th",
+"2026-06-12 to 2026-06-14", "3/14-3/15"."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ _WD_OPT = rf"(?:{_WD_RE}\.?,?\s+)?"
 _ORD = r"(?:st|nd|rd|th)?"
 _SPAN_PATTERNS = [
     re.compile(rf"(?<![\w/])(?:from\s+)?{_WD_OPT}(?P<m1>{_MONTH_RE})\.?\s+(?P<d1>\d{{1,2}}){_ORD}(?:,?\s+(?P<y1>20\d\d))?"
-               rf"{_SPAN_SEP}{_WD_OPT}(?:(?P<m2>{_MONTH_RE})\.?\s+)?(?P<d2>\d{{1,2}}){_ORD}(?![\d:])"
+               rf"{_SPAN_SEP}{_WD_OPT}(?:(?P<m2>{_MONTH_RE})\.?\s+|the\s+)?(?P<d2>\d{{1,2}}){_ORD}(?![\d:])"
                rf"(?:,?\s+(?P<y2>20\d\d))?(?!\s*(?:[ap]\.?\s?m\b|[:.]\d))", re.I),
     re.compile(rf"(?<![\w/])(?P<d1>\d{{1,2}}){_ORD}(?:\s+(?P<m1>{_MONTH_RE})\.?)?{_SPAN_SEP}(?P<d2>\d{{1,2}}){_ORD}"
                rf"\s+(?P<m2>{_MONTH_RE})\b\.?(?:,?\s+(?P<y2>20\d\d))?", re.I),
