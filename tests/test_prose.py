@@ -745,6 +745,9 @@ def test_multi_day_spans_are_all_day_events_ending_the_day_after_the_last(sent, 
      (2026, 4, 11, 9, 0), (2026, 4, 12, 17, 0)),
     ("Friday 6pm through Sunday 2pm, June 5-7, at Pilgrim Park Camp.", (2026, 6, 5, 18, 0), (2026, 6, 7, 14, 0)),
     ("The cupping intensive is Sat & Sun, April 11-12, 9-5 both days.", (2026, 4, 11, 9, 0), (2026, 4, 12, 17, 0)),
+    # the coming weekend named by its days, sent on Monday March 16
+    ("Trigger point intensive this weekend — Sat + Sun, 9-5, at Hands On Institute.", (2026, 3, 21, 9, 0),
+     (2026, 3, 22, 17, 0)),
 ])
 def test_a_multi_day_span_with_hours_runs_from_the_first_start_to_the_last_end(text, start, end):
     got = read_post("Weekend class", text, datetime(2026, 3, 16, 10, 0, tzinfo=Z), Z)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from sources.parse.prose.when import _MONTH_RE, _MONTHS, _WD_RE, MAX_HITS, _is_deadline, _year_for
 
@@ -28,6 +28,11 @@ _SPAN_PATTERNS = [
     re.compile(rf"(?<![\w/.])(?:{_WD_RE}\.?,?\s+)?(?P<n1>1[0-2]|0?[1-9])/(?P<d1>3[01]|[12]\d|0?[1-9]){_SPAN_SEP}"
                rf"{_WD_OPT}(?:(?P<n2>1[0-2]|0?[1-9])/)?(?P<d2>3[01]|[12]\d|0?[1-9])(?:/(?P<y2>(?:20)?\d\d))?(?![\d/:]|\s*[ap]\.?m\b)", re.I),
 ]
+
+# "this weekend — Sat + Sun", "next weekend: Saturday & Sunday": the coming weekend, named with its days. Without
+# "weekend" or this/next before it, "Sat & Sun 10-4" is a shop's opening hours.
+_WEEKEND_RE = re.compile(r"\b(?P<rel>this|next|coming)\s+weekend\b[\s—–:,-]{0,6}(?:\(\s*)?"
+                         r"sat(?:urday)?\.?\s*(?:\+|&|and|-|–|/)\s*sun(?:day)?\b", re.I)
 
 
 @dataclass
@@ -82,6 +87,13 @@ def _find_spans(text: str, sent_local: date) -> list[_SpanHit]:
             if g.get("both") and (last - first).days != 1:
                 continue  # "March 3 and 10": two days, not the days between
             spans.append(_SpanHit(m.start(), m.end(), first, last))
+    for m in _WEEKEND_RE.finditer(text):
+        if any(not (m.end() <= s.pos or m.start() >= s.end) for s in spans):
+            continue
+        saturday = sent_local + timedelta(days=(5 - sent_local.weekday()) % 7)
+        if m.group("rel").lower() == "next" and (saturday - sent_local).days < 7 and sent_local.weekday() >= 5:
+            saturday += timedelta(days=7)  # "next weekend" said on a weekend: the one after
+        spans.append(_SpanHit(m.start(), m.end(), saturday, saturday + timedelta(days=1)))
     spans.sort(key=lambda s: s.pos)
     for span in spans:  # "until June 1 - June 3" etc. never; a deadline's span is no event either
         before = text[max(0, span.pos - 40):span.pos].split("\n")[-1]
