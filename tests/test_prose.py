@@ -937,3 +937,36 @@ def test_the_labelled_mail_set_has_every_class_on_both_sides():
     assert {"relative", "zone", "allday", "multiday", "venue", "forward", "cancel"} <= classes
     non_event_classes = {c for p in posts for c in p.get("classes", []) if not p["expect"]["event"]}
     assert {"reply", "attribution", "quote", "chatter", "digest", "forward", "past"} <= non_event_classes
+
+
+# -- the place of an announcement laid out as lines (title, day and time, place)
+
+@pytest.mark.parametrize("place_line, place", [
+    ("Harmony Massage School, Cambridge", "Harmony Massage School, Cambridge"),
+    ("Harmony Massage School (2558 Lake Dr, Cambridge, MA)", "Harmony Massage School (2558 Lake Dr, Cambridge, MA)"),
+    ("Harmony Massage School - 2558 Lake Dr, Cambridge", "Harmony Massage School - 2558 Lake Dr, Cambridge"),
+])
+def test_a_place_on_its_own_line_under_the_date_line_is_the_events(place_line, place):
+    body = f"MA Chapter Meeting\nThursday, July 9, 2026 · 9:30am\n{place_line}\n\nEarn CE hours. Please RSVP."
+    got = read_post("Save the date: MA Chapter Meeting!", body, datetime(2026, 6, 1, 9, 0, tzinfo=Z), Z)
+    assert (got.start, got.location) == (datetime(2026, 7, 9, 9, 30, tzinfo=Z), place)
+
+
+def test_a_place_in_the_titles_words_loses_to_the_place_the_post_names():
+    body = ("Please join us for Volunteer Day: Chair Massage at the Savannah Marathon on Monday, July 20 at 9am "
+            "at Lakeview Healing Arts. Bring water.")
+    got = read_post("Volunteer Day: Chair Massage at the Savannah Marathon", body, datetime(2026, 6, 1, 9, 0, tzinfo=Z), Z)
+    assert got.location == "Lakeview Healing Arts"
+
+
+def test_a_title_word_after_in_is_no_city_and_a_meeting_link_says_online():
+    body = ("Aromatherapy in Practice CE Workshop: Thursday, March 5 @ 4:00 PM–5:00 PM ET, "
+            "Zoom: https://us05web.zoom.us/j/4261695176\n\nTables and linens provided.")
+    got = read_post("New event: AROMATHERAPY IN PRACTICE CE WORKSHOP", body, datetime(2026, 2, 20, 9, 0, tzinfo=Z), Z)
+    assert got.location == "Online"
+
+
+def test_a_price_at_the_door_is_not_a_place():
+    got = read_post("Spring Networking Social ($10 at the door)", "Spring Networking Social is Friday, May 8 at 6pm.",
+                    datetime(2026, 5, 1, 9, 0, tzinfo=Z), Z)
+    assert got.is_event and got.location is None

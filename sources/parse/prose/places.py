@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from difflib import SequenceMatcher
 
 from sources.parse.prose.when import _MONTH_RE, _TIME_RE, _WD_RE
 
@@ -39,8 +40,14 @@ _PART_OF_RE = re.compile(rf"^[a-z]+(?:\s+[a-z]+){{0,6}}\s+(?:in|at|near|by|of)\s
 # when it is a name (capitalized words) or holds a street address
 _AFTER_TIME_RE = re.compile(r"^\s*,\s*(?P<place>[^.\n!?;()]{3,90}?)(?=\s*(?:[.!?;(\n]|$))")
 _NAME_ONLY_RE = re.compile(rf"^{_VENUE_WORD}(?:\s+(?:{_VENUE_WORD}|of|the|and|&)){{0,5}}$")
+# The US state and territory codes: "in Practice CE" (a title's words) names no state.
+_US_STATES = ("AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY"
+              "|NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|PR|GU|VI")
 # "in Louisville, KY", "in Richmond VA": a city and a US state, when nothing closer is named
-_IN_CITY_RE = re.compile(r"\bin\s+(?P<place>[A-Z][a-z]+(?:\s+[A-Z][a-z]+){0,2},?\s+[A-Z]{2})\b(?![\w'])")
+_IN_CITY_RE = re.compile(rf"\bin\s+(?P<place>[A-Z][a-z]+(?:\s+[A-Z][a-z]+){{0,2}},?\s+(?:{_US_STATES}))\b(?![\w'])")
+# A meeting room's link is where an online event is: "Zoom: https://us05web.zoom.us/j/42", "Join: meet.google.com/x"
+_MEETING_LINK_RE = re.compile(r"\b(?:https?://)?(?:[\w-]+\.)*(?:zoom\.us/[jw]/|meet\.google\.com/|teams\.microsoft\.com/"
+                              r"|teams\.live\.com/|[\w-]+\.webex\.com/)\S*", re.I)
 _AT_PLACE_RE = re.compile(
     rf"(?:\b[Aa]t|@)\s+(?P<place>(?:the\s+)?{_VENUE_WORD}(?:\s+(?:{_VENUE_WORD}|of|the|and|&|on|de|la|\d+[A-Za-z]*))*"
     rf"(?:\s*,\s*(?:\d{{1,6}}\s+[^\n,;()]+?|Suite\s+\w+|[A-Z][\w.'-]+(?:\s+[A-Z][\w.'-]+)*))*"
@@ -64,7 +71,7 @@ _PLATFORM_RE = re.compile(r"^(?:zoom|(?:microsoft\s+)?teams|google\s+meet|webex|
 _BARE_ADDRESS_RE = re.compile(rf"(?<![\w#])(?P<place>\d{{1,6}}\s+[NSEW]\.?\s+(?:[A-Z0-9][\w.'’-]*\s+){{0,3}}(?i:{_STREET_WORDS})\b)")
 _NOT_PLACES = re.compile(
     rf"^(?:the\s+)?(?:noon|midnight|{_WD_RE}|{_MONTH_RE}|least|all|this|that|our|your|my|it|which|which\s+time|home|work|"
-    r"first|last|once|any|some|no|one|what|eastern|central|mountain|pacific|least\s+\w+)\b",
+    r"first|last|once|any|some|no|one|what|eastern|central|mountain|pacific|least\s+\w+|door)\b",
     re.I,
 )
 _ZONE_ONLY = re.compile(r"^(?:[ECMP][SD]?T|AK[SD]T|HST|CES?T|GMT|UTC|BST)$")
@@ -79,6 +86,55 @@ _IN_PLACE_RE = re.compile(
 SHORT_LINE = 50
 _ABBREVIATIONS = {"st", "dr", "mt", "ft", "jr", "sr", "mr", "mrs", "ms", "ste", "ave", "blvd", "rd", "no", "inc", "co",
                   "corp", "bldg", "univ", "hosp", "ctr"}
+
+# An announcement laid out as lines: the title, the day (and time), then the place on a line of its own:
+# "Harmony Massage School, Cambridge", "Oak Street Clinic (12 Oak St, Tucson)", "Oak Street Clinic - 12 Oak St"
+_DATED_LINE_RE = re.compile(rf"\b(?:{_MONTH_RE}|{_WD_RE})\b\.?|\b\d{{1,2}}/\d{{1,2}}\b", re.I)
+_PLACE_LINE_RE = re.compile(
+    rf"^(?:the\s+)?{_VENUE_WORD}(?:\s+(?:{_VENUE_WORD}|of|the|and|&|on))*"
+    rf"(?:\s*,\s*[^\n]+|\s*\([^\n()]+\)|\s+[-–—]\s+\d[^\n]+)?$")
+
+
+# A line that holds only the day and time ends with them: "Thursday, July 9, 2026 · 9:30am", "… 6-8 PM CT", "(all day)"
+_DATE_LINE_END = re.compile(r"(?:\d|(?i:[ap]\.?m\.?|\b(?:time|day|noon|midnight))|\b[A-Z]{2,4}|\))\s*$")
+_PLACE_LABEL_WORD = re.compile(r"^(?:location|where|venue|place|address)\b", re.I)
+
+
+def _place_line(text: str) -> str | None:
+    """The line right after the post's first dated line, when it is a place's name (and address)."""
+    lines = text.split("\n")
+    for i, line in enumerate(lines[:-1]):
+        if not (_DATED_LINE_RE.search(line) and (_TIME_RE.search(line) or re.search(r"\d", line))):
+            continue
+        if not _DATE_LINE_END.search(line):  # a wrapped sentence goes on: "... at the Richmond\nMarriott, 500 E"
+            return None
+        after = lines[i + 1].strip()
+        if after and len(after) <= 150 and ":" not in after and not re.search(r"[.!?]\s|[!?]$", after) \
+                and _PLACE_LINE_RE.match(after) and not _DATED_LINE_RE.match(after) \
+                and (len(after.split()) >= 2 or re.search(r"[,(]", after)) and not _PLACE_LABEL_WORD.match(after):
+            return _clean_place(after)
+        return None
+    return None
+
+
+def _masked_title(text: str, title: str | None) -> str:
+    """`text` with the event's title blanked where the post repeats it: the words of a title ("Chair Massage
+    at the Savannah Marathon", "Aromatherapy in Practice CE") name no place of the event's."""
+    if not title or len(title) < 12:
+        return text
+    low_text, low_title = text.lower(), title.lower()
+    match = SequenceMatcher(None, low_title, low_text, autojunk=False).find_longest_match(
+        0, len(low_title), 0, len(low_text))
+    if match.size < 12 or match.size < 0.4 * len(title.strip()):
+        return text
+    piece = low_title[match.a:match.a + match.size]
+    if not re.search(r"\w\s+(?:at|in|@)\s+\w", piece):  # the title names no place: nothing to hide
+        return text
+    out, at = text, low_text.find(piece)
+    while at >= 0:
+        out = out[:at] + " " * len(piece) + out[at + len(piece):]
+        at = low_text.find(piece, at + len(piece))
+    return out
 
 
 def _clean_place(place: str) -> str | None:
@@ -102,9 +158,19 @@ def _clean_place(place: str) -> str | None:
     return place[:200]
 
 
-def find_place(text: str, *, fallbacks: bool = True) -> str | None:
+def find_place(text: str, *, fallbacks: bool = True, title: str | None = None) -> str | None:
     """The event's place as the post writes it, or None. Without `fallbacks`, the weak last resorts
-    (a bare street address anywhere, "in Louisville, KY", an online hint) are not tried."""
+    (a bare street address anywhere, "in Louisville, KY", an online hint) are not tried. With the
+    event's `title`, a place the post names outside its title wins over one in the title's words."""
+    masked = _masked_title(text, title)
+    if masked != text:
+        place = _find_place(masked, fallbacks=fallbacks)
+        if place:
+            return place
+    return _find_place(text, fallbacks=fallbacks)
+
+
+def _find_place(text: str, *, fallbacks: bool = True) -> str | None:
     m = _PLACE_LABEL_RE.search(text)
     if m:
         place = _clean_place(m.group("place"))
@@ -114,6 +180,9 @@ def find_place(text: str, *, fallbacks: bool = True) -> str | None:
             if _ADDRESS_LINE_RE.match(after) and not re.search(r"\d", place):
                 place = f"{place}, {after.strip()}"
             return place
+    place = _place_line(text)
+    if place:
+        return place
     for m in _AT_ADDRESS_RE.finditer(text):
         place = _clean_place(m.group("place") or m.group("common"))
         if place:
@@ -157,7 +226,7 @@ def find_place(text: str, *, fallbacks: bool = True) -> str | None:
     m = _IN_CITY_RE.search(text)
     if m and _clean_place(m.group("place")):
         return _clean_place(m.group("place"))
-    if _ONLINE_RE.search(text):
+    if _ONLINE_RE.search(text) or _MEETING_LINK_RE.search(text):
         return "Online"
     return None
 
