@@ -970,3 +970,21 @@ def test_a_price_at_the_door_is_not_a_place():
     got = read_post("Spring Networking Social ($10 at the door)", "Spring Networking Social is Friday, May 8 at 6pm.",
                     datetime(2026, 5, 1, 9, 0, tzinfo=Z), Z)
     assert got.is_event and got.location is None
+
+
+def test_a_street_address_after_at_with_no_name_is_the_place():
+    got = read_post("Reminder: Myofascial Release Study Group",
+                    "Just a reminder that Myofascial Release Study Group is on the 6th at 3pm at 2558 Lake Dr, #420, "
+                    "Cambridge. See you there!", datetime(2026, 3, 2, 9, 0, tzinfo=Z), Z)
+    assert (got.start, got.location) == (datetime(2026, 3, 6, 15, 0, tzinfo=Z), "2558 Lake Dr, #420, Cambridge")
+
+
+@pytest.mark.parametrize("body, start, place", [
+    ("WA Chapter Annual Retreat: May 19–21, 2026, St. Luke's Parish Hall, Seattle\n\nBring a water bottle.",
+     date(2026, 5, 19), "St. Luke's Parish Hall, Seattle"),
+    ("Awareness Day: Friday, March 27, 2026 (all day), Lakeview Healing Arts, Hilo\n\nBring a friend.",
+     date(2026, 3, 27), "Lakeview Healing Arts, Hilo"),
+])
+def test_the_place_written_right_after_an_all_day_or_multi_day_date_is_read(body, start, place):
+    got = read_post("Save the date", body, datetime(2026, 2, 1, 9, 0, tzinfo=Z), Z)
+    assert (got.start, got.location) == (start, place)

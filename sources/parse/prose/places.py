@@ -29,6 +29,8 @@ _AT_ADDRESS_RE = re.compile(
 # "Same place as always: Cafe Lula, 2537 N Kedzie Blvd", "back room of Cafe Lula, 2537 ...": a name, then an address
 _NAME_ADDRESS_RE = re.compile(
     rf"(?<![\w'’&.-])(?P<place>{_VENUE_WORD}(?:[ ]+(?:{_VENUE_WORD}|of|the|and|&|de|du|la|on)){{0,5}},\s*{_ADDRESS})")
+# "at 2558 Lake Dr, #420, Cambridge": an address with no name before it
+_AT_BARE_ADDRESS_RE = re.compile(rf"(?:\b[Aa]t|@)\s+(?P<place>{_ADDRESS})")
 # "meet at the medical tent in Grant Park": a common noun placed by a proper one
 _AT_THE_PART_OF_RE = re.compile(
     rf"(?:\b[Aa]t)\s+the\s+(?P<place>(?!(?:moment|time|end|start|beginning|latest|earliest|least|most|same|door|last|next)\b)"
@@ -38,7 +40,10 @@ _AT_THE_PART_OF_RE = re.compile(
 _PART_OF_RE = re.compile(rf"^[a-z]+(?:\s+[a-z]+){{0,6}}\s+(?:in|at|near|by|of)\s+(?:the\s+)?{_VENUE_WORD}(?:\s+{_VENUE_WORD}){{0,3}}$")
 # "Potluck Saturday 5/9, 1-4pm, Dolores Park (near the playground)": what follows a time after a comma,
 # when it is a name (capitalized words) or holds a street address
-_AFTER_TIME_RE = re.compile(r"^\s*,\s*(?P<place>[^.\n!?;()]{3,90}?)(?=\s*(?:[.!?;(\n]|$))")
+# ("St. Luke's Parish Hall": an abbreviation's period does not end it); "(all day)" before the comma is skipped
+_AFTER_TIME_RE = re.compile(r"^(?:\s*\(?\s*all[- ]day\s*\)?)?\s*,\s*"
+                            r"(?P<place>(?:[^.\n!?;()]|(?<=\bSt)\.|(?<=\bMt)\.|(?<=\bFt)\.){3,90}?)"
+                            r"(?=\s*(?:[.!?;(\n]|$))", re.I)
 _NAME_ONLY_RE = re.compile(rf"^{_VENUE_WORD}(?:\s+(?:{_VENUE_WORD}|of|the|and|&)){{0,5}}$")
 # The US state and territory codes: "in Practice CE" (a title's words) names no state.
 _US_STATES = ("AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY"
@@ -185,6 +190,10 @@ def _find_place(text: str, *, fallbacks: bool = True) -> str | None:
         return place
     for m in _AT_ADDRESS_RE.finditer(text):
         place = _clean_place(m.group("place") or m.group("common"))
+        if place:
+            return place
+    for m in _AT_BARE_ADDRESS_RE.finditer(text):
+        place = _clean_place(m.group("place"))
         if place:
             return place
     block = _address_block(text)

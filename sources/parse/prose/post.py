@@ -215,7 +215,8 @@ def read_post(subject: str, body: str, sent: datetime, zone: ZoneInfo) -> Readin
         for d in upcoming:
             if (not d.weak or (lone and _REMINDER_RE.search(_sentence(text, d.pos, d.end)))) \
                     and announced(d.pos, d.end):
-                place = find_place(own, title=title) or find_place(head)
+                place = find_place(own, fallbacks=False, title=title) \
+                    or place_after_time(text[d.end:d.end + 120]) or find_place(own, title=title) or find_place(head)
                 return Reading(start=d.day, timezone=zone.key, location=place, cancelled=cancelled,
                                score=2 + (2 if place else 0))
         strong = [d for d in upcoming if not d.weak]
@@ -228,8 +229,9 @@ def read_post(subject: str, body: str, sent: datetime, zone: ZoneInfo) -> Readin
 
     day_hit, time_hit = chosen
     if time_hit is None:
-        return Reading(start=day_hit.day, end=None, timezone=zone.key, location=find_place(text, title=title),
-                       cancelled=cancelled, score=2)
+        place = find_place(own, fallbacks=False, title=title) \
+            or place_after_time(text[day_hit.end:day_hit.end + 120]) or find_place(text, title=title)
+        return Reading(start=day_hit.day, end=None, timezone=zone.key, location=place, cancelled=cancelled, score=2)
     said = _sentence(text, min(day_hit.pos, time_hit.pos), max(day_hit.end, time_hit.end))
     if reply and (_PERSONAL_PLAN_RE.search(said) or said.rstrip().endswith("?")):
         # "I'll call them Monday at 9am", "Want to grab coffee Friday at 10?": one person to another
@@ -265,7 +267,10 @@ def _span_reading(span: _SpanHit, text: str, own: str, subject: str, times: list
     para_start = text.rfind("\n\n", 0, span.pos)
     para_end = text.find("\n\n", span.end)
     near = [t for t in times if para_start <= t.pos and (para_end < 0 or t.end <= para_end)]
-    place = find_place(own, title=clean_subject(subject)) or find_place(subject)
+    title = clean_subject(subject)
+    # "May 19–21, 2026, St. Luke's Parish Hall, Seattle": the place written right after the days
+    place = find_place(own, fallbacks=False, title=title) or place_after_time(text[span.end:span.end + 120]) \
+        or find_place(own, title=title) or find_place(subject)
     score = 3 + (2 if place else 0)
     ranged = next((t for t in near if t.stop is not None), None)
     if ranged is not None or len(near) >= 2:
