@@ -988,3 +988,12 @@ def test_a_street_address_after_at_with_no_name_is_the_place():
 def test_the_place_written_right_after_an_all_day_or_multi_day_date_is_read(body, start, place):
     got = read_post("Save the date", body, datetime(2026, 2, 1, 9, 0, tzinfo=Z), Z)
     assert (got.start, got.location) == (start, place)
+
+
+@pytest.mark.parametrize("where, utc_hour", [("4030 Pine Ave, Phoenix", 1), ("1200 Elm St, Denver, CO", 0)])
+def test_a_zone_word_for_an_arizona_venue_is_arizona_time(where, utc_hour):
+    ny = ZoneInfo("America/New_York")  # a national list, written in its readers' many zones
+    got = read_post("Info Session — June 1", f"Info Session: Monday, June 1 @ 6:30 PM MST, {where}\n\nBring a friend.",
+                    datetime(2026, 5, 1, 9, 0, tzinfo=ny), ny)
+    assert got.start.astimezone(ZoneInfo("UTC")) == datetime(2026, 6, 2, utc_hour, 30, tzinfo=ZoneInfo("UTC"))
+    assert not got.location.startswith(("PM", "MST"))

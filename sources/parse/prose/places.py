@@ -146,6 +146,8 @@ def _clean_place(place: str) -> str | None:
     place = re.sub(r"\s+", " ", place).strip(" .,;:-–")
     place = re.sub(r"^(?:the\s+)?(?:location|venue)\s+(?:is|will\s+be)\s+", "", place, flags=re.I)
     place = re.sub(r"^the\s+(?=[A-Z])", "", place)  # "at the Richmond Marriott"; "The Hopleaf" keeps its capital
+    # "6:30 PM MST, 4030 Pine Ave": the meridiem and the zone end the time, the place follows
+    place = re.sub(r"^(?:(?:[AP]\.?M\.?|[ECMP][SD]?T|AK[SD]T|HST)\s*)+,\s*", "", place)
     # A place never runs over a sentence's end (not "St." or "Dr." in "St. Mary's Hall"): "with Coach Dee.
     # Harmony Massage School, 582 Park Street" starts after it, before a street address; "Muse Coworking,
     # Phoenix. Parking is free" stops at it

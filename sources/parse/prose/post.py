@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from aggregator.text import CANCEL_WORDS
+from sources.parse.places import venue_zone
 from sources.parse.prose.places import find_place, place_after_time
 from sources.parse.prose.text import clean_subject, is_reply, strip_quotes
 from sources.parse.prose.spans import _find_spans, _SpanHit
@@ -247,6 +248,10 @@ def read_post(subject: str, body: str, sent: datetime, zone: ZoneInfo) -> Readin
             end += timedelta(days=1)
     location = find_place(own, fallbacks=False, title=title) \
         or place_after_time(text[time_hit.end:time_hit.end + 120]) or find_place(own, title=title) or find_place(subject)
+    member = venue_zone(event_zone, location, day_hit.day)  # "MST" for a Phoenix venue: Arizona's time
+    if member is not event_zone and member.key != event_zone.key:
+        event_zone, start = member, start.replace(tzinfo=member)
+        end = end.replace(tzinfo=member) if end is not None else None
     score = 3 + (2 if location else 0) + (1 if location and re.search(r"\d", location) else 0) \
         + (1 if end else 0) + min(len(own) // 200, 3)
     return Reading(start=start, end=end, timezone=event_zone.key, location=location,
