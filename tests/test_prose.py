@@ -997,3 +997,39 @@ def test_a_zone_word_for_an_arizona_venue_is_arizona_time(where, utc_hour):
                     datetime(2026, 5, 1, 9, 0, tzinfo=ny), ny)
     assert got.start.astimezone(ZoneInfo("UTC")) == datetime(2026, 6, 2, utc_hour, 30, tzinfo=ZoneInfo("UTC"))
     assert not got.location.startswith(("PM", "MST"))
+
+
+def test_a_feeds_cancelling_reply_cancels_the_event_it_answers_not_an_earlier_one_at_the_same_hall():
+    # a feed carries no In-Reply-To: the reply is joined by its subject, under its "- CANCELLED" marker
+    posts = [
+        _post("m9", "[az] AZ Chapter Meeting @ St. Luke's Parish Hall!!!",
+              "Please join us for AZ Chapter Meeting on Wed, Jul 22 from 14:00-15:30 at St. Luke's Parish Hall, "
+              "2099 Washington Dr, Tucson.", "2026-02-13T02:25:00-07:00"),
+        _post("m2", "[az] New Graduate Mixer @ St. Luke's Parish Hall (Free For Students)!!!",
+              "When: Sun, Mar 15, 09:00 to 10:30\nWhere: St. Luke's Parish Hall - 4008 Highland Ave., Tucson",
+              "2026-02-19T01:52:00-07:00"),
+        _post("m3", "Re: [az] New Graduate Mixer @ St. Luke's Parish Hall (Free For Students)!!! - CANCELLED",
+              "Sorry everyone, New Graduate Mixer is cancelled this time. Refunds will be issued.",
+              "2026-03-01T23:00:00-07:00"),
+    ]
+    events = {e.title: e.status for e in records_from_posts(posts, ZoneInfo("America/Phoenix"))
+              if isinstance(e, RawEvent)}
+    assert events == {"AZ Chapter Meeting @ St. Luke's Parish Hall!!!": Status.CONFIRMED,
+                      "New Graduate Mixer @ St. Luke's Parish Hall (Free For Students)!!!": Status.CANCELLED}
+
+
+def test_a_cancellation_replying_to_one_course_does_not_cancel_another_course_that_day():
+    posts = [
+        _post("<sports@l>", "Sports Massage Certification Course",
+              "Please join us for Sports Massage Certification Course on Friday, July 17 at 3 pm online.",
+              "2026-02-13T04:33:00-05:00"),
+        _post("<cupping@l>", "Cupping Therapy Certification Course",
+              "Cupping Therapy Certification Course: Friday, July 17 at 6 pm at 12 Oak St, Boston.",
+              "2026-02-14T04:33:00-05:00"),
+        _post("<cancel@l>", "CANCELLED: Cupping Therapy Certification Course",
+              "Unfortunately we have to cancel Cupping Therapy Certification Course on Friday, July 17.",
+              "2026-03-01T19:00:00-05:00", in_reply_to="<cupping@l>"),
+    ]
+    events = {e.external_id: e.status for e in records_from_posts(posts, ZoneInfo("America/New_York"))
+              if isinstance(e, RawEvent)}
+    assert events == {"<sports@l>": Status.CONFIRMED, "<cupping@l>": Status.CANCELLED}

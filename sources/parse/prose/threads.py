@@ -127,17 +127,18 @@ def records_from_posts(posts: Iterable[Post], zone: ZoneInfo, *, source_id: str 
         day = reading.start if isinstance(reading.start, date) and not isinstance(reading.start, datetime) \
             else reading.start.date()
         home = None
-        for cluster in clusters:
+        for cluster in clusters:  # its own thread's event first, then the first similar one that day
             first_post, first = cluster[0]
             first_day = first.start if not isinstance(first.start, datetime) else first.start.date()
             if first_day != day:
                 continue
-            same_thread = root_of.get(post.id) == root_of.get(first_post.id)
-            similar = bool(_significant(post.subject) & _significant(first_post.subject)) or \
-                subject_key(post.subject) == subject_key(first_post.subject)
-            if same_thread or (similar and _same_event(post, reading, cluster)):
+            if root_of.get(post.id) == root_of.get(first_post.id):
                 home = cluster
                 break
+            similar = bool(_significant(post.subject) & _significant(first_post.subject)) or \
+                subject_key(post.subject) == subject_key(first_post.subject)
+            if home is None and similar and _same_event(post, reading, cluster):
+                home = cluster
         if home is None:
             clusters.append([(post, reading)])
         else:
@@ -156,12 +157,15 @@ def records_from_posts(posts: Iterable[Post], zone: ZoneInfo, *, source_id: str 
             # its own thread's event first: a reply cancels what it replies to, not an earlier event
             # whose subject only shares a word with it ("networking")
             own_thread = [c for c in allowed if any(root_of.get(p.id) == root_of.get(post.id) for p, _ in c)]
-            for cluster in own_thread or allowed:
-                if any(root_of.get(p.id) == root_of.get(post.id) or
-                       (_significant(p.subject) & _significant(post.subject)) for p, _ in cluster):
-                    cluster.append((post, replace(reading, start=None)))
-                    clustered.add(post.id)
-                    break
+            words = _significant(post.subject)
+            # else the event whose subject shares the most words with it: "New Graduate Mixer @ St. Luke's
+            # Parish Hall - CANCELLED" is the mixer's, not an earlier meeting's at the same hall
+            shared = sorted(((max(len(_significant(p.subject) & words) for p, _ in c), -i, c)
+                             for i, c in enumerate(allowed)), key=lambda t: (t[0], t[1]), reverse=True)
+            match = own_thread[0] if own_thread else next((c for n, _, c in shared if n), None)
+            if match is not None:
+                match.append((post, replace(reading, start=None)))
+                clustered.add(post.id)
         if post.id not in clustered:
             reason = reading.reason or "not an event"
             thread_event = next((c[0][0].id for c in clusters
