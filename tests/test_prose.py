@@ -1033,3 +1033,42 @@ def test_a_cancellation_replying_to_one_course_does_not_cancel_another_course_th
     events = {e.external_id: e.status for e in records_from_posts(posts, ZoneInfo("America/New_York"))
               if isinstance(e, RawEvent)}
     assert events == {"<sports@l>": Status.CONFIRMED, "<cupping@l>": Status.CANCELLED}
+
+
+def test_a_feed_items_br_and_source_newline_make_one_line_so_date_and_time_lines_stay_together():
+    denver = ZoneInfo("America/Denver")
+    html = ("Self-Care for Therapists<br/>\n<br/>\nDate: Sat, May 23<br/>\nTime: 9.00 a.m. MDT<br/>\n"
+            "Location: Northside Yoga Studio (3784 Elm Ave., Colorado Springs, Colorado)<br/>\n")
+    assert html_to_text(html).split("\n")[2:4] == ["Date: Sat, May 23", "Time: 9.00 a.m. MDT"]
+    got = read_post("Self-Care for Therapists", html_to_text(html), datetime(2026, 2, 15, 9, 0, tzinfo=denver), denver)
+    assert got.start == datetime(2026, 5, 23, 9, 0, tzinfo=denver)
+
+
+def test_one_title_at_one_instant_in_two_zones_at_two_places_is_two_events():
+    ny = ZoneInfo("America/New_York")  # a national list: one session in Spokane, one in Tucson, one evening
+    posts = [
+        _post("<a@list>", "Foundation Info Session – May 21",
+              "Foundation Info Session: Thursday, May 21 @ 6.30 p.m. PT, Oak Street Clinic, Spokane",
+              "2026-02-15T10:00:00-05:00"),
+        _post("<b@list>", "Foundation Info Session",
+              "Foundation Info Session: Thursday, May 21 @ 6.30 p.m. MST, Evergreen Chiropractic, Tucson",
+              "2026-02-16T10:00:00-05:00"),
+    ]
+    events = [e for e in records_from_posts(posts, ny) if isinstance(e, RawEvent)]
+    assert sorted(e.location for e in events) == ["Evergreen Chiropractic, Tucson", "Oak Street Clinic, Spokane"]
+
+
+@pytest.mark.parametrize("body, hour", [
+    ("Geriatric Massage Demo and Practice Night on Sunday, July 5 at 11:30 at Atlanta Public Library.", 11),
+    ("Join us Thursday night, July 9 at 7:30 at Atlanta Public Library.", 19),
+])
+def test_night_in_an_events_name_says_nothing_of_the_hour(body, hour):
+    got = read_post("Practice", body, datetime(2026, 6, 1, 9, 0, tzinfo=Z), Z)
+    assert got.start.hour == hour
+
+
+def test_a_name_a_dash_and_its_address_after_at_is_one_place():
+    got = read_post("AMTA Networking Night", "Please join us for AMTA Networking Night on Saturday, April 4, 2026 at "
+                    "6:30pm at Muse Coworking - 1031 Cedar Dr., Ste. 300, Phoenix. Parking is free.",
+                    datetime(2026, 2, 15, 9, 0, tzinfo=Z), Z)
+    assert got.location == "Muse Coworking - 1031 Cedar Dr., Ste. 300, Phoenix"

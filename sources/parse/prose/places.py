@@ -56,6 +56,8 @@ _MEETING_LINK_RE = re.compile(r"\b(?:https?://)?(?:[\w-]+\.)*(?:zoom\.us/[jw]/|m
 _AT_PLACE_RE = re.compile(
     rf"(?:\b[Aa]t|@)\s+(?P<place>(?:the\s+)?{_VENUE_WORD}(?:\s+(?:{_VENUE_WORD}|of|the|and|&|on|de|la|\d+[A-Za-z]*))*"
     rf"(?:\s*,\s*(?:\d{{1,6}}\s+[^\n,;()]+?|Suite\s+\w+|[A-Z][\w.'-]+(?:\s+[A-Z][\w.'-]+)*))*"
+    # "Muse Coworking - 1031 Cedar Dr., Ste. 300, Phoenix": a name, a dash and its address
+    rf"(?:\s+[-–—]\s+{_ADDRESS})?"
     # "the Griffith Park Observatory lot", "the Rogers Park studio": a named place and the part of it
     rf"(?:\s+(?:parking|lot|studio|room|library|community|conference|meeting|lobby|entrance|pavilion|shelter|lawn"
     rf"|campus|hall)){{0,3}})"

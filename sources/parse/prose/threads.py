@@ -71,6 +71,17 @@ def _street_numbers(place: str | None) -> set[str]:
     return set(_STREET_NUMBER_RE.findall(place or ""))
 
 
+_GENERIC_PLACE_WORDS = frozenset(("street", "avenue", "road", "drive", "boulevard", "suite", "unit", "center", "centre",
+                                  "library", "public", "meeting", "room", "hall", "online", "zoom"))
+
+
+def _other_place(a: str, b: str) -> bool:
+    """Two places that share no word of their names or addresses ("Oak Street Clinic, Spokane" and
+    "Evergreen Chiropractic, Tucson"); one written in full and in short ("Harmony Massage School") share one."""
+    words = [set(re.findall(r"[a-z]{4,}", x.lower())) - _GENERIC_PLACE_WORDS for x in (a, b)]
+    return all(words) and not (words[0] & words[1])
+
+
 def _same_event(post: Post, reading: Reading, cluster: list[tuple[Post, Reading]]) -> bool:
     """Whether a post with a similar subject on the cluster's day restates the cluster's event.
 
@@ -90,6 +101,12 @@ def _same_event(post: Post, reading: Reading, cluster: list[tuple[Post, Reading]
             return abs(r.start - reading.start) >= (DIFFERENT_ANNOUNCEMENTS if both_announcements else CLEARLY_DIFFERENT)
         if all(apart(p, r) for p, r in timed):
             return False
+    if isinstance(reading.start, datetime) and timed and reading.location and all(
+            r.location and _other_place(r.location, reading.location) and r.start == reading.start and r.timezone
+            and reading.timezone and r.timezone != reading.timezone for _, r in timed):
+        # one instant in two zones ("6:30 PM PT" in Spokane, "6:30 PM MST" in Tucson) at two places: one
+        # title in two cities that evening, not one event restated
+        return False
     numbers = _street_numbers(reading.location)
     known = [_street_numbers(r.location) for _, r in cluster if _street_numbers(r.location)]
     if numbers and known and all(not (numbers & theirs) for theirs in known):
