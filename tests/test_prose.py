@@ -1072,3 +1072,42 @@ def test_a_name_a_dash_and_its_address_after_at_is_one_place():
                     "6:30pm at Muse Coworking - 1031 Cedar Dr., Ste. 300, Phoenix. Parking is free.",
                     datetime(2026, 2, 15, 9, 0, tzinfo=Z), Z)
     assert got.location == "Muse Coworking - 1031 Cedar Dr., Ste. 300, Phoenix"
+
+
+@pytest.mark.parametrize("subject, title", [
+    ("Aromatherapy Practice Night (NCBTMB approved) is this coming Friday!", "Aromatherapy Practice Night (NCBTMB approved)"),
+    ("Networking Night (3 CEs) is tomorrow (Tuesday)!", "Networking Night (3 CEs)"),
+    ("Reminder: Peer Support Circle this Thursday", "Peer Support Circle"),
+    ("Self-Care Sunday", "Self-Care Sunday"),
+])
+def test_a_reminders_relative_day_is_not_part_of_the_events_title(subject, title):
+    post = _post("<r@list>", subject, "Just a reminder: we meet on Friday, March 6 at 1:30 pm at 12 Oak St, Chicago.",
+                 "2026-03-02T09:00:00-06:00")
+    assert [e.title for e in records_from_posts([post], Z) if isinstance(e, RawEvent)] == [title]
+
+
+def test_a_cancellation_naming_no_date_cancels_the_next_of_two_alike_events():
+    posts = [
+        _post("m1", "Save the date: Student and Alumni Meetup", "We're getting together at 4:30pm on Fri, Jun 12 "
+              "at The Bodywork Institute, Tacoma.", "2026-02-17T01:35:00-08:00"),
+        _post("m12", "Save the date: Student and Alumni Meetup", "We're getting together at 1pm on Sat, May 23 at "
+              "Riverside Community Center, Spokane.", "2026-02-22T20:38:00-08:00"),
+        _post("m13", "Student and Alumni Meetup has been cancelled",
+              "Sorry everyone, Student and Alumni Meetup is cancelled this time.", "2026-03-01T17:00:00-08:00"),
+    ]
+    events = {e.external_id: e.status for e in records_from_posts(posts, ZoneInfo("America/Los_Angeles"))
+              if isinstance(e, RawEvent)}
+    assert events == {"m1": Status.CONFIRMED, "m12": Status.CANCELLED}
+
+
+def test_a_course_sharing_one_word_with_a_conference_that_day_is_another_event():
+    posts = [
+        _post("<conf@l>", "MA Massage Therapy Conference at Unity Fitness Club",
+              "Please join us for MA Massage Therapy Conference on July 23–25, 2026 at 3633 Lake Boulevard, Boston.",
+              "2026-02-15T10:00:00-05:00"),
+        _post("<cs@l>", "Craniosacral Therapy Certification Course - Online",
+              "Please join us for Craniosacral Therapy Certification Course on Thu. July 23rd from 5:00 pm–6:30 pm "
+              "ET online.", "2026-02-16T10:00:00-05:00"),
+    ]
+    events = [e for e in records_from_posts(posts, ZoneInfo("America/New_York")) if isinstance(e, RawEvent)]
+    assert sorted(e.external_id for e in events) == ["<conf@l>", "<cs@l>"]

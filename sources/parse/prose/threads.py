@@ -13,6 +13,7 @@ from aggregator.model import RawEvent, Status
 from sources.base import Skipped
 from sources.parse.prose.post import _NOT_EVENT_SUBJECTS, Post, Reading, read_post
 from sources.parse.prose.text import clean_subject, strip_quotes, subject_key
+from sources.parse.prose.when import _WD_RE
 
 def _significant(subject: str) -> set[str]:
     stop = {"the", "and", "for", "with", "our", "your", "this", "next", "event", "meeting", "reminder",
@@ -69,6 +70,16 @@ def _is_update(post: Post) -> bool:
 
 def _street_numbers(place: str | None) -> set[str]:
     return set(_STREET_NUMBER_RE.findall(place or ""))
+
+
+def _similar_subjects(a: str, b: str) -> bool:
+    """Subjects of one event: the same words, or at least half of the shorter one's significant words
+    shared ("Craniosacral Therapy Certification Course" and "MA Massage Therapy Conference" share only
+    "therapy": two events that day)."""
+    if subject_key(a) == subject_key(b):
+        return True
+    mine, theirs = _significant(a), _significant(b)
+    return bool(mine and theirs) and len(mine & theirs) * 2 >= min(len(mine), len(theirs))
 
 
 _GENERIC_PLACE_WORDS = frozenset(("street", "avenue", "road", "drive", "boulevard", "suite", "unit", "center", "centre",
@@ -152,8 +163,7 @@ def records_from_posts(posts: Iterable[Post], zone: ZoneInfo, *, source_id: str 
             if root_of.get(post.id) == root_of.get(first_post.id):
                 home = cluster
                 break
-            similar = bool(_significant(post.subject) & _significant(first_post.subject)) or \
-                subject_key(post.subject) == subject_key(first_post.subject)
+            similar = _similar_subjects(post.subject, first_post.subject)
             if home is None and similar and _same_event(post, reading, cluster):
                 home = cluster
         if home is None:
@@ -175,11 +185,14 @@ def records_from_posts(posts: Iterable[Post], zone: ZoneInfo, *, source_id: str 
             # whose subject only shares a word with it ("networking")
             own_thread = [c for c in allowed if any(root_of.get(p.id) == root_of.get(post.id) for p, _ in c)]
             words = _significant(post.subject)
-            # else the event whose subject shares the most words with it: "New Graduate Mixer @ St. Luke's
-            # Parish Hall - CANCELLED" is the mixer's, not an earlier meeting's at the same hall
-            shared = sorted(((max(len(_significant(p.subject) & words) for p, _ in c), -i, c)
-                             for i, c in enumerate(allowed)), key=lambda t: (t[0], t[1]), reverse=True)
-            match = own_thread[0] if own_thread else next((c for n, _, c in shared if n), None)
+            # else the event whose subject shares the most words with it ("New Graduate Mixer @ St. Luke's
+            # Parish Hall - CANCELLED" is the mixer's, not an earlier meeting's at the same hall); of two
+            # alike ("Student and Alumni Meetup has been cancelled"), the next one to happen
+            sent_day = post.sent.date()
+            shared = sorted(((max(len(_significant(p.subject) & words) for p, _ in c), _day(c[0][1]) < sent_day,
+                              _day(c[0][1]), i, c) for i, c in enumerate(allowed)),
+                            key=lambda t: (-t[0], t[1], t[2], t[3]))
+            match = own_thread[0] if own_thread else next((c for n, *_, c in shared if n), None)
             if match is not None:
                 match.append((post, replace(reading, start=None)))
                 clustered.add(post.id)
@@ -214,6 +227,7 @@ def records_from_posts(posts: Iterable[Post], zone: ZoneInfo, *, source_id: str 
                           root_post)
         title = clean_subject(title_post.subject)
         title = re.sub(r"^\s*(?:cancel+ed|canceled|postponed)\s*[:!-]?\s*", "", title, flags=re.I) or title
+        title = _RELATIVE_TAIL.sub("", title) or title
         urls = [p.url for p, _ in cluster if p.url]
         yield RawEvent(
             external_id=root_post.id,
@@ -230,6 +244,19 @@ def records_from_posts(posts: Iterable[Post], zone: ZoneInfo, *, source_id: str 
         for post, _ in cluster:
             if post is not root_post:
                 yield Skipped(item=_item(post), reason=f"the same announcement as {root_post.id}; collapsed into it")
+
+
+# A reminder's subject names the day relatively after the title: "X is this coming Friday!", "X tomorrow
+# (Tuesday)", "X is on the 5th": the day is the reading's, not part of the event's name.
+_RELATIVE_TAIL = re.compile(
+    rf"\s*[-–—,]?\s+(?:(?:is|are)\s+)?(?:(?:this\s+coming|this|next|coming|on)\s+(?:{_WD_RE}\.?|the\s+\d{{1,2}}(?:st|nd|rd|th))"
+    rf"|(?:(?:is|are)\s+)?(?:on\s+)?(?:tonight|today|tomorrow|{_WD_RE}\.?(?=\s*\())"
+    rf"|(?:is|are)\s+(?:on\s+)?{_WD_RE}\.?)"
+    rf"(?:\s+(?:morning|afternoon|evening|night))?(?:\s*\([^)]{{0,20}}\))?\s*[!.]*\s*$", re.I)
+
+
+def _day(reading: Reading) -> date:
+    return reading.start.date() if isinstance(reading.start, datetime) else reading.start
 
 
 def _item(post: Post) -> str:
