@@ -103,7 +103,8 @@ _PLACE_LINE_RE = re.compile(
 
 
 # A line that holds only the day and time ends with them: "Thursday, July 9, 2026 · 9:30am", "… 6-8 PM CT", "(all day)"
-_DATE_LINE_END = re.compile(r"(?:\d|(?i:[ap]\.?m\.?|\b(?:time|day|noon|midnight))|\b[A-Z]{2,4}|\))\s*$")
+_DATE_LINE_END = re.compile(r"(?:\d|(?i:[ap]\.?m\.?|\b(?:time|day|noon|midnight|eastern|central|mountain|pacific|alaska"
+                            r"|hawaii|arizona))|\b[A-Z]{2,4}|\))\s*$")
 _PLACE_LABEL_WORD = re.compile(r"^(?:location|where|venue|place|address)\b", re.I)
 
 
