@@ -1112,3 +1112,25 @@ def test_a_course_sharing_one_word_with_a_conference_that_day_is_another_event()
     ]
     events = [e for e in records_from_posts(posts, ZoneInfo("America/New_York")) if isinstance(e, RawEvent)]
     assert sorted(e.external_id for e in events) == ["<conf@l>", "<cs@l>"]
+
+
+def test_a_reminder_whose_subject_adds_an_aside_collapses_into_the_announcement():
+    posts = [
+        _post("a1", "AZ Chapter Meeting", "Please join us for AZ Chapter Meeting on Sat, Mar 7 from 9:30-12:30 at "
+              "Muse Coworking - 1938 Jefferson Ave, Tucson, AZ.", "2026-02-20T10:00:00-07:00"),
+        _post("a2", "AZ Chapter Meeting ($10 at the door)", "Just a reminder that AZ Chapter Meeting is this "
+              "Saturday at 9:30am at Muse Coworking - 1938 Jefferson Ave, Tucson, AZ.", "2026-03-02T10:00:00-07:00"),
+    ]
+    events = [e for e in records_from_posts(posts, ZoneInfo("America/Phoenix")) if isinstance(e, RawEvent)]
+    assert [e.external_id for e in events] == ["a1"]
+
+
+def test_one_title_at_one_instant_at_two_named_places_is_two_events_even_in_one_zone():
+    posts = [
+        _post("s", "AMTA Networking Night", "AMTA Networking Night: Monday, April 13 @ 8:30 PM Central Time, "
+              "Evergreen Chiropractic, Spokane", "2026-02-15T10:00:00-06:00"),
+        _post("l", "AMTA Networking Night", "AMTA Networking Night: Monday, April 13 @ 8:30 PM Central Time, "
+              "Los Angeles School of Massage, Los Angeles", "2026-02-16T10:00:00-06:00"),
+    ]
+    events = [e for e in records_from_posts(posts, Z) if isinstance(e, RawEvent)]
+    assert sorted(e.external_id for e in events) == ["l", "s"]

@@ -72,11 +72,14 @@ def _street_numbers(place: str | None) -> set[str]:
     return set(_STREET_NUMBER_RE.findall(place or ""))
 
 
+_ASIDE = re.compile(r"\([^()]{0,40}\)")  # "($10 at the door)", "(3 CEs)": an aside, not the event's name
+
+
 def _similar_subjects(a: str, b: str) -> bool:
     """Subjects of one event: the same words, or at least half of the shorter one's significant words
     shared ("Craniosacral Therapy Certification Course" and "MA Massage Therapy Conference" share only
     "therapy": two events that day)."""
-    if subject_key(a) == subject_key(b):
+    if subject_key(a) == subject_key(b) or subject_key(_ASIDE.sub(" ", a)) == subject_key(_ASIDE.sub(" ", b)):
         return True
     mine, theirs = _significant(a), _significant(b)
     return bool(mine and theirs) and len(mine & theirs) * 2 >= min(len(mine), len(theirs))
@@ -113,10 +116,12 @@ def _same_event(post: Post, reading: Reading, cluster: list[tuple[Post, Reading]
         if all(apart(p, r) for p, r in timed):
             return False
     if isinstance(reading.start, datetime) and timed and reading.location and all(
-            r.location and _other_place(r.location, reading.location) and r.start == reading.start and r.timezone
-            and reading.timezone and r.timezone != reading.timezone for _, r in timed):
-        # one instant in two zones ("6:30 PM PT" in Spokane, "6:30 PM MST" in Tucson) at two places: one
-        # title in two cities that evening, not one event restated
+            r.location and _other_place(r.location, reading.location) and r.start == reading.start
+            and (r.timezone and reading.timezone and r.timezone != reading.timezone
+                 or not re.search(r"\d", r.location + reading.location)) for _, r in timed):
+        # one instant at two places named in full ("Evergreen Chiropractic, Spokane", "Los Angeles School
+        # of Massage"), or in two zones ("6:30 PM PT" in Spokane, "6:30 PM MST" in Tucson): one title in
+        # two cities that evening, not one event restated
         return False
     numbers = _street_numbers(reading.location)
     known = [_street_numbers(r.location) for _, r in cluster if _street_numbers(r.location)]
