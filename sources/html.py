@@ -53,7 +53,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from aggregator.errors import ParseError
 from aggregator.model import RawEvent, Window
-from aggregator.timezones import resolve_zone
+from aggregator.timezones import resolve_zone, same_family
 from sources.base import AUTHORITY_PAGE, Fetched, Fetcher, Skipped, SourceAdapter, SourceOptions
 from sources.parse.dates import parse_when
 from sources.parse.places import venue_zone
@@ -345,16 +345,21 @@ def read_listing(page: Fetched, options: HtmlOptions) -> list[RawEvent | Skipped
 
 def _at_venue(start, end, zone, location):
     """A time in a zone word's zone or the source's default is the venue's member of that zone family
-    ("MST" or a Denver default for a Phoenix venue is Arizona time); an explicit offset is kept."""
+    ("MST" or a Denver default for a Phoenix venue is Arizona time), else the source's own member ("MST"
+    on an Arizona page); an explicit offset is kept."""
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
-    if not isinstance(start, datetime) or not location:
+    if not isinstance(start, datetime):
         return start, end
     family = start.tzinfo or zone
     if not isinstance(family, ZoneInfo):
         return start, end
-    member = venue_zone(family, location, start.date())
+    if isinstance(zone, ZoneInfo) and family is not zone and same_family(family, zone, start.year):
+        member = zone  # a word for the source's own region: "MST" on an Arizona page is Phoenix time
+    else:
+        member = family
+    member = venue_zone(member, location, start.date()) if location else member
     if member is family or member.key == family.key:
         return start, end
     moved = [v.replace(tzinfo=member) if isinstance(v, datetime) and (v.tzinfo is None or v.tzinfo == family)

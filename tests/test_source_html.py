@@ -262,3 +262,15 @@ def test_a_zone_word_names_a_family_and_the_venues_state_picks_its_member():
     assert found["Tucson Social"].astimezone(utc) == datetime(2027, 7, 3, 1, 30, tzinfo=utc)
     assert found["Chicago Social"].astimezone(utc) == datetime(2027, 7, 3, 0, 30, tzinfo=utc)
     assert found["Offset Social"].astimezone(utc) == datetime(2027, 7, 4, 0, 30, tzinfo=utc)
+
+
+def test_a_zone_word_for_the_pages_own_region_means_the_pages_zone():
+    from sources.base import Fetched
+    from sources.html import read_listing
+
+    body = ('<html><body><div class="event"><h3>Study Group (online)</h3><p class="when">July 24, 2027 3:00 PM MST'
+            '</p><p class="where">Online</p></div></body></html>')
+    page = Fetched(url="https://example.org/az", status=200, content=body.encode(), text=body, content_type="text/html")
+    options = HtmlOptions(id="az", type="html", url=page.url, timezone="America/Phoenix", selectors=CHAPTER)
+    [event] = [e for e in read_listing(page, options) if isinstance(e, RawEvent)]
+    assert event.start.astimezone(timezone.utc) == datetime(2027, 7, 24, 22, 0, tzinfo=timezone.utc)  # not Denver's MDT
