@@ -1134,3 +1134,21 @@ def test_one_title_at_one_instant_at_two_named_places_is_two_events_even_in_one_
     ]
     events = [e for e in records_from_posts(posts, Z) if isinstance(e, RawEvent)]
     assert sorted(e.external_id for e in events) == ["l", "s"]
+
+
+def test_a_cancellation_naming_the_day_in_its_subject_joins_the_announcement_of_that_day():
+    posts = [
+        _post("a", "NY Chapter Meeting - Wed, May 6!!!", "NY Chapter Meeting\nWednesday, May 6 · 12-3pm\n"
+              "Brooklyn School of Massage (2942 Highland Road, Brooklyn, NY)", "2026-02-20T10:00:00-05:00"),
+        _post("c", "Cancelled: NY Chapter Meeting on May 6", "Sorry, NY Chapter Meeting on May 6 is cancelled.",
+              "2026-03-01T10:00:00-05:00"),
+    ]
+    events = [e for e in records_from_posts(posts, ZoneInfo("America/New_York")) if isinstance(e, RawEvent)]
+    assert [(e.external_id, e.status) for e in events] == [("a", Status.CANCELLED)]
+
+
+def test_an_address_line_is_one_line_never_the_year_above_it():
+    got = read_post("Pediatric Massage Certification Course", "Pediatric Massage Certification Course\nMay 1-3, 2026\n"
+                    "367 Jefferson Dr, Ste 220, New York, New York\n\nLight refreshments will be served.",
+                    datetime(2026, 2, 1, 9, 0, tzinfo=Z), Z)
+    assert got.location == "367 Jefferson Dr, Ste 220, New York, New York"

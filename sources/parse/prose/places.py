@@ -11,7 +11,8 @@ _PLACE_LABEL_RE = re.compile(r"(?:^|;)\s*(?:location|where|venue|place|address|o
 _STREET_WORDS = (r"(?:st|street|ave|avenue|rd|road|blvd|boulevard|dr|drive|ln|lane|way|pl|place|ct|court|pkwy|parkway"
                  r"|hwy|highway|sq|square|ter|terrace|cir|circle|broadway)")
 _ADDRESS_LINE_RE = re.compile(
-    rf"^\s*(?P<addr>(?:[A-Z][\w'’&. -]{{1,60}},\s*)?\d{{1,6}}\s+(?:[NSEW]\.?\s+)?[A-Z0-9][\w.'-]*(?:\s+[\w.'-]+){{0,4}}\s+{_STREET_WORDS}\b\.?[^\n]*?)\s*$",
+    rf"^[ \t]*(?P<addr>(?:[A-Z][\w'’&. -]{{1,60}},[ \t]*)?\d{{1,6}}[ \t]+(?:[NSEW]\.?[ \t]+)?[A-Z0-9][\w.'-]*"
+    rf"(?:[ \t]+[\w.'-]+){{0,4}}[ \t]+{_STREET_WORDS}\b\.?[^\n]*?)[ \t]*$",  # one line: never "2026\n367 Jefferson"
     re.I | re.M,
 )
 _VENUE_WORD = r"[A-Z][\w'’&.-]*"

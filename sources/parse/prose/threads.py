@@ -13,7 +13,7 @@ from aggregator.model import RawEvent, Status
 from sources.base import Skipped
 from sources.parse.prose.post import _NOT_EVENT_SUBJECTS, Post, Reading, read_post
 from sources.parse.prose.text import clean_subject, strip_quotes, subject_key
-from sources.parse.prose.when import _WD_RE
+from sources.parse.prose.when import _MONTH_RE, _WD_RE
 
 def _significant(subject: str) -> set[str]:
     stop = {"the", "and", "for", "with", "our", "your", "this", "next", "event", "meeting", "reminder",
@@ -75,11 +75,22 @@ def _street_numbers(place: str | None) -> set[str]:
 _ASIDE = re.compile(r"\([^()]{0,40}\)")  # "($10 at the door)", "(3 CEs)": an aside, not the event's name
 
 
+# The day a subject names ("- Wed, May 6!!!", "on May 6", "- 3/7") is not part of the event's name
+_DAY_WORDS = re.compile(rf"\b(?:{_WD_RE}|{_MONTH_RE}|on|the|\d{{1,4}}(?:st|nd|rd|th)?)\b", re.I)
+_CANCEL_WORD = re.compile(r"\b(?:cancel+ed|postponed)\b", re.I)
+
+
+def _name_key(subject: str) -> str:
+    """A subject's words without its asides, the day it names or a cancellation marker: "Cancelled: NY
+    Chapter Meeting on May 6" and "NY Chapter Meeting - Wed, May 6!!!" name one event."""
+    return " ".join(_DAY_WORDS.sub(" ", _CANCEL_WORD.sub(" ", subject_key(_ASIDE.sub(" ", subject)))).split())
+
+
 def _similar_subjects(a: str, b: str) -> bool:
     """Subjects of one event: the same words, or at least half of the shorter one's significant words
     shared ("Craniosacral Therapy Certification Course" and "MA Massage Therapy Conference" share only
     "therapy": two events that day)."""
-    if subject_key(a) == subject_key(b) or subject_key(_ASIDE.sub(" ", a)) == subject_key(_ASIDE.sub(" ", b)):
+    if subject_key(a) == subject_key(b) or _name_key(a) == _name_key(b) != "":
         return True
     mine, theirs = _significant(a), _significant(b)
     return bool(mine and theirs) and len(mine & theirs) * 2 >= min(len(mine), len(theirs))
