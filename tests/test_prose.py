@@ -1152,3 +1152,17 @@ def test_an_address_line_is_one_line_never_the_year_above_it():
                     "367 Jefferson Dr, Ste 220, New York, New York\n\nLight refreshments will be served.",
                     datetime(2026, 2, 1, 9, 0, tzinfo=Z), Z)
     assert got.location == "367 Jefferson Dr, Ste 220, New York, New York"
+
+
+def test_a_name_and_address_right_after_the_time_is_the_whole_place():
+    got = read_post("CO Chapter Meeting", "CO Chapter Meeting: Thu, Mar 5 @ 11:00 am to 12:00 pm, Denver Library, "
+                    "Meeting Room B, 846 Lake Ave, Denver, Colorado\nParking is free behind the building.",
+                    datetime(2026, 2, 20, 9, 0, tzinfo=Z), Z)
+    assert got.location == "Denver Library, Meeting Room B, 846 Lake Ave, Denver, Colorado"
+
+
+def test_a_place_line_with_a_saints_abbreviation_is_no_sentence():
+    got = read_post("Intro to Myofascial Release", "Intro to Myofascial Release\nFriday, April 24, 2026 · 5–6:30pm\n"
+                    "St. Luke's Parish Hall - 4470 Pine Ave, Unit 200, Los Angeles\n\nTables and linens provided.",
+                    datetime(2026, 2, 20, 9, 0, tzinfo=Z), Z)
+    assert got.location == "St. Luke's Parish Hall - 4470 Pine Ave, Unit 200, Los Angeles"

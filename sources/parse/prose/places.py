@@ -118,7 +118,9 @@ def _place_line(text: str) -> str | None:
         if not _DATE_LINE_END.search(line):  # a wrapped sentence goes on: "... at the Richmond\nMarriott, 500 E"
             return None
         after = lines[i + 1].strip()
-        if after and len(after) <= 150 and ":" not in after and not re.search(r"[.!?]\s|[!?]$", after) \
+        sentence_end = any(m.group(1).lower() not in _ABBREVIATIONS and len(m.group(1)) > 1
+                           for m in re.finditer(r"(\w+)[.!?]\s", after))  # "St. Luke's" is no sentence
+        if after and len(after) <= 150 and ":" not in after and not sentence_end and not after.endswith(("!", "?")) \
                 and _PLACE_LINE_RE.match(after) and not _DATED_LINE_RE.match(after) \
                 and (len(after.split()) >= 2 or re.search(r"[,(]", after)) and not _PLACE_LABEL_WORD.match(after):
             return _clean_place(after)

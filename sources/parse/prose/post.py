@@ -246,8 +246,13 @@ def read_post(subject: str, body: str, sent: datetime, zone: ZoneInfo) -> Readin
         end = datetime.combine(day_hit.day, time_hit.stop, tzinfo=event_zone)
         if end <= start:
             end += timedelta(days=1)
-    location = find_place(own, fallbacks=False, title=title) \
-        or place_after_time(text[time_hit.end:time_hit.end + 120]) or find_place(own, title=title) or find_place(subject)
+    after_time = place_after_time(text[time_hit.end:time_hit.end + 120])
+    # "@ 11:00 am, Denver Library, Meeting Room B, 846 Lake Ave": a name and address right after the time is
+    # the whole place (a search elsewhere would take the name nearest the address, "Meeting Room B")
+    named = after_time and re.search(r"\d", after_time) and re.match(r"[A-Z0-9][\w'’&.-]*(?: [A-Z0-9][\w'’&.-]*)*(?:,|$)", after_time)
+    location = (after_time if named else None) \
+        or find_place(own, fallbacks=False, title=title) or after_time or find_place(own, title=title) \
+        or find_place(subject)
     member = venue_zone(event_zone, location, day_hit.day)  # "MST" for a Phoenix venue: Arizona's time
     if member is not event_zone and member.key != event_zone.key:
         event_zone, start = member, start.replace(tzinfo=member)
