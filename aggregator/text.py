@@ -14,6 +14,7 @@ _BLOCK_NAMES = frozenset(_BLOCKS)
 _HIDDEN = frozenset(("script", "style", "head", "title"))
 _SPACES = re.compile(r"[ \t\u00a0]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
+_NEWLINE = re.compile(r"[ \t]*\r?\n[ \t\r\n]*")
 
 
 def looks_like_html(text: str | None) -> bool:
@@ -26,17 +27,25 @@ def html_to_text(html: str | None) -> str:
     holds no tag is returned as it is."""
     if not html or not looks_like_html(html):
         return html or ""
-    from bs4 import BeautifulSoup, Tag  # here: most text handed to us is plain
+    from bs4 import BeautifulSoup, NavigableString, Tag  # here: most text handed to us is plain
 
     soup = BeautifulSoup(html[:MAX_HTML], "html.parser")
     # One walk over the elements rather than a find_all per kind (each walks the whole tree): the
     # hidden ones go first, then each line break and block gets its "\n" (independent edits).
-    tags = [el for el in soup.descendants if isinstance(el, Tag)]
+    nodes = list(soup.descendants)
+    tags = [el for el in nodes if isinstance(el, Tag)]
     hidden = [el for el in tags if el.name in _HIDDEN]
     if hidden:
         for bad in hidden:
             bad.decompose()
-        tags = [el for el in soup.descendants if isinstance(el, Tag)]
+        nodes = list(soup.descendants)
+        tags = [el for el in nodes if isinstance(el, Tag)]
+    # A line break in the source is a space on the page ("Date: Sat, May 23<br/>\nTime: 9 am" is two
+    # lines, not two paragraphs); only <pre> keeps its lines.
+    for node in nodes:
+        if type(node) is NavigableString and "\n" in node and not any(
+                parent.name in ("pre", "textarea") for parent in node.parents):
+            node.replace_with(_NEWLINE.sub(" ", node))
     for el in tags:
         if el.name == "br":
             el.replace_with("\n")

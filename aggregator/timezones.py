@@ -102,6 +102,18 @@ def localize(value: datetime | date, zone: tzinfo) -> datetime | date:
     return value
 
 
+def standard_offset(zone: tzinfo, year: int) -> timedelta | None:
+    """The zone's standard-time offset that year (the smaller of its January and July offsets)."""
+    offsets = [datetime(year, month, 15, 12, tzinfo=zone).utcoffset() for month in (1, 7)]
+    return None if None in offsets else min(offsets)
+
+
+def same_family(a: tzinfo, b: tzinfo, year: int) -> bool:
+    """Whether two zones keep one standard time ("Mountain": Denver and Phoenix; "Eastern": New York
+    and Indianapolis), so one zone word ("MST", "ET") names either; daylight saving may differ."""
+    return standard_offset(a, year) == standard_offset(b, year)
+
+
 def first_zone(*names: str | None) -> ZoneInfo | None:
     """The first of `names` that resolves to a zone (e.g. the source's zone, then the calendar's)."""
     for name in names:

@@ -53,9 +53,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from aggregator.errors import ParseError
 from aggregator.model import RawEvent, Window
-from aggregator.timezones import resolve_zone
+from aggregator.timezones import resolve_zone, same_family
 from sources.base import AUTHORITY_PAGE, Fetched, Fetcher, Skipped, SourceAdapter, SourceOptions
 from sources.parse.dates import parse_when
+from sources.parse.places import venue_zone
 from sources.parse.listing import Inference, date_head, infer_listing
 from sources.parse.pages import absolute, check_page, page_date, settle_ids, text_hash
 
@@ -320,6 +321,8 @@ def read_listing(page: Fetched, options: HtmlOptions) -> list[RawEvent | Skipped
                                                                    else "")))
             continue
         start, end = when.start, when.end
+        location = _pick(block, sel.location, event_css=sel.event)
+        start, end = _at_venue(start, end, zone, location)
         if zone is not None:
             start = _localize(start, zone)
             end = _localize(end, zone) if end is not None else None
@@ -330,7 +333,6 @@ def read_listing(page: Fetched, options: HtmlOptions) -> list[RawEvent | Skipped
         url = absolute(link, page.url) if link else None
         if url and not url.startswith(("http://", "https://")):
             url = None
-        location = _pick(block, sel.location, event_css=sel.event)
         description = _pick(block, sel.description, html_out=True, event_css=sel.event)
         key = url or text_hash(title, start.isoformat())
         if url and url.split("#", 1)[0] == page.url.split("#", 1)[0] and not url.partition("#")[2]:
@@ -339,6 +341,30 @@ def read_listing(page: Fetched, options: HtmlOptions) -> list[RawEvent | Skipped
                          description=description, extra={"date_text": start_text or ""})
         out.append(event)
     return settle_ids(out)
+
+
+def _at_venue(start, end, zone, location):
+    """A time in a zone word's zone or the source's default is the venue's member of that zone family
+    ("MST" or a Denver default for a Phoenix venue is Arizona time), else the source's own member ("MST"
+    on an Arizona page); an explicit offset is kept."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    if not isinstance(start, datetime):
+        return start, end
+    family = start.tzinfo or zone
+    if not isinstance(family, ZoneInfo):
+        return start, end
+    if isinstance(zone, ZoneInfo) and family is not zone and same_family(family, zone, start.year):
+        member = zone  # a word for the source's own region: "MST" on an Arizona page is Phoenix time
+    else:
+        member = family
+    member = venue_zone(member, location, start.date()) if location else member
+    if member is family or member.key == family.key:
+        return start, end
+    moved = [v.replace(tzinfo=member) if isinstance(v, datetime) and (v.tzinfo is None or v.tzinfo == family)
+             else v for v in (start, end)]
+    return moved[0], moved[1]
 
 
 def _localize(value, zone):

@@ -429,6 +429,21 @@ def test_the_most_complete_venue_wins_among_agreeing_ones():
     assert merge([a, b], {}, source_types=TYPES)[0].location == "Holiday Inn Express, 2923 Park Dr., Minneapolis, MN"
 
 
+def test_an_online_event_stays_online_when_prose_misreads_a_venue():
+    # the calendar says Zoom; a list post's reader took "in Practice CE" from the title as a place
+    start = datetime(2026, 4, 9, 19, 0, tzinfo=CHICAGO)
+    a = rec("amta-il", "1", "Aromatherapy in Practice CE Workshop", start, location="Online (Zoom)")
+    b = rec("list-mail", "<2@x>", "Aromatherapy in Practice CE Workshop", start, location="Practice CE")
+    assert merge([a, b], {}, source_types=TYPES)[0].location == "Online (Zoom)"
+
+
+def test_a_venue_the_calendar_names_still_wins_over_an_online_hint():
+    start = datetime(2026, 4, 9, 19, 0, tzinfo=CHICAGO)
+    a = rec("amta-il", "1", "Spring Social", start, location="Oak Street Clinic, 12 Oak St")
+    b = rec("list-mail", "<2@x>", "Spring Social", start, location="Zoom")
+    assert merge([a, b], {}, source_types=TYPES)[0].location == "Oak Street Clinic, 12 Oak St"
+
+
 def test_an_override_naming_nothing_is_reported_for_the_curator(caplog):
     overrides = {"same": [["amta-il:mtg-2026-03@amta-il.org", "amta-il:typo"]], "never": [], "hide": []}
     result = merge_detailed(chapter_meeting_copies(), {}, overrides, source_types=TYPES)

@@ -1055,3 +1055,232 @@ def test_the_labelled_mail_set_has_every_class_on_both_sides():
     assert {"relative", "zone", "allday", "multiday", "venue", "forward", "cancel"} <= classes
     non_event_classes = {c for p in posts for c in p.get("classes", []) if not p["expect"]["event"]}
     assert {"reply", "attribution", "quote", "chatter", "digest", "forward", "past"} <= non_event_classes
+
+
+# -- the place of an announcement laid out as lines (title, day and time, place)
+
+@pytest.mark.parametrize("place_line, place", [
+    ("Harmony Massage School, Cambridge", "Harmony Massage School, Cambridge"),
+    ("Harmony Massage School (2558 Lake Dr, Cambridge, MA)", "Harmony Massage School (2558 Lake Dr, Cambridge, MA)"),
+    ("Harmony Massage School - 2558 Lake Dr, Cambridge", "Harmony Massage School - 2558 Lake Dr, Cambridge"),
+])
+@pytest.mark.parametrize("zone", ["", " Eastern"])
+def test_a_place_on_its_own_line_under_the_date_line_is_the_events(place_line, place, zone):
+    body = f"MA Chapter Meeting\nThursday, July 9, 2026 · 9:30am{zone}\n{place_line}\n\nEarn CE hours. Please RSVP."
+    got = read_post("Save the date: MA Chapter Meeting!", body, datetime(2026, 6, 1, 9, 0, tzinfo=Z), Z)
+    assert (got.start.replace(tzinfo=None), got.location) == (datetime(2026, 7, 9, 9, 30), place)
+
+
+def test_a_place_in_the_titles_words_loses_to_the_place_the_post_names():
+    body = ("Please join us for Volunteer Day: Chair Massage at the Savannah Marathon on Monday, July 20 at 9am "
+            "at Lakeview Healing Arts. Bring water.")
+    got = read_post("Volunteer Day: Chair Massage at the Savannah Marathon", body, datetime(2026, 6, 1, 9, 0, tzinfo=Z), Z)
+    assert got.location == "Lakeview Healing Arts"
+
+
+def test_a_title_word_after_in_is_no_city_and_a_meeting_link_says_online():
+    body = ("Aromatherapy in Practice CE Workshop: Thursday, March 5 @ 4:00 PM–5:00 PM ET, "
+            "Zoom: https://us05web.zoom.us/j/4261695176\n\nTables and linens provided.")
+    got = read_post("New event: AROMATHERAPY IN PRACTICE CE WORKSHOP", body, datetime(2026, 2, 20, 9, 0, tzinfo=Z), Z)
+    assert got.location == "Online"
+
+
+def test_a_price_at_the_door_is_not_a_place():
+    got = read_post("Spring Networking Social ($10 at the door)", "Spring Networking Social is Friday, May 8 at 6pm.",
+                    datetime(2026, 5, 1, 9, 0, tzinfo=Z), Z)
+    assert got.is_event and got.location is None
+
+
+def test_a_street_address_after_at_with_no_name_is_the_place():
+    got = read_post("Reminder: Myofascial Release Study Group",
+                    "Just a reminder that Myofascial Release Study Group is on the 6th at 3pm at 2558 Lake Dr, #420, "
+                    "Cambridge. See you there!", datetime(2026, 3, 2, 9, 0, tzinfo=Z), Z)
+    assert (got.start, got.location) == (datetime(2026, 3, 6, 15, 0, tzinfo=Z), "2558 Lake Dr, #420, Cambridge")
+
+
+@pytest.mark.parametrize("body, start, place", [
+    ("WA Chapter Annual Retreat: May 19–21, 2026, St. Luke's Parish Hall, Seattle\n\nBring a water bottle.",
+     date(2026, 5, 19), "St. Luke's Parish Hall, Seattle"),
+    ("Awareness Day: Friday, March 27, 2026 (all day), Lakeview Healing Arts, Hilo\n\nBring a friend.",
+     date(2026, 3, 27), "Lakeview Healing Arts, Hilo"),
+])
+def test_the_place_written_right_after_an_all_day_or_multi_day_date_is_read(body, start, place):
+    got = read_post("Save the date", body, datetime(2026, 2, 1, 9, 0, tzinfo=Z), Z)
+    assert (got.start, got.location) == (start, place)
+
+
+@pytest.mark.parametrize("where, utc_hour", [("4030 Pine Ave, Phoenix", 1), ("1200 Elm St, Denver, CO", 0)])
+def test_a_zone_word_for_an_arizona_venue_is_arizona_time(where, utc_hour):
+    ny = ZoneInfo("America/New_York")  # a national list, written in its readers' many zones
+    got = read_post("Info Session — June 1", f"Info Session: Monday, June 1 @ 6:30 PM MST, {where}\n\nBring a friend.",
+                    datetime(2026, 5, 1, 9, 0, tzinfo=ny), ny)
+    assert got.start.astimezone(ZoneInfo("UTC")) == datetime(2026, 6, 2, utc_hour, 30, tzinfo=ZoneInfo("UTC"))
+    assert not got.location.startswith(("PM", "MST"))
+
+
+def test_a_feeds_cancelling_reply_cancels_the_event_it_answers_not_an_earlier_one_at_the_same_hall():
+    # a feed carries no In-Reply-To: the reply is joined by its subject, under its "- CANCELLED" marker
+    posts = [
+        _post("m9", "[az] AZ Chapter Meeting @ St. Luke's Parish Hall!!!",
+              "Please join us for AZ Chapter Meeting on Wed, Jul 22 from 14:00-15:30 at St. Luke's Parish Hall, "
+              "2099 Washington Dr, Tucson.", "2026-02-13T02:25:00-07:00"),
+        _post("m2", "[az] New Graduate Mixer @ St. Luke's Parish Hall (Free For Students)!!!",
+              "When: Sun, Mar 15, 09:00 to 10:30\nWhere: St. Luke's Parish Hall - 4008 Highland Ave., Tucson",
+              "2026-02-19T01:52:00-07:00"),
+        _post("m3", "Re: [az] New Graduate Mixer @ St. Luke's Parish Hall (Free For Students)!!! - CANCELLED",
+              "Sorry everyone, New Graduate Mixer is cancelled this time. Refunds will be issued.",
+              "2026-03-01T23:00:00-07:00"),
+    ]
+    events = {e.title: e.status for e in records_from_posts(posts, ZoneInfo("America/Phoenix"))
+              if isinstance(e, RawEvent)}
+    assert events == {"AZ Chapter Meeting @ St. Luke's Parish Hall!!!": Status.CONFIRMED,
+                      "New Graduate Mixer @ St. Luke's Parish Hall (Free For Students)!!!": Status.CANCELLED}
+
+
+def test_a_cancellation_replying_to_one_course_does_not_cancel_another_course_that_day():
+    posts = [
+        _post("<sports@l>", "Sports Massage Certification Course",
+              "Please join us for Sports Massage Certification Course on Friday, July 17 at 3 pm online.",
+              "2026-02-13T04:33:00-05:00"),
+        _post("<cupping@l>", "Cupping Therapy Certification Course",
+              "Cupping Therapy Certification Course: Friday, July 17 at 6 pm at 12 Oak St, Boston.",
+              "2026-02-14T04:33:00-05:00"),
+        _post("<cancel@l>", "CANCELLED: Cupping Therapy Certification Course",
+              "Unfortunately we have to cancel Cupping Therapy Certification Course on Friday, July 17.",
+              "2026-03-01T19:00:00-05:00", in_reply_to="<cupping@l>"),
+    ]
+    events = {e.external_id: e.status for e in records_from_posts(posts, ZoneInfo("America/New_York"))
+              if isinstance(e, RawEvent)}
+    assert events == {"<sports@l>": Status.CONFIRMED, "<cupping@l>": Status.CANCELLED}
+
+
+def test_a_feed_items_br_and_source_newline_make_one_line_so_date_and_time_lines_stay_together():
+    denver = ZoneInfo("America/Denver")
+    html = ("Self-Care for Therapists<br/>\n<br/>\nDate: Sat, May 23<br/>\nTime: 9.00 a.m. MDT<br/>\n"
+            "Location: Northside Yoga Studio (3784 Elm Ave., Colorado Springs, Colorado)<br/>\n")
+    assert html_to_text(html).split("\n")[2:4] == ["Date: Sat, May 23", "Time: 9.00 a.m. MDT"]
+    got = read_post("Self-Care for Therapists", html_to_text(html), datetime(2026, 2, 15, 9, 0, tzinfo=denver), denver)
+    assert got.start == datetime(2026, 5, 23, 9, 0, tzinfo=denver)
+
+
+def test_one_title_at_one_instant_in_two_zones_at_two_places_is_two_events():
+    ny = ZoneInfo("America/New_York")  # a national list: one session in Spokane, one in Tucson, one evening
+    posts = [
+        _post("<a@list>", "Foundation Info Session – May 21",
+              "Foundation Info Session: Thursday, May 21 @ 6.30 p.m. PT, Oak Street Clinic, Spokane",
+              "2026-02-15T10:00:00-05:00"),
+        _post("<b@list>", "Foundation Info Session",
+              "Foundation Info Session: Thursday, May 21 @ 6.30 p.m. MST, Evergreen Chiropractic, Tucson",
+              "2026-02-16T10:00:00-05:00"),
+    ]
+    events = [e for e in records_from_posts(posts, ny) if isinstance(e, RawEvent)]
+    assert sorted(e.location for e in events) == ["Evergreen Chiropractic, Tucson", "Oak Street Clinic, Spokane"]
+
+
+@pytest.mark.parametrize("body, hour", [
+    ("Geriatric Massage Demo and Practice Night on Sunday, July 5 at 11:30 at Atlanta Public Library.", 11),
+    ("Join us Thursday night, July 9 at 7:30 at Atlanta Public Library.", 19),
+])
+def test_night_in_an_events_name_says_nothing_of_the_hour(body, hour):
+    got = read_post("Practice", body, datetime(2026, 6, 1, 9, 0, tzinfo=Z), Z)
+    assert got.start.hour == hour
+
+
+def test_a_name_a_dash_and_its_address_after_at_is_one_place():
+    got = read_post("AMTA Networking Night", "Please join us for AMTA Networking Night on Saturday, April 4, 2026 at "
+                    "6:30pm at Muse Coworking - 1031 Cedar Dr., Ste. 300, Phoenix. Parking is free.",
+                    datetime(2026, 2, 15, 9, 0, tzinfo=Z), Z)
+    assert got.location == "Muse Coworking - 1031 Cedar Dr., Ste. 300, Phoenix"
+
+
+@pytest.mark.parametrize("subject, title", [
+    ("Aromatherapy Practice Night (NCBTMB approved) is this coming Friday!", "Aromatherapy Practice Night (NCBTMB approved)"),
+    ("Networking Night (3 CEs) is tomorrow (Tuesday)!", "Networking Night (3 CEs)"),
+    ("Reminder: Peer Support Circle this Thursday", "Peer Support Circle"),
+    ("Self-Care Sunday", "Self-Care Sunday"),
+])
+def test_a_reminders_relative_day_is_not_part_of_the_events_title(subject, title):
+    post = _post("<r@list>", subject, "Just a reminder: we meet on Friday, March 6 at 1:30 pm at 12 Oak St, Chicago.",
+                 "2026-03-02T09:00:00-06:00")
+    assert [e.title for e in records_from_posts([post], Z) if isinstance(e, RawEvent)] == [title]
+
+
+def test_a_cancellation_naming_no_date_cancels_the_next_of_two_alike_events():
+    posts = [
+        _post("m1", "Save the date: Student and Alumni Meetup", "We're getting together at 4:30pm on Fri, Jun 12 "
+              "at The Bodywork Institute, Tacoma.", "2026-02-17T01:35:00-08:00"),
+        _post("m12", "Save the date: Student and Alumni Meetup", "We're getting together at 1pm on Sat, May 23 at "
+              "Riverside Community Center, Spokane.", "2026-02-22T20:38:00-08:00"),
+        _post("m13", "Student and Alumni Meetup has been cancelled",
+              "Sorry everyone, Student and Alumni Meetup is cancelled this time.", "2026-03-01T17:00:00-08:00"),
+    ]
+    events = {e.external_id: e.status for e in records_from_posts(posts, ZoneInfo("America/Los_Angeles"))
+              if isinstance(e, RawEvent)}
+    assert events == {"m1": Status.CONFIRMED, "m12": Status.CANCELLED}
+
+
+def test_a_course_sharing_one_word_with_a_conference_that_day_is_another_event():
+    posts = [
+        _post("<conf@l>", "MA Massage Therapy Conference at Unity Fitness Club",
+              "Please join us for MA Massage Therapy Conference on July 23–25, 2026 at 3633 Lake Boulevard, Boston.",
+              "2026-02-15T10:00:00-05:00"),
+        _post("<cs@l>", "Craniosacral Therapy Certification Course - Online",
+              "Please join us for Craniosacral Therapy Certification Course on Thu. July 23rd from 5:00 pm–6:30 pm "
+              "ET online.", "2026-02-16T10:00:00-05:00"),
+    ]
+    events = [e for e in records_from_posts(posts, ZoneInfo("America/New_York")) if isinstance(e, RawEvent)]
+    assert sorted(e.external_id for e in events) == ["<conf@l>", "<cs@l>"]
+
+
+def test_a_reminder_whose_subject_adds_an_aside_collapses_into_the_announcement():
+    posts = [
+        _post("a1", "AZ Chapter Meeting", "Please join us for AZ Chapter Meeting on Sat, Mar 7 from 9:30-12:30 at "
+              "Muse Coworking - 1938 Jefferson Ave, Tucson, AZ.", "2026-02-20T10:00:00-07:00"),
+        _post("a2", "AZ Chapter Meeting ($10 at the door)", "Just a reminder that AZ Chapter Meeting is this "
+              "Saturday at 9:30am at Muse Coworking - 1938 Jefferson Ave, Tucson, AZ.", "2026-03-02T10:00:00-07:00"),
+    ]
+    events = [e for e in records_from_posts(posts, ZoneInfo("America/Phoenix")) if isinstance(e, RawEvent)]
+    assert [e.external_id for e in events] == ["a1"]
+
+
+def test_one_title_at_one_instant_at_two_named_places_is_two_events_even_in_one_zone():
+    posts = [
+        _post("s", "AMTA Networking Night", "AMTA Networking Night: Monday, April 13 @ 8:30 PM Central Time, "
+              "Evergreen Chiropractic, Spokane", "2026-02-15T10:00:00-06:00"),
+        _post("l", "AMTA Networking Night", "AMTA Networking Night: Monday, April 13 @ 8:30 PM Central Time, "
+              "Los Angeles School of Massage, Los Angeles", "2026-02-16T10:00:00-06:00"),
+    ]
+    events = [e for e in records_from_posts(posts, Z) if isinstance(e, RawEvent)]
+    assert sorted(e.external_id for e in events) == ["l", "s"]
+
+
+def test_a_cancellation_naming_the_day_in_its_subject_joins_the_announcement_of_that_day():
+    posts = [
+        _post("a", "NY Chapter Meeting - Wed, May 6!!!", "NY Chapter Meeting\nWednesday, May 6 · 12-3pm\n"
+              "Brooklyn School of Massage (2942 Highland Road, Brooklyn, NY)", "2026-02-20T10:00:00-05:00"),
+        _post("c", "Cancelled: NY Chapter Meeting on May 6", "Sorry, NY Chapter Meeting on May 6 is cancelled.",
+              "2026-03-01T10:00:00-05:00"),
+    ]
+    events = [e for e in records_from_posts(posts, ZoneInfo("America/New_York")) if isinstance(e, RawEvent)]
+    assert [(e.external_id, e.status) for e in events] == [("a", Status.CANCELLED)]
+
+
+def test_an_address_line_is_one_line_never_the_year_above_it():
+    got = read_post("Pediatric Massage Certification Course", "Pediatric Massage Certification Course\nMay 1-3, 2026\n"
+                    "367 Jefferson Dr, Ste 220, New York, New York\n\nLight refreshments will be served.",
+                    datetime(2026, 2, 1, 9, 0, tzinfo=Z), Z)
+    assert got.location == "367 Jefferson Dr, Ste 220, New York, New York"
+
+
+def test_a_name_and_address_right_after_the_time_is_the_whole_place():
+    got = read_post("CO Chapter Meeting", "CO Chapter Meeting: Thu, Mar 5 @ 11:00 am to 12:00 pm, Denver Library, "
+                    "Meeting Room B, 846 Lake Ave, Denver, Colorado\nParking is free behind the building.",
+                    datetime(2026, 2, 20, 9, 0, tzinfo=Z), Z)
+    assert got.location == "Denver Library, Meeting Room B, 846 Lake Ave, Denver, Colorado"
+
+
+def test_a_place_line_with_a_saints_abbreviation_is_no_sentence():
+    got = read_post("Intro to Myofascial Release", "Intro to Myofascial Release\nFriday, April 24, 2026 · 5–6:30pm\n"
+                    "St. Luke's Parish Hall - 4470 Pine Ave, Unit 200, Los Angeles\n\nTables and linens provided.",
+                    datetime(2026, 2, 20, 9, 0, tzinfo=Z), Z)
+    assert got.location == "St. Luke's Parish Hall - 4470 Pine Ave, Unit 200, Los Angeles"

@@ -236,3 +236,41 @@ def test_a_hand_written_day_selector_dates_the_events_under_each_heading(http):
         ("Massage Trade Morning", "Sat Mar 06 09:00"), ("Intro to Cupping (3 CE)", "Sat Mar 06 13:00"),
         ("Business Circle for Therapists", "Tue Mar 09 18:30")]
     assert found[1].end.strftime("%H:%M") == "16:00"  # "1:00 pm - 4:00 pm" under its day
+
+
+def test_a_zone_word_names_a_family_and_the_venues_state_picks_its_member():
+    from sources.base import Fetched
+    from sources.html import read_listing
+
+    def block(title, when, where):
+        return f'<div class="event"><h3>{title}</h3><p class="when">{when}</p><p class="where">{where}</p></div>'
+
+    body = "<html><body>" + "".join([
+        block("Phoenix Mixer", "July 1, 2027 6:30 PM MST", "4437 Park Road, Phoenix, AZ"),
+        block("Denver Mixer", "July 1, 2027 6:30 PM MST", "1 Main St, Denver, CO"),
+        block("Tucson Social", "July 2, 2027 6:30 PM", "Evergreen Chiropractic, Tucson"),  # the Denver default
+        block("Chicago Social", "July 2, 2027 6:30 PM MT", "12 Oak St, Chicago, IL"),  # another family: said so
+        block("Offset Social", "July 3, 2027 6:30 PM GMT-6", "4437 Park Road, Phoenix, AZ"),  # explicit: kept
+    ]) + "</body></html>"
+    page = Fetched(url="https://example.org/events", status=200, content=body.encode(), text=body,
+                   content_type="text/html")
+    options = HtmlOptions(id="national", type="html", url=page.url, timezone="America/Denver", selectors=CHAPTER)
+    found = {e.title: e.start for e in read_listing(page, options) if isinstance(e, RawEvent)}
+    utc = timezone.utc
+    assert found["Phoenix Mixer"].astimezone(utc) == datetime(2027, 7, 2, 1, 30, tzinfo=utc)  # Arizona: UTC-7
+    assert found["Denver Mixer"].astimezone(utc) == datetime(2027, 7, 2, 0, 30, tzinfo=utc)  # Denver's MDT
+    assert found["Tucson Social"].astimezone(utc) == datetime(2027, 7, 3, 1, 30, tzinfo=utc)
+    assert found["Chicago Social"].astimezone(utc) == datetime(2027, 7, 3, 0, 30, tzinfo=utc)
+    assert found["Offset Social"].astimezone(utc) == datetime(2027, 7, 4, 0, 30, tzinfo=utc)
+
+
+def test_a_zone_word_for_the_pages_own_region_means_the_pages_zone():
+    from sources.base import Fetched
+    from sources.html import read_listing
+
+    body = ('<html><body><div class="event"><h3>Study Group (online)</h3><p class="when">July 24, 2027 3:00 PM MST'
+            '</p><p class="where">Online</p></div></body></html>')
+    page = Fetched(url="https://example.org/az", status=200, content=body.encode(), text=body, content_type="text/html")
+    options = HtmlOptions(id="az", type="html", url=page.url, timezone="America/Phoenix", selectors=CHAPTER)
+    [event] = [e for e in read_listing(page, options) if isinstance(e, RawEvent)]
+    assert event.start.astimezone(timezone.utc) == datetime(2027, 7, 24, 22, 0, tzinfo=timezone.utc)  # not Denver's MDT

@@ -129,3 +129,11 @@ def test_the_calendars_own_zone_wins_when_it_keeps_the_same_clock():
 
 def test_a_clock_no_zone_keeps_has_no_equivalent():
     assert equivalent_zone(_vtimezone_tz(ODD), around=date(2026, 7, 1)) is None
+
+
+def test_zones_of_one_standard_time_are_one_family_whatever_their_daylight_saving():
+    from aggregator.timezones import same_family
+
+    assert same_family(ZoneInfo("America/Denver"), ZoneInfo("America/Phoenix"), 2026)
+    assert same_family(ZoneInfo("America/New_York"), ZoneInfo("America/Indiana/Indianapolis"), 2026)
+    assert not same_family(ZoneInfo("America/Denver"), ZoneInfo("America/Chicago"), 2026)

@@ -11,8 +11,13 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
+from zoneinfo import ZoneInfo
 
-__all__ = ["ZoneGuess", "STATE_ZONES", "zone_from_addresses"]
+from aggregator.timezones import same_family
+
+__all__ = ["ZoneGuess", "STATE_ZONES", "venue_zone", "zone_from_addresses"]
 
 # Each state's main zone: where most of its people live.
 STATE_ZONES = {
@@ -113,3 +118,26 @@ def zone_from_addresses(texts: list[str]) -> ZoneGuess | None:
     if split:
         note += "; check it, as " + "; ".join(split)
     return ZoneGuess(zone, ordered, note, confident=n_zone / total >= 0.75)
+
+
+@lru_cache(maxsize=4096)
+def _venue_state_zone(location: str) -> str | None:
+    states = _states_in(location)
+    return STATE_ZONES[states[0]] if states else None
+
+
+def venue_zone(zone: ZoneInfo, location: str | None, day: date) -> ZoneInfo:
+    """The zone of the venue's state, when it keeps the same standard time as `zone`; else `zone`.
+
+    A zone word names a family, not a place: "6:30 PM MST" for a venue in Phoenix is Arizona's time
+    (no daylight saving), for one in Denver it is Denver's; a listing whose default is Denver's means
+    Phoenix time for its Tucson events. The venue's address picks the member. A zone of another family
+    ("8:30 PM ET" for a Denver event) was said on purpose and is kept.
+    """
+    if not location:
+        return zone
+    key = _venue_state_zone(location)
+    if key is None or key == zone.key:
+        return zone
+    local = ZoneInfo(key)
+    return local if same_family(local, zone, day.year) else zone

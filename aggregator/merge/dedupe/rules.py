@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from aggregator.merge.dedupe.compare import _Rec
+from aggregator.merge.dedupe.compare import STRUCTURED, _Rec
 from aggregator.merge.dedupe.keys import strip_prefixes
 from aggregator.model import Event, Status
 from aggregator.text import html_to_text
@@ -45,6 +45,20 @@ def time_record(group: list[_Rec]) -> _Rec:
     return min(group, key=lambda r: (r.all_day, r.precision, r.authority, r.key))
 
 
+def _location(group: list[_Rec], by_authority: list[_Rec]) -> str | None:
+    """A real venue over "TBA"/empty, the most complete first (the venues of one group agree, so the one
+    saying most). But when a structured source says the event is online and none names a venue, the event
+    is online: a venue read from prose is a misreading (a title's "in Practice CE", a line of the text)."""
+    candidates = group
+    if any(r.online and r.authority[0] <= STRUCTURED for r in group) and not any(
+            r.venue is not None and r.authority[0] <= STRUCTURED for r in group):
+        candidates = [r for r in group if r.venue is None]
+    venues = sorted(candidates, key=lambda r: (r.venue is None, -len((r.venue or "").split()), r.authority, r.key))
+    if venues and venues[0].venue is not None:
+        return venues[0].event.location
+    return next((r.event.location for r in by_authority if r.event.location and r in candidates), None)
+
+
 def _merge_group(group: list[_Rec], uid: str | None = None) -> Event:
     """One event from a group of records (uid: the published uid; default the best record's)."""
     if len(group) == 1:
@@ -62,9 +76,7 @@ def _merge_group(group: list[_Rec], uid: str | None = None) -> Event:
     descriptions = [(len(d), -i, d) for i, d in enumerate(clean_description(r.event.description)
                                                           for r in by_authority) if d]
     description = max(descriptions)[2] if descriptions else ""
-    venues = sorted(by_authority, key=lambda r: (r.venue is None, -len((r.venue or "").split()), r.authority, r.key))
-    location = venues[0].event.location if venues[0].venue is not None else next(
-        (r.event.location for r in by_authority if r.event.location), None)
+    location = _location(group, by_authority)
     url = next((r.event.url for r in by_authority if r.event.url), None)
     region = next((r.event.region for r in by_authority if r.event.region), None)
     tags = tuple(sorted({t for r in group for t in r.event.tags}))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from difflib import SequenceMatcher
 
 from sources.parse.prose.when import _MONTH_RE, _TIME_RE, _WD_RE
 
@@ -12,7 +13,8 @@ _PLACE_LABEL_LINE_RE = re.compile(r"^[ \t]*(?:where|location)[ \t]*\n[ \t]*(?P<p
 _STREET_WORDS = (r"(?:st|street|ave|avenue|rd|road|blvd|boulevard|dr|drive|ln|lane|way|pl|place|ct|court|pkwy|parkway"
                  r"|hwy|highway|sq|square|ter|terrace|cir|circle|broadway)")
 _ADDRESS_LINE_RE = re.compile(
-    rf"^\s*(?P<addr>(?:[A-Z][\w'’&. -]{{1,60}},\s*)?\d{{1,6}}\s+(?:[NSEW]\.?\s+)?[A-Z0-9][\w.'-]*(?:\s+[\w.'-]+){{0,4}}\s+{_STREET_WORDS}\b\.?[^\n]*?)\s*$",
+    rf"^[ \t]*(?P<addr>(?:[A-Z][\w'’&. -]{{1,60}},[ \t]*)?\d{{1,6}}[ \t]+(?:[NSEW]\.?[ \t]+)?[A-Z0-9][\w.'-]*"
+    rf"(?:[ \t]+[\w.'-]+){{0,4}}[ \t]+{_STREET_WORDS}\b\.?[^\n]*?)[ \t]*$",  # one line: never "2026\n367 Jefferson"
     re.I | re.M,
 )
 _VENUE_WORD = r"[A-Z][\w'’&.-]*"
@@ -37,6 +39,8 @@ _PAREN_NAME_ADDRESS_RE = re.compile(rf"\(\s*(?P<place>[A-Z][\w'’&.-]*(?:\s+[\w
 # "Same place as always: Cafe Lula, 2537 N Kedzie Blvd", "back room of Cafe Lula, 2537 ...": a name, then an address
 _NAME_ADDRESS_RE = re.compile(
     rf"(?<![\w'’&.-])(?P<place>{_VENUE_WORD}(?:[ ]+(?:{_VENUE_WORD}|of|the|and|&|de|du|la|on)){{0,5}},\s*{_ADDRESS})")
+# "at 2558 Lake Dr, #420, Cambridge": an address with no name before it
+_AT_BARE_ADDRESS_RE = re.compile(rf"(?:\b[Aa]t|@)\s+(?P<place>{_ADDRESS})")
 # "meet at the medical tent in Grant Park": a common noun placed by a proper one
 _AT_THE_PART_OF_RE = re.compile(
     rf"(?:\b[Aa]t)\s+the\s+(?P<place>(?!(?:moment|time|end|start|beginning|latest|earliest|least|most|same|door|last|next)\b)"
@@ -46,13 +50,24 @@ _AT_THE_PART_OF_RE = re.compile(
 _PART_OF_RE = re.compile(rf"^[a-z]+(?:\s+[a-z]+){{0,6}}\s+(?:in|at|near|by|of)\s+(?:the\s+)?{_VENUE_WORD}(?:\s+{_VENUE_WORD}){{0,3}}$")
 # "Potluck Saturday 5/9, 1-4pm, Dolores Park (near the playground)": what follows a time after a comma,
 # when it is a name (capitalized words) or holds a street address
-_AFTER_TIME_RE = re.compile(r"^\s*,\s*(?P<place>[^.\n!?;()]{3,90}?)(?=\s*(?:[.!?;(\n]|$))")
+# ("St. Luke's Parish Hall": an abbreviation's period does not end it); "(all day)" before the comma is skipped
+_AFTER_TIME_RE = re.compile(r"^(?:\s*\(?\s*all[- ]day\s*\)?)?\s*,\s*"
+                            r"(?P<place>(?:[^.\n!?;()]|(?<=\bSt)\.|(?<=\bMt)\.|(?<=\bFt)\.){3,90}?)"
+                            r"(?=\s*(?:[.!?;(\n]|$))", re.I)
 _NAME_ONLY_RE = re.compile(rf"^{_VENUE_WORD}(?:\s+(?:{_VENUE_WORD}|of|the|and|&)){{0,5}}$")
+# The US state and territory codes: "in Practice CE" (a title's words) names no state.
+_US_STATES = ("AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY"
+              "|NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|PR|GU|VI")
 # "in Louisville, KY", "in Richmond VA": a city and a US state, when nothing closer is named
-_IN_CITY_RE = re.compile(r"\bin\s+(?P<place>[A-Z][a-z]+(?:\s+[A-Z][a-z]+){0,2},?\s+[A-Z]{2})\b(?![\w'])")
+_IN_CITY_RE = re.compile(rf"\bin\s+(?P<place>[A-Z][a-z]+(?:\s+[A-Z][a-z]+){{0,2}},?\s+(?:{_US_STATES}))\b(?![\w'])")
+# A meeting room's link is where an online event is: "Zoom: https://us05web.zoom.us/j/42", "Join: meet.google.com/x"
+_MEETING_LINK_RE = re.compile(r"\b(?:https?://)?(?:[\w-]+\.)*(?:zoom\.us/[jw]/|meet\.google\.com/|teams\.microsoft\.com/"
+                              r"|teams\.live\.com/|[\w-]+\.webex\.com/)\S*", re.I)
 _AT_PLACE_RE = re.compile(
     rf"(?:\b[Aa]t|@)\s+(?P<place>(?:the\s+)?{_VENUE_WORD}(?:\s+(?:{_VENUE_WORD}|of|the|and|&|on|de|la|\d+[A-Za-z]*))*"
     rf"(?:\s*,\s*(?:\d{{1,6}}\s+[^\n,;()]+?|Suite\s+\w+|[A-Z][\w.'-]+(?:\s+[A-Z][\w.'-]+)*))*"
+    # "Muse Coworking - 1031 Cedar Dr., Ste. 300, Phoenix": a name, a dash and its address
+    rf"(?:\s+[-–—]\s+{_ADDRESS})?"
     # "the Griffith Park Observatory lot", "the Rogers Park studio": a named place and the part of it
     rf"(?:\s+(?:parking|lot|studio|room|library|community|conference|meeting|lobby|entrance|pavilion|shelter|lawn"
     rf"|campus|hall)){{0,3}})"
@@ -74,7 +89,7 @@ _PLATFORM_RE = re.compile(r"^(?:zoom|(?:microsoft\s+)?teams|google\s+meet|webex|
 _BARE_ADDRESS_RE = re.compile(rf"(?<![\w#])(?P<place>\d{{1,6}}\s+[NSEW]\.?\s+(?:[A-Z0-9][\w.'’-]*\s+){{0,3}}(?i:{_STREET_WORDS})\b)")
 _NOT_PLACES = re.compile(
     rf"^(?:the\s+)?(?:noon|midnight|{_WD_RE}|{_MONTH_RE}|least|all|this|that|our|your|my|it|which|which\s+time|home|work|"
-    r"first|last|once|any|some|no|one|what|eastern|central|mountain|pacific|least\s+\w+)\b",
+    r"first|last|once|any|some|no|one|what|eastern|central|mountain|pacific|least\s+\w+|door)\b",
     re.I,
 )
 _ZONE_ONLY = re.compile(r"^(?:[ECMP][SD]?T|AK[SD]T|HST|CES?T|GMT|UTC|BST)$")
@@ -90,6 +105,58 @@ SHORT_LINE = 50
 _ABBREVIATIONS = {"st", "dr", "mt", "ft", "jr", "sr", "mr", "mrs", "ms", "ste", "ave", "blvd", "rd", "no", "inc", "co",
                   "corp", "bldg", "univ", "hosp", "ctr"}
 
+# An announcement laid out as lines: the title, the day (and time), then the place on a line of its own:
+# "Harmony Massage School, Cambridge", "Oak Street Clinic (12 Oak St, Tucson)", "Oak Street Clinic - 12 Oak St"
+_DATED_LINE_RE = re.compile(rf"\b(?:{_MONTH_RE}|{_WD_RE})\b\.?|\b\d{{1,2}}/\d{{1,2}}\b", re.I)
+_PLACE_LINE_RE = re.compile(
+    rf"^(?:the\s+)?{_VENUE_WORD}(?:\s+(?:{_VENUE_WORD}|of|the|and|&|on))*"
+    rf"(?:\s*,\s*[^\n]+|\s*\([^\n()]+\)|\s+[-–—]\s+\d[^\n]+)?$")
+
+
+# A line that holds only the day and time ends with them: "Thursday, July 9, 2026 · 9:30am", "… 6-8 PM CT", "(all day)"
+_DATE_LINE_END = re.compile(r"(?:\d|(?i:[ap]\.?m\.?|\b(?:time|day|noon|midnight|eastern|central|mountain|pacific|alaska"
+                            r"|hawaii|arizona))|\b[A-Z]{2,4}|\))\s*$")
+_PLACE_LABEL_WORD = re.compile(r"^(?:location|where|venue|place|address)\b", re.I)
+
+
+def _place_line(text: str) -> str | None:
+    """The line right after the post's first dated line, when it is a place's name (and address)."""
+    lines = text.split("\n")
+    for i, line in enumerate(lines[:-1]):
+        if not (_DATED_LINE_RE.search(line) and (_TIME_RE.search(line) or re.search(r"\d", line))):
+            continue
+        if not _DATE_LINE_END.search(line):  # a wrapped sentence goes on: "... at the Richmond\nMarriott, 500 E"
+            return None
+        after = lines[i + 1].strip()
+        sentence_end = any(m.group(1).lower() not in _ABBREVIATIONS and len(m.group(1)) > 1
+                           for m in re.finditer(r"(\w+)[.!?]\s", after))  # "St. Luke's" is no sentence
+        if after and len(after) <= 150 and ":" not in after and not sentence_end and not after.endswith(("!", "?")) \
+                and _PLACE_LINE_RE.match(after) and not _DATED_LINE_RE.match(after) \
+                and (len(after.split()) >= 2 or re.search(r"[,(]", after)) and not _PLACE_LABEL_WORD.match(after):
+            return _clean_place(after)
+        return None
+    return None
+
+
+def _masked_title(text: str, title: str | None) -> str:
+    """`text` with the event's title blanked where the post repeats it: the words of a title ("Chair Massage
+    at the Savannah Marathon", "Aromatherapy in Practice CE") name no place of the event's."""
+    if not title or len(title) < 12:
+        return text
+    low_text, low_title = text.lower(), title.lower()
+    match = SequenceMatcher(None, low_title, low_text, autojunk=False).find_longest_match(
+        0, len(low_title), 0, len(low_text))
+    if match.size < 12 or match.size < 0.4 * len(title.strip()):
+        return text
+    piece = low_title[match.a:match.a + match.size]
+    if not re.search(r"\w\s+(?:at|in|@)\s+\w", piece):  # the title names no place: nothing to hide
+        return text
+    out, at = text, low_text.find(piece)
+    while at >= 0:
+        out = out[:at] + " " * len(piece) + out[at + len(piece):]
+        at = low_text.find(piece, at + len(piece))
+    return out
+
 
 def _clean_place(place: str) -> str | None:
     place = re.sub(r"\s+", " ", place).strip(" .,;:-–")
@@ -101,6 +168,8 @@ def _clean_place(place: str) -> str | None:
             break
     place = re.sub(r"^(?:the\s+)?(?:location|venue)\s+(?:is|will\s+be)\s+", "", place, flags=re.I)
     place = re.sub(r"^the\s+(?=[A-Z])", "", place)  # "at the Richmond Marriott"; "The Hopleaf" keeps its capital
+    # "6:30 PM MST, 4030 Pine Ave": the meridiem and the zone end the time, the place follows
+    place = re.sub(r"^(?:(?:[AP]\.?M\.?|[ECMP][SD]?T|AK[SD]T|HST)\s*)+,\s*", "", place)
     # A place never runs over a sentence's end (not "St." or "Dr." in "St. Mary's Hall"): "with Coach Dee.
     # Harmony Massage School, 582 Park Street" starts after it, before a street address; "Muse Coworking,
     # Phoenix. Parking is free" stops at it
@@ -118,9 +187,19 @@ def _clean_place(place: str) -> str | None:
     return place[:200]
 
 
-def find_place(text: str, *, fallbacks: bool = True) -> str | None:
+def find_place(text: str, *, fallbacks: bool = True, title: str | None = None) -> str | None:
     """The event's place as the post writes it, or None. Without `fallbacks`, the weak last resorts
-    (a bare street address anywhere, "in Louisville, KY", an online hint) are not tried."""
+    (a bare street address anywhere, "in Louisville, KY", an online hint) are not tried. With the
+    event's `title`, a place the post names outside its title wins over one in the title's words."""
+    masked = _masked_title(text, title)
+    if masked != text:
+        place = _find_place(masked, fallbacks=fallbacks)
+        if place:
+            return place
+    return _find_place(text, fallbacks=fallbacks)
+
+
+def _find_place(text: str, *, fallbacks: bool = True) -> str | None:
     m = _PLACE_LABEL_RE.search(text) or _PLACE_LABEL_LINE_RE.search(text)
     if m:
         place = _clean_place(m.group("place"))
@@ -130,8 +209,15 @@ def find_place(text: str, *, fallbacks: bool = True) -> str | None:
             if _ADDRESS_LINE_RE.match(after) and not re.search(r"\d", place):
                 place = f"{place}, {after.strip()}"
             return place
+    place = _place_line(text)
+    if place:
+        return place
     for m in _AT_ADDRESS_RE.finditer(text):
         place = _clean_place(m.group("place") or re.sub(r"\s*\(\s*", ", ", m.group("common"), count=1))
+        if place:
+            return place
+    for m in _AT_BARE_ADDRESS_RE.finditer(text):
+        place = _clean_place(m.group("place"))
         if place:
             return place
     block = _address_block(text)
@@ -177,7 +263,7 @@ def find_place(text: str, *, fallbacks: bool = True) -> str | None:
     m = _IN_CITY_RE.search(text)
     if m and _clean_place(m.group("place")):
         return _clean_place(m.group("place"))
-    if _ONLINE_RE.search(text):
+    if _ONLINE_RE.search(text) or _MEETING_LINK_RE.search(text):
         return "Online"
     return None
 

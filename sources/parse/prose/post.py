@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from aggregator.text import CANCEL_WORDS
+from sources.parse.places import venue_zone
 from sources.parse.prose.places import find_place, place_after_time
 from sources.parse.prose.text import clean_subject, is_reply, strip_quotes
 from sources.parse.prose.spans import _find_spans, _SpanHit
@@ -240,7 +241,7 @@ def read_post(subject: str, body: str, sent: datetime, zone: ZoneInfo) -> Readin
                 start_day, end_day = d.day, None
             if end_day is not None and end_day < start_day:
                 start_day, end_day = d.day, None
-            place = find_place(own) or find_place(subject)
+            place = find_place(own, title=title) or find_place(subject)
             return Reading(start=start_day, end=(end_day + timedelta(days=1)) if end_day else None,
                            timezone=zone.key, location=place, cancelled=cancelled, score=2 + (2 if place else 0))
         # "the meetup is on November 14th": a day named for an event, with no time: all day
@@ -250,21 +251,23 @@ def read_post(subject: str, body: str, sent: datetime, zone: ZoneInfo) -> Readin
         for d in upcoming:
             if (not d.weak or (lone and _REMINDER_RE.search(_sentence(text, d.pos, d.end)))) \
                     and announced(d.pos, d.end):
-                place = find_place(own) or find_place(head)
+                place = find_place(own, fallbacks=False, title=title) \
+                    or place_after_time(text[d.end:d.end + 120]) or find_place(own, title=title) or find_place(head)
                 return Reading(start=d.day, timezone=zone.key, location=place, cancelled=cancelled,
                                score=2 + (2 if place else 0))
         strong = [d for d in upcoming if not d.weak]
         if cancelled and strong:
-            return Reading(start=strong[0].day, cancelled=True, location=find_place(own or subject), score=1,
-                           timezone=zone.key)
+            return Reading(start=strong[0].day, cancelled=True, location=find_place(own or subject, title=title),
+                           score=1, timezone=zone.key)
         if cancelled:
             return Reading(reason="a cancellation that names no date and time", cancelled=True)
         return Reading(reason="names a date but no time for an event", cancelled=cancelled)
 
     day_hit, time_hit = chosen
     if time_hit is None:
-        return Reading(start=day_hit.day, end=None, timezone=zone.key, location=find_place(text),
-                       cancelled=cancelled, score=2)
+        place = find_place(own, fallbacks=False, title=title) \
+            or place_after_time(text[day_hit.end:day_hit.end + 120]) or find_place(text, title=title)
+        return Reading(start=day_hit.day, end=None, timezone=zone.key, location=place, cancelled=cancelled, score=2)
     said = _sentence(text, min(day_hit.pos, time_hit.pos), max(day_hit.end, time_hit.end))
     if reply and (_PERSONAL_PLAN_RE.search(said) or said.rstrip().endswith("?")):
         # "I'll call them Monday at 9am", "Want to grab coffee Friday at 10?": one person to another
@@ -278,8 +281,17 @@ def read_post(subject: str, body: str, sent: datetime, zone: ZoneInfo) -> Readin
         end = datetime.combine(day_hit.day, time_hit.stop, tzinfo=event_zone)
         if end <= start:
             end += timedelta(days=1)
-    location = find_place(own, fallbacks=False) or place_after_time(text[time_hit.end:time_hit.end + 120]) \
-        or find_place(own) or find_place(subject)
+    after_time = place_after_time(text[time_hit.end:time_hit.end + 120])
+    # "@ 11:00 am, Denver Library, Meeting Room B, 846 Lake Ave": a name and address right after the time is
+    # the whole place (a search elsewhere would take the name nearest the address, "Meeting Room B")
+    named = after_time and re.search(r"\d", after_time) and re.match(r"[A-Z0-9][\w'’&.-]*(?: [A-Z0-9][\w'’&.-]*)*(?:,|$)", after_time)
+    location = (after_time if named else None) \
+        or find_place(own, fallbacks=False, title=title) or after_time or find_place(own, title=title) \
+        or find_place(subject)
+    member = venue_zone(event_zone, location, day_hit.day)  # "MST" for a Phoenix venue: Arizona's time
+    if member is not event_zone and member.key != event_zone.key:
+        event_zone, start = member, start.replace(tzinfo=member)
+        end = end.replace(tzinfo=member) if end is not None else None
     score = 3 + (2 if location else 0) + (1 if location and re.search(r"\d", location) else 0) \
         + (1 if end else 0) + min(len(own) // 200, 3)
     return Reading(start=start, end=end, timezone=event_zone.key, location=location,
@@ -306,7 +318,10 @@ def _span_reading(span: _SpanHit, text: str, own: str, subject: str, times: list
     para_start = text.rfind("\n\n", 0, span.pos)
     para_end = text.find("\n\n", span.end)
     near = [t for t in times if para_start <= t.pos and (para_end < 0 or t.end <= para_end)]
-    place = find_place(own) or find_place(subject)
+    title = clean_subject(subject)
+    # "May 19–21, 2026, St. Luke's Parish Hall, Seattle": the place written right after the days
+    place = find_place(own, fallbacks=False, title=title) or place_after_time(text[span.end:span.end + 120]) \
+        or find_place(own, title=title) or find_place(subject)
     score = 3 + (2 if place else 0)
     ranged = next((t for t in near if t.stop is not None), None)
     if ranged is not None or len(near) >= 2:

@@ -26,8 +26,12 @@ def clean_subject(subject: str) -> str:
     return text.strip(" -–:") or (subject or "").strip()
 
 
+# "X - CANCELLED", "X (cancelled)": a reply that cancels keeps its thread's subject under the marker
+_CANCEL_SUFFIX_RE = re.compile(r"\s*(?:[-–—:]\s*|[(\[]\s*)(?:cancel+ed|postponed|called\s+off)\s*[)\]]?\W*$", re.I)
+
+
 def subject_key(subject: str) -> str:
-    words = re.findall(r"[a-z0-9]+", clean_subject(subject).lower())
+    words = re.findall(r"[a-z0-9]+", _CANCEL_SUFFIX_RE.sub("", clean_subject(subject)).lower())
     return " ".join(words)
 
 

@@ -13,6 +13,7 @@ from aggregator.model import RawEvent, Status
 from sources.base import Skipped
 from sources.parse.prose.post import _NOT_EVENT_SUBJECTS, Post, Reading, read_post
 from sources.parse.prose.text import clean_subject, strip_quotes, subject_key
+from sources.parse.prose.when import _MONTH_RE, _WD_RE
 
 def _significant(subject: str) -> set[str]:
     stop = {"the", "and", "for", "with", "our", "your", "this", "next", "event", "meeting", "reminder",
@@ -71,6 +72,41 @@ def _street_numbers(place: str | None) -> set[str]:
     return set(_STREET_NUMBER_RE.findall(place or ""))
 
 
+_ASIDE = re.compile(r"\([^()]{0,40}\)")  # "($10 at the door)", "(3 CEs)": an aside, not the event's name
+
+
+# The day a subject names ("- Wed, May 6!!!", "on May 6", "- 3/7") is not part of the event's name
+_DAY_WORDS = re.compile(rf"\b(?:{_WD_RE}|{_MONTH_RE}|on|the|\d{{1,4}}(?:st|nd|rd|th)?)\b", re.I)
+_CANCEL_WORD = re.compile(r"\b(?:cancel+ed|postponed)\b", re.I)
+
+
+def _name_key(subject: str) -> str:
+    """A subject's words without its asides, the day it names or a cancellation marker: "Cancelled: NY
+    Chapter Meeting on May 6" and "NY Chapter Meeting - Wed, May 6!!!" name one event."""
+    return " ".join(_DAY_WORDS.sub(" ", _CANCEL_WORD.sub(" ", subject_key(_ASIDE.sub(" ", subject)))).split())
+
+
+def _similar_subjects(a: str, b: str) -> bool:
+    """Subjects of one event: the same words, or at least half of the shorter one's significant words
+    shared ("Craniosacral Therapy Certification Course" and "MA Massage Therapy Conference" share only
+    "therapy": two events that day)."""
+    if subject_key(a) == subject_key(b) or _name_key(a) == _name_key(b) != "":
+        return True
+    mine, theirs = _significant(a), _significant(b)
+    return bool(mine and theirs) and len(mine & theirs) * 2 >= min(len(mine), len(theirs))
+
+
+_GENERIC_PLACE_WORDS = frozenset(("street", "avenue", "road", "drive", "boulevard", "suite", "unit", "center", "centre",
+                                  "library", "public", "meeting", "room", "hall", "online", "zoom"))
+
+
+def _other_place(a: str, b: str) -> bool:
+    """Two places that share no word of their names or addresses ("Oak Street Clinic, Spokane" and
+    "Evergreen Chiropractic, Tucson"); one written in full and in short ("Harmony Massage School") share one."""
+    words = [set(re.findall(r"[a-z]{4,}", x.lower())) - _GENERIC_PLACE_WORDS for x in (a, b)]
+    return all(words) and not (words[0] & words[1])
+
+
 def _same_event(post: Post, reading: Reading, cluster: list[tuple[Post, Reading]]) -> bool:
     """Whether a post with a similar subject on the cluster's day restates the cluster's event.
 
@@ -90,6 +126,14 @@ def _same_event(post: Post, reading: Reading, cluster: list[tuple[Post, Reading]
             return abs(r.start - reading.start) >= (DIFFERENT_ANNOUNCEMENTS if both_announcements else CLEARLY_DIFFERENT)
         if all(apart(p, r) for p, r in timed):
             return False
+    if isinstance(reading.start, datetime) and timed and reading.location and all(
+            r.location and _other_place(r.location, reading.location) and r.start == reading.start
+            and (r.timezone and reading.timezone and r.timezone != reading.timezone
+                 or not re.search(r"\d", r.location + reading.location)) for _, r in timed):
+        # one instant at two places named in full ("Evergreen Chiropractic, Spokane", "Los Angeles School
+        # of Massage"), or in two zones ("6:30 PM PT" in Spokane, "6:30 PM MST" in Tucson): one title in
+        # two cities that evening, not one event restated
+        return False
     numbers = _street_numbers(reading.location)
     known = [_street_numbers(r.location) for _, r in cluster if _street_numbers(r.location)]
     if numbers and known and all(not (numbers & theirs) for theirs in known):
@@ -127,17 +171,17 @@ def records_from_posts(posts: Iterable[Post], zone: ZoneInfo, *, source_id: str 
         day = reading.start if isinstance(reading.start, date) and not isinstance(reading.start, datetime) \
             else reading.start.date()
         home = None
-        for cluster in clusters:
+        for cluster in clusters:  # its own thread's event first, then the first similar one that day
             first_post, first = cluster[0]
             first_day = first.start if not isinstance(first.start, datetime) else first.start.date()
             if first_day != day:
                 continue
-            same_thread = root_of.get(post.id) == root_of.get(first_post.id)
-            similar = bool(_significant(post.subject) & _significant(first_post.subject)) or \
-                subject_key(post.subject) == subject_key(first_post.subject)
-            if same_thread or (similar and _same_event(post, reading, cluster)):
+            if root_of.get(post.id) == root_of.get(first_post.id):
                 home = cluster
                 break
+            similar = _similar_subjects(post.subject, first_post.subject)
+            if home is None and similar and _same_event(post, reading, cluster):
+                home = cluster
         if home is None:
             clusters.append([(post, reading)])
         else:
@@ -156,12 +200,18 @@ def records_from_posts(posts: Iterable[Post], zone: ZoneInfo, *, source_id: str 
             # its own thread's event first: a reply cancels what it replies to, not an earlier event
             # whose subject only shares a word with it ("networking")
             own_thread = [c for c in allowed if any(root_of.get(p.id) == root_of.get(post.id) for p, _ in c)]
-            for cluster in own_thread or allowed:
-                if any(root_of.get(p.id) == root_of.get(post.id) or
-                       (_significant(p.subject) & _significant(post.subject)) for p, _ in cluster):
-                    cluster.append((post, replace(reading, start=None)))
-                    clustered.add(post.id)
-                    break
+            words = _significant(post.subject)
+            # else the event whose subject shares the most words with it ("New Graduate Mixer @ St. Luke's
+            # Parish Hall - CANCELLED" is the mixer's, not an earlier meeting's at the same hall); of two
+            # alike ("Student and Alumni Meetup has been cancelled"), the next one to happen
+            sent_day = post.sent.date()
+            shared = sorted(((max(len(_significant(p.subject) & words) for p, _ in c), _day(c[0][1]) < sent_day,
+                              _day(c[0][1]), i, c) for i, c in enumerate(allowed)),
+                            key=lambda t: (-t[0], t[1], t[2], t[3]))
+            match = own_thread[0] if own_thread else next((c for n, *_, c in shared if n), None)
+            if match is not None:
+                match.append((post, replace(reading, start=None)))
+                clustered.add(post.id)
         if post.id not in clustered:
             reason = reading.reason or "not an event"
             thread_event = next((c[0][0].id for c in clusters
@@ -193,6 +243,7 @@ def records_from_posts(posts: Iterable[Post], zone: ZoneInfo, *, source_id: str 
                           root_post)
         title = clean_subject(title_post.subject)
         title = re.sub(r"^\s*(?:cancel+ed|canceled|postponed)\s*[:!-]?\s*", "", title, flags=re.I) or title
+        title = _RELATIVE_TAIL.sub("", title) or title
         urls = [p.url for p, _ in cluster if p.url]
         yield RawEvent(
             external_id=root_post.id,
@@ -209,6 +260,19 @@ def records_from_posts(posts: Iterable[Post], zone: ZoneInfo, *, source_id: str 
         for post, _ in cluster:
             if post is not root_post:
                 yield Skipped(item=_item(post), reason=f"the same announcement as {root_post.id}; collapsed into it")
+
+
+# A reminder's subject names the day relatively after the title: "X is this coming Friday!", "X tomorrow
+# (Tuesday)", "X is on the 5th": the day is the reading's, not part of the event's name.
+_RELATIVE_TAIL = re.compile(
+    rf"\s*[-–—,]?\s+(?:(?:is|are)\s+)?(?:(?:this\s+coming|this|next|coming|on)\s+(?:{_WD_RE}\.?|the\s+\d{{1,2}}(?:st|nd|rd|th))"
+    rf"|(?:(?:is|are)\s+)?(?:on\s+)?(?:tonight|today|tomorrow|{_WD_RE}\.?(?=\s*\())"
+    rf"|(?:is|are)\s+(?:on\s+)?{_WD_RE}\.?)"
+    rf"(?:\s+(?:morning|afternoon|evening|night))?(?:\s*\([^)]{{0,20}}\))?\s*[!.]*\s*$", re.I)
+
+
+def _day(reading: Reading) -> date:
+    return reading.start.date() if isinstance(reading.start, datetime) else reading.start
 
 
 def _item(post: Post) -> str:

@@ -102,6 +102,20 @@ _TIME_RE = re.compile(
 _EVENING_RE = re.compile(r"\b(?:tonight|evening|night|dinner)\b", re.I)
 _MORNING_RE = re.compile(r"\b(?:morning|breakfast)\b", re.I)
 _ALL_DAY_RE = re.compile(r"\ball[- ]day\b", re.I)
+_NOT_A_NAME = re.compile(rf"^(?:{_WD_RE}|today|tomorrow|this|every|on)\W*$", re.I)
+
+
+def _evening_cue(before: str) -> bool:
+    """Whether the words before a time say evening ("tonight", "Thursday night"). A capitalised "Night"
+    after another capitalised word is part of a name ("Demo and Practice Night", "Networking Night"):
+    it says nothing of the hour ("... Practice Night: March 5 @ 11:00")."""
+    for m in _EVENING_RE.finditer(before):
+        word, previous = m.group(0), before[:m.start()].split()[-1:]
+        if word.lower() != "tonight" and word[0].isupper() and previous and previous[0][0].isupper() \
+                and previous[0].isalpha() and not _NOT_A_NAME.match(previous[0]):
+            continue
+        return True
+    return False
 
 _DATE_PATTERNS = [
     # Tuesday, March 10th, 2026 / Mar. 10 / March 10-11
@@ -428,7 +442,7 @@ def _find_times(text: str, dates: Iterable[tuple[int, int]] = ()) -> list[_TimeH
         h1, m1, ap1 = first
         start_t = stop_t = None
         before = text[max(0, m.start() - 50):m.start()].split("\n")[-1]
-        hint = "pm" if _EVENING_RE.search(before) else ("am" if _MORNING_RE.search(before) else None)
+        hint = "pm" if _evening_cue(before) else ("am" if _MORNING_RE.search(before) else None)
         if second:
             h2, m2, ap2 = second
             if ap1 is None and ap2:
