@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import re
 from dataclasses import replace
@@ -15,6 +16,7 @@ from aggregator.merge.normalize import safe_url
 from aggregator.pipeline import publish_events
 from aggregator.publish import outputs
 from aggregator.publish.fragments import Fragments
+from aggregator.publish.json import render_json
 from aggregator.store.database import Store
 from tests.builders import CHICAGO, rec
 
@@ -70,6 +72,23 @@ def test_kept_pieces_give_the_same_bytes_as_a_full_render(config, tmp_path):
     full = _files(tmp_path / "full")
     assert _files(tmp_path / "first") == full and _files(tmp_path / "again") == full
     assert {"calendar.ics", "events.json", "index.html", "feeds/il.ics"} <= full.keys()
+
+
+def test_events_json_is_laid_out_exactly_as_json_dumps_lays_it_out(config, tmp_path):
+    """Consumers diff and hash events.json: its bytes are json.dumps(..., indent=1)'s, whether the
+    entries are rendered or kept, whatever the text holds."""
+    odd = ["Quote \" backslash \\ tab\t", "Café 💆 \u2028 line separator", "", "</script>&amp;"]
+    events = [replace(e, title=odd[i % 4] or "untitled", description=odd[(i + 1) % 4],
+                      location=odd[(i + 2) % 4] or None, tags=("ce", odd[i % 4]) if i % 3 else ())
+              for i, e in enumerate(_events(12))]
+    for fragments in (None, Fragments(), "again"):
+        if fragments == "again":
+            kept = Fragments()
+            render_json(events, NOW, fragments=kept)
+            fragments = Fragments(kept.used)
+        text = render_json(events, NOW, fragments=fragments).decode("utf-8")
+        assert text == json.dumps(json.loads(text), ensure_ascii=False, indent=1) + "\n"
+        assert [e["title"] for e in json.loads(text)["events"]] == [e.title for e in events]
 
 
 def test_a_changed_event_is_rendered_again_and_shows_its_change(config, tmp_path):
