@@ -4,7 +4,7 @@ feeds declared in sources.yaml; the links a page offers."""
 from __future__ import annotations
 
 from datetime import date, datetime
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 import pytest
 from icalendar import Calendar
@@ -15,6 +15,7 @@ from aggregator.publish.feeds import (
     FeedFilter,
     event_region,
     google_add_link,
+    quote_plus_all,
     region_from_address,
     subscribe_links,
 )
@@ -84,3 +85,20 @@ def test_subscribe_links_share_host_and_path():
     assert links.https == "https://events.example.org/calendar.ics?region=IL"
     assert links.webcal == "webcal://events.example.org/calendar.ics?region=IL"
     assert parse_qs(urlsplit(links.google).query)["cid"] == [links.webcal]
+
+
+
+HOSTILE_TEXT = ["Café & Spa: 50% off!", "a+b=c?d#e/f", "tab\there\nnewline", "emoji 💆 massage", "~_.-",
+                "quote \" apostrophe ' <tag>", "\x7f\u2028 line separator", "%20 already escaped %"]
+
+
+@pytest.mark.parametrize("text", HOSTILE_TEXT)
+def test_page_links_quote_text_exactly_as_urllib_does(text):
+    """Calendar apps and maps read these links: every value is quoted as urllib's quote quotes it."""
+    e = ev("x@x", text, datetime(2026, 3, 7, 9, tzinfo=CHI), datetime(2026, 3, 7, 17, tzinfo=CHI),
+           location=text, description=text)
+    query = urlsplit(google_add_link(e)).query
+    pairs = [pair.split("=", 1) for pair in query.split("&")]
+    assert {key: unquote(value) for key, value in pairs}["location"] == text
+    assert query == "&".join(f"{key}={quote(unquote(value), safe='')}" for key, value in pairs)
+    assert quote_plus_all(text) == urlencode({"q": text})[2:]

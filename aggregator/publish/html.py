@@ -19,7 +19,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
-from urllib.parse import urlencode
 
 import jinja2
 import nh3
@@ -33,6 +32,7 @@ from aggregator.publish.feeds import (
     event_region,
     feed_filter,
     google_add_link,
+    quote_plus_all,
     regions_and_tags,
     subscribe_links,
 )
@@ -226,7 +226,7 @@ def event_view(event: Event, source_names: dict[str, str], base: str = "") -> Ev
         description=description_html(event.description), sources=list(dict.fromkeys(sources)),
         region=event_region(event), tags=tuple(event.tags), google=google_add_link(event),
         ics=base + event_ics_path(event.uid),
-        map_query=("https://www.openstreetmap.org/search?" + urlencode({"query": event.location}))
+        map_query=("https://www.openstreetmap.org/search?query=" + quote_plus_all(event.location))
         if event.location else None,
     )
 
