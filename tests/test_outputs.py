@@ -210,3 +210,22 @@ def test_an_unreadable_journal_is_set_aside_and_the_next_publish_rewrites_the_se
     assert not (out / outputs.JOURNAL).exists()
     outputs.publish(out, config, events(3, moved=True), GENERATED)
     assert_one_whole_set(out)
+
+
+def test_publishing_the_published_set_again_touches_no_file(tmp_path, config, monkeypatch):
+    """A static host syncing the folder, or a CDN, sees nothing new: no file is rewritten, no
+    staging folder or journal comes and goes, and nothing waits on the disk."""
+    out = tmp_path / "out"
+    outputs.publish(out, config, events(5), GENERATED)
+
+    def state():
+        return {str(p.relative_to(out)): (p.stat().st_ino, p.stat().st_mtime_ns) for p in [out, *out.rglob("*")]}
+
+    before = state()
+    synced = []
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd))
+    outputs.publish(out, config, events(5), GENERATED)
+    assert state() == before and not synced
+    outputs.publish(out, config, events(4), GENERATED)  # one event gone: its download is removed
+    assert not (out / "event" / "e4@test.ics").exists() and synced
+    assert_one_whole_set(out)

@@ -133,6 +133,8 @@ def publish(out_dir: Path, config: Config, events: Sequence[Event], generated: d
             event_dir = out_dir / "event"
             removes = sorted(f"event/{old.name}" for old in event_dir.glob("*.ics")
                              if f"event/{old.name}" not in keep) if event_dir.is_dir() else []
+            if not moves and not removes:  # every file is already what it should be: nothing to switch
+                return [out_dir / name for name, _ in files]
             plan = {"staging": staging.name, "moves": moves, "removes": removes}
             write_atomic(out_dir / JOURNAL, json.dumps(plan).encode())  # the point of no return
         except BaseException:
@@ -145,16 +147,24 @@ def publish(out_dir: Path, config: Config, events: Sequence[Event], generated: d
 
 
 def _stage(out_dir: Path, staging: Path, per_event, files) -> list[str]:
-    """Write every changed file under `staging`; return their names in switch order."""
-    staging.mkdir()
+    """Write every changed file under `staging`; return their names in switch order. When none
+    changed, `staging` is not even created (a publish of what is published writes nothing)."""
     moves: list[str] = []
     ordered = list(per_event) + [f for f in files if f[0] not in _LAST] + \
         sorted((f for f in files if f[0] in _LAST), key=lambda f: _LAST.index(f[0]))
-    for name, data in ordered:
-        if _same_bytes(out_dir / name, data):
-            continue
-        target = staging / name
-        target.parent.mkdir(parents=True, exist_ok=True)
+    # Paths as strings: thousands of pathlib joins cost more than the files' own checks.
+    out, into = str(out_dir), str(staging)
+    changed = [(name, data) for name, data in ordered if not _same_bytes(os.path.join(out, name), data)]
+    if not changed:
+        return moves
+    staging.mkdir()
+    folders = {into}
+    for name, data in changed:
+        target = os.path.join(into, name)
+        folder = os.path.dirname(target)
+        if folder not in folders:
+            os.makedirs(folder, exist_ok=True)
+            folders.add(folder)
         with open(target, "wb") as f:
             f.write(data)
             # Per-event downloads are many and small: a power cut may lose one, and the next run
@@ -172,14 +182,24 @@ def _switch(out_dir: Path, plan: dict) -> None:
     """Rename the staged files into place in the journal's order, remove the downloads of events
     gone, then the journal and the staging folder. Safe to run again after a kill at any point."""
     staging = out_dir / plan["staging"]
+    out, into = str(out_dir), str(staging)
+    folders = set()
     for name in plan["moves"]:
-        source, target = staging / name, out_dir / name
-        if not source.exists():
-            continue  # moved before a kill
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(source, target)
+        source, target = os.path.join(into, name), os.path.join(out, name)
+        folder = os.path.dirname(target)
+        if folder not in folders:
+            os.makedirs(folder, exist_ok=True)
+            folders.add(folder)
+        try:
+            os.replace(source, target)
+        except FileNotFoundError:  # fine when the staged file was moved before a kill
+            if os.path.exists(source):
+                raise
     for name in plan["removes"]:
-        (out_dir / name).unlink(missing_ok=True)
+        try:
+            os.unlink(os.path.join(out, name))
+        except FileNotFoundError:
+            pass
     _fsync_dir(out_dir)
     (out_dir / JOURNAL).unlink(missing_ok=True)
     shutil.rmtree(staging, ignore_errors=True)
@@ -226,8 +246,15 @@ def _fsync_dir(path: Path) -> None:
         os.close(dir_fd)
 
 
-def _same_bytes(path: Path, data: bytes) -> bool:
+def _same_bytes(path: str, data: bytes) -> bool:
+    """Whether the file at `path` holds exactly `data` (a short read only makes it rewrite)."""
     try:
-        return path.stat().st_size == len(data) and path.read_bytes() == data
+        if os.stat(path).st_size != len(data):
+            return False
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            return os.read(fd, len(data) + 1) == data
+        finally:
+            os.close(fd)
     except OSError:
         return False
