@@ -3,7 +3,7 @@
 Each source is read in its own thread and isolated: whatever goes wrong with one
 (a typed SourceError, or a bug in an adapter) is reported against it, and its
 last good records stay in the store and in the feed. Records are stored per
-source in one transaction; the publish step writes files atomically.
+source in one transaction (with its health); the publish step writes files atomically.
 """
 
 from __future__ import annotations
@@ -415,20 +415,26 @@ def _settle(store: Store, options: SourceOptions, outcome: SourceOutcome, now: d
         result.error_reason = error.reason
         result.error_message = error.message
         log.warning("%s", error, extra={"source": options.id})
-    elif outcome.unchanged:
-        pass  # same as last run: its stored records stand
-    elif health.is_sudden_zero(store, options.id, len(outcome.records)):
-        outcome.fingerprint = None  # kept records are not this body's: parse it again next run
-    else:
-        result.changed = store.replace_records(options.id, outcome.records, now)
-        if outcome.pages is not None:  # with the fingerprint: which pages to ask for again
-            store.set_meta(FOLLOWED_KEY + options.id, json.dumps(outcome.pages))
-    result.records = store.record_count(options.id)
     interval = timedelta(minutes=options.refresh_minutes) if options.refresh_minutes else None
-    result.warnings += health.record_outcome(
-        store, options.id, ok=result.ok, records=result.records if outcome.unchanged else len(outcome.records),
-        error=outcome.error, http_status=outcome.http_status, now=now, interval=interval,
-        moved_to=outcome.moved_to, fingerprint=outcome.fingerprint if result.ok else None)
+    # One transaction, one commit, for the source's records, the pages they came from and its
+    # health (with the fingerprint that lets the next run skip it): a run killed at any moment has
+    # stored all of it or none, and none means the next run reads the source again.
+    with store.transaction():
+        stored = None  # how many records the source holds now, when known without asking
+        if outcome.error is not None or outcome.unchanged:
+            pass  # failed, or the same as last run: its stored records stand
+        elif health.is_sudden_zero(store, options.id, len(outcome.records)):
+            outcome.fingerprint = None  # kept records are not this body's: parse it again next run
+        else:
+            result.changed = store.replace_records(options.id, outcome.records, now)
+            stored = len({event.sources[0].external_id for event in outcome.records})
+            if outcome.pages is not None:  # with the fingerprint: which pages to ask for again
+                store.set_meta(FOLLOWED_KEY + options.id, json.dumps(outcome.pages))
+        result.records = store.record_count(options.id) if stored is None else stored
+        result.warnings += health.record_outcome(
+            store, options.id, ok=result.ok, records=result.records if outcome.unchanged else len(outcome.records),
+            error=outcome.error, http_status=outcome.http_status, now=now, interval=interval,
+            moved_to=outcome.moved_to, fingerprint=outcome.fingerprint if result.ok else None)
     return result
 
 

@@ -10,7 +10,8 @@ import pytest
 
 import sources.jsonld
 from aggregator.config.settings import load_config
-from aggregator.pipeline import run
+from aggregator.pipeline import FOLLOWED_KEY, run
+from aggregator.store import health
 from aggregator.store.database import Store
 from tests.servers import Doc
 
@@ -131,3 +132,25 @@ def test_a_followed_page_that_failed_is_asked_for_again_and_read_once_it_answers
     report, events = _run(config, tmp_path, NOW.replace(hour=13))
     assert report.sources[0].unchanged is False, "a source with a page missing is never taken as unchanged"
     assert "Chair Massage Meetup" in {e["title"] for e in events}
+
+
+def test_a_source_is_stored_whole_or_not_at_all(http, meetup, parsed_pages, tmp_path, monkeypatch):
+    """Its records, the pages they came from and its health (the fingerprint that lets a re-run skip
+    it) are one commit: a run that dies storing them leaves none, and the next run reads it again."""
+    _, config = meetup
+    original = health.record_outcome
+
+    def dies(*args, **kwargs):
+        raise RuntimeError("the process dies here")
+
+    monkeypatch.setattr(health, "record_outcome", dies)
+    with pytest.raises(RuntimeError):
+        _run(config, tmp_path, NOW)
+    with Store(tmp_path / "db.sqlite") as store:
+        assert store.records("chi-meetup") == [] and health.stored_fingerprint(store, "chi-meetup") is None
+        assert store.get_meta(FOLLOWED_KEY + "chi-meetup") is None
+    monkeypatch.setattr(health, "record_outcome", original)
+    parsed_pages.clear()
+    report, events = _run(config, tmp_path, NOW)
+    assert not report.failed and len(events) == 2
+    assert len(parsed_pages) == 3, "the listing and both event pages are read again"

@@ -254,7 +254,12 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on any error). A SQLite failure that is not the
-        caller's (a full disk, a read-only file, damage) comes out as the StoreError naming it."""
+        caller's (a full disk, a read-only file, damage) comes out as the StoreError naming it.
+        Inside a transaction already open, the block is part of it: the outer one commits it, or
+        rolls it back with everything else (a run stores a source's records and health as one)."""
+        if self.db.in_transaction:
+            yield self.db
+            return
         try:
             self.db.execute("BEGIN IMMEDIATE")
             try:
@@ -300,23 +305,25 @@ class Store:
         with self.transaction() as db:
             before = {r["external_id"]: r["content_hash"] for r in db.execute(
                 "SELECT external_id, content_hash FROM records WHERE source = ?", (source_id,))}
-            after = {}
+            after: dict[str, str] = {}
+            rows = {}  # one statement for all of them: a run stores thousands of records
             for event in records:
                 ref = event.sources[0]
                 data = event_to_dict(event, revision=False)
                 digest = content_hash(data)
                 after[ref.external_id] = digest
                 if before.get(ref.external_id) == digest:
+                    rows.pop(ref.external_id, None)  # listed twice: the last one stands
                     continue
-                db.execute(
-                    """INSERT INTO records (source, external_id, record_uid, data, content_hash, first_seen, last_seen)
-                       VALUES (?, ?, ?, ?, ?, ?, ?)
-                       ON CONFLICT (source, external_id) DO UPDATE SET
-                         data = excluded.data, content_hash = excluded.content_hash,
-                         record_uid = excluded.record_uid, last_seen = excluded.last_seen""",
-                    (source_id, ref.external_id, record_uid(source_id, ref.external_id),
-                     json.dumps(data, ensure_ascii=False), digest, stamp, stamp),
-                )
+                rows[ref.external_id] = (source_id, ref.external_id, record_uid(source_id, ref.external_id),
+                                         json.dumps(data, ensure_ascii=False), digest, stamp, stamp)
+            db.executemany(
+                """INSERT INTO records (source, external_id, record_uid, data, content_hash, first_seen, last_seen)
+                   VALUES (?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (source, external_id) DO UPDATE SET
+                     data = excluded.data, content_hash = excluded.content_hash,
+                     record_uid = excluded.record_uid, last_seen = excluded.last_seen""",
+                list(rows.values()))
             gone = [(source_id, x) for x in before if x not in after]
             db.executemany("DELETE FROM records WHERE source = ? AND external_id = ?", gone)
         return before != after
