@@ -376,8 +376,7 @@ def merge_and_store(config: Config, store: Store, ok_sources: set[str], now: dat
     events = lifecycle.reconcile(merged, previous, ok_sources, now, overrides=overrides,
                                  known_sources=[s.id for s in config.sources if s.enabled])
     links = {record_uid(ref.source, ref.external_id): event.uid for event in merged for ref in event.sources}
-    store.save_events(events, links, now)
-    return store.published_events()
+    return store.save_events(events, links, now)  # what published_events() would read back
 
 
 def publish_events(config: Config, store: Store, out_dir: Path, events: list[Event], now: datetime) -> list[Path]:

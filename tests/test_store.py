@@ -54,9 +54,12 @@ def test_events_round_trip_through_json_with_zones_and_all_day_dates(db_location
     all_day = record("a", "2", start=date(2027, 3, 1), end=date(2027, 3, 4), all_day=True)
     for event in (timed, all_day):
         assert event_from_dict(event_to_dict(event)) == event
+    utc = record("a", "3", start=datetime(2027, 1, 10, 15, tzinfo=timezone.utc), title="Earlier, written in UTC")
     with Store(db_location) as store:
-        store.save_events([timed, all_day], {}, NOW)
-        assert store.published_events() == [timed, all_day]
+        saved = store.save_events([timed, all_day, utc], {}, NOW)
+        assert store.published_events() == [utc, timed, all_day]
+        # What a run publishes right after saving is what a later publish reads back, zones included.
+        assert [repr(e) for e in saved] == [repr(e) for e in store.published_events()]
 
 
 def test_links_remember_a_records_uid_after_it_leaves(db_location):

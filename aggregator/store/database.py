@@ -93,8 +93,9 @@ def _nearly_full(path: Path) -> bool:
 _MIGRATED: set[str] = set()
 
 
-def content_hash(data: dict) -> str:
-    return hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+def _text_hash(text: str) -> str:
+    """The content_hash column of a row stored as `text` (JSON in event_to_dict's fixed key order)."""
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 class Store:
@@ -303,20 +304,21 @@ class Store:
         """Make `records` the source's current records (its last good read); True if anything changed."""
         stamp = now.isoformat()
         with self.transaction() as db:
-            before = {r["external_id"]: r["content_hash"] for r in db.execute(
-                "SELECT external_id, content_hash FROM records WHERE source = ?", (source_id,))}
+            # A record is unchanged when its JSON text is: event_to_dict writes keys in a fixed order,
+            # so the text is as good as a digest, and costs one json.dumps rather than two.
+            before = {r["external_id"]: r["data"] for r in db.execute(
+                "SELECT external_id, data FROM records WHERE source = ?", (source_id,))}
             after: dict[str, str] = {}
             rows = {}  # one statement for all of them: a run stores thousands of records
             for event in records:
                 ref = event.sources[0]
-                data = event_to_dict(event, revision=False)
-                digest = content_hash(data)
-                after[ref.external_id] = digest
-                if before.get(ref.external_id) == digest:
+                text = json.dumps(event_to_dict(event, revision=False), ensure_ascii=False)
+                after[ref.external_id] = text
+                if before.get(ref.external_id) == text:
                     rows.pop(ref.external_id, None)  # listed twice: the last one stands
                     continue
                 rows[ref.external_id] = (source_id, ref.external_id, record_uid(source_id, ref.external_id),
-                                         json.dumps(data, ensure_ascii=False), digest, stamp, stamp)
+                                         text, _text_hash(text), stamp, stamp)
             db.executemany(
                 """INSERT INTO records (source, external_id, record_uid, data, content_hash, first_seen, last_seen)
                    VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -370,21 +372,23 @@ class Store:
         return {r["uid"]: event_from_dict(json.loads(r["data"]))
                 for r in self.db.execute("SELECT uid, data FROM events")}
 
-    def save_events(self, events: Iterable[Event], links: Mapping[str, str], now: datetime) -> None:
-        """Make `events` what is published, and remember which records each one holds."""
+    def save_events(self, events: Iterable[Event], links: Mapping[str, str], now: datetime) -> list[Event]:
+        """Make `events` what is published, and remember which records each one holds. Returns what
+        published_events() now returns, decoded from what was written rather than read back."""
         stamp = now.isoformat()
         with self.transaction() as db:
             firsts = {r["uid"]: r["first_published"] for r in db.execute("SELECT uid, first_published FROM events")}
             db.execute("DELETE FROM events")
+            rows, stored = [], []
             for event in events:
                 data = event_to_dict(event)
-                db.execute(
-                    "INSERT INTO events (uid, data, sequence, last_modified, content_hash, first_published, status)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (event.uid, json.dumps(data, ensure_ascii=False), event.sequence,
-                     (event.last_modified or now).isoformat(), content_hash(data),
-                     firsts.get(event.uid, stamp), str(event.status)),
-                )
+                text = json.dumps(data, ensure_ascii=False)
+                rows.append((event.uid, text, event.sequence, (event.last_modified or now).isoformat(),
+                             _text_hash(text), firsts.get(event.uid, stamp), str(event.status)))
+                stored.append(event_from_dict(data))  # json.loads(text) is `data` again: JSON types only
+            db.executemany(
+                "INSERT INTO events (uid, data, sequence, last_modified, content_hash, first_published, status)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
             # Links are memory: a record keeps pointing at its uid even after it leaves,
             # so an event that comes back gets its old identity.
             db.executemany(
@@ -392,6 +396,7 @@ class Store:
                 " ON CONFLICT (record_uid) DO UPDATE SET uid = excluded.uid",
                 list(links.items()),
             )
+        return sorted(stored, key=sort_key)
 
     def published_count(self) -> int:
         """How many events are published (what published_events() would return), without decoding them."""
