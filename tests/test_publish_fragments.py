@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
+import subprocess
+import sys
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit, urlunsplit
@@ -89,6 +92,20 @@ def test_events_json_is_laid_out_exactly_as_json_dumps_lays_it_out(config, tmp_p
         text = render_json(events, NOW, fragments=fragments).decode("utf-8")
         assert text == json.dumps(json.loads(text), ensure_ascii=False, indent=1) + "\n"
         assert [e["title"] for e in json.loads(text)["events"]] == [e.title for e in events]
+
+
+def test_an_events_pieces_are_found_again_by_the_next_run_in_another_process(db_location):
+    """Pieces are keyed by a digest of the event as the store gives it back: a later run (another
+    process, other object addresses, another hash seed) computes the same keys, or it would
+    render every event again."""
+    with Store(db_location) as store:
+        events = store.save_events(_events(3), {}, NOW)
+    here = [Fragments().digest(e) for e in events]
+    code = ("import sys; from aggregator.store.database import Store; from aggregator.publish.fragments import "
+            "Fragments; print(*[Fragments().digest(e) for e in Store(sys.argv[1]).published_events()])")
+    done = subprocess.run([sys.executable, "-c", code, str(db_location)], capture_output=True, text=True,
+                          check=True, env={**os.environ, "PYTHONHASHSEED": "12345"})
+    assert done.stdout.split() == here
 
 
 def test_a_changed_event_is_rendered_again_and_shows_its_change(config, tmp_path):

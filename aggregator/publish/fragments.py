@@ -17,7 +17,6 @@ import json
 from collections.abc import Callable, Mapping
 
 from aggregator import __version__
-from aggregator.codec import event_to_dict
 from aggregator.model import Event
 
 # Bump when a renderer's output for the same event changes without a version change.
@@ -40,11 +39,12 @@ class Fragments:
         self._digests: dict[int, str] = {}
 
     def digest(self, event: Event) -> str:
-        """The event's digest (computed once per event object per publish)."""
+        """The event's digest (computed once per event object per publish). Of its repr: every
+        field, zones by name, the same in every process, and cheaper than JSON (the pieces of a
+        publish are looked up by 2,000 digests)."""
         found = self._digests.get(id(event))
         if found is None:
-            data = json.dumps(event_to_dict(event), ensure_ascii=False)  # its keys in a fixed order
-            found = self._digests[id(event)] = hashlib.sha256(data.encode()).hexdigest()[:32]
+            found = self._digests[id(event)] = hashlib.sha256(repr(event).encode()).hexdigest()[:32]
         return found
 
     def get(self, kind: str, event: Event, piece_salt: str, render: Callable[[], str]) -> str:
