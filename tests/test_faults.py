@@ -107,7 +107,7 @@ def test_oversized_bodies_cost_less_than_twice_the_cap_and_leave_nothing_in_the_
         tracemalloc.stop()
     assert caught.value.reason == "too_large"
     assert peak < 2 * cap, f"peak {peak / 2**20:.1f} MiB"
-    assert len(list(fetcher.session.cache.responses.keys())) == 0
+    assert fetcher.cache.urls() == []
 
 
 # --------------------------------------------------------------------------- through a run

@@ -5,7 +5,8 @@ timeouts and deadlines, size caps, redirects, SSRF checks, robots.txt, retries, 
 politeness, the User-Agent, decoding from bytes, and mapping failures onto the typed errors.
 
     fetcher.py   HttpFetcher (one per run) and SourceFetcher (one source's view, its deadline)
-    session.py   the HTTP cache and the transport that reads bodies capped and within the deadline
+    cache.py     the HTTP cache: per URL its validators, body fingerprint and body (SQLite)
+    session.py   the transport that reads bodies capped and within the deadline
     guard.py     SSRF: blocked address ranges, guarded connections, redirect checks
     robots.py    robots.txt rules and Crawl-delay
     status.py    the error ladder: HTTP status or exception -> typed SourceError

@@ -4,8 +4,9 @@
     SourceFetcher.get          one source: its deadline, trusted origin, robots rule, "unchanged?"
     HttpFetcher._get           scheme check, robots.txt, retries with backoff + jitter
     HttpFetcher._follow        redirects, followed here (at most 5), each hop SSRF-checked
-    HttpFetcher._request       per-host semaphore, Crawl-delay, 12 h forced refresh, body hash
-    session.py                 the HTTP cache and the capped, deadline-bound transport
+    HttpFetcher._request       per-host semaphore, Crawl-delay, the HTTP cache: validators, 12 h
+                               forced refresh, body fingerprint ("unchanged?")
+    cache.py                   the HTTP cache (SQLite); session.py the capped, deadline-bound transport
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import os
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
@@ -25,10 +27,11 @@ import requests
 
 from aggregator import __version__
 from aggregator.errors import FetchRefused, ParseError, RetryableFetchError, SourceError
+from aggregator.collect.fetch.cache import HttpCache, Stored
 from aggregator.collect.fetch.decode import body_fingerprint, decode
 from aggregator.collect.fetch.guard import SSRFBlocked, check_redirect, is_blocked_address, resolve, ssrf_error
 from aggregator.collect.fetch.robots import RobotsRules
-from aggregator.collect.fetch.session import DEFAULT_MAX_BYTES, LimitedAdapter, make_session
+from aggregator.collect.fetch.session import DEFAULT_MAX_BYTES, FORCE_REFRESH_AFTER, ROBOTS_TTL, LimitedAdapter
 from aggregator.collect.fetch.state import LOCAL, RequestContext, SourceState
 from aggregator.collect.fetch.status import (classify, deadline_error, request_error, size_text,
                                              worth_retrying)
@@ -95,8 +98,9 @@ class HttpFetcher:
         self.respect_robots = respect_robots
         self.backoff_base = backoff_base
         self.cache_path = Path(cache_path) if cache_path else None
+        self.cache = HttpCache(self.cache_path) if self.cache_path else None
         if session is None:
-            session = make_session(self.cache_path)
+            session = requests.Session()
             if not any(k.lower() in _PROXY_SETTINGS for k in os.environ):
                 session.trust_env = False  # no proxy: nothing to read from the environment per request
                 bundle = next((os.environ[k] for k in _CA_BUNDLE_SETTINGS if os.environ.get(k)), None)
@@ -118,10 +122,12 @@ class HttpFetcher:
 
     @property
     def cached(self) -> bool:
-        return hasattr(self.session, "cache")
+        return self.cache is not None
 
     def close(self) -> None:
         self.session.close()
+        if self.cache is not None:
+            self.cache.close()
 
     # ---- public
 
@@ -186,12 +192,23 @@ class HttpFetcher:
                 raise
 
     def _follow(self, url: str, *, accept: str | None, state: SourceState,
-                max_bytes: int | None = None) -> Fetched:
+                max_bytes: int | None = None, fresh_for: float = 0) -> Fetched:
         """Fetch url, following at most MAX_REDIRECTS redirects here, each hop checked."""
         current = url
         permanent = True
         for hop in range(MAX_REDIRECTS + 1):
-            response, unchanged = self._request(current, accept=accept, state=state, max_bytes=max_bytes)
+            answer = self._request(current, accept=accept, state=state, max_bytes=max_bytes, fresh_for=fresh_for)
+            if answer.stored is not None:  # 304, or fresh enough to ask nothing: the stored body
+                state.responses += 1
+                state.unchanged += 1
+                if hop and permanent:
+                    state.moved_to = current
+                stored = answer.stored
+                return Fetched(url=current, status=200, content=stored.content,
+                               text=decode(stored.content, stored.content_type), content_type=stored.content_type,
+                               from_cache=True,
+                               last_modified=answer.headers.get("Last-Modified") or stored.last_modified)
+            response = answer.response
             location = response.headers.get("Location") if response.is_redirect else None
             if location is None:
                 problem = classify(response.status_code, current, response.headers.get("Retry-After"),
@@ -201,12 +218,12 @@ class HttpFetcher:
                 content = response.content or b""
                 content_type = response.headers.get("Content-Type", "")
                 state.responses += 1
-                state.unchanged += bool(unchanged)
+                state.unchanged += answer.unchanged
                 if hop and permanent:
                     state.moved_to = current
                 return Fetched(url=current, status=response.status_code, content=content,
                                text=decode(content, content_type), content_type=content_type,
-                               from_cache=unchanged, last_modified=response.headers.get("Last-Modified"))
+                               from_cache=answer.unchanged, last_modified=response.headers.get("Last-Modified"))
             if response.status_code not in (301, 308):
                 permanent = False
             target = urljoin(current, location.strip())
@@ -216,9 +233,15 @@ class HttpFetcher:
                            "address in sources.yaml", reason="too_many_redirects")
 
     def _request(self, url: str, *, accept: str | None, state: SourceState,
-                 max_bytes: int | None = None) -> tuple[requests.Response, bool]:
-        """One HTTP exchange (no redirects followed): returns the response and whether its
-        body is unchanged since the last run (a 304, or the same body hash)."""
+                 max_bytes: int | None = None, fresh_for: float = 0) -> "_Answer":
+        """One HTTP exchange (no redirects followed), conditional when the cache holds url.
+
+        A 304 answers with the stored body (nothing is written); so does an entry checked less
+        than `fresh_for` seconds ago, without asking at all (robots.txt). A 200 is unchanged when
+        its body's fingerprint is the stored one; a new body is stored once."""
+        stored = self.cache.get(url) if self.cache is not None else None
+        if stored is not None and fresh_for and time.time() - stored.checked < fresh_for:
+            return _Answer(stored=stored)
         key = _origin_key(url)
         ip_check = None if key in state.trusted else self._ip_check
         if ip_check is not None:
@@ -236,10 +259,14 @@ class HttpFetcher:
             remaining = max(0.05, state.remaining())
             timeout = (min(self.connect_timeout, remaining), min(self.read_timeout, remaining))
             headers = {"Accept": accept} if accept else {}
+            if stored is not None and stored.age() < FORCE_REFRESH_AFTER:
+                if stored.etag:
+                    headers["If-None-Match"] = stored.etag
+                if stored.last_modified:
+                    headers["If-Modified-Since"] = stored.last_modified
             LOCAL.ctx = RequestContext(state, ip_check, max_bytes or self.max_bytes, lambda: self._count(state))
             try:
                 response = self.session.get(url, headers=headers, timeout=timeout, allow_redirects=False)
-                previous = LOCAL.ctx.previous
             finally:
                 LOCAL.ctx = None
         except SourceError:
@@ -248,13 +275,22 @@ class HttpFetcher:
             raise request_error(e, url, timeout) from None
         finally:
             slot.release()
+        if stored is not None and response.status_code == 304:
+            if fresh_for:
+                self.cache.checked_again(url)
+            return _Answer(stored=stored, headers=response.headers)
         unchanged = False
-        if response.status_code == 200 and previous is not None:
-            if getattr(response, "revalidated", False):
-                unchanged = True  # a 304: requests-cache handed back the stored body
-            elif not getattr(response, "from_cache", False):
-                unchanged = body_fingerprint(response.content or b"") == body_fingerprint(previous.content or b"")
-        return response, unchanged
+        if response.status_code == 200 and self.cache is not None:
+            fingerprint = body_fingerprint(response.content or b"")
+            etag, modified = response.headers.get("ETag"), response.headers.get("Last-Modified")
+            if stored is None or stored.fingerprint != fingerprint:
+                self.cache.put(url, etag=etag, last_modified=modified, fingerprint=fingerprint,
+                               content_type=response.headers.get("Content-Type", ""), content=response.content or b"")
+            else:
+                unchanged = True
+                if etag or modified or stored.etag or stored.last_modified:  # the 12 h clock matters
+                    self.cache.downloaded_again(url, etag=etag, last_modified=modified)
+        return _Answer(response=response, unchanged=unchanged)
 
     def _count(self, state: SourceState) -> None:
         with self._lock:
@@ -306,11 +342,9 @@ class HttpFetcher:
 
     # ---- robots.txt
 
-    # ---- robots.txt
-
     def _robots_fetch(self, robots_url: str, state: SourceState, max_bytes: int) -> Fetched:
         """robots.txt through the same request path as any page, under its own byte cap."""
-        return self._follow(robots_url, accept=None, state=state, max_bytes=max_bytes)
+        return self._follow(robots_url, accept=None, state=state, max_bytes=max_bytes, fresh_for=ROBOTS_TTL)
 
     # ---- local files
 
@@ -384,6 +418,16 @@ class SourceFetcher:
     @property
     def requests_made(self) -> int:
         return self._state.requests
+
+
+@dataclass(slots=True)
+class _Answer:
+    """What one exchange came to: the server's response, or the stored body it confirmed."""
+
+    response: requests.Response | None = None
+    unchanged: bool = False  # a 200 whose body is the stored one
+    stored: Stored | None = None  # a 304 (or fresh enough to ask nothing): this body stands
+    headers: Mapping[str, str] = field(default_factory=dict)  # the 304's headers
 
 
 def _origin_key(url: str) -> tuple[str, int]:

@@ -54,7 +54,6 @@ class RequestContext:
         self.ip_check = ip_check
         self.max_bytes = max_bytes
         self.on_request = on_request
-        self.previous = None  # the response an earlier run stored for this URL (read by the cache)
         # The sockets this request reads from, for the watchdog to shut down at the deadline. The
         # socket itself is kept, not its connection: http.client drops a connection's socket as
         # soon as a response without a length arrives, while that response still reads from it.
