@@ -1,6 +1,6 @@
 """The one place massage-events touches the network.
 
-Every adapter is handed a Fetcher; this package owns the requests session, the HTTP cache,
+Every adapter is handed a Fetcher; this package owns the HTTP connections (urllib3), the HTTP cache,
 timeouts and deadlines, size caps, redirects, SSRF checks, robots.txt, retries, per-host
 politeness, the User-Agent, decoding from bytes, and mapping failures onto the typed errors.
 

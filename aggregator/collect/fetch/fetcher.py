@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import os
 import random
 import threading
 import time
@@ -23,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
-import requests
+import urllib3
 
 from aggregator import __version__
 from aggregator.errors import FetchRefused, ParseError, RetryableFetchError, SourceError
@@ -31,7 +30,7 @@ from aggregator.collect.fetch.cache import HttpCache, Stored
 from aggregator.collect.fetch.decode import body_fingerprint, decode
 from aggregator.collect.fetch.guard import SSRFBlocked, check_redirect, is_blocked_address, resolve, ssrf_error
 from aggregator.collect.fetch.robots import RobotsRules
-from aggregator.collect.fetch.session import DEFAULT_MAX_BYTES, FORCE_REFRESH_AFTER, ROBOTS_TTL, LimitedAdapter
+from aggregator.collect.fetch.session import DEFAULT_MAX_BYTES, FORCE_REFRESH_AFTER, ROBOTS_TTL, Response, Transport
 from aggregator.collect.fetch.state import LOCAL, RequestContext, SourceState
 from aggregator.collect.fetch.status import (classify, deadline_error, request_error, size_text,
                                              worth_retrying)
@@ -47,11 +46,6 @@ PROJECT_URL = "https://github.com/massage-events/massage-events"
 USER_AGENT = f"massage-events/{__version__} (+{PROJECT_URL})"
 MAX_REDIRECTS = 5
 MAX_RETRY_WAIT = 60.0  # a Retry-After longer than this ends the attempt (health backs off instead)
-# Environment variables requests reads per request when trust_env is on: proxies (per URL, so
-# they keep trust_env on) and CA bundles (read once here instead: scanning os.environ on every
-# request costs more than the request's own headers).
-_PROXY_SETTINGS = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
-_CA_BUNDLE_SETTINGS = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")  # requests' order of precedence
 PAGE_TYPES = frozenset({"html", "jsonld"})  # source types that obey robots.txt by default
 
 
@@ -73,7 +67,7 @@ def make_fetcher(config: "Config", cache_path: Path | None) -> "HttpFetcher":
 
 
 class HttpFetcher:
-    """A requests-based Fetcher with caching, timeouts, size caps, SSRF checks and typed errors.
+    """A urllib3-based Fetcher with caching, timeouts, size caps, SSRF checks and typed errors.
 
     Thread-safe: one instance serves every source of a run. `get()` fetches with a fresh
     deadline; `for_source(options)` gives the per-source view the pipeline hands to an adapter.
@@ -81,7 +75,7 @@ class HttpFetcher:
 
     def __init__(self, *, connect_timeout: float = 10, read_timeout: float = 30,
                  max_bytes: int = DEFAULT_MAX_BYTES, allow_local_paths: bool = False,
-                 session: requests.Session | None = None, deadline: float = 120,
+                 deadline: float = 120,
                  retries: int = 2, per_host: int = 2, allow_private: Iterable[str] = (),
                  respect_robots: bool = True, contact: str | None = None,
                  cache_path: Path | str | None = None, backoff_base: float = 1.0,
@@ -99,20 +93,8 @@ class HttpFetcher:
         self.backoff_base = backoff_base
         self.cache_path = Path(cache_path) if cache_path else None
         self.cache = HttpCache(self.cache_path) if self.cache_path else None
-        if session is None:
-            session = requests.Session()
-            if not any(k.lower() in _PROXY_SETTINGS for k in os.environ):
-                session.trust_env = False  # no proxy: nothing to read from the environment per request
-                bundle = next((os.environ[k] for k in _CA_BUNDLE_SETTINGS if os.environ.get(k)), None)
-                if bundle:
-                    session.verify = bundle
-        self.session = session
-        adapter = LimitedAdapter(pool_connections=max(pool_size, 256), pool_maxsize=per_host,
-                                  max_retries=0)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
-        self.session.headers["User-Agent"] = (
-            f"massage-events/{__version__} (+{PROJECT_URL}; {contact})" if contact else USER_AGENT)
+        self.transport = Transport(per_host=per_host, pools=pool_size, user_agent=(
+            f"massage-events/{__version__} (+{PROJECT_URL}; {contact})" if contact else USER_AGENT))
         self.requests_made = 0
         self._lock = threading.Lock()
         self._host_slots: dict[tuple[str, int], threading.BoundedSemaphore] = {}
@@ -125,7 +107,7 @@ class HttpFetcher:
         return self.cache is not None
 
     def close(self) -> None:
-        self.session.close()
+        self.transport.close()
         if self.cache is not None:
             self.cache.close()
 
@@ -266,12 +248,12 @@ class HttpFetcher:
                     headers["If-Modified-Since"] = stored.last_modified
             LOCAL.ctx = RequestContext(state, ip_check, max_bytes or self.max_bytes, lambda: self._count(state))
             try:
-                response = self.session.get(url, headers=headers, timeout=timeout, allow_redirects=False)
+                response = self.transport.get(url, headers, timeout)
             finally:
                 LOCAL.ctx = None
         except SourceError:
             raise
-        except (SSRFBlocked, requests.RequestException, ValueError) as e:
+        except (SSRFBlocked, urllib3.exceptions.HTTPError, OSError, ValueError) as e:
             raise request_error(e, url, timeout) from None
         finally:
             slot.release()
@@ -424,7 +406,7 @@ class SourceFetcher:
 class _Answer:
     """What one exchange came to: the server's response, or the stored body it confirmed."""
 
-    response: requests.Response | None = None
+    response: Response | None = None
     unchanged: bool = False  # a 200 whose body is the stored one
     stored: Stored | None = None  # a 304 (or fresh enough to ask nothing): this body stands
     headers: Mapping[str, str] = field(default_factory=dict)  # the 304's headers

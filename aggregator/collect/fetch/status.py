@@ -1,7 +1,7 @@
 """What an HTTP status, or a failed exchange, means for a source: the one error ladder.
 
 `classify` maps a status code onto the typed error that says what to do (retry later, or fix
-sources.yaml); `request_error` does the same for an exception raised by requests/urllib3 while
+sources.yaml); `request_error` does the same for an exception raised by urllib3 while
 sending a request. Both the fetcher and the robots.txt reader go through them.
 """
 
@@ -11,7 +11,6 @@ import re
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 
-import requests
 import urllib3
 
 from aggregator.errors import FetchRefused, RetryableFetchError, SourceError
@@ -79,21 +78,18 @@ def request_error(error: BaseException, url: str, timeout: tuple[float, float]) 
         return error
     if isinstance(error, SSRFBlocked):
         return ssrf_error(url, error)
-    if isinstance(error, requests.ConnectTimeout):
+    if isinstance(error, urllib3.exceptions.NewConnectionError):  # a ConnectTimeoutError to urllib3
+        return RetryableFetchError(f"{url} could not be reached ({short(error)})", reason="connection")
+    if isinstance(error, urllib3.exceptions.ConnectTimeoutError):
         return RetryableFetchError(f"{url} did not accept a connection within {timeout[0]:g} s; timed out",
                                    reason="timeout")
-    if isinstance(error, requests.ReadTimeout):
+    if isinstance(error, urllib3.exceptions.ReadTimeoutError):
         return RetryableFetchError(f"{url} did not answer within {timeout[1]:g} s; timed out", reason="timeout")
-    if isinstance(error, requests.Timeout):
+    if isinstance(error, (urllib3.exceptions.TimeoutError, TimeoutError)):
         return RetryableFetchError(f"{url} did not answer; timed out", reason="timeout")
-    if isinstance(error, requests.TooManyRedirects):
-        return FetchRefused(f"{url} redirects too many times", reason="too_many_redirects")
-    if isinstance(error, (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema,
-                          requests.exceptions.MissingSchema, ValueError)):
+    if isinstance(error, ValueError):  # urllib3's LocationValueError / LocationParseError included
         return FetchRefused(f"{url} is not a usable address ({short(error)})", reason="bad_url")
-    if isinstance(error, requests.ConnectionError):
-        return RetryableFetchError(f"{url} could not be reached ({short(error)})", reason="connection")
-    return RetryableFetchError(f"{url} failed ({short(error)})", reason="connection")
+    return RetryableFetchError(f"{url} could not be reached ({short(error)})", reason="connection")
 
 
 def deadline_error(url: str, deadline: float) -> RetryableFetchError:
@@ -121,7 +117,7 @@ def worth_retrying(e: RetryableFetchError) -> bool:
 
 
 def short(error: BaseException) -> str:
-    """The useful part of a urllib3/requests error: "Connection refused", "Name or service not known"."""
+    """The useful part of a urllib3 error: "Connection refused", "Name or service not known"."""
     text = str(error)
     if "Failed to resolve" in text or "NameResolutionError" in text:
         m = re.search(r"Failed to resolve '([^']+)'", text)
