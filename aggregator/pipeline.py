@@ -169,11 +169,7 @@ def read_source(options: SourceOptions, calendar: CalendarSettings, fetcher: Fet
     includes apply to a source that has none of its own.
     """
     outcome = SourceOutcome()
-    update = {"timezone": options.timezone or calendar.timezone}
-    if filters is not None:
-        update["exclude"] = tuple(dict.fromkeys(options.exclude + filters.exclude))
-        update["include"] = options.include or filters.include
-    options = options.model_copy(update=update)
+    options = _reading_options(options, calendar, filters)
     own = fetcher.for_source(options) if hasattr(fetcher, "for_source") else fetcher
     # A source that follows links is only unchanged when every page is: all are asked for again.
     follows = bool(getattr(options, "follow", None))
@@ -241,6 +237,24 @@ def _within_limits(options: SourceOptions, view: _SourceFetcher, count: int, beg
                          "not read, and its last good events stay", source_id=options.id, reason="too_slow")
 
 
+def _reading_options(options: SourceOptions, calendar: CalendarSettings,
+                     filters: FilterSettings | None) -> SourceOptions:
+    """A source's options as it is read: the calendar's zone by default, the global filters added."""
+    update = {"timezone": options.timezone or calendar.timezone}
+    if filters is not None:
+        update["exclude"] = tuple(dict.fromkeys(options.exclude + filters.exclude))
+        update["include"] = options.include or filters.include
+    return options.model_copy(update=update)
+
+
+def _likely_unchanged(options: SourceOptions, config: Config, window: Window, known: str | None) -> bool:
+    """Whether the source's stored records were read as it would be read now (same settings, day
+    and version): then only a changed body makes it parse again."""
+    salt = _reading_salt(_reading_options(options, config.calendar, config.filters), config.calendar,
+                         window, config.tags)
+    return known is not None and known.endswith(":" + salt)
+
+
 def _reading_salt(options: SourceOptions, calendar: CalendarSettings, window: Window, tag_rules) -> str:
     """What else, besides the body, decides a source's records: its settings (after the global
     filters), the calendar's zone, the tag rules, this version, and the day (the window moves, so
@@ -301,7 +315,9 @@ def _run(config: Config, store: Store, out_dir: Path, now: datetime, fetcher: Fe
         return options, outcome, time.monotonic() - began
 
     ok_sources: set[str] = set()
-    for done, (options, outcome, seconds) in enumerate(_read_all(config, store, sources, work, fetcher), 1):
+    to_parse = sum(1 for s in sources
+                   if not (has_records[s.id] and _likely_unchanged(s, config, window, known[s.id])))
+    for done, (options, outcome, seconds) in enumerate(_read_all(config, store, sources, work, fetcher, to_parse), 1):
         result = _settle(store, options, outcome, now, seconds, config)
         if result.ok:
             ok_sources.add(options.id)
@@ -330,10 +346,12 @@ def _run(config: Config, store: Store, out_dir: Path, now: datetime, fetcher: Fe
     return report
 
 
-def _read_all(config: Config, store: Store, sources: list[SourceOptions], work, fetcher: Fetcher | None):
+def _read_all(config: Config, store: Store, sources: list[SourceOptions], work, fetcher: Fetcher | None,
+              to_parse: int | None = None):
     """(options, outcome, seconds) of every source as each finishes: in worker processes when the
-    run owns its fetcher and has many sources, else in threads of this process."""
-    n = workers.worker_count(config.fetch.workers, len(sources), config.fetch.concurrency)
+    run owns its fetcher and has many sources to parse (`to_parse`: those whose stored records
+    were not read as they would be now), else in threads of this process."""
+    n = workers.worker_count(config.fetch.workers, len(sources), config.fetch.concurrency, to_parse=to_parse)
     if fetcher is None and n > 1:
         _default_fetcher(config, store).close()  # the HTTP cache's tables exist before workers share it
         yield from workers.read_in_processes(

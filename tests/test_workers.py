@@ -194,6 +194,26 @@ def test_automatic_workers_never_fork_a_process_that_runs_other_threads():
     assert explicit == 2  # the curator's explicit setting stands
 
 
+def test_a_rerun_that_only_revalidates_stays_in_one_process_unless_workers_are_set():
+    """Sources whose stored records still read the same only cost a conditional request: forking
+    for them costs more than it saves. (In a fresh interpreter, as above.)"""
+    import subprocess
+    import sys
+
+    code = """if True:
+        from aggregator.collect.workers import worker_count
+        print(worker_count(0, 300, 16), worker_count(0, 300, 16, to_parse=15),
+              worker_count(0, 300, 16, to_parse=300), worker_count(2, 300, 16, to_parse=0))
+    """
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    cold, rerun, all_changed, explicit = map(int, done.stdout.split())
+    if cold == 1:
+        pytest.skip(f"automatic workers are 1 here anyway (platform {sys.platform}, {os.cpu_count()} CPUs)")
+    assert rerun == 1
+    assert all_changed == cold
+    assert explicit == 2  # the curator's explicit setting stands
+
+
 def test_small_runs_stay_in_one_process_and_a_setting_is_capped():
     assert worker_count(0, 10, 16) == 1
     assert worker_count(3, 2, 16) == 2  # never more workers than sources

@@ -41,10 +41,15 @@ STALL_MARGIN = 180.0
 Read = Callable[[object, object], tuple[object, object, float]]  # (options, fetcher) -> (options, outcome, s)
 
 
-def worker_count(setting: int, sources: int, concurrency: int) -> int:
+def worker_count(setting: int, sources: int, concurrency: int, *, to_parse: int | None = None) -> int:
     """How many processes read `sources` sources: `fetch.workers` when set (0: automatic),
     never more than the sources or the concurrency allow; 1 where fork is not safe (macOS's
     system libraries are not fork-safe; Windows has no fork).
+
+    Automatic counts only the `to_parse` sources expected to be parsed (default: all): a source
+    whose stored body still reads the same costs a conditional request and no parsing, and a
+    re-run of such sources is quicker in one process than the forks cost (half the CPU, and the
+    busiest host's requests wait on no other process).
 
     Automatic forks only from a process with one thread (`massage-events run`): in `serve`, web
     and scheduler threads may hold a lock (an import, a C library's) at the moment of the fork,
@@ -53,9 +58,10 @@ def worker_count(setting: int, sources: int, concurrency: int) -> int:
         return 1
     if setting:
         return max(1, min(setting, sources, concurrency))
-    if sources < 2 * MIN_SOURCES_PER_WORKER or threading.active_count() > 1:
+    busy = sources if to_parse is None else min(to_parse, sources)
+    if busy < 2 * MIN_SOURCES_PER_WORKER or threading.active_count() > 1:
         return 1
-    return max(1, min(os.cpu_count() or 1, MAX_AUTO_WORKERS, concurrency, sources // MIN_SOURCES_PER_WORKER))
+    return max(1, min(os.cpu_count() or 1, MAX_AUTO_WORKERS, concurrency, busy // MIN_SOURCES_PER_WORKER))
 
 
 def host_of(options) -> str:
