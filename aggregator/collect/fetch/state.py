@@ -107,7 +107,8 @@ class _Watchdog:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="fetch-watchdog", daemon=True)
                 self._thread.start()
-            self._cond.notify()
+            if self._heap[0] is entry:  # due before the one it sleeps for: it must wake (else let it sleep)
+                self._cond.notify()
         return entry
 
     def disarm(self, entry: list) -> None:
