@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 
-from rapidfuzz import fuzz, process
+from rapidfuzz import fuzz
 
 from aggregator.merge.dedupe.compare import MAX_HOURS_OFF, _Rec
 
@@ -28,12 +28,12 @@ def _candidates(recs: list[_Rec]) -> set[tuple[int, int]]:
     """Pairs worth scoring (i < j), found by blocking; never all pairs. Records of two different
     regions pair only through a shared URL (see _evaluate)."""
     pairs: set[tuple[int, int]] = set()
-    region = [r.event.region for r in recs]
+    add = pairs.add
+    region = [r.event.region or "" for r in recs]
 
-    def apart(i: int, j: int) -> bool:
-        return bool(region[i] and region[j] and region[i] != region[j])
-
-    # 1. The same start instant (or the same all-day date): titles pre-filtered in C.
+    # 1. The same start instant (or the same all-day date): titles pre-filtered in C. A slot holds the
+    #    events of every region that start at that moment, and records of two regions never pair here,
+    #    so a slot's records are split by region first (a national record, with none, meets every region).
     slots: dict[object, list[int]] = defaultdict(list)
     for r in recs:
         slots[r.ts if r.ts is not None else ("d", r.day)].append(r.idx)
@@ -41,27 +41,39 @@ def _candidates(recs: list[_Rec]) -> set[tuple[int, int]]:
         n = len(members)
         if n < 2:
             continue
-        if n <= _SMALL_SLOT:
-            for x in range(n):
-                for y in range(x + 1, n):
-                    if not apart(members[x], members[y]):
-                        pairs.add((members[x], members[y]) if members[x] < members[y] else (members[y], members[x]))
-            continue
-        by_title: dict[str, list[int]] = defaultdict(list)
+        by_region: dict[str, list[int]] = defaultdict(list)
         for i in members:
-            by_title[recs[i].title].append(i)
-        titles = list(by_title)
-        linked: list[tuple[int, int]] = [(x, x) for x in range(len(titles))]
-        for x, title in enumerate(titles):
-            for _, _, y in process.extract(title, titles, scorer=fuzz.token_set_ratio,
-                                           score_cutoff=_SLOT_TITLE_CUTOFF, limit=None):
-                if y > x:
-                    linked.append((x, y))
-        for x, y in linked:
-            for i in by_title[titles[x]]:
-                for j in by_title[titles[y]]:
-                    if i != j and not apart(i, j):
-                        pairs.add((i, j) if i < j else (j, i))
+            by_region[region[i]].append(i)
+        national = by_region.pop("", [])
+        groups = [(m, m) for m in by_region.values()]
+        if national:
+            groups += [(m, national) for m in by_region.values()]
+            groups.append((national, national))
+        if n <= _SMALL_SLOT:
+            for left, right in groups:
+                for i in left:
+                    for j in right:
+                        if i < j:
+                            add((i, j))
+                        elif j < i and left is not right:
+                            add((j, i))
+            continue
+        similar: dict[tuple[str, str], bool] = {}
+        for left, right in groups:
+            for i in left:
+                ti = recs[i].title
+                for j in right:
+                    if i == j or (left is right and j < i):
+                        continue
+                    tj = recs[j].title
+                    if ti != tj:
+                        pair = (ti, tj) if ti < tj else (tj, ti)
+                        ok = similar.get(pair)
+                        if ok is None:
+                            ok = similar[pair] = fuzz.token_set_ratio(ti, tj, score_cutoff=_SLOT_TITLE_CUTOFF) > 0
+                        if not ok:
+                            continue
+                    add((i, j) if i < j else (j, i))
 
     # 2. The same two rarest title words (so also the same title), within a day either side, at a start a
     #    whole number of hours away (a zone slip: the same minute of the hour), or on the day a
@@ -70,7 +82,9 @@ def _candidates(recs: list[_Rec]) -> set[tuple[int, int]]:
     for tokens, count in Counter(r.tokens for r in recs).items():
         for t in tokens:
             df[t] += count
-    timed: dict[tuple, list[int]] = defaultdict(list)
+    # Buckets by (signature, minute of the hour or the day, region), then by day: one look-up per
+    # region finds the days either side.
+    timed: dict[tuple, dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
     dated: dict[tuple, list[int]] = defaultdict(list)
     by_core: dict[str, tuple[str, ...]] = {}
     for r in recs:
@@ -81,29 +95,34 @@ def _candidates(recs: list[_Rec]) -> set[tuple[int, int]]:
         # Indexed under its region and under "*" (every region), so that a regional record looks
         # up its region and the national ("") records, and a national record looks up "*".
         # (Equal titles have equal rarest words, so the two words are the one key needed.)
-        sig = r.block_tokens
-        for reg in (r.event.region or "", "*"):
+        for reg in (region[r.idx], "*"):
             if r.ts is not None:
-                timed[(sig, r.day, r.ts % 3600, reg)].append(r.idx)
+                timed[(sig, r.ts % 3600, reg)][r.day].append(r.idx)
             else:
                 dated[(sig, r.day, reg)].append(r.idx)
+    hours_off = MAX_HOURS_OFF * 3600
     for r in recs:
-        look = (r.event.region, "") if r.event.region else ("*",)
+        i = r.idx
+        look = (region[i], "") if region[i] else ("*",)
         sig = r.block_tokens
         for reg in look:
             if r.ts is not None:
-                for d in (r.day - 1, r.day, r.day + 1):
-                    members = timed.get((sig, d, r.ts % 3600, reg))
-                    if members and len(members) <= BUCKET_CAP:
-                        for j in members:
-                            if j > r.idx and _time_compatible(r, recs[j]):
-                                pairs.add((r.idx, j))
+                days = timed.get((sig, r.ts % 3600, reg))
+                if days:
+                    ts, day = r.ts, r.day
+                    for d in (day - 1, day, day + 1):
+                        members = days.get(d)
+                        if members and len(members) <= BUCKET_CAP:
+                            for j in members:
+                                # The same minute of the hour: whole hours apart, within a zone slip.
+                                if j > i and abs(ts - recs[j].ts) <= hours_off:
+                                    add((i, j))
                 if dated:
                     members = dated.get((sig, r.local_day, reg))
                     if members and len(members) <= BUCKET_CAP:
                         for j in members:
                             if _time_compatible(r, recs[j]):
-                                pairs.add((r.idx, j) if r.idx < j else (j, r.idx))
+                                add((i, j) if i < j else (j, i))
 
     # 3. A shared event-specific URL, within a day either side.
     by_url: dict[tuple[str, int], list[int]] = defaultdict(list)
@@ -117,5 +136,5 @@ def _candidates(recs: list[_Rec]) -> set[tuple[int, int]]:
                 if members and len(members) <= BUCKET_CAP:
                     for j in members:
                         if j > r.idx:
-                            pairs.add((r.idx, j))
+                            add((r.idx, j))
     return pairs
