@@ -224,7 +224,7 @@ def _merge_detailed(records: Sequence[Event], known: Mapping[str, str], override
             continue
         events.append(merged)
     events.sort(key=lambda e: (_instant(e), e.uid))
-    return MergeResult(events=events, pairs=joined, hidden=sorted(hidden), unresolved=unresolved,
+    return MergeResult(events=events, joined=joined, hidden=sorted(hidden), unresolved=unresolved,
                        groups=[[r.key for r in g] for g in groups], candidates=candidates)
 
 

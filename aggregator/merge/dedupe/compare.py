@@ -18,11 +18,11 @@ events); two regions with nothing shared.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from functools import lru_cache
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from rapidfuzz import fuzz
@@ -348,11 +348,6 @@ def _weight(field: str, level: str) -> float:
     return W.WEIGHTS[field][level]
 
 
-def _no(a, b, title, relation, venue, shared, reason, comparisons=(), weight=-math.inf, veto="") -> PairScore:
-    return PairScore(a.key, b.key, 0.0 if weight == -math.inf else _probability(weight), title, relation, venue,
-                     shared, False, reason, -99.0 if weight == -math.inf else weight, tuple(comparisons), veto)
-
-
 def _probability(weight: float) -> float:
     return 1.0 / (1.0 + 2.0 ** (-max(-60.0, min(60.0, weight))))
 
@@ -393,24 +388,45 @@ def comparisons_of(a: _Rec, b: _Rec, relation: str, title: float, venue: float |
 _COMPARISONS = {(f, lv): Comparison(f, lv, w) for f, levels in W.WEIGHTS.items() for lv, w in levels.items()}
 
 
-def _evaluate(a: _Rec, b: _Rec, slack: float = 0.0) -> PairScore:
+class Judged(NamedTuple):
+    """A pair's decision as merge makes it, before it is written up as a PairScore (merge scores every
+    candidate pair and shows only the pairs it joined: the write-up is made for those alone)."""
+
+    a: _Rec  # the first by (source, external_id)
+    b: _Rec
+    time: str
+    title: float
+    venue: float | None
+    shared_url: bool
+    match: bool
+    weight: float  # as PairScore.weight: +99 / -99 for the outright rules that need no weighing
+    comparisons: tuple[Comparison, ...]
+    veto: str
+    why: str  # which rule decided: one of _SAME_RECORD ... _WEIGHED
+    slack: float
+
+
+_SAME_RECORD, _TWICE, _TIMES, _ONE_SOURCE, _HOURS, _REGIONS, _WEIGHED = (
+    "same record", "announced twice", "times", "one source", "hours", "regions", "weighed")
+
+
+def _judge(a: _Rec, b: _Rec, slack: float = 0.0) -> Judged:
     if a.key > b.key:
         a, b = b, a
     if a.key == b.key:
-        return PairScore(a.key, b.key, 1.0, 1.0, "exact", None, False, True, "the same record", 99.0)
+        return Judged(a, b, "exact", 1.0, None, False, True, 99.0, (), "", _SAME_RECORD, slack)
     relation = _time_relation(a, b)
     title = title_similarity(a.core, b.core) if a.core <= b.core else title_similarity(b.core, a.core)
-    venue = _venue_similarity(a, b)
+    va, vb = a.venue, b.venue
+    venue = venue_similarity(va, vb) if (va or "") <= (vb or "") else venue_similarity(vb, va)
     shared = bool(a.urls & b.urls)
     if relation == "none":
-        return _no(a, b, title, relation, venue, shared, "they start at different times", veto="time")
+        return Judged(a, b, relation, title, venue, shared, False, -99.0, (), "time", _TIMES, slack)
     if a.source == b.source:
         if relation == "exact" and fuzz.ratio(a.title, b.title) / 100 >= SAME_SOURCE_TITLE - slack / 100 \
                 and (venue is None or venue >= 0.9):
-            return PairScore(a.key, b.key, 1.0, title, relation, venue, shared, True,
-                             "one source announced the same event twice", 99.0)
-        return _no(a, b, title, relation, venue, shared, "two records of one source are different events",
-                   veto="source")
+            return Judged(a, b, relation, title, venue, shared, True, 99.0, (), "", _TWICE, slack)
+        return Judged(a, b, relation, title, venue, shared, False, -99.0, (), "source", _ONE_SOURCE, slack)
     comparisons = comparisons_of(a, b, relation, title, venue, shared)
     c0, c1, c2, c3, c4, c5 = comparisons
     weight = W.PRIOR_WEIGHT + c0.weight + c1.weight + c2.weight + c3.weight + c4.weight + c5.weight
@@ -421,20 +437,42 @@ def _evaluate(a: _Rec, b: _Rec, slack: float = 0.0) -> PairScore:
         weight += hourly.weight - c1.weight
         comparisons = (c0, hourly, c2, c3, c4, c5)
     elif relation == "hours" and c1.level == "hours":
-        hours = abs(a.ts - b.ts) // 3600  # type: ignore[operator]
-        return _no(a, b, title, relation, venue, shared,
-                   f"they start {hours} hour{'s' if hours != 1 else ''} apart and nothing shows the place or the "
-                   "link is the same", comparisons, weight, "hours")
+        return Judged(a, b, relation, title, venue, shared, False, weight, comparisons, "hours", _HOURS, slack)
     region_a, region_b = a.event.region, b.event.region
     if region_a and region_b and region_a != region_b and not shared and (venue is None or venue < 0.85):
-        return _no(a, b, title, relation, venue, shared, f"they are in different regions ({region_a}, {region_b})",
-                   comparisons, weight, "region")
-    needed = W.THRESHOLD - slack
-    if weight >= needed:
-        return PairScore(a.key, b.key, _probability(weight), title, relation, venue, shared, True,
-                         f"match weight {weight:+.1f} reaches {needed:+.1f}", weight, comparisons)
-    return PairScore(a.key, b.key, _probability(weight), title, relation, venue, shared, False,
-                     f"match weight {weight:+.1f} is below {needed:+.1f}", weight, comparisons)
+        return Judged(a, b, relation, title, venue, shared, False, weight, comparisons, "region", _REGIONS, slack)
+    return Judged(a, b, relation, title, venue, shared, weight >= W.THRESHOLD - slack, weight, comparisons, "",
+                  _WEIGHED, slack)
+
+
+def _score(j: Judged) -> PairScore:
+    """The PairScore of a judged pair: its probability and the sentence that says why."""
+    a, b = j.a, j.b
+    why = j.why
+    if why == _SAME_RECORD:
+        return PairScore(a.key, b.key, 1.0, 1.0, "exact", None, False, True, "the same record", 99.0)
+    if why == _TWICE:
+        return PairScore(a.key, b.key, 1.0, j.title, j.time, j.venue, j.shared_url, True,
+                         "one source announced the same event twice", 99.0)
+    if why in (_TIMES, _ONE_SOURCE):
+        reason = "they start at different times" if why == _TIMES else "two records of one source are different events"
+        return PairScore(a.key, b.key, 0.0, j.title, j.time, j.venue, j.shared_url, False, reason, -99.0, (), j.veto)
+    weight = j.weight
+    if why == _HOURS:
+        hours = abs(a.ts - b.ts) // 3600  # type: ignore[operator]
+        reason = (f"they start {hours} hour{'s' if hours != 1 else ''} apart and nothing shows the place or the "
+                  "link is the same")
+    elif why == _REGIONS:
+        reason = f"they are in different regions ({a.event.region}, {b.event.region})"
+    else:
+        needed = W.THRESHOLD - j.slack
+        reason = f"match weight {weight:+.1f} {'reaches' if j.match else 'is below'} {needed:+.1f}"
+    return PairScore(a.key, b.key, _probability(weight), j.title, j.time, j.venue, j.shared_url, j.match, reason,
+                     weight, j.comparisons, j.veto)
+
+
+def _evaluate(a: _Rec, b: _Rec, slack: float = 0.0) -> PairScore:
+    return _score(_judge(a, b, slack))
 
 
 def strongly_matched(a: _Rec, b: _Rec) -> bool:

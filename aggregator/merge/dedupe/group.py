@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from aggregator.merge.dedupe.candidates import _candidates
-from aggregator.merge.dedupe.compare import LINKAGE_SLACK, PairScore, _evaluate, _Rec, strongly_matched
+from aggregator.merge.dedupe.compare import LINKAGE_SLACK, Judged, PairScore, _judge, _Rec, _score, strongly_matched
 from aggregator.merge.dedupe.rules import time_record
 from aggregator.merge.dedupe.weights import THRESHOLD
 from aggregator.model import Event
@@ -64,19 +65,25 @@ class MergeResult:
     """What merge decided: the events, the scores of the pairs it joined, and what it hid."""
 
     events: list[Event]
-    pairs: list[PairScore] = field(default_factory=list)
+    joined: list[Judged] = field(default_factory=list, repr=False)  # the pairs it joined, as judged
     hidden: list[str] = field(default_factory=list)  # uids of events dropped by `hide`
     unresolved: list[str] = field(default_factory=list)  # `same`/`never` references that name nothing
     groups: list[list[tuple[str, str]]] = field(default_factory=list)
     candidates: int = 0
 
+    @cached_property
+    def pairs(self) -> list[PairScore]:
+        """The scores of the joined pairs, written up when asked for (a merge of 100,000 records joins
+        tens of thousands of pairs, and only `explain` and the tests read them)."""
+        return [_score(j) for j in self.joined]
+
 
 def _group(recs: list[_Rec], same: list[list[int]], never: set[tuple[int, int]]
-           ) -> tuple[list[list[int]], list[PairScore], int]:
+           ) -> tuple[list[list[int]], list[Judged], int]:
     parent = list(range(len(recs)))
     members: dict[int, list[int]] = {i: [i] for i in range(len(recs))}
-    joined: list[PairScore] = []
-    strict: dict[tuple[int, int], PairScore] = {}
+    joined: list[Judged] = []
+    strict: dict[tuple[int, int], Judged] = {}
     loose_cache: dict[tuple[int, int], bool] = {}
 
     def find(i: int) -> int:
@@ -106,7 +113,7 @@ def _group(recs: list[_Rec], same: list[list[int]], never: set[tuple[int, int]]
     scored = []
     candidates = _candidates(recs)
     for i, j in candidates:
-        s = _evaluate(recs[i], recs[j])
+        s = _judge(recs[i], recs[j])
         strict[(i, j)] = s
         if s.match:
             scored.append((-s.weight, recs[i].key, recs[j].key, i, j, s))
@@ -124,7 +131,7 @@ def _group(recs: list[_Rec], same: list[list[int]], never: set[tuple[int, int]]
             elif s is not None and not s.veto:
                 ok = s.weight >= THRESHOLD - LINKAGE_SLACK
             else:
-                ok = _evaluate(recs[k[0]], recs[k[1]], slack=LINKAGE_SLACK).match
+                ok = _judge(recs[k[0]], recs[k[1]], slack=LINKAGE_SLACK).match
             loose_cache[k] = ok
         return ok
 
