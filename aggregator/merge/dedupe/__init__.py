@@ -251,8 +251,9 @@ def merge(records: Sequence[Event], known: Mapping[str, str], overrides=None, *,
     source_zones: source id -> the zone its zone-less times are read in (its own, else the calendar's):
         a record whose zone differs was given one (a TZID, a zone word), which makes its start more precise.
     """
-    return merge_detailed(records, known, overrides, first_published=first_published, previous=previous,
-                          source_types=source_types, source_zones=source_zones).events
+    with _no_gc_pauses():  # the detail (scored pairs, prepared records) is freed before collections resume
+        return merge_detailed(records, known, overrides, first_published=first_published, previous=previous,
+                              source_types=source_types, source_zones=source_zones).events
 
 
 def benchmark_merge(records: Sequence[Event], **kwargs) -> dict:

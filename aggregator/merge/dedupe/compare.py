@@ -99,6 +99,15 @@ def _precision(start: datetime | date, authority: int, default_zone: str | None)
     return 2
 
 
+# Titles and their cores recur (a monthly meeting, one event listed by several sources): read once each.
+_says_cancelled = lru_cache(maxsize=1 << 18)(title_says_cancelled)
+
+
+@lru_cache(maxsize=1 << 18)
+def _tokens(core: str) -> frozenset[str]:
+    return frozenset(core.split())
+
+
 def _prepare(event: Event, idx: int, source_types: Mapping[str, str] | None,
              decoration=None, source_zones: Mapping[str, str] | None = None) -> _Rec:
     ref = event.sources[0] if event.sources else SourceRef("", event.uid, event.url)
@@ -128,12 +137,12 @@ def _prepare(event: Event, idx: int, source_types: Mapping[str, str] | None,
     authority = _authority_of(ref.source, ref.external_id, source_types)
     online = is_online(event)
     return _Rec(idx=idx, event=event, key=(ref.source, ref.external_id), source=ref.source, ts=ts,
-                authority=(authority, ref.source), title=title, tokens=frozenset(core.split()), all_day=ts is None,
+                authority=(authority, ref.source), title=title, tokens=_tokens(core), all_day=ts is None,
                 day=day, local_day=local_day, last_day=last, urls=urls,
                 # An online event has no place: "Online (Zoom)" written alike by two sessions is no
                 # evidence that they are one.
                 venue=None if online else venue,
-                cancelled=event.status == Status.CANCELLED or title_says_cancelled(event.title), core=core,
+                cancelled=event.status == Status.CANCELLED or _says_cancelled(event.title), core=core,
                 online=online,
                 precision=_precision(start, authority, (source_zones or {}).get(ref.source)))
 

@@ -46,18 +46,17 @@ def learn_decorations(records: Iterable[Event]) -> dict[str, Decoration]:
     """source id -> its decoration, for the sources that decorate their titles."""
     titles: dict[str, set[str]] = defaultdict(set)
     normalized: dict[str, set[str]] = defaultdict(set)
-    for ev in records:
-        source = ev.sources[0].source if ev.sources else ""
-        titles[source].add(strip_prefixes(ev.title or ""))
-        normalized[source].add(norm_title(ev.title or ""))
+    # A source repeats its titles (a monthly meeting): each (source, title) is read once.
+    for source, title in dict.fromkeys((ev.sources[0].source if ev.sources else "", ev.title or "")
+                                       for ev in records):
+        titles[source].add(strip_prefixes(title))
+        normalized[source].add(norm_title(title))
     # How many sources' titles carry each word and each end segment, to tell a source's own
     # decoration from words everyone uses.
-    word_titles: Counter[str] = Counter()
+    word_titles: Counter[str] = Counter(w for normed in normalized.values() for t in normed for w in set(t.split()))
     segment_titles: Counter[str] = Counter()
     ends_of: dict[str, list[set[str]]] = {}
     for source, distinct in titles.items():
-        for t in normalized[source]:
-            word_titles.update(set(t.split()))
         per_title = []
         for t in distinct:
             if not _MAY_HAVE_SEGMENTS.search(t):
@@ -75,19 +74,14 @@ def learn_decorations(records: Iterable[Event]) -> dict[str, Decoration]:
         if len(distinct) < MIN_SEGMENT_TITLES:
             continue
         others = max(1, total - len(normed))
-        ends: Counter[str] = Counter()
-        for e in ends_of[source]:
-            ends.update(e)
+        ends = Counter(s for e in ends_of[source] for s in e)
         segments = tuple(sorted(s for s, n in ends.items()
                                 if s and n >= SHARE * len(distinct) and (segment_titles[s] - n) <= ELSEWHERE * others))
-        words: Counter[str] = Counter()
-        if len(normed) >= MIN_TITLES:
-            for t in normed:
-                words.update(set(t.split()))
+        words = Counter(w for t in normed for w in set(t.split())) if len(normed) >= MIN_TITLES else Counter()
         common = frozenset(w for w, n in words.items()
                            if n >= SHARE * len(normed) and (word_titles[w] - n) <= ELSEWHERE * others)
         # A word on most titles is the source's, unless it is all that tells titles apart.
-        if any(len(set(t.split()) - common) == 0 for t in normed):
+        if common and any(len(set(t.split()) - common) == 0 for t in normed):
             common = frozenset()
         if segments or common:
             out[source] = Decoration(segments, common)

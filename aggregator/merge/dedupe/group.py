@@ -80,6 +80,8 @@ class MergeResult:
 
 def _group(recs: list[_Rec], same: list[list[int]], never: set[tuple[int, int]]
            ) -> tuple[list[list[int]], list[Judged], int]:
+    """Groups of record indexes, the pairs joined and the number of candidates. `recs` are in
+    (source, external_id) order (recs[i].idx == i), so sorting indexes sorts by key."""
     parent = list(range(len(recs)))
     members: dict[int, list[int]] = {i: [i] for i in range(len(recs))}
     joined: list[Judged] = []
@@ -110,14 +112,16 @@ def _group(recs: list[_Rec], same: list[list[int]], never: set[tuple[int, int]]
             if ra != rb and not forbidden(ra, rb):
                 union(ra, rb)
 
+    # Matched pairs best first, ties by the records' (source, external_id): recs are in that order, so
+    # their indexes sort as their keys do.
     scored = []
     candidates = _candidates(recs)
     for i, j in candidates:
         s = _judge(recs[i], recs[j])
         strict[(i, j)] = s
         if s.match:
-            scored.append((-s.weight, recs[i].key, recs[j].key, i, j, s))
-    scored.sort(key=lambda t: t[:3])
+            scored.append((-s.weight, i, j))
+    scored.sort()
 
     def loose(i: int, j: int) -> bool:
         k = (i, j) if i < j else (j, i)
@@ -135,16 +139,16 @@ def _group(recs: list[_Rec], same: list[list[int]], never: set[tuple[int, int]]
             loose_cache[k] = ok
         return ok
 
-    for _, _, _, i, j, s in scored:
+    for _, i, j in scored:
         ra, rb = find(i), find(j)
         if ra == rb:
-            joined.append(s)
+            joined.append(strict[(i, j)])
             continue
         if all(loose(x, y) for x in members[ra] for y in members[rb]):
             union(ra, rb)
-            joined.append(s)
-    groups = [sorted(m, key=lambda i: recs[i].key) for m in members.values()]
-    groups.sort(key=lambda g: recs[g[0]].key)
+            joined.append(strict[(i, j)])
+    groups = [sorted(m) for m in members.values()]
+    groups.sort()
     return groups, joined, len(candidates)
 
 
@@ -154,7 +158,7 @@ def split_weak_cancellations(recs: list[_Rec], groups: list[list[int]], pinned: 
     publishes (the same start, and a match on its own evidence, not only through the group's other
     records). Otherwise it is its own event,
     so that a cancelled copy never cancels a different event it was joined to. Records a curator
-    joined with `same` stay where they are."""
+    joined with `same` stay where they are. `recs` are in (source, external_id) order, as for _group."""
     out: list[list[int]] = []
     for g in groups:
         cancelled = [i for i in g if recs[i].cancelled and i not in pinned]
@@ -168,7 +172,6 @@ def split_weak_cancellations(recs: list[_Rec], groups: list[list[int]], pinned: 
             out.append(g)
             continue
         out.append([i for i in g if i not in weak])
-        weak_sorted = sorted(weak, key=lambda i: recs[i].key)
-        out.extend([i] for i in weak_sorted)
-    out.sort(key=lambda g: recs[g[0]].key)
+        out.extend([i] for i in sorted(weak))
+    out.sort()
     return out

@@ -296,13 +296,18 @@ def is_online(event: Event) -> bool:
     return False
 
 
-@lru_cache(maxsize=1 << 18)
 def _online(where: str | None, url: str | None, title: str | None) -> bool:
-    if where and _ONLINE.search(where) and not _ADDRESS_HINT.search(where):
+    if where and _online_place(where):
         return True
     if url and _MEETING_URL.match(url):
         return True
     return bool(not where and title and "webinar" in title.lower())
+
+
+@lru_cache(maxsize=1 << 18)
+def _online_place(where: str) -> bool:
+    """A place that says the event is online (cached by place: every record of a venue has it)."""
+    return bool(_ONLINE.search(where) and not _ADDRESS_HINT.search(where))
 
 
 _ADDRESS_HINT = re.compile(r"\b\d{1,6}\s+[A-Za-z]")
