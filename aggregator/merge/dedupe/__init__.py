@@ -142,17 +142,19 @@ def _merge_detailed(records: Sequence[Event], known: Mapping[str, str], override
         key = (ref.source, ref.external_id)
         if key not in unique or repr(ev) > repr(unique[key]):
             unique[key] = ev
-    ordered = [unique[k] for k in sorted(unique)]
+    keys = sorted(unique)
+    ordered = [unique[k] for k in keys]
     decorations = learn_decorations(ordered)
     recs = [_prepare(ev, i, source_types, decorations.get(k[0]), source_zones)
-            for i, (k, ev) in enumerate(zip(sorted(unique), ordered))]
+            for i, (k, ev) in enumerate(zip(keys, ordered))]
 
-    by_key = {r.key: r.idx for r in recs}
-    by_uid: dict[str, list[int]] = defaultdict(list)
-    for r in recs:
-        if r.event.uid in known:
-            by_uid[known[r.event.uid]].append(r.idx)
     same_refs, never_refs, hide_refs = _override_lists(overrides)
+    by_key = {r.key: r.idx for r in recs} if same_refs or never_refs else {}
+    by_uid: dict[str, list[int]] = defaultdict(list)
+    if known:
+        for r in recs:
+            if r.event.uid in known:
+                by_uid[known[r.event.uid]].append(r.idx)
     unresolved = sorted({ref for g in (*same_refs, *never_refs) for ref in g
                          if not _resolve_ref(ref, by_key, by_uid)})
     for ref in unresolved:

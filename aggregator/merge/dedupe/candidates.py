@@ -82,8 +82,7 @@ def _candidates(recs: list[_Rec]) -> set[tuple[int, int]]:
     for tokens, count in Counter(r.tokens for r in recs).items():
         for t in tokens:
             df[t] += count
-    # Buckets by (signature, minute of the hour or the day, region), then by day: one look-up per
-    # region finds the days either side.
+    # Buckets by (signature, minute of the hour, region), then by day.
     timed: dict[tuple, dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
     dated: dict[tuple, list[int]] = defaultdict(list)
     by_core: dict[str, tuple[str, ...]] = {}
@@ -100,41 +99,51 @@ def _candidates(recs: list[_Rec]) -> set[tuple[int, int]]:
                 timed[(sig, r.ts % 3600, reg)][r.day].append(r.idx)
             else:
                 dated[(sig, r.day, reg)].append(r.idx)
+    # Looked up bucket by bucket: every record of one (signature, minute, region, day) looks up the same
+    # buckets, so they are found once for all of them.
     hours_off = MAX_HOURS_OFF * 3600
-    for r in recs:
-        i = r.idx
-        look = (region[i], "") if region[i] else ("*",)
-        sig = r.block_tokens
-        for reg in look:
-            if r.ts is not None:
-                days = timed.get((sig, r.ts % 3600, reg))
-                if days:
-                    ts, day = r.ts, r.day
-                    for d in (day - 1, day, day + 1):
-                        members = days.get(d)
-                        if members and len(members) <= BUCKET_CAP:
-                            for j in members:
+    starts = [r.ts for r in recs]
+    for (sig, minute, reg), days in timed.items():
+        if reg == "*":
+            continue
+        looks = (days, timed.get((sig, minute, ""))) if reg else (timed.get((sig, minute, "*")),)
+        for day, members in days.items():
+            for look in looks:
+                if not look:
+                    continue
+                for d in (day - 1, day, day + 1):
+                    others = look.get(d)
+                    if others and len(others) <= BUCKET_CAP:
+                        for i in members:
+                            ts = starts[i]
+                            for j in others:
                                 # The same minute of the hour: whole hours apart, within a zone slip.
-                                if j > i and abs(ts - recs[j].ts) <= hours_off:
+                                if j > i and abs(ts - starts[j]) <= hours_off:
                                     add((i, j))
-                if dated:
-                    members = dated.get((sig, r.local_day, reg))
-                    if members and len(members) <= BUCKET_CAP:
-                        for j in members:
-                            if _time_compatible(r, recs[j]):
-                                add((i, j) if i < j else (j, i))
-
-    # 3. A shared event-specific URL, within a day either side.
-    by_url: dict[tuple[str, int], list[int]] = defaultdict(list)
-    for r in recs:
-        for u in r.urls:
-            by_url[(u, r.day)].append(r.idx)
-    for r in recs:
-        for u in r.urls:
-            for d in (r.day - 1, r.day, r.day + 1):
-                members = by_url.get((u, d))
+    if dated:
+        for r in recs:
+            i = r.idx
+            for reg in ((region[i], "") if region[i] else ("*",)):
+                members = dated.get((r.block_tokens, r.local_day, reg))
                 if members and len(members) <= BUCKET_CAP:
                     for j in members:
-                        if j > r.idx:
-                            add((r.idx, j))
+                        if _time_compatible(r, recs[j]):
+                            add((i, j) if i < j else (j, i))
+
+    # 3. A shared event-specific URL, within a day either side.
+    by_url: dict[str, dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
+    for r in recs:
+        for u in r.urls:
+            by_url[u][r.day].append(r.idx)
+    for days in by_url.values():
+        if len(days) == 1 and len(next(iter(days.values()))) == 1:
+            continue  # a link no other record gives
+        for day, members in days.items():
+            for d in (day - 1, day, day + 1):
+                others = days.get(d)
+                if others and len(others) <= BUCKET_CAP:
+                    for i in members:
+                        for j in others:
+                            if j > i:
+                                add((i, j))
     return pairs
