@@ -53,17 +53,22 @@ def learn_decorations(records: Iterable[Event]) -> dict[str, Decoration]:
         normalized[source].add(norm_title(title))
     # How many sources' titles carry each word and each end segment, to tell a source's own
     # decoration from words everyone uses.
-    word_titles: Counter[str] = Counter(w for normed in normalized.values() for t in normed for w in set(t.split()))
+    words_of = {t: frozenset(t.split()) for normed in normalized.values() for t in normed}
+    word_titles: Counter[str] = Counter()
+    for t, n in Counter(t for normed in normalized.values() for t in normed).items():
+        for w in words_of[t]:
+            word_titles[w] += n
     segment_titles: Counter[str] = Counter()
-    ends_of: dict[str, list[set[str]]] = {}
+    ends_of: dict[str, list[frozenset[str]]] = {}
+    title_ends: dict[str, frozenset[str] | None] = {}  # a title's end segments, read once per title
     for source, distinct in titles.items():
         per_title = []
         for t in distinct:
-            if not _MAY_HAVE_SEGMENTS.search(t):
-                continue
-            parts = [p for p in _SEGMENT.split(t) if p.strip()]
-            if len(parts) >= 2:
-                ends = {_fold(parts[0]).strip(), _fold(parts[-1]).strip()}
+            if t in title_ends:
+                ends = title_ends[t]
+            else:
+                ends = title_ends[t] = _end_segments(t)
+            if ends is not None:
                 per_title.append(ends)
                 segment_titles.update(ends)
         ends_of[source] = per_title
@@ -77,12 +82,22 @@ def learn_decorations(records: Iterable[Event]) -> dict[str, Decoration]:
         ends = Counter(s for e in ends_of[source] for s in e)
         segments = tuple(sorted(s for s, n in ends.items()
                                 if s and n >= SHARE * len(distinct) and (segment_titles[s] - n) <= ELSEWHERE * others))
-        words = Counter(w for t in normed for w in set(t.split())) if len(normed) >= MIN_TITLES else Counter()
+        words = Counter(w for t in normed for w in words_of[t]) if len(normed) >= MIN_TITLES else Counter()
         common = frozenset(w for w, n in words.items()
                            if n >= SHARE * len(normed) and (word_titles[w] - n) <= ELSEWHERE * others)
         # A word on most titles is the source's, unless it is all that tells titles apart.
-        if common and any(len(set(t.split()) - common) == 0 for t in normed):
+        if common and any(len(words_of[t] - common) == 0 for t in normed):
             common = frozenset()
         if segments or common:
             out[source] = Decoration(segments, common)
     return out
+
+
+def _end_segments(title: str) -> frozenset[str] | None:
+    """The folded first and last segments of a title made of several ("Boston LMT Network - ..."), or None."""
+    if not _MAY_HAVE_SEGMENTS.search(title):
+        return None
+    parts = [p for p in _SEGMENT.split(title) if p.strip()]
+    if len(parts) < 2:
+        return None
+    return frozenset((_fold(parts[0]).strip(), _fold(parts[-1]).strip()))
