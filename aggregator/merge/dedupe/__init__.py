@@ -178,7 +178,7 @@ def _merge_detailed(records: Sequence[Event], known: Mapping[str, str], override
 
     # Identity: claims on published uids, oldest uid first.
     claims: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
-    for gi, group in enumerate(groups):
+    for gi, group in enumerate(groups if known else ()):
         for r in group:
             uid = known.get(r.event.uid)
             if uid:
@@ -221,7 +221,7 @@ def _merge_detailed(records: Sequence[Event], known: Mapping[str, str], override
             uid = anchor.event.uid if anchor.event.uid not in taken else _mint(anchor)
             taken.add(uid)
         merged = _merge_group(group, uid)
-        if any(ref_matches(ref, merged) for ref in hide_refs):
+        if hide_refs and any(ref_matches(ref, merged) for ref in hide_refs):
             hidden.append(uid)
             continue
         events.append(merged)

@@ -127,7 +127,7 @@ def _candidates(recs: list[_Rec]) -> set[tuple[int, int]]:
                 members = dated.get((r.block_tokens, r.local_day, reg))
                 if members and len(members) <= BUCKET_CAP:
                     for j in members:
-                        if _time_compatible(r, recs[j]):
+                        if j != i and _time_compatible(r, recs[j]):  # an all-day record meets itself here
                             add((i, j) if i < j else (j, i))
 
     # 3. A shared event-specific URL, within a day either side.

@@ -428,7 +428,7 @@ def _judge(a: _Rec, b: _Rec, slack: float = 0.0) -> Judged:
     title = title_similarity(a.core, b.core) if a.core <= b.core else title_similarity(b.core, a.core)
     va, vb = a.venue, b.venue
     venue = venue_similarity(va, vb) if (va or "") <= (vb or "") else venue_similarity(vb, va)
-    shared = bool(a.urls & b.urls)
+    shared = not a.urls.isdisjoint(b.urls)
     if relation == "none":
         return Judged(a, b, relation, title, venue, shared, False, -99.0, (), "time", _TIMES, slack)
     if a.source == b.source:
