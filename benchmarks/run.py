@@ -451,15 +451,17 @@ def _ratios(results: dict, latency_ms: float = 0.0) -> None:
 # --------------------------------------------------------------------------- dedupe at scale
 
 
-def synthetic_records(n: int, seed: int = 11, anchor: date | None = None):
-    """About n normalized source records (aggregator.model.Event) with the farm's duplicates, and their truth."""
+def synthetic_records(n: int, seed: int = 11, anchor: date | None = None, dense: bool = False):
+    """About n normalized source records (aggregator.model.Event) with the farm's duplicates, and their truth.
+    dense: the stress world, the records crowded into the farm's 10 regions and 200 days."""
     from aggregator.merge.normalize import record_uid
     from aggregator.model import Event, SourceRef, Status
 
     n_sources = max(12, round(n / 10.5))  # a little over n records, then cut to exactly n
     # National scale: every state, towns whose names recur across states, a year ahead.
+    spread = {} if dense else {"regions": farm_mod.national_regions(seed), "span_days": 365}
     farm = farm_mod.plan(n_sources=n_sources, seed=seed, anchor=anchor or date(2026, 3, 2), types=["ical"],
-                         n_hosts=1, regions=farm_mod.national_regions(seed), span_days=365)
+                         n_hosts=1, **spread)
     records, truth = [], {}
     for item in farm.records[:n]:
         ext = f"{item.source.id}-{item.n}-{item.start:%Y%m%dT%H%M}@farm.example"
@@ -472,12 +474,12 @@ def synthetic_records(n: int, seed: int = 11, anchor: date | None = None):
     return records, truth
 
 
-def dedupe_scale(n: int, seed: int = 11) -> dict:
+def dedupe_scale(n: int, seed: int = 11, dense: bool = False) -> dict:
     """Time aggregator.merge.dedupe.merge(records, known={}) over n synthetic records."""
     from aggregator.merge import dedupe
 
     t0 = time.perf_counter()
-    records, truth = synthetic_records(n, seed)
+    records, truth = synthetic_records(n, seed, dense=dense)
     built = time.perf_counter() - t0
     rss0 = _maxrss_mb()
     cpu0, wall0 = time.process_time(), time.perf_counter()
@@ -485,7 +487,8 @@ def dedupe_scale(n: int, seed: int = 11) -> dict:
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     groups = [[(s.source, s.external_id) for s in ev.sources] for ev in merged]
     scores = pairwise_scores(groups, truth)
-    return {"records": len(records), "true_events": len(set(truth.values())), "merged_events": len(merged),
+    return {"records": len(records), "dense": dense, "true_events": len(set(truth.values())),
+            "merged_events": len(merged),
             "merge_wall_s": round(wall, 3), "merge_cpu_s": round(cpu, 3),
             "peak_rss_mb": round(_maxrss_mb(), 1), "rss_before_merge_mb": round(rss0, 1),
             "build_records_s": round(built, 2), "dedupe": scores.as_dict()}
@@ -558,7 +561,8 @@ def table(results: dict) -> str:
     s = results.get("dedupe_scale")
     if s:
         d = s["dedupe"]
-        lines.append(f"dedupe scale: merge of {s['records']} records -> {s['merged_events']} events "
+        lines.append(f"dedupe scale{' (dense)' if s.get('dense') else ''}: merge of {s['records']} records -> "
+                     f"{s['merged_events']} events "
                      f"(truth {s['true_events']}) in {s['merge_wall_s']:.2f} s wall, {s['merge_cpu_s']:.2f} s CPU, "
                      f"peak RSS {s['peak_rss_mb']:.0f} MB (before merge {s['rss_before_merge_mb']:.0f} MB); "
                      f"pairwise P {d['precision']:.3f} R {d['recall']:.3f} F1 {d['f1']:.3f}")
@@ -582,7 +586,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(republish_phase(config, db, out, now)))
         return 0
     if argv[:1] == ["--dedupe-phase"]:  # internal: dedupe scale in a fresh process
-        print(json.dumps(dedupe_scale(int(argv[1]), int(argv[2]))))
+        print(json.dumps(dedupe_scale(int(argv[1]), int(argv[2]), dense=argv[3:4] == ["dense"])))
         return 0
     p = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0])
     p.add_argument("--sources", type=int, default=300)
@@ -602,19 +606,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workdir", type=Path, default=None, help="keep the farm, databases and outputs here")
     p.add_argument("--dedupe-scale", type=int, default=None, metavar="N",
                    help="only time dedupe.merge over N synthetic records")
+    p.add_argument("--dedupe-dense", action="store_true",
+                   help="with --dedupe-scale: the records crowded into the farm's 10 regions and 200 days")
     p.add_argument("--results", type=Path, default=RESULTS, help="where to write the JSON results")
     args = p.parse_args(argv)
 
     if args.dedupe_scale:
         done = subprocess.run([sys.executable, "-m", "benchmarks.run", "--dedupe-phase", str(args.dedupe_scale),
-                               str(args.seed)], cwd=ROOT, capture_output=True, text=True, check=False)
+                               str(args.seed), *(["dense"] if args.dedupe_dense else [])],
+                              cwd=ROOT, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             print(done.stderr[-4000:], file=sys.stderr)
             return 1
         results = {"when": datetime.now(UTC).isoformat(timespec="seconds"),
                    "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
                    "dedupe_scale": json.loads(done.stdout.strip().splitlines()[-1])}
-        path = args.results.with_name("dedupe-scale.json") if args.results == RESULTS else args.results
+        name = "dedupe-dense.json" if args.dedupe_dense else "dedupe-scale.json"  # only the latter is committed
+        path = args.results.with_name(name) if args.results == RESULTS else args.results
     else:
         results = benchmark(sources=args.sources, latency_ms=args.latency_ms, hosts=args.hosts, seed=args.seed,
                             anchor=args.anchor, workdir=args.workdir, sequential=not args.skip_sequential,
