@@ -377,7 +377,7 @@ def comparisons_of(a: _Rec, b: _Rec, relation: str, title: float, venue: float |
                                                                                and _meeting_links_only(a, b)))
         start = "hours_same_place" if same_place else "hours"
     else:
-        start = {"exact": "exact", "date": "date_only"}[relation]
+        start = _START_LEVEL[relation]
     if a.urls and b.urls:
         link = "shared" if shared else "different"
     else:
@@ -393,6 +393,7 @@ def comparisons_of(a: _Rec, b: _Rec, relation: str, title: float, venue: float |
             c["link", link], c["online", online])
 
 
+_START_LEVEL = {"exact": "exact", "date": "date_only"}
 #: One Comparison per (field, level), made once: pairs share them.
 _COMPARISONS = {(f, lv): Comparison(f, lv, w) for f, levels in W.WEIGHTS.items() for lv, w in levels.items()}
 
