@@ -33,47 +33,47 @@ def _candidates(recs: list[_Rec]) -> set[tuple[int, int]]:
 
     # 1. The same start instant (or the same all-day date): titles pre-filtered in C. A slot holds the
     #    events of every region that start at that moment, and records of two regions never pair here,
-    #    so a slot's records are split by region first (a national record, with none, meets every region).
-    slots: dict[object, list[int]] = defaultdict(list)
+    #    so a slot's records are kept by region (a national record, with none, meets every region).
+    slot_size: Counter[object] = Counter()
+    regional: dict[tuple[object, str], list[int]] = defaultdict(list)
+    national: dict[object, list[int]] = defaultdict(list)
     for r in recs:
-        slots[r.ts if r.ts is not None else ("d", r.day)].append(r.idx)
-    for members in slots.values():
-        n = len(members)
-        if n < 2:
-            continue
-        by_region: dict[str, list[int]] = defaultdict(list)
-        for i in members:
-            by_region[region[i]].append(i)
-        national = by_region.pop("", [])
-        groups = [(m, m) for m in by_region.values()]
-        if national:
-            groups += [(m, national) for m in by_region.values()]
-            groups.append((national, national))
-        if n <= _SMALL_SLOT:
-            for left, right in groups:
-                for i in left:
-                    for j in right:
-                        if i < j:
-                            add((i, j))
-                        elif j < i and left is not right:
-                            add((j, i))
-            continue
-        similar: dict[tuple[str, str], bool] = {}
-        for left, right in groups:
-            for i in left:
-                ti = recs[i].title
-                for j in right:
-                    if i == j or (left is right and j < i):
-                        continue
+        slot = r.ts if r.ts is not None else ("d", r.day)
+        slot_size[slot] += 1
+        if region[r.idx]:
+            regional[(slot, region[r.idx])].append(r.idx)
+        else:
+            national[slot].append(r.idx)
+    similar: dict[tuple[str, str], bool] = {}
+
+    def pair_up(left: list[int], right: list[int], crowded: bool) -> None:
+        """Pairs of a record of `left` and one of `right` (the same list: each pair once)."""
+        for i in left:
+            ti = recs[i].title
+            for j in right:
+                if j == i or (left is right and j < i):
+                    continue
+                if crowded:
                     tj = recs[j].title
                     if ti != tj:
-                        pair = (ti, tj) if ti < tj else (tj, ti)
-                        ok = similar.get(pair)
+                        key = (ti, tj) if ti < tj else (tj, ti)
+                        ok = similar.get(key)
                         if ok is None:
-                            ok = similar[pair] = fuzz.token_set_ratio(ti, tj, score_cutoff=_SLOT_TITLE_CUTOFF) > 0
+                            ok = similar[key] = fuzz.token_set_ratio(ti, tj, score_cutoff=_SLOT_TITLE_CUTOFF) > 0
                         if not ok:
                             continue
-                    add((i, j) if i < j else (j, i))
+                add((i, j) if i < j else (j, i))
+
+    for (slot, _), members in regional.items():
+        others = national.get(slot)
+        if len(members) < 2 and not others:
+            continue  # the usual case: the only record of its region at that moment
+        crowded = slot_size[slot] > _SMALL_SLOT
+        pair_up(members, members, crowded)
+        if others:
+            pair_up(members, others, crowded)
+    for slot, members in national.items():
+        pair_up(members, members, slot_size[slot] > _SMALL_SLOT)
 
     # 2. The same two rarest title words (so also the same title), within a day either side, at a start a
     #    whole number of hours away (a zone slip: the same minute of the hour), or on the day a
