@@ -1219,6 +1219,21 @@ def test_a_cancellation_naming_no_date_cancels_the_next_of_two_alike_events():
     assert events == {"m1": Status.CONFIRMED, "m12": Status.CANCELLED}
 
 
+def test_a_feeds_cancelling_reply_cancels_the_post_whose_subject_it_quotes_not_an_earlier_one_alike():
+    # two posts whose words match ("Meetup", "Meetup!!"): the reply quotes one subject as written
+    posts = [
+        _post("m13", "[AMTA-WI] Student and Alumni Meetup", "Date: Thu, May 14\nTime: 9:30am CDT\n"
+              "Location: Unity Fitness Club, 4891 Lake Street, Milwaukee, WI", "2026-02-27T02:57:00-06:00"),
+        _post("m4", "[AMTA-WI] Student and Alumni Meetup!!", "Date: Tue, Apr 7\nTime: 9:30am CDT\n"
+              "Location: Evergreen Chiropractic, 195 Lake Boulevard, Milwaukee, WI", "2026-02-28T02:42:00-06:00"),
+        _post("m5", "Re: [AMTA-WI] Student and Alumni Meetup!! - CANCELLED",
+              "Sorry everyone, Student and Alumni Meetup is cancelled this time.", "2026-03-01T12:00:00-06:00"),
+    ]
+    events = {e.external_id: e.status for e in records_from_posts(posts, ZoneInfo("America/Chicago"))
+              if isinstance(e, RawEvent)}
+    assert events == {"m13": Status.CONFIRMED, "m4": Status.CANCELLED}
+
+
 def test_a_course_sharing_one_word_with_a_conference_that_day_is_another_event():
     posts = [
         _post("<conf@l>", "MA Massage Therapy Conference at Unity Fitness Club",

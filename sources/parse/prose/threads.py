@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from aggregator.model import RawEvent, Status
 from sources.base import Skipped
 from sources.parse.prose.post import _NOT_EVENT_SUBJECTS, Post, Reading, read_post
-from sources.parse.prose.text import clean_subject, strip_quotes, subject_key
+from sources.parse.prose.text import _CANCEL_SUFFIX_RE, clean_subject, strip_quotes, subject_key
 from sources.parse.prose.when import _MONTH_RE, _WD_RE
 
 def _significant(subject: str) -> set[str]:
@@ -150,6 +150,9 @@ def records_from_posts(posts: Iterable[Post], zone: ZoneInfo, *, source_id: str 
     # Threads by Message-ID references.
     root_of: dict[str, str] = {}
     by_subject: dict[str, str] = {}  # feeds carry no In-Reply-To: "Re: X" joins the thread of "X"
+    # ... and of two posts whose words match ("Meetup" in May, "Meetup!!" in April), the one whose
+    # subject the reply quotes as written: a mail client copies the subject it replies to verbatim
+    by_written: dict[str, str] = {}
     for post, _ in readings:
         parent = None
         for ref in (post.in_reply_to, *post.references):
@@ -157,11 +160,13 @@ def records_from_posts(posts: Iterable[Post], zone: ZoneInfo, *, source_id: str 
                 parent = root_of[ref]
                 break
         key = subject_key(post.subject)
+        written = _written_subject(post.subject)
         if parent is None and key and re.match(r"^\s*(?:re|aw|sv|fwd?|fw)\s*:", post.subject, re.I):
-            parent = by_subject.get(key)
+            parent = by_written.get(written) or by_subject.get(key)
         root_of[post.id] = parent or post.id
         if key:
             by_subject.setdefault(key, root_of[post.id])
+            by_written.setdefault(written, root_of[post.id])
 
     # Event clusters: same thread or similar subject, and the same event day.
     clusters: list[list[tuple[Post, Reading]]] = []
@@ -269,6 +274,11 @@ _RELATIVE_TAIL = re.compile(
     rf"|(?:(?:is|are)\s+)?(?:on\s+)?(?:tonight|today|tomorrow|{_WD_RE}\.?(?=\s*\())"
     rf"|(?:is|are)\s+(?:on\s+)?{_WD_RE}\.?)"
     rf"(?:\s+(?:morning|afternoon|evening|night))?(?:\s*\([^)]{{0,20}}\))?\s*[!.]*\s*$", re.I)
+
+
+def _written_subject(subject: str) -> str:
+    """A subject as written, punctuation kept: without its reply prefixes, list tag and cancel marker."""
+    return re.sub(r"\s+", " ", _CANCEL_SUFFIX_RE.sub("", clean_subject(subject))).strip().lower()
 
 
 def _day(reading: Reading) -> date:
