@@ -1299,3 +1299,20 @@ def test_a_place_line_with_a_saints_abbreviation_is_no_sentence():
                     "St. Luke's Parish Hall - 4470 Pine Ave, Unit 200, Los Angeles\n\nTables and linens provided.",
                     datetime(2026, 2, 20, 9, 0, tzinfo=Z), Z)
     assert got.location == "St. Luke's Parish Hall - 4470 Pine Ave, Unit 200, Los Angeles"
+
+
+def test_a_zone_word_beside_another_zones_clock_means_the_member_of_its_family_that_clock_agrees_with():
+    # "MST" names Denver or Phoenix; "/ 2.00 p.m. PT" on a June day says it is Arizona's time (UTC-7),
+    # while the same pair in December, or "MST / 1 PM PT" in June, is Denver's
+    sent = datetime(2026, 3, 1, tzinfo=ZoneInfo("UTC"))
+    ny = ZoneInfo("America/New_York")
+
+    def start(when: str) -> datetime:
+        return read_post("Chair Massage Study Group", f"When: {when}\nWhere: Zoom: https://zoom.us/j/1", sent, ny).start
+
+    assert start("Saturday, June 13, 2026, 2.00 p.m. to 3.00 p.m. MST / 2.00 p.m. PT") == \
+        datetime(2026, 6, 13, 21, 0, tzinfo=ZoneInfo("UTC"))
+    assert start("Saturday, June 13, 2026, 2:00 PM MST / 1:00 PM PT") == datetime(2026, 6, 13, 20, 0, tzinfo=ZoneInfo("UTC"))
+    assert start("Saturday, December 12, 2026, 2:00 PM MST / 1:00 PM PT") == \
+        datetime(2026, 12, 12, 21, 0, tzinfo=ZoneInfo("UTC"))
+    assert start("Saturday, June 13, 2026, 7pm ET / 4pm PT") == datetime(2026, 6, 13, 23, 0, tzinfo=ZoneInfo("UTC"))

@@ -272,7 +272,8 @@ def read_post(subject: str, body: str, sent: datetime, zone: ZoneInfo) -> Readin
     if reply and (_PERSONAL_PLAN_RE.search(said) or said.rstrip().endswith("?")):
         # "I'll call them Monday at 9am", "Want to grab coffee Friday at 10?": one person to another
         return Reading(reason="a reply about the writer's own plans, not an announcement", cancelled=cancelled)
-    event_zone = _named_zone(time_hit.zone, zone, day_hit.day) if time_hit.zone else zone
+    event_zone = _named_zone(time_hit.zone, zone, day_hit.day, time_hit.start, time_hit.also) if time_hit.zone \
+        else zone
     start = datetime.combine(day_hit.day, time_hit.start, tzinfo=event_zone)
     if start < sent - timedelta(hours=1):
         return Reading(reason="names only dates already past when it was sent", cancelled=cancelled)

@@ -198,6 +198,9 @@ class _TimeHit:
     stop: time | None
     zone: str | None
     deadline: bool = False
+    # "1:30 PM MST / 12:30 PM PT": the same moment on another zone's clock, which says which member
+    # of an ambiguous zone word's family is meant
+    also: tuple[time, str] | None = None
 
 
 _DATE_LABEL = re.compile(r"(?:^|\n)\s*(?:date|dates|when|datum)\s*:\s*(?:[^\n]{0,12})$", re.I)
@@ -492,6 +495,9 @@ def _find_times(text: str, dates: Iterable[tuple[int, int]] = ()) -> list[_TimeH
         before = text[max(0, hit.pos - 30):hit.pos].split("\n")[-1]
         if _is_deadline(before):
             hit.deadline = True
+    for hit, other in zip(hits, hits[1:]):
+        if hit.zone and other.zone and other.zone != hit.zone and re.fullmatch(r"\s*/\s*", text[hit.end:other.pos]):
+            hit.also = (other.start, other.zone)
     return hits
 
 
@@ -501,13 +507,28 @@ def _standard_offset(zone: ZoneInfo, year: int) -> timedelta:
     return min(datetime(year, month, 15, 12, tzinfo=zone).utcoffset() for month in (1, 7))
 
 
-def _named_zone(word_zone: str, source_zone: ZoneInfo, day: date) -> ZoneInfo:
+# Zones that share a standard time with a better-known one but keep no daylight saving.
+_FAMILY_MEMBERS = ("America/Phoenix", "America/Denver")
+
+
+def _named_zone(word_zone: str, source_zone: ZoneInfo, day: date, clock: time | None = None,
+                also: tuple[time, str] | None = None) -> ZoneInfo:
     """The zone a post's zone word means. A word for the source's own region means the source's
     zone: "9 AM MST" on an Arizona list is Phoenix time (no DST), not Denver's; "CST" in
     Saskatchewan is Regina's."""
     named = resolve_zone(word_zone)
     if named is None:
         return source_zone
+    if also is not None and clock is not None:
+        # the other zone's clock pins the moment: of the family ("MST": Denver or Phoenix), the member
+        # whose reading is that moment ("1:30 PM MST / 12:30 PM PT" in June is Arizona's time)
+        other = resolve_zone(also[1])
+        if other is not None:
+            moment = datetime.combine(day, also[0], tzinfo=other)
+            for member in (source_zone, named, *(ZoneInfo(k) for k in _FAMILY_MEMBERS)):
+                if _standard_offset(member, day.year) == _standard_offset(named, day.year) and \
+                        (datetime.combine(day, clock, tzinfo=member) - moment).total_seconds() % 86400 == 0:
+                    return member
     if named.key == "America/Phoenix":
         return named  # "Arizona time", "MST (Arizona)": said on purpose, even on a Denver list
     if named.key != source_zone.key and \
