@@ -1316,3 +1316,23 @@ def test_a_zone_word_beside_another_zones_clock_means_the_member_of_its_family_t
     assert start("Saturday, December 12, 2026, 2:00 PM MST / 1:00 PM PT") == \
         datetime(2026, 12, 12, 21, 0, tzinfo=ZoneInfo("UTC"))
     assert start("Saturday, June 13, 2026, 7pm ET / 4pm PT") == datetime(2026, 6, 13, 23, 0, tzinfo=ZoneInfo("UTC"))
+
+
+def test_a_venue_with_a_meeting_room_before_its_address_is_read_whole():
+    # "at Seattle Public Library, Meeting Room B, 1446 Market Drive": the room does not end the place
+    sent = datetime(2026, 3, 1, tzinfo=ZoneInfo("UTC"))
+    got = read_post("Business Building for LMTs: Afternoon Session",
+                    "Hi all,\n\nPlease join us for Business Building for LMTs: Afternoon Session on Sun 6/14/2026 from "
+                    "15:00 to 17:30 Pacific at Seattle Public Library, Meeting Room B, 1446 Market Drive, Suite 420, "
+                    "Seattle 51020. A great chance to meet colleagues in the area.", sent,
+                    ZoneInfo("America/Los_Angeles"))
+    assert got.location == "Seattle Public Library, Meeting Room B, 1446 Market Drive, Suite 420, Seattle"
+
+
+def test_a_place_after_a_multi_day_date_keeps_its_address_in_parentheses():
+    sent = datetime(2026, 3, 1, tzinfo=ZoneInfo("UTC"))
+    got = read_post("GA Massage Therapy Conference!!",
+                    "GA Massage Therapy Conference: July 25-27, 2026, Savannah Library, Meeting Room B (1479 Market St, "
+                    "Savannah, Georgia)\n\nWe will practice in pairs; wear layers.", sent, ZoneInfo("America/New_York"))
+    assert (got.start, got.location) == (date(2026, 7, 25), "Savannah Library, Meeting Room B, 1479 Market St, Savannah, "
+                                                            "Georgia")

@@ -30,8 +30,9 @@ _ADDRESS = (r"(?:\d{1,6},?\s+(?i:rue|boulevard|bd|avenue|quai|chemin|all[ée]e)\
 # name may be common nouns
 _AT_ADDRESS_RE = re.compile(
     # "at The Healing Loft, 2nd floor, 1935 W Irving Park Rd": a floor or room between name and address
+    # ("Seattle Public Library, Meeting Room B, 1446 Market Dr")
     rf"(?:(?:\b[Aa]t|@)\s+(?P<place>(?:the\s+)?[A-Z][\w'’&.-]*(?:\s+[\w'’&.-]+){{0,5}}?"
-    rf"(?:,\s*(?:\d{{1,2}}(?:st|nd|rd|th)\s+floor|(?:floor|room|suite)\s+\w+))?,\s*{_ADDRESS})"
+    rf"(?:,\s*(?:\d{{1,2}}(?:st|nd|rd|th)\s+floor|(?:[A-Z][a-z]+\s+)?(?i:floor|room|suite)\s+\w+))?,\s*{_ADDRESS})"
     # "at the chapter office (53 W Jackson Blvd, Suite 1210)": the address may stand in parentheses
     rf"|\b(?:[Aa]t|[Ff]rom)\s+the\s+(?P<common>[A-Za-z][\w'’&.-]*(?:\s+[\w'’&.-]+){{0,4}}?(?:,\s*|\s*\(\s*){_ADDRESS}))")
 # "(Lincoln Square branch library, 4681 N Lincoln Ave)": a name and its address, in parentheses
@@ -290,6 +291,11 @@ def place_after_time(text: str) -> str | None:
     if not m:
         return None
     place = m.group("place").strip()
+    # "Savannah Library, Meeting Room B (1479 Market St, Savannah, Georgia)": the address in parentheses is
+    # the place's
+    paren = re.match(rf"\s*\(\s*(?P<addr>{_ADDRESS}[^()\n]{{0,40}}?)\s*\)", text[m.end():])
+    if paren and not re.search(r"\d", place):
+        place = f"{place}, {paren.group('addr')}"
     if _NAME_ONLY_RE.match(place) or re.search(_ADDRESS, place) or _PART_OF_RE.match(place) \
             or _NAME_ONLY_RE.match(place.split(",")[0].strip()) and len(place.split(",")[0].split()) >= 2:
         return _clean_place(place)  # "Ala Moana Beach Park, Magic Island lagoon": a name, then the spot in it
