@@ -215,3 +215,23 @@ def test_a_venue_named_by_one_source_and_addressed_by_another_is_no_conflict(ord
     pair = dedupe.score_pair(a, b, source_types=TYPES)
     assert {c.field: c.level for c in pair.comparisons}["venue"] == "unknown" and pair.match
     assert len(merge(order([a, b]), {}, source_types=TYPES)) == 1
+
+
+
+@pytest.mark.parametrize("title, location, other_location", [
+    # the title spells out what the place abbreviates ("Street" / "St")
+    ("Massage Therapy Foundation Info Session at Oak Street Clinic", "Oak Street Clinic, Atlanta",
+     "Oak Street Clinic, 2335 Oak Drive, Atlanta, Georgia 16272"),
+    # the place is a street address only: the title's "at <Name>" is the venue it leaves out
+    ("Massage Therapy Foundation Info Session at Holiday Inn Express Honolulu", "3312 Clark Dr., Honolulu",
+     "Holiday Inn Express Honolulu, 3312 Clark Dr, Honolulu 32591"),
+])
+def test_an_at_venue_suffix_is_a_decoration_when_the_place_abbreviates_or_omits_the_venue(title, location,
+                                                                                          other_location, order):
+    from aggregator.merge.dedupe.keys import norm_venue, title_core
+    assert title_core(title, venue=norm_venue(location)) == "massage therapy foundation info session"
+    start = _day(10)
+    a = rec("chi-meetup", "2", "AMTA-US - Massage Therapy Foundation Info Session!!", start, location=other_location)
+    b = rec("amta-il", "1", title, start, location=location)
+    assert dedupe.score_pair(a, b, source_types=TYPES).match
+    assert len(merge(order([a, b]), {}, source_types=TYPES)) == 1

@@ -251,8 +251,12 @@ def title_core(title: str, strip_words: frozenset[str] = frozenset(), strip_segm
     if venue and " at " in bare.lower():
         m = _AT_VENUE.search(bare)
         if m:
-            said = set(norm_title(m.group(1)).split()) - _GENERIC_PLACE
-            if said and said <= set(venue.split()):
+            # the venue's words as venues are compared ("Oak Street Clinic" is "oak st clinic")
+            said = set(norm_venue(m.group(1)).split()) - _GENERIC_PLACE
+            # a place given as its street address alone names no venue: "at Holiday Inn Express" in
+            # the title is the name it leaves out
+            unnamed = venue[:1].isdigit() and m.group(1)[:1].isupper()
+            if said and (said <= set(venue.split()) or unnamed):
                 bare = bare[:m.start()].strip()
     # norm_title strips the same prefixes again: the title as given shares its cache with merge's.
     core = norm_title(title if bare == text and not strip_segments else bare) if bare else ""
