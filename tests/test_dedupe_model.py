@@ -235,3 +235,15 @@ def test_an_at_venue_suffix_is_a_decoration_when_the_place_abbreviates_or_omits_
     b = rec("amta-il", "1", title, start, location=location)
     assert dedupe.score_pair(a, b, source_types=TYPES).match
     assert len(merge(order([a, b]), {}, source_types=TYPES)) == 1
+
+
+def test_one_title_on_one_day_at_a_named_venue_and_at_another_named_venue_with_its_address_is_two_events(order):
+    # "AZ Massage Therapy Conference" at the Bodywork Institute in Tucson, and another at the Phoenix library:
+    # a name before the address is a venue to compare, not an address-only place
+    day = datetime(2026, 5, 6).date()
+    tucson = rec("az-ical", "1", "AZ Massage Therapy Conference", day, location="Bodywork Institute, Tucson",
+                 region="AZ")
+    phoenix = rec("az-list", "<m@x>", "AZ Massage Therapy Conference!", day, region="AZ",
+                  location="Phoenix Public Library, Meeting Room B - 4748 Elm Blvd, #100, Phoenix, Arizona")
+    assert not dedupe.score_pair(tucson, phoenix, source_types=TYPES).match
+    assert len(merge(order([tucson, phoenix]), {}, source_types=TYPES)) == 2

@@ -366,9 +366,10 @@ def comparisons_of(a: _Rec, b: _Rec, relation: str, title: float, venue: float |
     """Every field's level and weight for a pair whose starts can be the same moment."""
     address = address_level(a, b)
     vlevel = venue_level(venue)
-    if vlevel in ("weak", "different") and address == "unknown" and bool(_numbers(a.venue)) != bool(_numbers(b.venue)):
-        # One names the place ("Harmony Massage School"), the other gives its street address: they
-        # cannot be compared, which is no evidence either way.
+    if vlevel in ("weak", "different") and address == "unknown" and bool(_numbers(a.venue)) != bool(_numbers(b.venue)) \
+            and (a.venue if _numbers(a.venue) else b.venue)[:1].isdigit():
+        # One names the place ("Harmony Massage School"), the other gives only its street address: they
+        # cannot be compared, which is no evidence either way (a name before the address can be).
         vlevel = "unknown"
     if relation == "hours":
         # A meeting room ("zoom.us/j/...") serves every session its host runs: for online events
