@@ -241,9 +241,22 @@ def test_one_title_on_one_day_at_a_named_venue_and_at_another_named_venue_with_i
     # "AZ Massage Therapy Conference" at the Bodywork Institute in Tucson, and another at the Phoenix library:
     # a name before the address is a venue to compare, not an address-only place
     day = datetime(2026, 5, 6).date()
-    tucson = rec("az-ical", "1", "AZ Massage Therapy Conference", day, location="Bodywork Institute, Tucson",
+    tucson = rec("amta-il", "1", "AZ Massage Therapy Conference", day, location="Bodywork Institute, Tucson",
                  region="AZ")
-    phoenix = rec("az-list", "<m@x>", "AZ Massage Therapy Conference!", day, region="AZ",
+    phoenix = rec("list-mail", "<m@x>", "AZ Massage Therapy Conference!", day, region="AZ",
                   location="Phoenix Public Library, Meeting Room B - 4748 Elm Blvd, #100, Phoenix, Arizona")
+    tucson_post = rec("list-feed", "<t@x>", "AZ MASSAGE THERAPY CONFERENCE", day, region="AZ",
+                      location="The Bodywork Institute, Tucson")
     assert not dedupe.score_pair(tucson, phoenix, source_types=TYPES).match
-    assert len(merge(order([tucson, phoenix]), {}, source_types=TYPES)) == 2
+    events = merge(order([tucson, phoenix, tucson_post]), {}, source_types=TYPES)
+    assert sorted(len(e.sources) for e in events) == [1, 2]
+    assert next(e for e in events if len(e.sources) == 1).location.startswith("Phoenix Public Library")
+
+
+def test_a_place_a_post_reads_from_the_titles_words_is_no_conflict_with_the_venue_a_calendar_names(order):
+    start = datetime(2026, 3, 6, 9, tzinfo=CHICAGO)
+    listed = rec("amta-il", "1", "Volunteer Day: Chair Massage at the Denver Marathon", start,
+                 location="Northside Yoga Studio, 2767 Jefferson St., Denver, Colorado")
+    reminder = rec("list-mail", "<r@x>", "Volunteer Day: Chair Massage at the Denver Marathon", start,
+                   location="Denver Marathon")
+    assert len(merge(order([listed, reminder]), {}, source_types=TYPES)) == 1

@@ -1336,3 +1336,10 @@ def test_a_place_after_a_multi_day_date_keeps_its_address_in_parentheses():
                     "Savannah, Georgia)\n\nWe will practice in pairs; wear layers.", sent, ZoneInfo("America/New_York"))
     assert (got.start, got.location) == (date(2026, 7, 25), "Savannah Library, Meeting Room B, 1479 Market St, Savannah, "
                                                             "Georgia")
+
+
+def test_a_weekday_after_a_place_named_in_the_title_is_not_part_of_the_place():
+    got = read_post("Reminder: Volunteer Day: Chair Massage at the Denver Marathon",
+                    "Don't forget - Volunteer Day: Chair Massage at the Denver Marathon Friday at 9am MST. Bring a "
+                    "friend.", datetime(2026, 3, 2, 12, tzinfo=ZoneInfo("UTC")), ZoneInfo("America/Denver"))
+    assert got.location == "Denver Marathon"

@@ -366,11 +366,13 @@ def comparisons_of(a: _Rec, b: _Rec, relation: str, title: float, venue: float |
     """Every field's level and weight for a pair whose starts can be the same moment."""
     address = address_level(a, b)
     vlevel = venue_level(venue)
-    if vlevel in ("weak", "different") and address == "unknown" and bool(_numbers(a.venue)) != bool(_numbers(b.venue)) \
-            and (a.venue if _numbers(a.venue) else b.venue)[:1].isdigit():
+    if vlevel in ("weak", "different") and address == "unknown" and bool(_numbers(a.venue)) != bool(_numbers(b.venue)):
+        named, addressed = (b, a) if _numbers(a.venue) else (a, b)
         # One names the place ("Harmony Massage School"), the other gives only its street address: they
-        # cannot be compared, which is no evidence either way (a name before the address can be).
-        vlevel = "unknown"
+        # cannot be compared, which is no evidence either way. A name before that address can be compared
+        # with a name a structured source gives; a name read from prose may be the title's own words.
+        if addressed.venue[:1].isdigit() or named.authority[0] > STRUCTURED:
+            vlevel = "unknown"
     if relation == "hours":
         # A meeting room ("zoom.us/j/...") serves every session its host runs: for online events
         # only the place or an event page shows they are one.

@@ -276,7 +276,7 @@ def title_core(title: str, strip_words: frozenset[str] = frozenset(), strip_segm
 
 
 _AT_VENUE = re.compile(r"\s+at\s+(\S.*?)\s*(?:[\-\u2013\u2014,]\s.*)?$", re.IGNORECASE)
-_GENERIC_PLACE = frozenset(("the",))
+_GENERIC_PLACE = frozenset(("the", "at"))  # "at X at X": a venue said twice
 _ONLINE_WORDS = frozenset(("online", "virtual", "zoom", "via", "livestream", "webinar", "remote"))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from difflib import SequenceMatcher
 
-from sources.parse.prose.when import _MONTH_RE, _TIME_RE, _WD_RE
+from sources.parse.prose.when import _MONTH_RE, _TIME_RE, _WD_FULL_RE, _WD_RE
 
 _PLACE_LABEL_RE = re.compile(r"(?:^|;)\s*(?:location|where|venue|place|address|ort|lieu|adresse)\s*[:\-–]\s*(?P<place>.+?)\s*$", re.I | re.M)
 # A calendar card's label alone on its line, the place on the next: "Where\nMicrosoft Teams Meeting"
@@ -169,6 +169,8 @@ def _clean_place(place: str) -> str | None:
             break
     place = re.sub(r"^(?:the\s+)?(?:location|venue)\s+(?:is|will\s+be)\s+", "", place, flags=re.I)
     place = re.sub(r"^the\s+(?=[A-Z])", "", place)  # "at the Richmond Marriott"; "The Hopleaf" keeps its capital
+    # "at the Denver Marathon Friday at 9am": the day after a name is when, not part of the place
+    place = re.sub(rf"(?<=\w)\s+{_WD_FULL_RE}$", "", place, flags=re.I)
     # "6:30 PM MST, 4030 Pine Ave": the meridiem and the zone end the time, the place follows
     place = re.sub(r"^(?:(?:[AP]\.?M\.?|[ECMP][SD]?T|AK[SD]T|HST)\s*)+,\s*", "", place)
     # A place never runs over a sentence's end (not "St." or "Dr." in "St. Mary's Hall"): "with Coach Dee.
