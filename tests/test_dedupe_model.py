@@ -260,3 +260,18 @@ def test_a_place_a_post_reads_from_the_titles_words_is_no_conflict_with_the_venu
     reminder = rec("list-mail", "<r@x>", "Volunteer Day: Chair Massage at the Denver Marathon", start,
                    location="Denver Marathon")
     assert len(merge(order([listed, reminder]), {}, source_types=TYPES)) == 1
+
+
+def test_a_group_name_a_source_puts_on_only_some_titles_is_learned_when_no_other_source_leads_with_it(order):
+    # "Rochester LMT Network - ..." on 4 of a page's 10 titles: too few for a share, but no other source's
+    # title starts so; "Continuing Education: ..." starts titles everywhere and stays part of them
+    plain = [rec("amta-il", f"c{n}", t, _day(n), location=None) for n, t in enumerate(TOPICS)]
+    page = [rec("chapter-page", f"p{n}", f"Rochester LMT Network - {t}" if n % 2 else t, _day(n), location=None)
+            for n, t in enumerate(TOPICS)]
+    ce = [rec(src, f"{src}-ce{n}", f"Continuing Education: {t}", _day(n + 20), location=None)
+          for src in ("amta-il", "chapter-page", "list-mail") for n, t in enumerate(TOPICS[:3])]
+    decorations = dedupe.learn_decorations(plain + page + ce)
+    assert "rochester lmt network" in decorations["chapter-page"].segments
+    assert not any("continuing education" in d.segments for d in decorations.values())
+    events = merge(order(plain + page), {}, source_types=TYPES)
+    assert len(events) == len(TOPICS)

@@ -28,6 +28,10 @@ MIN_TITLES = 8
 MIN_SEGMENT_TITLES = 4
 #: ... a segment or word must be on at least this share of them,
 SHARE = 0.6
+#: A leading segment on fewer of a source's titles (a group's name it puts on some posts: "Rochester LMT
+#: Network - ...") is its decoration when it leads at least this many of them and leads fewer titles
+#: of all the other sources together ("Continuing Education: ..." leads every source's titles).
+MIN_REPEATED_LEAD = 3
 #: ... and on at most this share of the other sources' titles: a word every source uses ("workshop",
 #: "massage") names the kind of event, not the source.
 ELSEWHERE = 0.05
@@ -61,6 +65,8 @@ def learn_decorations(records: Iterable[Event]) -> dict[str, Decoration]:
     segment_titles: Counter[str] = Counter()
     ends_of: dict[str, list[frozenset[str]]] = {}
     title_ends: dict[str, frozenset[str] | None] = {}  # a title's end segments, read once per title
+    leads_of: dict[str, Counter[str]] = defaultdict(Counter)
+    lead_titles: Counter[str] = Counter()
     for source, distinct in titles.items():
         per_title = []
         for t in distinct:
@@ -71,6 +77,9 @@ def learn_decorations(records: Iterable[Event]) -> dict[str, Decoration]:
             if ends is not None:
                 per_title.append(ends)
                 segment_titles.update(ends)
+                lead = _lead_segment(t)
+                leads_of[source][lead] += 1
+                lead_titles[lead] += 1
         ends_of[source] = per_title
     total = sum(len(n) for n in normalized.values())
     out: dict[str, Decoration] = {}
@@ -80,8 +89,11 @@ def learn_decorations(records: Iterable[Event]) -> dict[str, Decoration]:
             continue
         others = max(1, total - len(normed))
         ends = Counter(s for e in ends_of[source] for s in e)
-        segments = tuple(sorted(s for s, n in ends.items()
-                                if s and n >= SHARE * len(distinct) and (segment_titles[s] - n) <= ELSEWHERE * others))
+        segments = {s for s, n in ends.items()
+                    if s and n >= SHARE * len(distinct) and (segment_titles[s] - n) <= ELSEWHERE * others}
+        segments |= {s for s, n in leads_of[source].items()
+                     if s and n >= MIN_REPEATED_LEAD and lead_titles[s] - n < n}
+        segments = tuple(sorted(segments))
         words = Counter(w for t in normed for w in words_of[t]) if len(normed) >= MIN_TITLES else Counter()
         common = frozenset(w for w, n in words.items()
                            if n >= SHARE * len(normed) and (word_titles[w] - n) <= ELSEWHERE * others)
@@ -91,6 +103,11 @@ def learn_decorations(records: Iterable[Event]) -> dict[str, Decoration]:
         if segments or common:
             out[source] = Decoration(segments, common)
     return out
+
+
+def _lead_segment(title: str) -> str:
+    """The folded first segment of a title made of several (called only for those)."""
+    return _fold(next(p for p in _SEGMENT.split(title) if p.strip())).strip()
 
 
 def _end_segments(title: str) -> frozenset[str] | None:
