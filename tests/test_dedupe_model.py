@@ -275,3 +275,22 @@ def test_a_group_name_a_source_puts_on_only_some_titles_is_learned_when_no_other
     assert not any("continuing education" in d.segments for d in decorations.values())
     events = merge(order(plain + page), {}, source_types=TYPES)
     assert len(events) == len(TOPICS)
+
+
+def test_one_clock_time_read_in_two_zones_of_one_family_is_one_online_event(order):
+    # "1 PM MST" in July: a national page read it as Denver's (MDT), the Arizona chapter as Phoenix's
+    from zoneinfo import ZoneInfo
+    denver, phoenix = ZoneInfo("America/Denver"), ZoneInfo("America/Phoenix")
+    chapter = rec("chapter-page", "1", "Advanced Insurance Billing", datetime(2026, 7, 28, 13, tzinfo=phoenix),
+                  location="https://us03web.zoom.us/j/8695188919", region="AZ")
+    national = rec("chi-meetup", "2", "Advanced Insurance Billing Via Zoom (3 CEs)",
+                   datetime(2026, 7, 28, 13, tzinfo=denver), location="Virtual - Zoom link sent after RSVP", region=None)
+    events = merge(order([chapter, national]), {}, source_types=TYPES)
+    assert len(events) == 1
+    assert events[0].start == datetime(2026, 7, 28, 13, tzinfo=phoenix)  # the chapter knows its own zone
+    # an hour apart on one clock in two families (Eastern, Central) is two sessions
+    central = rec("chapter-page", "3", "Advanced Insurance Billing", datetime(2026, 7, 28, 13, tzinfo=CHICAGO),
+                  location="Online", region=None)
+    eastern = rec("chi-meetup", "4", "Advanced Insurance Billing", datetime(2026, 7, 28, 13, tzinfo=NEW_YORK),
+                  location="Online", region=None)
+    assert len(merge(order([central, eastern]), {}, source_types=TYPES)) == 2

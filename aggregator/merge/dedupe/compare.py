@@ -29,7 +29,7 @@ from rapidfuzz import fuzz
 
 import aggregator.merge.dedupe.weights as W
 from aggregator.merge.dedupe.keys import _MEETING_URL, is_online, type_authority, norm_title, norm_url, norm_venue, \
-    street_address, title_core, title_says_cancelled
+    street_address, title_core, title_says_cancelled, zone_family_slip
 from aggregator.model import Event, SourceRef, Status
 from sources.base import AUTHORITY_MAIL, AUTHORITY_PAGE, AUTHORITY_UNKNOWN
 
@@ -377,7 +377,8 @@ def comparisons_of(a: _Rec, b: _Rec, relation: str, title: float, venue: float |
         # A meeting room ("zoom.us/j/...") serves every session its host runs: for online events
         # only the place or an event page shows they are one.
         same_place = vlevel == "same" or address == "same" or (shared and not (a.online and b.online
-                                                                               and _meeting_links_only(a, b)))
+                                                                               and _meeting_links_only(a, b))) \
+            or zone_family_slip(a.event.start, b.event.start)
         start = "hours_same_place" if same_place else "hours"
     else:
         start = _START_LEVEL[relation]

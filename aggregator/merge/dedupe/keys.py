@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from aggregator.errors import UnknownSourceType
 from aggregator.model import Event
 from aggregator.text import CANCEL_WORDS, NOTICE_WORDS, REPLY_MARKERS
+from aggregator.timezones import same_family
 from sources.base import AUTHORITY_UNKNOWN
 from sources.registry import adapter_for
 
@@ -342,3 +343,14 @@ def street_address(location: str | None) -> tuple[str, str] | None:
     if not number or not street_text:
         return None
     return number, street_text
+
+
+def zone_family_slip(a: datetime | object, b: datetime | object) -> bool:
+    """Whether two starts are one clock time read in two zones of one family, an hour apart: "1 PM MST"
+    on a national page read as Denver's summer time, and as Arizona's by the Phoenix chapter. The word
+    names the family, not the member; the same wall clock in both is what the copies agree on."""
+    if not (isinstance(a, datetime) and isinstance(b, datetime)) or a.tzinfo is None or b.tzinfo is None:
+        return False
+    za, zb = getattr(a.tzinfo, "key", None), getattr(b.tzinfo, "key", None)
+    return bool(za and zb and za != zb and a.replace(tzinfo=None) == b.replace(tzinfo=None)
+                and abs((a - b).total_seconds()) == 3600 and same_family(a.tzinfo, b.tzinfo, a.year))

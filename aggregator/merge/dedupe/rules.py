@@ -41,8 +41,10 @@ def clean_description(text: str | None) -> str:
 
 def time_record(group: list[_Rec]) -> _Rec:
     """The record whose start is published: a time over a date, then the most precise zone (an explicit
-    offset, then a named zone, then a source's default), then the most authoritative source."""
-    return min(group, key=lambda r: (r.all_day, r.precision, r.authority, r.key))
+    offset, then a named zone, then a source's default), then a source of the event's own region (it
+    knows which member of a zone family it means: a national page's "MST" may be Denver's or
+    Arizona's), then the most authoritative source."""
+    return min(group, key=lambda r: (r.all_day, r.precision, not r.event.region, r.authority, r.key))
 
 
 def _location(group: list[_Rec], by_authority: list[_Rec]) -> str | None:
