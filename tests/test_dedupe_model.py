@@ -288,6 +288,11 @@ def test_one_clock_time_read_in_two_zones_of_one_family_is_one_online_event(orde
     events = merge(order([chapter, national]), {}, source_types=TYPES)
     assert len(events) == 1
     assert events[0].start == datetime(2026, 7, 28, 13, tzinfo=phoenix)  # the chapter knows its own zone
+    # ... even when its list read the word in its own default zone (a zone word counted as no zone)
+    post = rec("list-mail", "<p@x>", "Advanced Insurance Billing!!", datetime(2026, 7, 28, 13, tzinfo=phoenix),
+               location=None, region="AZ", zone="America/Phoenix")
+    with_post = merge(order([national, post]), {}, source_types=TYPES, source_zones={"list-mail": "America/Phoenix"})
+    assert [e.start for e in with_post] == [datetime(2026, 7, 28, 13, tzinfo=phoenix)]
     # an hour apart on one clock in two families (Eastern, Central) is two sessions
     central = rec("chapter-page", "3", "Advanced Insurance Billing", datetime(2026, 7, 28, 13, tzinfo=CHICAGO),
                   location="Online", region=None)

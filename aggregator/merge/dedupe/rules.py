@@ -6,7 +6,7 @@ import re
 from functools import lru_cache
 
 from aggregator.merge.dedupe.compare import STRUCTURED, _Rec
-from aggregator.merge.dedupe.keys import strip_prefixes
+from aggregator.merge.dedupe.keys import strip_prefixes, zone_family_slip
 from aggregator.model import Event, Status
 from aggregator.text import html_to_text
 
@@ -44,7 +44,14 @@ def time_record(group: list[_Rec]) -> _Rec:
     offset, then a named zone, then a source's default), then a source of the event's own region (it
     knows which member of a zone family it means: a national page's "MST" may be Denver's or
     Arizona's), then the most authoritative source."""
-    return min(group, key=lambda r: (r.all_day, r.precision, not r.event.region, r.authority, r.key))
+    best = min(group, key=lambda r: (r.all_day, r.precision, not r.event.region, r.authority, r.key))
+    if not best.event.region:
+        # a national record's zone word read as one member of a family, a regional copy as another
+        # ("1 PM MST": Denver's, Arizona's): the region's reading, whatever its precision
+        regional = [r for r in group if r.event.region and zone_family_slip(r.event.start, best.event.start)]
+        if regional:
+            return min(regional, key=lambda r: (r.precision, r.authority, r.key))
+    return best
 
 
 def _location(group: list[_Rec], by_authority: list[_Rec]) -> str | None:
