@@ -1343,3 +1343,16 @@ def test_a_weekday_after_a_place_named_in_the_title_is_not_part_of_the_place():
                     "Don't forget - Volunteer Day: Chair Massage at the Denver Marathon Friday at 9am MST. Bring a "
                     "friend.", datetime(2026, 3, 2, 12, tzinfo=ZoneInfo("UTC")), ZoneInfo("America/Denver"))
     assert got.location == "Denver Marathon"
+
+
+@pytest.mark.parametrize("where, place", [
+    ("at Tucson Public Library, Meeting Room B, Tucson.", "Tucson Public Library, Meeting Room B, Tucson"),
+    ("at Milwaukee Public Library, Meeting Room B - 3110 Lake Boulevard, Milwaukee.",
+     "Milwaukee Public Library, Meeting Room B - 3110 Lake Boulevard, Milwaukee"),
+])
+def test_a_room_named_by_a_letter_after_the_venue_is_part_of_the_place(where, place):
+    got = read_post("Aromatherapy in Practice: Morning Session",
+                    f"Hi all,\n\nPlease join us for Aromatherapy in Practice: Morning Session on Tue, Mar 10 at 9am {where} "
+                    "A great chance to meet colleagues.", datetime(2026, 3, 1, tzinfo=ZoneInfo("UTC")),
+                    ZoneInfo("America/Phoenix"))
+    assert got.location == place

@@ -66,7 +66,8 @@ _MEETING_LINK_RE = re.compile(r"\b(?:https?://)?(?:[\w-]+\.)*(?:zoom\.us/[jw]/|m
                               r"|teams\.live\.com/|[\w-]+\.webex\.com/)\S*", re.I)
 _AT_PLACE_RE = re.compile(
     rf"(?:\b[Aa]t|@)\s+(?P<place>(?:the\s+)?{_VENUE_WORD}(?:\s+(?:{_VENUE_WORD}|of|the|and|&|on|de|la|\d+[A-Za-z]*))*"
-    rf"(?:\s*,\s*(?:\d{{1,6}}\s+[^\n,;()]+?|Suite\s+\w+|[A-Z][\w.'-]+(?:\s+[A-Z][\w.'-]+)*))*"
+    # "..., Meeting Room B, Tucson": a room ("Room B", "Room 3B") and the city after the name
+    rf"(?:\s*,\s*(?:\d{{1,6}}\s+[^\n,;()]+?|Suite\s+\w+|[A-Z][\w.'-]+(?:\s+(?:[A-Z][\w.'-]*|\d+[A-Za-z]?))*))*"
     # "Muse Coworking - 1031 Cedar Dr., Ste. 300, Phoenix": a name, a dash and its address
     rf"(?:\s+[-–—]\s+{_ADDRESS})?"
     # "the Griffith Park Observatory lot", "the Rogers Park studio": a named place and the part of it
