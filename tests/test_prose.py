@@ -247,6 +247,22 @@ def test_a_dateless_cancellation_reply_cancels_the_event_it_replies_to_not_an_ea
     assert events == {"<n@list>": Status.CONFIRMED, "<t@list>": Status.CANCELLED}
 
 
+def test_a_cancellation_reply_naming_the_day_in_its_writers_zone_cancels_the_event_it_replies_to():
+    # Saturday 00:00 Eastern is Friday evening out west: the reply's "Friday, May 29" is that event's day
+    posts = [
+        _post("<a@list>", "Advanced SOAP Notes and Documentation",
+              "Date: Saturday, May 30\nTime: 00:00 EDT / 21:00 PDT\nLocation: Zoom: https://us04web.zoom.us/j/1168564752",
+              "2026-02-23T22:39:00-05:00"),
+        _post("<c@list>", "Advanced SOAP Notes and Documentation has been cancelled",
+              "Unfortunately we have to cancel Advanced SOAP Notes and Documentation on Friday, May 29. "
+              "We hope to reschedule soon.", "2026-03-02T00:00:00-05:00",
+              in_reply_to="<a@list>", references=("<a@list>",)),
+    ]
+    events = [r for r in records_from_posts(posts, ZoneInfo("America/New_York")) if isinstance(r, RawEvent)]
+    assert [(e.external_id, e.status) for e in events] == [("<a@list>", Status.CANCELLED)]
+    assert events[0].start == datetime(2026, 5, 30, 0, 0, tzinfo=ZoneInfo("America/New_York"))
+
+
 def test_a_monthly_subject_reused_for_different_dates_gives_one_record_per_date():
     posts = [
         _post("<m1@list>", "Monthly meetup", "Thursday, April 2 at 6pm at Cafe Lula.", "2026-03-25T10:00:00-05:00"),

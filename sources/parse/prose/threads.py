@@ -179,9 +179,18 @@ def records_from_posts(posts: Iterable[Post], zone: ZoneInfo, *, source_id: str 
         for cluster in clusters:  # its own thread's event first, then the first similar one that day
             first_post, first = cluster[0]
             first_day = first.start if not isinstance(first.start, datetime) else first.start.date()
+            same_thread = root_of.get(post.id) == root_of.get(first_post.id)
             if first_day != day:
+                # A reply cancelling the announcement may name the event's day as its writer's zone has
+                # it ("we have to cancel it on Friday, May 29" of a Saturday 00:00 Eastern event): the
+                # thread says which event it is, and the announcement keeps its date.
+                if same_thread and reading.cancelled and root_of.get(post.id) != post.id \
+                        and abs((first_day - day).days) == 1:
+                    reading = replace(reading, start=None)
+                    home = cluster
+                    break
                 continue
-            if root_of.get(post.id) == root_of.get(first_post.id):
+            if same_thread:
                 home = cluster
                 break
             similar = _similar_subjects(post.subject, first_post.subject)
