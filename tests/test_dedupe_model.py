@@ -225,6 +225,9 @@ def test_a_venue_named_by_one_source_and_addressed_by_another_is_no_conflict(ord
     # the place is a street address only: the title's "at <Name>" is the venue it leaves out
     ("Massage Therapy Foundation Info Session at Holiday Inn Express Honolulu", "3312 Clark Dr., Honolulu",
      "Holiday Inn Express Honolulu, 3312 Clark Dr, Honolulu 32591"),
+    # a title written all in lower case, its venue said twice and an aside: no capital to go by
+    ("massage therapy foundation info session at holiday inn express honolulu at holiday inn express honolulu"
+     " (members free)", "3312 Clark Dr., Honolulu", "Holiday Inn Express Honolulu, 3312 Clark Dr, Honolulu 32591"),
 ])
 def test_an_at_venue_suffix_is_a_decoration_when_the_place_abbreviates_or_omits_the_venue(title, location,
                                                                                           other_location, order):

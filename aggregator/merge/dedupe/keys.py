@@ -255,8 +255,8 @@ def title_core(title: str, strip_words: frozenset[str] = frozenset(), strip_segm
             # the venue's words as venues are compared ("Oak Street Clinic" is "oak st clinic")
             said = set(norm_venue(m.group(1)).split()) - _GENERIC_PLACE
             # a place given as its street address alone names no venue: "at Holiday Inn Express" in
-            # the title is the name it leaves out
-            unnamed = venue[:1].isdigit() and m.group(1)[:1].isupper()
+            # the title is the name it leaves out (a capital says so, unless the title has none at all)
+            unnamed = venue[:1].isdigit() and (m.group(1)[:1].isupper() or bare.islower())
             if said and (said <= set(venue.split()) or unnamed):
                 bare = bare[:m.start()].strip()
     # norm_title strips the same prefixes again: the title as given shares its cache with merge's.
