@@ -14,9 +14,9 @@ LIBRARY_WARNING = """if True:
     try:
         raise ConnectionError("reset by peer")
     except ConnectionError:
-        # what requests-cache does when a revalidation fails and it serves the stored copy
-        logging.getLogger("requests_cache.session").warning(
-            "Request for URL http://example.org/x failed; using cached response", exc_info=True)
+        # what APScheduler does when a scheduled job raises
+        logging.getLogger("apscheduler.executors.default").warning(
+            'Job "run (trigger: interval[1:00:00])" raised an exception', exc_info=True)
     logging.getLogger("aggregator").warning("the run goes on")
 """
 
@@ -28,7 +28,7 @@ def _stderr(mode: str) -> str:
 
 def test_a_librarys_traceback_becomes_one_line_naming_the_error():
     assert _stderr("plain").splitlines() == [
-        "Request for URL http://example.org/x failed; using cached response (ConnectionError: reset by peer)",
+        'Job "run (trigger: interval[1:00:00])" raised an exception (ConnectionError: reset by peer)',
         "the run goes on",
     ]
 

@@ -119,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 class _OneLine(logging.Formatter):
     """Outside --debug every log line is one line: a traceback a library logs with its warning
-    (requests-cache does) becomes "(ErrorType: message)" at the end."""
+    (APScheduler's does, for a job that raised) becomes "(ErrorType: message)" at the end."""
 
     def format(self, record: logging.LogRecord) -> str:
         if not (record.exc_info or record.stack_info):
@@ -135,7 +135,7 @@ def _setup_logging(debug: bool, quiet: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s") if debug else _OneLine("%(message)s"))
     logging.basicConfig(level=level, handlers=[handler])
-    for noisy in ("urllib3", "requests_cache", "waitress", "apscheduler", "extruct", "mf2py"):
+    for noisy in ("urllib3", "waitress", "apscheduler", "extruct", "mf2py"):
         logging.getLogger(noisy).setLevel(logging.WARNING if not debug else logging.DEBUG)
 
 
