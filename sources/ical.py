@@ -198,6 +198,7 @@ def _from_ical(text: str) -> list:
     VTIMEZONE it sees under a TZID for the whole process, so a second feed with its own
     "Eastern" would be read with the first feed's rules: those TZIDs are forgotten first
     (under a lock, as threads parse at once)."""
+    text = _without_known_zones(text)
     zones = {m.strip() for block in _VTIMEZONE.finditer(text) for m in _TZID_LINE.findall(block.group(0))}
     cache = getattr(tzp, "_TZP__tz_cache", None)  # private: where icalendar keeps them (7.x)
     if not zones or not isinstance(cache, dict):
@@ -207,6 +208,34 @@ def _from_ical(text: str) -> list:
             cache.pop(tzid, None)
             cache.pop(tzp.clean_timezone_id(tzid), None)
         return icalendar.Calendar.from_ical(text, multiple=True)
+
+
+_FOLD = re.compile(r"\r?\n[ \t]")
+_COMPONENT_EDGE = re.compile(r"^(?:BEGIN|END):([A-Z-]*)", re.I | re.M)
+_ZONE_PARTS = frozenset(("VTIMEZONE", "STANDARD", "DAYLIGHT"))
+
+
+def _without_known_zones(text: str) -> str:
+    """The text without the VTIMEZONEs icalendar sets aside unread: one under a TZID its zone
+    provider knows (America/Denver) never defines that zone (cache_timezone_component skips it;
+    we read such wall times in the IANA zone too), yet parsing its decades of RDATEs (Outlook,
+    Apple) was a third of a calendar's parse. A block holding any other component (a VEVENT
+    whose END was lost inside it) is left as written."""
+    knows = getattr(getattr(tzp, "_TZP__provider", None), "knows_timezone_id", None)  # private (7.x)
+    if knows is None or "BEGIN:VTIMEZONE" not in text.upper():
+        return text
+
+    def keep_or_drop(m: re.Match) -> str:
+        block = _FOLD.sub("", m.group(0))
+        if any(edge.upper() not in _ZONE_PARTS for edge in _COMPONENT_EDGE.findall(block)):
+            return m.group(0)
+        tzids = _TZID_LINE.findall(block)
+        if len(tzids) != 1:
+            return m.group(0)
+        tzid = tzids[0]
+        return "" if knows(tzid) or knows(tzp.clean_timezone_id(tzid)) else m.group(0)
+
+    return _VTIMEZONE.sub(keep_or_drop, text)
 
 
 _ZERO_INTERVAL = re.compile(r"(?<=[:;])INTERVAL=0+(?=[;\r\n]|$)", re.I | re.M)

@@ -14,6 +14,7 @@ import os
 import time
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -653,3 +654,26 @@ def test_two_feeds_with_the_same_private_tzid_each_use_their_own_definition():
     assert starts == [datetime(2026, 3, 5, 23, 30, tzinfo=timezone.utc),
                       datetime(2026, 3, 5, 17, 30, tzinfo=timezone.utc),
                       datetime(2026, 3, 5, 23, 30, tzinfo=timezone.utc)]
+
+
+def test_a_vtimezone_under_an_iana_name_is_read_by_its_name_and_a_private_one_by_its_rules_beside_it():
+    # Outlook writes decades of RDATEs into each VTIMEZONE; under an IANA name the wall time is
+    # read in that zone whatever the definition says (here a wrong +0300), a private TZID by its rules.
+    def zone(tzid: str, offset: str) -> str:
+        dates = ",".join(f"{year}0308T020000" for year in range(1971, 2038))
+        return (f"BEGIN:VTIMEZONE\r\nTZID:{tzid}\r\nBEGIN:STANDARD\r\nDTSTART:19700101T000000\r\n"
+                f"RDATE:{dates}\r\nTZOFFSETFROM:{offset}\r\nTZOFFSETTO:{offset}\r\nEND:STANDARD\r\n"
+                "END:VTIMEZONE\r\n")
+
+    def event(uid: str, tzid: str) -> str:
+        return (f"BEGIN:VEVENT\r\nUID:{uid}\r\nDTSTAMP:20260101T000000Z\r\nDTSTART;TZID={tzid}:20260305T183000\r\n"
+                "SUMMARY:Mixer\r\nEND:VEVENT\r\n")
+
+    body = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//x//x//EN\r\n" + zone("America/Denver", "+0300")
+            + zone("Chapter Time", "-0500") + event("denver@x", "America/Denver") + event("chapter@x", "Chapter Time")
+            + "END:VCALENDAR\r\n").encode()
+    options = SourceOptions(id="x", type="ical", url="https://example.org/x.ics", timezone="UTC")
+    events = {e.external_id: e for e in read_ical_bytes(body, options, WIDE, origin="x") if isinstance(e, RawEvent)}
+    assert events["denver@x"].start == datetime(2026, 3, 5, 18, 30, tzinfo=ZoneInfo("America/Denver"))
+    assert events["denver@x"].timezone == "America/Denver"
+    assert events["chapter@x"].start.astimezone(UTC) == datetime(2026, 3, 5, 23, 30, tzinfo=UTC)
