@@ -201,6 +201,21 @@ class _NoDate(ValueError):
     pass
 
 
+_PARSER = _dateutil.DEFAULTPARSER
+
+
+def _with_defaults(text: str, dayfirst: bool, defaults: tuple[datetime, ...]) -> list[datetime]:
+    """What dateutil.parser.parse(text, default=d, fuzzy=True, dayfirst=dayfirst, ignoretz=True)
+    returns for each default d, the text read once (reading it is the cost; the default only
+    fills what the text leaves out). Raises what parse raises."""
+    if not (hasattr(_PARSER, "_parse") and hasattr(_PARSER, "_build_naive")):  # private in dateutil 2.x
+        return [_dateutil.parse(text, default=d, fuzzy=True, dayfirst=dayfirst, ignoretz=True) for d in defaults]
+    res, _skipped = _PARSER._parse(text, fuzzy=True, dayfirst=dayfirst)
+    if res is None or len(res) == 0:
+        raise _dateutil.ParserError("no date in %s", text)
+    return [_PARSER._build_naive(res, d) for d in defaults]
+
+
 def _parse_date(text: str, reference: date, dayfirst: bool) -> tuple[date, bool]:
     """A calendar date from text; (date, year_was_given). Raise _NoDate when none is there."""
     text = _FILLER.sub(" ", text)
@@ -214,13 +229,10 @@ def _parse_date(text: str, reference: date, dayfirst: bool) -> tuple[date, bool]
     weekday_m = _WEEKDAY.search(text)
     weekday = _WEEKDAYS[weekday_m.group(1).lower()] if weekday_m else None
     core = _WEEKDAY.sub(" ", text).strip(" ,")
-    results = []
-    for default in (datetime(1904, 1, 1), datetime(1908, 2, 2)):
-        try:
-            results.append(_dateutil.parse(core, default=default, fuzzy=True, dayfirst=dayfirst, ignoretz=True))
-        except (ValueError, OverflowError, TypeError):
-            raise _NoDate(text) from None
-    a, b = results
+    try:
+        a, b = _with_defaults(core, dayfirst, (datetime(1904, 1, 1), datetime(1908, 2, 2)))
+    except (ValueError, OverflowError, TypeError):
+        raise _NoDate(text) from None
     if a.month != b.month or a.day != b.day:
         raise _NoDate(text)  # a month or a day is missing: "2026", "March"
     if a.year == b.year:
