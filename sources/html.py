@@ -263,10 +263,10 @@ def infer_page(page: Fetched, options: HtmlOptions, soup: BeautifulSoup | None =
     return found
 
 
-def _days(soup: BeautifulSoup, day_css: str, event_css: str) -> dict[int, str]:
+def _days(soup: BeautifulSoup, day_css: str, blocks: list[Tag]) -> dict[int, str]:
     """id(event block) -> the text of the nearest day heading before it in the page."""
     heads = {id(h) for h in soup.select(day_css)}
-    events = {id(e) for e in soup.select(event_css)}
+    events = {id(e) for e in blocks}
     out: dict[int, str] = {}
     current: str | None = None
     for el in soup.find_all(True):
@@ -286,9 +286,10 @@ def read_listing(page: Fetched, options: HtmlOptions) -> list[RawEvent | Skipped
         sel = Selectors(**infer_page(page, options, soup).selectors)
     reference = page_date(page)
     zone = resolve_zone(options.timezone) if options.timezone else None
-    days = _days(soup, sel.day, sel.event) if sel.day else {}
+    blocks = soup.select(sel.event)
+    days = _days(soup, sel.day, blocks) if sel.day else {}
     out: list[RawEvent | Skipped] = []
-    for block in soup.select(sel.event):
+    for block in blocks:
         title = _pick(block, sel.title, event_css=sel.event)
         if not title:
             snippet = block.get_text(" ", strip=True)[:60] or str(block)[:60]
