@@ -29,6 +29,7 @@ from sources.parse.prose import (
     records_from_posts,
     strip_quotes,
 )
+from sources.parse.prose.places import find_place
 
 POSTS_DIR = Path(__file__).parent / "fixtures" / "posts"
 POSTS_FILE = POSTS_DIR / "labelled_posts.yaml"  # the development set (the reader was tuned on it)
@@ -261,6 +262,56 @@ def test_a_cancellation_reply_naming_the_day_in_its_writers_zone_cancels_the_eve
     events = [r for r in records_from_posts(posts, ZoneInfo("America/New_York")) if isinstance(r, RawEvent)]
     assert [(e.external_id, e.status) for e in events] == [("<a@list>", Status.CANCELLED)]
     assert events[0].start == datetime(2026, 5, 30, 0, 0, tzinfo=ZoneInfo("America/New_York"))
+
+
+def test_a_cancellation_restating_the_event_leaves_the_announcements_place_and_time():
+    posts = [
+        _post("<a@list>", "VOLUNTEER DAY: CHAIR MASSAGE AT THE CHICAGO MARATHON – TUE, JUN 9",
+              "Please join us for Volunteer Day: Chair Massage at the Chicago Marathon on Tue. June 9th, all day at "
+              "Evergreen Chiropractic, Chicago. A great chance to meet colleagues in the area.",
+              "2026-02-19T23:05:00-06:00"),
+        _post("<c@list>", "Volunteer Day: Chair Massage at the Chicago Marathon has been cancelled",
+              "Unfortunately we have to cancel Volunteer Day: Chair Massage at the Chicago Marathon on Tuesday, "
+              "June 9. We hope to reschedule soon.", "2026-03-01T14:00:00-06:00"),
+    ]
+    events = _events(posts)
+    assert [(e.external_id, e.status, e.start) for e in events] == [("<a@list>", Status.CANCELLED, date(2026, 6, 9))]
+    assert "on Tuesday" not in (events[0].location or "")
+    assert (events[0].location or "").startswith("Evergreen Chiropractic")
+
+
+def test_a_place_ends_where_a_date_after_on_begins():
+    assert find_place("We have to cancel the clinic at the Chicago Marathon on Tuesday, June 9.") == "Chicago Marathon"
+    assert find_place("Open house at Green Bay Wellness Center on April 10. All welcome.") == "Green Bay Wellness Center"
+
+
+def test_a_dateless_cancellation_of_common_words_cancels_the_event_of_that_very_name():
+    # "NY Chapter Meeting": every word is too common to count as shared, but the name is the event's
+    posts = [
+        _post("<a@list>", "ANNOUNCE: ny chapter meeting",
+              "We're getting together at 3pm to 4:30pm ET on Sun 5/10/2026 at 2466 Park St, Buffalo, NY.",
+              "2026-02-25T04:14:00-05:00"),
+        _post("<b@list>", "amta networking night – sun 6/28!", "Sunday 6/28/2026, 6-8pm ET at 2466 Park St, Buffalo, NY.",
+              "2026-02-26T04:14:00-05:00"),
+        _post("<c@list>", "CANCELLED: NY Chapter Meeting",
+              "Sorry everyone, NY Chapter Meeting is cancelled this time. Refunds will be issued.",
+              "2026-03-01T21:00:00-05:00"),
+    ]
+    events = {e.external_id: e.status for e in _events(posts, ZoneInfo("America/New_York"))}
+    assert events == {"<a@list>": Status.CANCELLED, "<b@list>": Status.CONFIRMED}
+
+
+def test_a_cancellation_joins_the_announcement_whose_subject_adds_a_venue_and_a_day():
+    posts = [
+        _post("<a@list>", "[AMTA-NY] ANNOUNCE: NY Chapter Meeting @ Brooklyn Wellness Center – June 21",
+              "NY Chapter Meeting: Sunday, June 21, 2026 @ 11.00 a.m. to 12.00 p.m., Brooklyn Wellness Center, "
+              "1621 Park Ave, Ste 410, Brooklyn, NY", "2026-02-21T05:43:00-05:00"),
+        _post("<c@list>", "[AMTA-NY] CANCELLED: NY Chapter Meeting",
+              "Due to low registration, NY Chapter Meeting (Jun 21) has been called off.", "2026-03-01T11:00:00-05:00"),
+    ]
+    events = _events(posts, ZoneInfo("America/New_York"))
+    assert [(e.external_id, e.status) for e in events] == [("<a@list>", Status.CANCELLED)]
+    assert events[0].start == datetime(2026, 6, 21, 11, tzinfo=ZoneInfo("America/New_York"))
 
 
 def test_a_monthly_subject_reused_for_different_dates_gives_one_record_per_date():

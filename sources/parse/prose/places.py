@@ -172,6 +172,8 @@ def _clean_place(place: str) -> str | None:
     place = re.sub(r"^the\s+(?=[A-Z])", "", place)  # "at the Richmond Marriott"; "The Hopleaf" keeps its capital
     # "at the Denver Marathon Friday at 9am": the day after a name is when, not part of the place
     place = re.sub(rf"(?<=\w)\s+{_WD_FULL_RE}$", "", place, flags=re.I)
+    # "at the Chicago Marathon on Tuesday, June 9": a date after "on" ends the place
+    place = re.sub(rf"(?<=\w)\s+on\s+(?:{_WD_RE}\b|{_MONTH_RE}\.?\s+\d).*$", "", place, flags=re.I)
     # "6:30 PM MST, 4030 Pine Ave": the meridiem and the zone end the time, the place follows
     place = re.sub(r"^(?:(?:[AP]\.?M\.?|[ECMP][SD]?T|AK[SD]T|HST)\s*)+,\s*", "", place)
     # A place never runs over a sentence's end (not "St." or "Dr." in "St. Mary's Hall"): "with Coach Dee.

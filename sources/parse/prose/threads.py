@@ -73,6 +73,8 @@ def _street_numbers(place: str | None) -> set[str]:
 
 
 _ASIDE = re.compile(r"\([^()]{0,40}\)")  # "($10 at the door)", "(3 CEs)": an aside, not the event's name
+# "NY Chapter Meeting @ Brooklyn Wellness Center – June 21": the venue a subject adds is not the name either
+_AT_VENUE = re.compile(r"\s@\s[^–—|]*")
 
 
 # The day a subject names ("- Wed, May 6!!!", "on May 6", "- 3/7") is not part of the event's name
@@ -83,7 +85,8 @@ _CANCEL_WORD = re.compile(r"\b(?:cancel+ed|postponed)\b", re.I)
 def _name_key(subject: str) -> str:
     """A subject's words without its asides, the day it names or a cancellation marker: "Cancelled: NY
     Chapter Meeting on May 6" and "NY Chapter Meeting - Wed, May 6!!!" name one event."""
-    return " ".join(_DAY_WORDS.sub(" ", _CANCEL_WORD.sub(" ", subject_key(_ASIDE.sub(" ", subject)))).split())
+    bare = _AT_VENUE.sub(" ", _ASIDE.sub(" ", subject))
+    return " ".join(_DAY_WORDS.sub(" ", _CANCEL_WORD.sub(" ", subject_key(bare))).split())
 
 
 def _similar_subjects(a: str, b: str) -> bool:
@@ -222,7 +225,12 @@ def records_from_posts(posts: Iterable[Post], zone: ZoneInfo, *, source_id: str 
             shared = sorted(((max(len(_significant(p.subject) & words) for p, _ in c), _day(c[0][1]) < sent_day,
                               _day(c[0][1]), i, c) for i, c in enumerate(allowed)),
                             key=lambda t: (-t[0], t[1], t[2], t[3]))
-            match = own_thread[0] if own_thread else next((c for n, *_, c in shared if n), None)
+            # an event of the very name it gives ("CANCELLED: NY Chapter Meeting", whose words are all too
+            # common to count) comes before one that only shares words with it
+            name = _name_key(post.subject)
+            same_name = [t for t in shared if name and any(_name_key(p.subject) == name for p, _ in t[-1])]
+            match = own_thread[0] if own_thread else next((c for *_, c in same_name), None) or \
+                next((c for n, *_, c in shared if n), None)
             if match is not None:
                 match.append((post, replace(reading, start=None)))
                 clustered.add(post.id)
@@ -242,7 +250,8 @@ def records_from_posts(posts: Iterable[Post], zone: ZoneInfo, *, source_id: str 
 
     for cluster in clusters:
         events = [(p, r) for p, r in cluster if r.is_event]
-        best_post, best = max(events, key=lambda pr: (pr[1].score, pr[0].sent))
+        # the announcement's reading carries the details: a cancellation restates the event, briefly
+        best_post, best = max(events, key=lambda pr: (not pr[1].cancelled, pr[1].score, pr[0].sent))
         # a time change announced after the announcement: its time wins, the rest stays the best post's
         updates = [(p, r) for p, r in events[1:] if isinstance(r.start, datetime) and _is_update(p)
                    and isinstance(best.start, datetime) and r.start != best.start]
@@ -251,7 +260,8 @@ def records_from_posts(posts: Iterable[Post], zone: ZoneInfo, *, source_id: str 
             best = replace(best, start=latest.start, end=latest.end, timezone=latest.timezone)
         root_post = cluster[0][0]
         cancelled = any(r.cancelled for _, r in cluster)
-        location = best.location or next((r.location for _, r in events if r.location), None)
+        location = best.location or next((r.location for _, r in sorted(events, key=lambda pr: pr[1].cancelled)
+                                          if r.location), None)
         body_post = max((p for p, r in events if not r.cancelled), key=lambda p: len(p.body), default=best_post)
         title_post = next((p for p, r in events if not re.match(r"^\s*(?:re|aw|sv|fwd?|fw)\s*:", p.subject, re.I)),
                           root_post)
