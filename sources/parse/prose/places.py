@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import math
 import re
-from difflib import SequenceMatcher
 
 from sources.parse.prose.when import _MONTH_RE, _TIME_RE, _WD_FULL_RE, _WD_RE
 
@@ -140,24 +140,43 @@ def _place_line(text: str) -> str | None:
     return None
 
 
+# A title that names a place in its own words: "Chair Massage at the Savannah Marathon"
+_TITLE_PLACE_WORD = re.compile(r"\w\s+(?:at|in|@)\s+\w")
+
+
 def _masked_title(text: str, title: str | None) -> str:
     """`text` with the event's title blanked where the post repeats it: the words of a title ("Chair Massage
     at the Savannah Marathon", "Aromatherapy in Practice CE") name no place of the event's."""
     if not title or len(title) < 12:
         return text
-    low_text, low_title = text.lower(), title.lower()
-    match = SequenceMatcher(None, low_title, low_text, autojunk=False).find_longest_match(
-        0, len(low_title), 0, len(low_text))
-    if match.size < 12 or match.size < 0.4 * len(title.strip()):
+    low_title = title.lower()
+    # the masked piece is part of the title: a title with no "at/in/@" between words has nothing to hide
+    if not _TITLE_PLACE_WORD.search(low_title):
         return text
-    piece = low_title[match.a:match.a + match.size]
-    if not re.search(r"\w\s+(?:at|in|@)\s+\w", piece):  # the title names no place: nothing to hide
+    low_text = text.lower()
+    start, size = _longest_common_piece(low_title, low_text, max(12, math.ceil(0.4 * len(title.strip()))))
+    if not size:
+        return text
+    piece = low_title[start:start + size]
+    if not _TITLE_PLACE_WORD.search(piece):  # the title names no place: nothing to hide
         return text
     out, at = text, low_text.find(piece)
     while at >= 0:
         out = out[:at] + " " * len(piece) + out[at + len(piece):]
         at = low_text.find(piece, at + len(piece))
     return out
+
+
+def _longest_common_piece(title: str, text: str, least: int) -> tuple[int, int]:
+    """The longest piece of `title` that `text` holds, as (start in title, length), the earliest of equally
+    long ones (what difflib's find_longest_match gives); (0, 0) when it is shorter than `least`. Each start
+    only tries to beat the best so far, one character at a time, with a substring search (C speed): about
+    len(title) searches instead of difflib's character-by-character table over the whole post."""
+    best, best_start = least - 1, -1
+    for start in range(len(title) - least + 1):
+        while start + best < len(title) and title[start:start + best + 1] in text:
+            best, best_start = best + 1, start
+    return (best_start, best) if best_start >= 0 else (0, 0)
 
 
 def _clean_place(place: str) -> str | None:
