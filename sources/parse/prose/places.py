@@ -55,6 +55,10 @@ _PART_OF_RE = re.compile(rf"^[a-z]+(?:\s+[a-z]+){{0,6}}\s+(?:in|at|near|by|of)\s
 _AFTER_TIME_RE = re.compile(r"^(?:\s*\(?\s*all[- ]day\s*\)?)?\s*,\s*"
                             r"(?P<place>(?:[^.\n!?;()]|(?<=\bSt)\.|(?<=\bMt)\.|(?<=\bFt)\.){3,90}?)"
                             r"(?=\s*(?:[.!?;(\n]|$))", re.I)
+# "(537 N Wells St)" after a place's name; with a city or more after the address ("(1479 Market St, Savannah,
+# Georgia)") after a time's place
+_PAREN_ADDRESS = re.compile(rf"\s*\(\s*(?P<addr>{_ADDRESS})\s*\)")
+_PAREN_ADDRESS_AND_MORE = re.compile(rf"\s*\(\s*(?P<addr>{_ADDRESS}[^()\n]{{0,40}}?)\s*\)")
 _NAME_ONLY_RE = re.compile(rf"^{_VENUE_WORD}(?:\s+(?:{_VENUE_WORD}|of|the|and|&)){{0,5}}$")
 # The US state and territory codes: "in Practice CE" (a title's words) names no state.
 _US_STATES = ("AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY"
@@ -179,27 +183,37 @@ def _longest_common_piece(title: str, text: str, least: int) -> tuple[int, int]:
     return (best_start, best) if best_start >= 0 else (0, 0)
 
 
+# _clean_place's patterns, compiled once: it runs for every candidate place of every post
+_SPACES = re.compile(r"\s+")
+_LOCATION_IS = re.compile(r"^(?:the\s+)?(?:location|venue)\s+(?:is|will\s+be)\s+", re.I)
+_LEADING_THE = re.compile(r"^the\s+(?=[A-Z])")
+_TRAILING_WEEKDAY = re.compile(rf"(?<=\w)\s+{_WD_FULL_RE}$", re.I)
+_LEADING_MERIDIEM_ZONE = re.compile(r"^(?:(?:[AP]\.?M\.?|[ECMP][SD]?T|AK[SD]T|HST)\s*)+,\s*")
+_SENTENCE_END = re.compile(r"\b(\w+)\.\s+(?=[A-Z])")
+_DIGIT = re.compile(r"\d")
+
+
 def _clean_place(place: str) -> str | None:
-    place = re.sub(r"\s+", " ", place).strip(" .,;:-–")
+    place = _SPACES.sub(" ", place).strip(" .,;:-–")
     depth = 0
     for i, ch in enumerate(place):  # "same place: Core Studio, 455 W North Ave). If you can't ...": ends at ")"
         depth += (ch == "(") - (ch == ")")
         if depth < 0:
             place = place[:i].strip(" .,;:-–")
             break
-    place = re.sub(r"^(?:the\s+)?(?:location|venue)\s+(?:is|will\s+be)\s+", "", place, flags=re.I)
-    place = re.sub(r"^the\s+(?=[A-Z])", "", place)  # "at the Richmond Marriott"; "The Hopleaf" keeps its capital
+    place = _LOCATION_IS.sub("", place)
+    place = _LEADING_THE.sub("", place)  # "at the Richmond Marriott"; "The Hopleaf" keeps its capital
     # "at the Denver Marathon Friday at 9am": the day after a name is when, not part of the place
-    place = re.sub(rf"(?<=\w)\s+{_WD_FULL_RE}$", "", place, flags=re.I)
+    place = _TRAILING_WEEKDAY.sub("", place)
     # "6:30 PM MST, 4030 Pine Ave": the meridiem and the zone end the time, the place follows
-    place = re.sub(r"^(?:(?:[AP]\.?M\.?|[ECMP][SD]?T|AK[SD]T|HST)\s*)+,\s*", "", place)
+    place = _LEADING_MERIDIEM_ZONE.sub("", place)
     # A place never runs over a sentence's end (not "St." or "Dr." in "St. Mary's Hall"): "with Coach Dee.
     # Harmony Massage School, 582 Park Street" starts after it, before a street address; "Muse Coworking,
     # Phoenix. Parking is free" stops at it
-    ends = [m for m in re.finditer(r"\b(\w+)\.\s+(?=[A-Z])", place) if len(m.group(1)) > 1
+    ends = [m for m in _SENTENCE_END.finditer(place) if len(m.group(1)) > 1
             and m.group(1).lower() not in _ABBREVIATIONS]
     if ends:
-        after = [m for m in ends if re.search(r"\d", place[m.end():])]
+        after = [m for m in ends if _DIGIT.search(place[m.end():])]
         place = place[after[-1].end():] if after else place[:ends[0].start(1) + len(ends[0].group(1))]
     if not place or len(place) < 3 or _NOT_PLACES.match(place) or _ZONE_ONLY.match(place):
         return None
@@ -254,7 +268,7 @@ def _find_place(text: str, *, fallbacks: bool = True) -> str | None:
         place = _clean_place(raw)
         if place:
             # "at Gilda's Club (537 N Wells St)": the address in parentheses is the place's
-            paren = re.match(rf"\s*\(\s*(?P<addr>{_ADDRESS})\s*\)", text[m.end():])
+            paren = _PAREN_ADDRESS.match(text[m.end():])
             if paren:
                 return _clean_place(f"{place}, {paren.group('addr')}")
             # "Massage swap at Heartwood" above a "Heartwood Collective" line and its address line: the fuller one
@@ -315,7 +329,7 @@ def place_after_time(text: str) -> str | None:
     place = m.group("place").strip()
     # "Savannah Library, Meeting Room B (1479 Market St, Savannah, Georgia)": the address in parentheses is
     # the place's
-    paren = re.match(rf"\s*\(\s*(?P<addr>{_ADDRESS}[^()\n]{{0,40}}?)\s*\)", text[m.end():])
+    paren = _PAREN_ADDRESS_AND_MORE.match(text[m.end():])
     if paren and not re.search(r"\d", place):
         place = f"{place}, {paren.group('addr')}"
     if _NAME_ONLY_RE.match(place) or re.search(_ADDRESS, place) or _PART_OF_RE.match(place) \

@@ -16,9 +16,12 @@ _PREFIX_RE = re.compile(
 )
 
 
+_SPACES = re.compile(r"\s+")
+
+
 def clean_subject(subject: str) -> str:
     """The announcement's title: no Re:/Fwd:/Reminder:/[list] prefixes, single spaces."""
-    text = re.sub(r"\s+", " ", subject or "").strip()
+    text = _SPACES.sub(" ", subject or "").strip()
     previous = None
     while previous != text:
         previous = text

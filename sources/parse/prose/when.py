@@ -139,6 +139,7 @@ _DATE_PATTERNS = [
 ]
 _WEEKDAY_THE_NTH = re.compile(rf"\b(?P<wd>{_WD_RE}),?\s+the\s+(?P<day>3[01]|[12]\d|0?[1-9])(?:st|nd|rd|th)\b"
                               rf"|\bthe\s+(?P<day2>3[01]|[12]\d|0?[1-9])(?:st|nd|rd|th)\s*[(,]\s*(?P<wd2>{_WD_RE})\b\)?", re.I)
+_ORDINAL = re.compile(r"\d(?:st|nd|rd|th)", re.I)
 # "on the 7th", "is on the 21st at 7pm": a day of the month with no month, the next such day from the post's date.
 # Not "on the 3rd floor", "on the 2nd Tuesday", "on the 10th anniversary".
 _ON_THE_NTH = re.compile(
@@ -166,9 +167,12 @@ def _is_deadline(before: str) -> bool:
         return False
     # "Friday through Sunday, October 2-4", "Saturday to Monday", "Friday 6pm through Sunday 2pm":
     # a run of days, not a deadline
-    return not re.search(rf"\b{_WD_RE}\.?[^\n]{{0,20}}?\s(?:through|thru|to|until|till|-|–)\s*"
-                         rf"(?:{_WD_RE}\.?,?\s*(?:\d{{1,2}}(?::\d\d)?\s*[ap]\.?m\.?,?\s*)?)?$"
-                         rf"|\b{_WD_RE}\.?\s*(?:through|thru|to|until|till|-|–)\s*$", before, re.I)
+    return not _RUN_OF_DAYS_BEFORE.search(before)
+
+
+_RUN_OF_DAYS_BEFORE = re.compile(rf"\b{_WD_RE}\.?[^\n]{{0,20}}?\s(?:through|thru|to|until|till|-|–)\s*"
+                                 rf"(?:{_WD_RE}\.?,?\s*(?:\d{{1,2}}(?::\d\d)?\s*[ap]\.?m\.?,?\s*)?)?$"
+                                 rf"|\b{_WD_RE}\.?\s*(?:through|thru|to|until|till|-|–)\s*$", re.I)
 
 
 # A date in this context is a deadline, not the event's date.
@@ -290,7 +294,9 @@ def _find_dates(text: str, subject_len: int, sent_local: date) -> list[_DateHit]
                     continue
             taken.append((m.start(), m.end()))
             hits.append(_DateHit(m.start(), m.end(), found, m.start() < subject_len))
-    for m in _WEEKDAY_THE_NTH.finditer(text):
+    # both patterns below read an ordinal ("the 7th"): most posts hold none, and a search for one is cheap
+    ordinal = _ORDINAL.search(text) is not None
+    for m in _WEEKDAY_THE_NTH.finditer(text) if ordinal else ():
         if len(hits) >= MAX_HITS:
             break
         if not free(m.start(), m.end()):
@@ -308,7 +314,7 @@ def _find_dates(text: str, subject_len: int, sent_local: date) -> list[_DateHit]
                 hits.append(_DateHit(m.start(), m.end(), candidate, m.start() < subject_len))
                 break
             probe = (probe.replace(day=28) + timedelta(days=4)).replace(day=1)
-    for m in _ON_THE_NTH.finditer(text):
+    for m in _ON_THE_NTH.finditer(text) if ordinal else ():
         if len(hits) >= MAX_HITS:
             break
         if not free(m.start(), m.end()):
@@ -375,17 +381,22 @@ def _find_dates(text: str, subject_len: int, sent_local: date) -> list[_DateHit]
     return hits
 
 
+_CLOCK_PARTS = re.compile(r"(\d{1,2})(?:[:.h](\d\d))?\s*(a|p)?")
+_MERIDIEM = re.compile(r"[ap]\.?\s?m")
+_CLOCK_ONE_LETTER = re.compile(r"\d{1,2}(?::\d\d)?[ap]")
+
+
 def _clock(text: str, ampm_hint: str | None = None) -> tuple[int, int, str | None] | None:
     t = text.strip().lower()
     if t == "noon":
         return 12, 0, "pm"
     if t == "midnight":
         return 0, 0, "am"
-    m = re.match(r"(\d{1,2})(?:[:.h](\d\d))?\s*(a|p)?", t)
+    m = _CLOCK_PARTS.match(t)
     if not m:
         return None
     hour, minute = int(m.group(1)), int(m.group(2) or 0)
-    ap = (m.group(3) + "m") if m.group(3) and (re.search(r"[ap]\.?\s?m", t) or re.fullmatch(r"\d{1,2}(?::\d\d)?[ap]", t)) \
+    ap = (m.group(3) + "m") if m.group(3) and (_MERIDIEM.search(t) or _CLOCK_ONE_LETTER.fullmatch(t)) \
         else None
     return hour, minute, ap
 
