@@ -79,14 +79,15 @@ _AT_PLACE_RE = re.compile(
     rf"|campus|hall)){{0,3}})"
     rf"(?=\s*(?:[.;!\n)(—–]|\s*,\s|\s-\s|\s+on\s|\s+from\s|\s+at\s|\s+in\s|\s+this\s|\s+next\s|\s+to\s|\s+starting\s|\s+(?:is|will|has|was)\s|\s*,\s*(?:from|starting|on|at)\s|$))",
 )
-_ONLINE_RE = re.compile(r"\b(?:on\s+zoom|via\s+zoom|zoom\s+(?:meeting|call|link)|online\s+via|google\s+meet|webinar"
+# (the lookahead names the characters a match can start with: see when._STARTS_WEEKDAY_MONTH)
+_ONLINE_RE = re.compile(r"(?=[(gmotvwz])(?:\b(?:on\s+zoom|via\s+zoom|zoom\s+(?:meeting|call|link)|online\s+via|google\s+meet|webinar"
                         r"|online\s+event|virtual)\b|\(\s*zoom\s*\)|\bzoom\s*:"
                         # a meeting's own link: "https://us02web.zoom.us/j/845...", "meet.google.com/abc-defg-hij"
                         r"|\b(?:zoom\.us/[jw]/|meet\.google\.com/|teams\.microsoft\.com/l/meetup-join|webex\.com/(?:meet|join)"
                         r"|meet\.jit\.si/)"
                         # "7 p.m. Eastern, online.": the word closing a clause, not "register online."
                         r"|(?<!register\s)(?<!registration\s)(?<!rsvp\s)(?<!up\s)(?<!available\s)(?<!tickets\s)(?<!pay\s)"
-                        r"(?<!buy\s)(?<!order\s)\bonline(?=\s*(?:[.;!)\n]|$))", re.I)
+                        r"(?<!buy\s)(?<!order\s)\bonline(?=\s*(?:[.;!)\n]|$)))", re.I)
 # A meeting service named as the place: the event is online
 _PLATFORM_RE = re.compile(r"^(?:zoom|(?:microsoft\s+)?teams|google\s+meet|webex|jitsi|skype|youtube(?:\s+live)?"
                           # "Microsoft Teams Meeting", "Zoom (link below)": the service with its word or an aside

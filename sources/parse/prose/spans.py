@@ -35,7 +35,7 @@ _SPAN_PATTERNS = [
 
 # "this weekend — Sat + Sun", "next weekend: Saturday & Sunday": the coming weekend, named with its days. Without
 # "weekend" or this/next before it, "Sat & Sun 10-4" is a shop's opening hours.
-_WEEKEND_RE = re.compile(r"\b(?P<rel>this|next|coming)\s+weekend\b[\s—–:,-]{0,6}(?:\(\s*)?"
+_WEEKEND_RE = re.compile(r"(?=[cnt])\b(?P<rel>this|next|coming)\s+weekend\b[\s—–:,-]{0,6}(?:\(\s*)?"  # see when._STARTS_*
                          r"sat(?:urday)?\.?\s*(?:\+|&|and|-|–|/)\s*sun(?:day)?\b", re.I)
 
 
