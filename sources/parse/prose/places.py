@@ -107,6 +107,23 @@ _IN_PLACE_RE = re.compile(
 
 
 
+def _starting_with(chars: str, pattern: re.Pattern) -> re.Pattern:
+    """`pattern` behind a lookahead naming the characters its matches can start with: the engine passes
+    over every other position of a post at once instead of trying the pattern there (same matches)."""
+    return re.compile(f"(?=[{chars}])(?:{pattern.pattern})", pattern.flags)
+
+
+# "at"/"At"/"@"/"from"/"From", a capitalised name, a street number, "in"
+_AT_ADDRESS_RE = _starting_with("AaFf@", _AT_ADDRESS_RE)
+_AT_BARE_ADDRESS_RE = _starting_with("Aa@", _AT_BARE_ADDRESS_RE)
+_AT_PLACE_RE = _starting_with("Aa@", _AT_PLACE_RE)
+_AT_THE_PART_OF_RE = _starting_with("Aa", _AT_THE_PART_OF_RE)
+_NAME_ADDRESS_RE = _starting_with("A-Z", _NAME_ADDRESS_RE)
+_BARE_ADDRESS_RE = _starting_with(r"\d", _BARE_ADDRESS_RE)
+_IN_PLACE_RE = _starting_with("i", _IN_PLACE_RE)
+_IN_CITY_RE = _starting_with("i", _IN_CITY_RE)
+
+
 # Prose wrapped by a mail client runs to about 72 characters a line; a line much shorter than that ended on purpose.
 SHORT_LINE = 50
 _ABBREVIATIONS = {"st", "dr", "mt", "ft", "jr", "sr", "mr", "mrs", "ms", "ste", "ave", "blvd", "rd", "no", "inc", "co",
