@@ -7,6 +7,13 @@ import re
 
 from sources.parse.prose.when import _MONTH_RE, _TIME_RE, _WD_FULL_RE, _WD_RE
 
+
+def _starting_with(chars: str, pattern: str) -> re.Pattern:
+    """`pattern` behind a lookahead naming the characters its matches can start with: the engine passes
+    over every other position of a post at once instead of trying the pattern there (same matches)."""
+    return re.compile(f"(?=[{chars}])(?:{pattern})")
+
+
 _PLACE_LABEL_RE = re.compile(r"(?:^|;)\s*(?:location|where|venue|place|address|ort|lieu|adresse)\s*[:\-–]\s*(?P<place>.+?)\s*$", re.I | re.M)
 # A calendar card's label alone on its line, the place on the next: "Where\nMicrosoft Teams Meeting"
 _PLACE_LABEL_LINE_RE = re.compile(r"^[ \t]*(?:where|location)[ \t]*\n[ \t]*(?P<place>\S[^\n]*?)[ \t]*$", re.I | re.M)
@@ -28,7 +35,7 @@ _ADDRESS = (r"(?:\d{1,6},?\s+(?i:rue|boulevard|bd|avenue|quai|chemin|all[ée]e)\
 # "at the Edgewater library, 6000 N Broadway": after "at", a name of a few words (any case) and an address
 # "at the chapter office, 180 N Michigan Ave", "from the Chautauqua trailhead, 900 Baseline Rd": after "the" the
 # name may be common nouns
-_AT_ADDRESS_RE = re.compile(
+_AT_ADDRESS_RE = _starting_with("AaFf@",
     # "at The Healing Loft, 2nd floor, 1935 W Irving Park Rd": a floor or room between name and address
     # ("Seattle Public Library, Meeting Room B, 1446 Market Dr")
     rf"(?:(?:\b[Aa]t|@)\s+(?P<place>(?:the\s+)?[A-Z][\w'’&.-]*(?:\s+[\w'’&.-]+){{0,5}}?"
@@ -38,12 +45,12 @@ _AT_ADDRESS_RE = re.compile(
 # "(Lincoln Square branch library, 4681 N Lincoln Ave)": a name and its address, in parentheses
 _PAREN_NAME_ADDRESS_RE = re.compile(rf"\(\s*(?P<place>[A-Z][\w'’&.-]*(?:\s+[\w'’&.-]+){{0,5}}?,\s*{_ADDRESS})\s*\)")
 # "Same place as always: Cafe Lula, 2537 N Kedzie Blvd", "back room of Cafe Lula, 2537 ...": a name, then an address
-_NAME_ADDRESS_RE = re.compile(
+_NAME_ADDRESS_RE = _starting_with("A-Z",
     rf"(?<![\w'’&.-])(?P<place>{_VENUE_WORD}(?:[ ]+(?:{_VENUE_WORD}|of|the|and|&|de|du|la|on)){{0,5}},\s*{_ADDRESS})")
 # "at 2558 Lake Dr, #420, Cambridge": an address with no name before it
-_AT_BARE_ADDRESS_RE = re.compile(rf"(?:\b[Aa]t|@)\s+(?P<place>{_ADDRESS})")
+_AT_BARE_ADDRESS_RE = _starting_with("Aa@", rf"(?:\b[Aa]t|@)\s+(?P<place>{_ADDRESS})")
 # "meet at the medical tent in Grant Park": a common noun placed by a proper one
-_AT_THE_PART_OF_RE = re.compile(
+_AT_THE_PART_OF_RE = _starting_with("Aa",
     rf"(?:\b[Aa]t)\s+the\s+(?P<place>(?!(?:moment|time|end|start|beginning|latest|earliest|least|most|same|door|last|next)\b)"
     rf"[a-z]+(?:\s+[a-z]+){{0,2}}\s+(?:in|at|near|by|of)\s+(?:the\s+)?{_VENUE_WORD}(?:\s+{_VENUE_WORD}){{0,3}})"
     rf"(?=\s*(?:[.;!\n)(,—–]|$))")
@@ -64,11 +71,11 @@ _NAME_ONLY_RE = re.compile(rf"^{_VENUE_WORD}(?:\s+(?:{_VENUE_WORD}|of|the|and|&)
 _US_STATES = ("AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY"
               "|NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|PR|GU|VI")
 # "in Louisville, KY", "in Richmond VA": a city and a US state, when nothing closer is named
-_IN_CITY_RE = re.compile(rf"\bin\s+(?P<place>[A-Z][a-z]+(?:\s+[A-Z][a-z]+){{0,2}},?\s+(?:{_US_STATES}))\b(?![\w'])")
+_IN_CITY_RE = _starting_with("i", rf"\bin\s+(?P<place>[A-Z][a-z]+(?:\s+[A-Z][a-z]+){{0,2}},?\s+(?:{_US_STATES}))\b(?![\w'])")
 # A meeting room's link is where an online event is: "Zoom: https://us05web.zoom.us/j/42", "Join: meet.google.com/x"
 _MEETING_LINK_RE = re.compile(r"\b(?:https?://)?(?:[\w-]+\.)*(?:zoom\.us/[jw]/|meet\.google\.com/|teams\.microsoft\.com/"
                               r"|teams\.live\.com/|[\w-]+\.webex\.com/)\S*", re.I)
-_AT_PLACE_RE = re.compile(
+_AT_PLACE_RE = _starting_with("Aa@",
     rf"(?:\b[Aa]t|@)\s+(?P<place>(?:the\s+)?{_VENUE_WORD}(?:\s+(?:{_VENUE_WORD}|of|the|and|&|on|de|la|\d+[A-Za-z]*))*"
     # "..., Meeting Room B, Tucson": a room ("Room B", "Room 3B") and the city after the name
     rf"(?:\s*,\s*(?:\d{{1,6}}\s+[^\n,;()]+?|Suite\s+\w+|[A-Z][\w.'-]+(?:\s+(?:[A-Z][\w.'-]*|\d+[A-Za-z]?))*))*"
@@ -93,35 +100,18 @@ _PLATFORM_RE = re.compile(r"^(?:zoom|(?:microsoft\s+)?teams|google\s+meet|webex|
                           # "Microsoft Teams Meeting", "Zoom (link below)": the service with its word or an aside
                           r"|facebook\s+live)(?:\s+(?:meeting|call|webinar))?(?:\s*\([^()]*\))?$", re.I)
 # A street address with a direction, anywhere: "my place — 1918 W Cortland St"
-_BARE_ADDRESS_RE = re.compile(rf"(?<![\w#])(?P<place>\d{{1,6}}\s+[NSEW]\.?\s+(?:[A-Z0-9][\w.'’-]*\s+){{0,3}}(?i:{_STREET_WORDS})\b)")
+_BARE_ADDRESS_RE = _starting_with(r"\d", rf"(?<![\w#])(?P<place>\d{{1,6}}\s+[NSEW]\.?\s+(?:[A-Z0-9][\w.'’-]*\s+){{0,3}}(?i:{_STREET_WORDS})\b)")
 _NOT_PLACES = re.compile(
     rf"^(?:the\s+)?(?:noon|midnight|{_WD_RE}|{_MONTH_RE}|least|all|this|that|our|your|my|it|which|which\s+time|home|work|"
     r"first|last|once|any|some|no|one|what|eastern|central|mountain|pacific|least\s+\w+|door)\b",
     re.I,
 )
 _ZONE_ONLY = re.compile(r"^(?:[ECMP][SD]?T|AK[SD]T|HST|CES?T|GMT|UTC|BST)$")
-_IN_PLACE_RE = re.compile(
+_IN_PLACE_RE = _starting_with("i",
     rf"\bin\s+(?P<place>(?:the\s+)?(?:[a-z]+\s+of\s+(?:the\s+)?)?{_VENUE_WORD}(?:\s+(?:{_VENUE_WORD}|of|the|and|&))*"
     rf"\s*,\s*\d{{1,6}}\s+[^\n,;()]+?)(?=\s*(?:[.;!\n)(]|$))",
 )
 
-
-
-def _starting_with(chars: str, pattern: re.Pattern) -> re.Pattern:
-    """`pattern` behind a lookahead naming the characters its matches can start with: the engine passes
-    over every other position of a post at once instead of trying the pattern there (same matches)."""
-    return re.compile(f"(?=[{chars}])(?:{pattern.pattern})", pattern.flags)
-
-
-# "at"/"At"/"@"/"from"/"From", a capitalised name, a street number, "in"
-_AT_ADDRESS_RE = _starting_with("AaFf@", _AT_ADDRESS_RE)
-_AT_BARE_ADDRESS_RE = _starting_with("Aa@", _AT_BARE_ADDRESS_RE)
-_AT_PLACE_RE = _starting_with("Aa@", _AT_PLACE_RE)
-_AT_THE_PART_OF_RE = _starting_with("Aa", _AT_THE_PART_OF_RE)
-_NAME_ADDRESS_RE = _starting_with("A-Z", _NAME_ADDRESS_RE)
-_BARE_ADDRESS_RE = _starting_with(r"\d", _BARE_ADDRESS_RE)
-_IN_PLACE_RE = _starting_with("i", _IN_PLACE_RE)
-_IN_CITY_RE = _starting_with("i", _IN_CITY_RE)
 
 
 # Prose wrapped by a mail client runs to about 72 characters a line; a line much shorter than that ended on purpose.
