@@ -1423,3 +1423,13 @@ def test_a_room_named_by_a_letter_after_the_venue_is_part_of_the_place(where, pl
                     "A great chance to meet colleagues.", datetime(2026, 3, 1, tzinfo=ZoneInfo("UTC")),
                     ZoneInfo("America/Phoenix"))
     assert got.location == place
+
+
+def test_a_place_in_part_of_the_title_that_the_post_repeats_loses_to_the_place_the_post_names():
+    # the post quotes only the end of the title, in its own case, and twice
+    body = ("Join us for Chair massage at the Savannah Marathon on Monday, July 20 at 9am at Lakeview Healing "
+            "Arts.\n\n"
+            "Sign up for Chair Massage at the Savannah Marathon by replying to this post.")
+    got = read_post("Our Spring Volunteer Day: Chair Massage at the Savannah Marathon", body,
+                    datetime(2026, 6, 1, 9, 0, tzinfo=Z), Z)
+    assert got.location == "Lakeview Healing Arts"

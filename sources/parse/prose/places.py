@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import math
 import re
-from difflib import SequenceMatcher
 
 from sources.parse.prose.when import _MONTH_RE, _TIME_RE, _WD_FULL_RE, _WD_RE
+
+
+def _starting_with(chars: str, pattern: str) -> re.Pattern:
+    """`pattern` behind a lookahead naming the characters its matches can start with: the engine passes
+    over every other position of a post at once instead of trying the pattern there (same matches)."""
+    return re.compile(f"(?=[{chars}])(?:{pattern})")
+
 
 _PLACE_LABEL_RE = re.compile(r"(?:^|;)\s*(?:location|where|venue|place|address|ort|lieu|adresse)\s*[:\-–]\s*(?P<place>.+?)\s*$", re.I | re.M)
 # A calendar card's label alone on its line, the place on the next: "Where\nMicrosoft Teams Meeting"
@@ -28,7 +35,7 @@ _ADDRESS = (r"(?:\d{1,6},?\s+(?i:rue|boulevard|bd|avenue|quai|chemin|all[ée]e)\
 # "at the Edgewater library, 6000 N Broadway": after "at", a name of a few words (any case) and an address
 # "at the chapter office, 180 N Michigan Ave", "from the Chautauqua trailhead, 900 Baseline Rd": after "the" the
 # name may be common nouns
-_AT_ADDRESS_RE = re.compile(
+_AT_ADDRESS_RE = _starting_with("AaFf@",
     # "at The Healing Loft, 2nd floor, 1935 W Irving Park Rd": a floor or room between name and address
     # ("Seattle Public Library, Meeting Room B, 1446 Market Dr")
     rf"(?:(?:\b[Aa]t|@)\s+(?P<place>(?:the\s+)?[A-Z][\w'’&.-]*(?:\s+[\w'’&.-]+){{0,5}}?"
@@ -38,12 +45,12 @@ _AT_ADDRESS_RE = re.compile(
 # "(Lincoln Square branch library, 4681 N Lincoln Ave)": a name and its address, in parentheses
 _PAREN_NAME_ADDRESS_RE = re.compile(rf"\(\s*(?P<place>[A-Z][\w'’&.-]*(?:\s+[\w'’&.-]+){{0,5}}?,\s*{_ADDRESS})\s*\)")
 # "Same place as always: Cafe Lula, 2537 N Kedzie Blvd", "back room of Cafe Lula, 2537 ...": a name, then an address
-_NAME_ADDRESS_RE = re.compile(
+_NAME_ADDRESS_RE = _starting_with("A-Z",
     rf"(?<![\w'’&.-])(?P<place>{_VENUE_WORD}(?:[ ]+(?:{_VENUE_WORD}|of|the|and|&|de|du|la|on)){{0,5}},\s*{_ADDRESS})")
 # "at 2558 Lake Dr, #420, Cambridge": an address with no name before it
-_AT_BARE_ADDRESS_RE = re.compile(rf"(?:\b[Aa]t|@)\s+(?P<place>{_ADDRESS})")
+_AT_BARE_ADDRESS_RE = _starting_with("Aa@", rf"(?:\b[Aa]t|@)\s+(?P<place>{_ADDRESS})")
 # "meet at the medical tent in Grant Park": a common noun placed by a proper one
-_AT_THE_PART_OF_RE = re.compile(
+_AT_THE_PART_OF_RE = _starting_with("Aa",
     rf"(?:\b[Aa]t)\s+the\s+(?P<place>(?!(?:moment|time|end|start|beginning|latest|earliest|least|most|same|door|last|next)\b)"
     rf"[a-z]+(?:\s+[a-z]+){{0,2}}\s+(?:in|at|near|by|of)\s+(?:the\s+)?{_VENUE_WORD}(?:\s+{_VENUE_WORD}){{0,3}})"
     rf"(?=\s*(?:[.;!\n)(,—–]|$))")
@@ -55,16 +62,20 @@ _PART_OF_RE = re.compile(rf"^[a-z]+(?:\s+[a-z]+){{0,6}}\s+(?:in|at|near|by|of)\s
 _AFTER_TIME_RE = re.compile(r"^(?:\s*\(?\s*all[- ]day\s*\)?)?\s*,\s*"
                             r"(?P<place>(?:[^.\n!?;()]|(?<=\bSt)\.|(?<=\bMt)\.|(?<=\bFt)\.){3,90}?)"
                             r"(?=\s*(?:[.!?;(\n]|$))", re.I)
+# "(537 N Wells St)" after a place's name; with a city or more after the address ("(1479 Market St, Savannah,
+# Georgia)") after a time's place
+_PAREN_ADDRESS = re.compile(rf"\s*\(\s*(?P<addr>{_ADDRESS})\s*\)")
+_PAREN_ADDRESS_AND_MORE = re.compile(rf"\s*\(\s*(?P<addr>{_ADDRESS}[^()\n]{{0,40}}?)\s*\)")
 _NAME_ONLY_RE = re.compile(rf"^{_VENUE_WORD}(?:\s+(?:{_VENUE_WORD}|of|the|and|&)){{0,5}}$")
 # The US state and territory codes: "in Practice CE" (a title's words) names no state.
 _US_STATES = ("AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY"
               "|NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|PR|GU|VI")
 # "in Louisville, KY", "in Richmond VA": a city and a US state, when nothing closer is named
-_IN_CITY_RE = re.compile(rf"\bin\s+(?P<place>[A-Z][a-z]+(?:\s+[A-Z][a-z]+){{0,2}},?\s+(?:{_US_STATES}))\b(?![\w'])")
+_IN_CITY_RE = _starting_with("i", rf"\bin\s+(?P<place>[A-Z][a-z]+(?:\s+[A-Z][a-z]+){{0,2}},?\s+(?:{_US_STATES}))\b(?![\w'])")
 # A meeting room's link is where an online event is: "Zoom: https://us05web.zoom.us/j/42", "Join: meet.google.com/x"
 _MEETING_LINK_RE = re.compile(r"\b(?:https?://)?(?:[\w-]+\.)*(?:zoom\.us/[jw]/|meet\.google\.com/|teams\.microsoft\.com/"
                               r"|teams\.live\.com/|[\w-]+\.webex\.com/)\S*", re.I)
-_AT_PLACE_RE = re.compile(
+_AT_PLACE_RE = _starting_with("Aa@",
     rf"(?:\b[Aa]t|@)\s+(?P<place>(?:the\s+)?{_VENUE_WORD}(?:\s+(?:{_VENUE_WORD}|of|the|and|&|on|de|la|\d+[A-Za-z]*))*"
     # "..., Meeting Room B, Tucson": a room ("Room B", "Room 3B") and the city after the name
     rf"(?:\s*,\s*(?:\d{{1,6}}\s+[^\n,;()]+?|Suite\s+\w+|[A-Z][\w.'-]+(?:\s+(?:[A-Z][\w.'-]*|\d+[A-Za-z]?))*))*"
@@ -75,27 +86,28 @@ _AT_PLACE_RE = re.compile(
     rf"|campus|hall)){{0,3}})"
     rf"(?=\s*(?:[.;!\n)(—–]|\s*,\s|\s-\s|\s+on\s|\s+from\s|\s+at\s|\s+in\s|\s+this\s|\s+next\s|\s+to\s|\s+starting\s|\s+(?:is|will|has|was)\s|\s*,\s*(?:from|starting|on|at)\s|$))",
 )
-_ONLINE_RE = re.compile(r"\b(?:on\s+zoom|via\s+zoom|zoom\s+(?:meeting|call|link)|online\s+via|google\s+meet|webinar"
+# (the lookahead names the characters a match can start with: see when._STARTS_WEEKDAY_MONTH)
+_ONLINE_RE = re.compile(r"(?=[(gmotvwz])(?:\b(?:on\s+zoom|via\s+zoom|zoom\s+(?:meeting|call|link)|online\s+via|google\s+meet|webinar"
                         r"|online\s+event|virtual)\b|\(\s*zoom\s*\)|\bzoom\s*:"
                         # a meeting's own link: "https://us02web.zoom.us/j/845...", "meet.google.com/abc-defg-hij"
                         r"|\b(?:zoom\.us/[jw]/|meet\.google\.com/|teams\.microsoft\.com/l/meetup-join|webex\.com/(?:meet|join)"
                         r"|meet\.jit\.si/)"
                         # "7 p.m. Eastern, online.": the word closing a clause, not "register online."
                         r"|(?<!register\s)(?<!registration\s)(?<!rsvp\s)(?<!up\s)(?<!available\s)(?<!tickets\s)(?<!pay\s)"
-                        r"(?<!buy\s)(?<!order\s)\bonline(?=\s*(?:[.;!)\n]|$))", re.I)
+                        r"(?<!buy\s)(?<!order\s)\bonline(?=\s*(?:[.;!)\n]|$)))", re.I)
 # A meeting service named as the place: the event is online
 _PLATFORM_RE = re.compile(r"^(?:zoom|(?:microsoft\s+)?teams|google\s+meet|webex|jitsi|skype|youtube(?:\s+live)?"
                           # "Microsoft Teams Meeting", "Zoom (link below)": the service with its word or an aside
                           r"|facebook\s+live)(?:\s+(?:meeting|call|webinar))?(?:\s*\([^()]*\))?$", re.I)
 # A street address with a direction, anywhere: "my place — 1918 W Cortland St"
-_BARE_ADDRESS_RE = re.compile(rf"(?<![\w#])(?P<place>\d{{1,6}}\s+[NSEW]\.?\s+(?:[A-Z0-9][\w.'’-]*\s+){{0,3}}(?i:{_STREET_WORDS})\b)")
+_BARE_ADDRESS_RE = _starting_with(r"\d", rf"(?<![\w#])(?P<place>\d{{1,6}}\s+[NSEW]\.?\s+(?:[A-Z0-9][\w.'’-]*\s+){{0,3}}(?i:{_STREET_WORDS})\b)")
 _NOT_PLACES = re.compile(
     rf"^(?:the\s+)?(?:noon|midnight|{_WD_RE}|{_MONTH_RE}|least|all|this|that|our|your|my|it|which|which\s+time|home|work|"
     r"first|last|once|any|some|no|one|what|eastern|central|mountain|pacific|least\s+\w+|door)\b",
     re.I,
 )
 _ZONE_ONLY = re.compile(r"^(?:[ECMP][SD]?T|AK[SD]T|HST|CES?T|GMT|UTC|BST)$")
-_IN_PLACE_RE = re.compile(
+_IN_PLACE_RE = _starting_with("i",
     rf"\bin\s+(?P<place>(?:the\s+)?(?:[a-z]+\s+of\s+(?:the\s+)?)?{_VENUE_WORD}(?:\s+(?:{_VENUE_WORD}|of|the|and|&))*"
     rf"\s*,\s*\d{{1,6}}\s+[^\n,;()]+?)(?=\s*(?:[.;!\n)(]|$))",
 )
@@ -140,18 +152,25 @@ def _place_line(text: str) -> str | None:
     return None
 
 
+# A title that names a place in its own words: "Chair Massage at the Savannah Marathon"
+_TITLE_PLACE_WORD = re.compile(r"\w\s+(?:at|in|@)\s+\w")
+
+
 def _masked_title(text: str, title: str | None) -> str:
     """`text` with the event's title blanked where the post repeats it: the words of a title ("Chair Massage
     at the Savannah Marathon", "Aromatherapy in Practice CE") name no place of the event's."""
     if not title or len(title) < 12:
         return text
-    low_text, low_title = text.lower(), title.lower()
-    match = SequenceMatcher(None, low_title, low_text, autojunk=False).find_longest_match(
-        0, len(low_title), 0, len(low_text))
-    if match.size < 12 or match.size < 0.4 * len(title.strip()):
+    low_title = title.lower()
+    # the masked piece is part of the title: a title with no "at/in/@" between words has nothing to hide
+    if not _TITLE_PLACE_WORD.search(low_title):
         return text
-    piece = low_title[match.a:match.a + match.size]
-    if not re.search(r"\w\s+(?:at|in|@)\s+\w", piece):  # the title names no place: nothing to hide
+    low_text = text.lower()
+    start, size = _longest_common_piece(low_title, low_text, max(12, math.ceil(0.4 * len(title.strip()))))
+    if not size:
+        return text
+    piece = low_title[start:start + size]
+    if not _TITLE_PLACE_WORD.search(piece):  # the title names no place: nothing to hide
         return text
     out, at = text, low_text.find(piece)
     while at >= 0:
@@ -160,29 +179,52 @@ def _masked_title(text: str, title: str | None) -> str:
     return out
 
 
+def _longest_common_piece(title: str, text: str, least: int) -> tuple[int, int]:
+    """The longest piece of `title` that `text` holds, as (start in title, length), the earliest of equally
+    long ones (what difflib's find_longest_match gives); (0, 0) when it is shorter than `least`. Each start
+    only tries to beat the best so far, one character at a time, with a substring search (C speed): about
+    len(title) searches instead of difflib's character-by-character table over the whole post."""
+    best, best_start = least - 1, -1
+    for start in range(len(title) - least + 1):
+        while start + best < len(title) and title[start:start + best + 1] in text:
+            best, best_start = best + 1, start
+    return (best_start, best) if best_start >= 0 else (0, 0)
+
+
+# _clean_place's patterns, compiled once: it runs for every candidate place of every post
+_SPACES = re.compile(r"\s+")
+_LOCATION_IS = re.compile(r"^(?:the\s+)?(?:location|venue)\s+(?:is|will\s+be)\s+", re.I)
+_LEADING_THE = re.compile(r"^the\s+(?=[A-Z])")
+_TRAILING_WEEKDAY = re.compile(rf"(?<=\w)\s+{_WD_FULL_RE}$", re.I)
+_ON_DATE = re.compile(rf"(?<=\w)\s+on\s+(?:{_WD_RE}\b|{_MONTH_RE}\.?\s+\d).*$", re.I)
+_LEADING_MERIDIEM_ZONE = re.compile(r"^(?:(?:[AP]\.?M\.?|[ECMP][SD]?T|AK[SD]T|HST)\s*)+,\s*")
+_SENTENCE_END = re.compile(r"\b(\w+)\.\s+(?=[A-Z])")
+_DIGIT = re.compile(r"\d")
+
+
 def _clean_place(place: str) -> str | None:
-    place = re.sub(r"\s+", " ", place).strip(" .,;:-–")
+    place = _SPACES.sub(" ", place).strip(" .,;:-–")
     depth = 0
     for i, ch in enumerate(place):  # "same place: Core Studio, 455 W North Ave). If you can't ...": ends at ")"
         depth += (ch == "(") - (ch == ")")
         if depth < 0:
             place = place[:i].strip(" .,;:-–")
             break
-    place = re.sub(r"^(?:the\s+)?(?:location|venue)\s+(?:is|will\s+be)\s+", "", place, flags=re.I)
-    place = re.sub(r"^the\s+(?=[A-Z])", "", place)  # "at the Richmond Marriott"; "The Hopleaf" keeps its capital
+    place = _LOCATION_IS.sub("", place)
+    place = _LEADING_THE.sub("", place)  # "at the Richmond Marriott"; "The Hopleaf" keeps its capital
     # "at the Denver Marathon Friday at 9am": the day after a name is when, not part of the place
-    place = re.sub(rf"(?<=\w)\s+{_WD_FULL_RE}$", "", place, flags=re.I)
+    place = _TRAILING_WEEKDAY.sub("", place)
     # "at the Chicago Marathon on Tuesday, June 9": a date after "on" ends the place
-    place = re.sub(rf"(?<=\w)\s+on\s+(?:{_WD_RE}\b|{_MONTH_RE}\.?\s+\d).*$", "", place, flags=re.I)
+    place = _ON_DATE.sub("", place)
     # "6:30 PM MST, 4030 Pine Ave": the meridiem and the zone end the time, the place follows
-    place = re.sub(r"^(?:(?:[AP]\.?M\.?|[ECMP][SD]?T|AK[SD]T|HST)\s*)+,\s*", "", place)
+    place = _LEADING_MERIDIEM_ZONE.sub("", place)
     # A place never runs over a sentence's end (not "St." or "Dr." in "St. Mary's Hall"): "with Coach Dee.
     # Harmony Massage School, 582 Park Street" starts after it, before a street address; "Muse Coworking,
     # Phoenix. Parking is free" stops at it
-    ends = [m for m in re.finditer(r"\b(\w+)\.\s+(?=[A-Z])", place) if len(m.group(1)) > 1
+    ends = [m for m in _SENTENCE_END.finditer(place) if len(m.group(1)) > 1
             and m.group(1).lower() not in _ABBREVIATIONS]
     if ends:
-        after = [m for m in ends if re.search(r"\d", place[m.end():])]
+        after = [m for m in ends if _DIGIT.search(place[m.end():])]
         place = place[after[-1].end():] if after else place[:ends[0].start(1) + len(ends[0].group(1))]
     if not place or len(place) < 3 or _NOT_PLACES.match(place) or _ZONE_ONLY.match(place):
         return None
@@ -237,7 +279,7 @@ def _find_place(text: str, *, fallbacks: bool = True) -> str | None:
         place = _clean_place(raw)
         if place:
             # "at Gilda's Club (537 N Wells St)": the address in parentheses is the place's
-            paren = re.match(rf"\s*\(\s*(?P<addr>{_ADDRESS})\s*\)", text[m.end():])
+            paren = _PAREN_ADDRESS.match(text[m.end():])
             if paren:
                 return _clean_place(f"{place}, {paren.group('addr')}")
             # "Massage swap at Heartwood" above a "Heartwood Collective" line and its address line: the fuller one
@@ -298,7 +340,7 @@ def place_after_time(text: str) -> str | None:
     place = m.group("place").strip()
     # "Savannah Library, Meeting Room B (1479 Market St, Savannah, Georgia)": the address in parentheses is
     # the place's
-    paren = re.match(rf"\s*\(\s*(?P<addr>{_ADDRESS}[^()\n]{{0,40}}?)\s*\)", text[m.end():])
+    paren = _PAREN_ADDRESS_AND_MORE.match(text[m.end():])
     if paren and not re.search(r"\d", place):
         place = f"{place}, {paren.group('addr')}"
     if _NAME_ONLY_RE.match(place) or re.search(_ADDRESS, place) or _PART_OF_RE.match(place) \

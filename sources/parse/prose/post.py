@@ -84,6 +84,10 @@ def _asked(sentence: str) -> bool:
 
 
 _CANCEL_SUBJECT_RE = re.compile(r"\b(?:" + CANCEL_WORDS + r")\b", re.I)
+_CANCELLED_BODY_RE = re.compile(r"\b(?:is|has\s+been|have\s+been|been|are|was|will\s+be)\s+(?:cancel+ed|called\s+off|postponed)\b",
+                                re.I)
+# Where a sentence stops: its end mark before a space, or a blank line
+_SENTENCE_STOP = re.compile(r"[.!?](?=\s|$)|\n\n")
 
 
 
@@ -137,9 +141,7 @@ def read_post(subject: str, body: str, sent: datetime, zone: ZoneInfo) -> Readin
         return Reading(reason="an automatic reply, not an announcement")
     if len(_VOTE_LINE.findall(own[:4000])) >= 2:
         return Reading(reason="a vote on a date, not an announcement")
-    cancelled = bool(_CANCEL_SUBJECT_RE.search(subject)) or bool(
-        re.search(r"\b(?:is|has\s+been|have\s+been|been|are|was|will\s+be)\s+(?:cancel+ed|called\s+off|postponed)\b",
-                  own, re.I))
+    cancelled = bool(_CANCEL_SUBJECT_RE.search(subject)) or bool(_CANCELLED_BODY_RE.search(own))
     if _DIGEST_BODY_RE.search(own[:2000]):
         return Reading(reason="a list digest; its messages are read as posts of their own")
     # A reply's subject repeats the announcement it answers: its date is the reply's news only when
@@ -302,7 +304,7 @@ def read_post(subject: str, body: str, sent: datetime, zone: ZoneInfo) -> Readin
 def _sentence_bounds(text: str, pos: int, end: int) -> tuple[int, int]:
     """Where the sentence around text[pos:end] starts and stops (a sentence end or a blank line)."""
     start = max(text.rfind(sep, 0, pos) for sep in (". ", "! ", "? ", "\n\n")) + 1
-    m = re.search(r"[.!?](?=\s|$)|\n\n", text[end:])
+    m = _SENTENCE_STOP.search(text[end:])
     return max(start, 0), end + (m.end() if m else len(text) - end)
 
 

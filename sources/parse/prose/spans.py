@@ -8,7 +8,10 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sources.parse.prose.when import _MONTH_RE, _MONTHS, _WD_RE, MAX_HITS, _is_deadline, _year_for
+from sources.parse.prose.when import (
+    _MONTH_RE, _MONTHS, _STARTS_DIGIT, _STARTS_WEEKDAY_DIGIT, _STARTS_WEEKDAY_MONTH, _WD_RE, MAX_HITS, _is_deadline,
+    _year_for,
+)
 
 
 # Longer than this, a span of days is opening hours, a season or an absence, not one event.
@@ -17,21 +20,22 @@ MAX_SPAN_DAYS = 16
 _SPAN_SEP = r"\s*(?:-|–|—|to|through|thru|until|till|(?P<both>&|and))\s*"
 _WD_OPT = rf"(?:{_WD_RE}\.?,?\s+)?"
 _ORD = r"(?:st|nd|rd|th)?"
+# Each with the strings every match of it holds, tested before the scan (as when._DATE_PATTERNS)
 _SPAN_PATTERNS = [
-    re.compile(rf"(?<![\w/])(?:from\s+)?{_WD_OPT}(?P<m1>{_MONTH_RE})\.?\s+(?P<d1>\d{{1,2}}){_ORD}(?:,?\s+(?P<y1>20\d\d))?"
-               rf"{_SPAN_SEP}{_WD_OPT}(?:(?P<m2>{_MONTH_RE})\.?\s+|the\s+)?(?P<d2>\d{{1,2}}){_ORD}(?![\d:])"
-               rf"(?:,?\s+(?P<y2>20\d\d))?(?!\s*(?:[ap]\.?\s?m\b|[:.]\d))", re.I),
-    re.compile(rf"(?<![\w/])(?P<d1>\d{{1,2}}){_ORD}(?:\s+(?P<m1>{_MONTH_RE})\.?)?{_SPAN_SEP}(?P<d2>\d{{1,2}}){_ORD}"
-               rf"\s+(?P<m2>{_MONTH_RE})\b\.?(?:,?\s+(?P<y2>20\d\d))?", re.I),
-    re.compile(rf"(?<![\w/.-])(?P<iso1>20\d\d-\d\d-\d\d){_SPAN_SEP}(?P<iso2>20\d\d-\d\d-\d\d)(?!\d)", re.I),
+    (re.compile(rf"{_STARTS_WEEKDAY_MONTH}(?<![\w/])(?:from\s+)?{_WD_OPT}(?P<m1>{_MONTH_RE})\.?\s+(?P<d1>\d{{1,2}}){_ORD}(?:,?\s+(?P<y1>20\d\d))?"
+                rf"{_SPAN_SEP}{_WD_OPT}(?:(?P<m2>{_MONTH_RE})\.?\s+|the\s+)?(?P<d2>\d{{1,2}}){_ORD}(?![\d:])"
+                rf"(?:,?\s+(?P<y2>20\d\d))?(?!\s*(?:[ap]\.?\s?m\b|[:.]\d))", re.I), ()),
+    (re.compile(rf"{_STARTS_DIGIT}(?<![\w/])(?P<d1>\d{{1,2}}){_ORD}(?:\s+(?P<m1>{_MONTH_RE})\.?)?{_SPAN_SEP}(?P<d2>\d{{1,2}}){_ORD}"
+                rf"\s+(?P<m2>{_MONTH_RE})\b\.?(?:,?\s+(?P<y2>20\d\d))?", re.I), ()),
+    (re.compile(rf"(?<![\w/.-])(?P<iso1>20\d\d-\d\d-\d\d){_SPAN_SEP}(?P<iso2>20\d\d-\d\d-\d\d)(?!\d)", re.I), ("20", "-")),
     # "3/14-3/15", "Sat 3/14 - Sun 3/15", "3/30 - 4/2/2026", "6/12-14" (US order, as the single dates are read)
-    re.compile(rf"(?<![\w/.])(?:{_WD_RE}\.?,?\s+)?(?P<n1>1[0-2]|0?[1-9])/(?P<d1>3[01]|[12]\d|0?[1-9]){_SPAN_SEP}"
-               rf"{_WD_OPT}(?:(?P<n2>1[0-2]|0?[1-9])/)?(?P<d2>3[01]|[12]\d|0?[1-9])(?:/(?P<y2>(?:20)?\d\d))?(?![\d/:]|\s*[ap]\.?m\b)", re.I),
+    (re.compile(rf"{_STARTS_WEEKDAY_DIGIT}(?<![\w/.])(?:{_WD_RE}\.?,?\s+)?(?P<n1>1[0-2]|0?[1-9])/(?P<d1>3[01]|[12]\d|0?[1-9]){_SPAN_SEP}"
+                rf"{_WD_OPT}(?:(?P<n2>1[0-2]|0?[1-9])/)?(?P<d2>3[01]|[12]\d|0?[1-9])(?:/(?P<y2>(?:20)?\d\d))?(?![\d/:]|\s*[ap]\.?m\b)", re.I), ("/",)),
 ]
 
 # "this weekend — Sat + Sun", "next weekend: Saturday & Sunday": the coming weekend, named with its days. Without
 # "weekend" or this/next before it, "Sat & Sun 10-4" is a shop's opening hours.
-_WEEKEND_RE = re.compile(r"\b(?P<rel>this|next|coming)\s+weekend\b[\s—–:,-]{0,6}(?:\(\s*)?"
+_WEEKEND_RE = re.compile(r"(?=[cnt])\b(?P<rel>this|next|coming)\s+weekend\b[\s—–:,-]{0,6}(?:\(\s*)?"  # see when._STARTS_*
                          r"sat(?:urday)?\.?\s*(?:\+|&|and|-|–|/)\s*sun(?:day)?\b", re.I)
 
 
@@ -50,7 +54,9 @@ def _month(word: str | None) -> int | None:
 def _find_spans(text: str, sent_local: date) -> list[_SpanHit]:
     """Spans of two to MAX_SPAN_DAYS days the text names, in order."""
     spans: list[_SpanHit] = []
-    for pattern in _SPAN_PATTERNS:
+    for pattern, needs in _SPAN_PATTERNS:
+        if not all(part in text for part in needs):
+            continue
         for m in pattern.finditer(text):
             if len(spans) >= MAX_HITS:
                 break

@@ -16,9 +16,12 @@ _PREFIX_RE = re.compile(
 )
 
 
+_SPACES = re.compile(r"\s+")
+
+
 def clean_subject(subject: str) -> str:
     """The announcement's title: no Re:/Fwd:/Reminder:/[list] prefixes, single spaces."""
-    text = re.sub(r"\s+", " ", subject or "").strip()
+    text = _SPACES.sub(" ", subject or "").strip()
     previous = None
     while previous != text:
         previous = text
@@ -48,6 +51,9 @@ _FORWARD_HEADER = re.compile(r"^(?:from|date|sent|subject|to|cc|reply-to)\s*:", 
 # introduces quoted text, and its date is when the quoted mail was sent, never an event's date.
 _SAID = r"(?:wrote|writes|escribi[óo]|a\s+[ée]crit|schrieb|skrev|scrisse|schreef|napisa[łl]|escreveu|kirjoitti)"
 _WROTE = re.compile(rf"^(?i:(?:on|le|am|el|il|op|em|den)\b.{{0,200}}\b{_SAID}\b[^:\n]{{0,80}}:?)$|^.{{0,120}}\b{_SAID}:$", re.I)
+# Every attribution holds a word for "wrote": a line without one is no attribution, and this search is far
+# cheaper than _WROTE's backtracking over every line of a post
+_SAID_WORD = re.compile(rf"\b{_SAID}", re.I)
 _ATTRIBUTION_START = re.compile(r"^(?:on|le|am|el|il|op|em|den)\s.*\d", re.I)
 _ATTRIBUTION_END = re.compile(rf"\b{_SAID}\b[^:\n]{{0,80}}:\s*$", re.I)
 # The start of an Outlook header block quoting the original ("From: X / Sent: ... / To: / Subject:").
@@ -65,7 +71,7 @@ def is_reply(subject: str) -> bool:
 def _attribution_at(lines: list[str], i: int) -> int:
     """How many lines from i form an attribution ("On <date>, X wrote:"), possibly wrapped; 0 if none."""
     first = lines[i].strip()
-    if _WROTE.match(first):
+    if _SAID_WORD.search(first) and _WROTE.match(first):
         return 1
     if _ATTRIBUTION_START.match(first) and len(first) < 200:
         for k in (1, 2):

@@ -30,6 +30,14 @@ _WD_FULL_RE = r"(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|tues
 _FRENCH_MONTHS = {"jan": 1, "fév": 2, "fev": 2, "mar": 3, "avr": 4, "mai": 5, "jui": 7, "aoû": 8, "aou": 8, "sep": 9,
                   "oct": 10, "nov": 11, "déc": 12, "dec": 12}
 
+# A case-blind pattern whose match may start with many words is tried in full at every position of a post
+# (the engine skips no position for an alternative that begins with a letter, under re.I). A lookahead
+# naming the characters its matches can start with lets it pass over the others at once; it matches
+# nothing more and nothing less. The sets: weekdays (fmstw), "the" (t), months (adfjmnos), digits.
+_STARTS_WEEKDAY_MONTH = "(?=[adfjmnostw])"
+_STARTS_WEEKDAY_DIGIT = r"(?=[\dfmstw])"
+_STARTS_DIGIT = r"(?=\d)"
+
 # Zones as posts name them. Summer/winter abbreviations both mean the region's local time:
 # people write "7pm EST" in July and mean Eastern time.
 ZONE_WORDS = {
@@ -92,7 +100,8 @@ _BARE_END = (r"(?:(?<=\sto\s)|(?<=-)|(?<=–)|(?<=—)|(?<=\suntil\s)|(?<=\still
              r"|\s*\(?\s*(?:[ECMP][SD]?T|AK[SD]T|HST|eastern|central|mountain|pacific)\b)")
 
 _TIME_RE = re.compile(
-    rf"(?<![\w:/.])(?:from\s+|(?P<between>between\s+))?(?P<t1>{_CLOCK})"
+    # it starts with "from", "between", a digit, "noon" or "midnight"
+    rf"(?=[\dbfmn])(?<![\w:/.])(?:from\s+|(?P<between>between\s+))?(?P<t1>{_CLOCK})"
     rf"(?:(?:{_RANGE_SEP}|(?(between)\s+and\s+|(?!)))(?P<t2>{_CLOCK}|{_BARE_END}))?"
     # "12:00 Noon Central": the clock said twice, then the zone
     r"(?:(?<=12:00)\s+noon\b)?"
@@ -117,26 +126,29 @@ def _evening_cue(before: str) -> bool:
         return True
     return False
 
+# Each with the strings every match of it holds: a post that lacks one (most posts write no ISO, US or
+# European numeric date) is not scanned with it, a substring test costing far less than the scan.
 _DATE_PATTERNS = [
     # Tuesday, March 10th, 2026 / Mar. 10 / March 10-11
-    re.compile(rf"(?<![\w/])(?:{_WD_RE}\.?,?\s+)?(?:the\s+)?(?P<mon>{_MONTH_RE})\.?\s+(?P<day>\d{{1,2}})(?:st|nd|rd|th)?"
-               rf"(?![\d:])(?:,?\s+(?P<year>20\d\d))?(?!\d)", re.I),
+    (re.compile(rf"{_STARTS_WEEKDAY_MONTH}(?<![\w/])(?:{_WD_RE}\.?,?\s+)?(?:the\s+)?(?P<mon>{_MONTH_RE})\.?\s+(?P<day>\d{{1,2}})(?:st|nd|rd|th)?"
+                rf"(?![\d:])(?:,?\s+(?P<year>20\d\d))?(?!\d)", re.I), ()),
     # Tuesday 10 March 2026 / 10th of March
-    re.compile(rf"(?<![\w/])(?:{_WD_RE}\.?,?\s+)?(?:the\s+)?(?P<day>\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?(?P<mon>{_MONTH_RE})\b\.?"
-               rf"(?:,?\s+(?P<year>20\d\d))?", re.I),
+    (re.compile(rf"{_STARTS_WEEKDAY_DIGIT}(?<![\w/])(?:{_WD_RE}\.?,?\s+)?(?:the\s+)?(?P<day>\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?(?P<mon>{_MONTH_RE})\b\.?"
+                rf"(?:,?\s+(?P<year>20\d\d))?", re.I), ()),
     # 2026-03-10
-    re.compile(r"(?<![\w/.-])(?P<year>20\d\d)-(?P<mnum>\d\d)-(?P<day>\d\d)(?![\d])"),
+    (re.compile(r"(?<![\w/.-])(?P<year>20\d\d)-(?P<mnum>\d\d)-(?P<day>\d\d)(?![\d])"), ("20", "-")),
     # Tue 3/10 or 3/10/2026 or 3/10/26 (US order)
-    re.compile(rf"(?<![\w/.])(?:{_WD_RE}\.?,?\s+)?(?P<mnum>1[0-2]|0?[1-9])/(?P<day>3[01]|[12]\d|0?[1-9])"
-               r"(?:/(?P<year>(?:20)?\d\d))?(?![\d/])", re.I),
+    (re.compile(rf"{_STARTS_WEEKDAY_DIGIT}(?<![\w/.])(?:{_WD_RE}\.?,?\s+)?(?P<mnum>1[0-2]|0?[1-9])/(?P<day>3[01]|[12]\d|0?[1-9])"
+                r"(?:/(?P<year>(?:20)?\d\d))?(?![\d/])", re.I), ("/",)),
     # le 12 mai 2026 (French: the month names are not English words, so no guessing)
-    re.compile(r"(?<![\w/])(?P<day>3[01]|[12]\d|0?[1-9])(?:er)?\s+(?P<mon_fr>janvier|f[ée]vrier|mars|avril|mai|juin|juillet"
-               r"|ao[uû]t|septembre|octobre|novembre|d[ée]cembre)\b(?:\s+(?P<year>20\d\d))?", re.I),
+    (re.compile(_STARTS_DIGIT + r"(?<![\w/])(?P<day>3[01]|[12]\d|0?[1-9])(?:er)?\s+(?P<mon_fr>janvier|f[ée]vrier|mars|avril|mai|juin|juillet"
+                r"|ao[uû]t|septembre|octobre|novembre|d[ée]cembre)\b(?:\s+(?P<year>20\d\d))?", re.I), ()),
     # 10.03.2026 (European order; the year is required so "6.30" is never a date)
-    re.compile(r"(?<![\w/.])(?P<day>3[01]|[12]\d|0?[1-9])\.(?P<mnum>1[0-2]|0?[1-9])\.(?P<year>20\d\d)(?!\d)"),
+    (re.compile(r"(?<![\w/.])(?P<day>3[01]|[12]\d|0?[1-9])\.(?P<mnum>1[0-2]|0?[1-9])\.(?P<year>20\d\d)(?!\d)"), (".20",)),
 ]
 _WEEKDAY_THE_NTH = re.compile(rf"\b(?P<wd>{_WD_RE}),?\s+the\s+(?P<day>3[01]|[12]\d|0?[1-9])(?:st|nd|rd|th)\b"
                               rf"|\bthe\s+(?P<day2>3[01]|[12]\d|0?[1-9])(?:st|nd|rd|th)\s*[(,]\s*(?P<wd2>{_WD_RE})\b\)?", re.I)
+_ORDINAL = re.compile(r"\d(?:st|nd|rd|th)", re.I)
 # "on the 7th", "is on the 21st at 7pm": a day of the month with no month, the next such day from the post's date.
 # Not "on the 3rd floor", "on the 2nd Tuesday", "on the 10th anniversary".
 _ON_THE_NTH = re.compile(
@@ -146,7 +158,8 @@ _ON_THE_NTH = re.compile(
     re.I,
 )
 _RELATIVE_RE = re.compile(
-    rf"\b(?:(?P<word>today|tonight|tomorrow|tmrw|tmw|tomorow|this\s+(?:evening|afternoon|morning))"
+    # it starts with a weekday or today/tonight/tomorrow/tmrw/this, a week from/coming/next/last/on/every
+    rf"(?=[aceflmnostw])\b(?:(?P<word>today|tonight|tomorrow|tmrw|tmw|tomorow|this\s+(?:evening|afternoon|morning))"
     rf"|(?:(?P<rel>a\s+week\s+from|this\s+coming|this|next|coming|last|on|every)\s+)?(?P<wd>{_WD_FULL_RE}|{_WD_RE}(?=\.?\s*(?:,|at|@|\d|from|night|evening|morning|afternoon))"
     # "this Thu.", "next Sat": after this/next/coming a short name is a day whatever follows
     rf"|(?:(?<=this\s)|(?<=next\s)|(?<=coming\s)){_WD_RE}(?=\.|\b)))\b"
@@ -164,9 +177,12 @@ def _is_deadline(before: str) -> bool:
         return False
     # "Friday through Sunday, October 2-4", "Saturday to Monday", "Friday 6pm through Sunday 2pm":
     # a run of days, not a deadline
-    return not re.search(rf"\b{_WD_RE}\.?[^\n]{{0,20}}?\s(?:through|thru|to|until|till|-|–)\s*"
-                         rf"(?:{_WD_RE}\.?,?\s*(?:\d{{1,2}}(?::\d\d)?\s*[ap]\.?m\.?,?\s*)?)?$"
-                         rf"|\b{_WD_RE}\.?\s*(?:through|thru|to|until|till|-|–)\s*$", before, re.I)
+    return not _RUN_OF_DAYS_BEFORE.search(before)
+
+
+_RUN_OF_DAYS_BEFORE = re.compile(rf"\b{_WD_RE}\.?[^\n]{{0,20}}?\s(?:through|thru|to|until|till|-|–)\s*"
+                                 rf"(?:{_WD_RE}\.?,?\s*(?:\d{{1,2}}(?::\d\d)?\s*[ap]\.?m\.?,?\s*)?)?$"
+                                 rf"|\b{_WD_RE}\.?\s*(?:through|thru|to|until|till|-|–)\s*$", re.I)
 
 
 # A date in this context is a deadline, not the event's date.
@@ -252,7 +268,9 @@ def _find_dates(text: str, subject_len: int, sent_local: date) -> list[_DateHit]
     def free(a: int, b: int) -> bool:
         return all(b <= x or a >= y for x, y in taken)
 
-    for pattern in _DATE_PATTERNS:
+    for pattern, needs in _DATE_PATTERNS:
+        if not all(part in text for part in needs):
+            continue
         for m in pattern.finditer(text):
             if len(hits) >= MAX_HITS:
                 break
@@ -286,7 +304,9 @@ def _find_dates(text: str, subject_len: int, sent_local: date) -> list[_DateHit]
                     continue
             taken.append((m.start(), m.end()))
             hits.append(_DateHit(m.start(), m.end(), found, m.start() < subject_len))
-    for m in _WEEKDAY_THE_NTH.finditer(text):
+    # both patterns below read an ordinal ("the 7th"): most posts hold none, and a search for one is cheap
+    ordinal = _ORDINAL.search(text) is not None
+    for m in _WEEKDAY_THE_NTH.finditer(text) if ordinal else ():
         if len(hits) >= MAX_HITS:
             break
         if not free(m.start(), m.end()):
@@ -304,7 +324,7 @@ def _find_dates(text: str, subject_len: int, sent_local: date) -> list[_DateHit]
                 hits.append(_DateHit(m.start(), m.end(), candidate, m.start() < subject_len))
                 break
             probe = (probe.replace(day=28) + timedelta(days=4)).replace(day=1)
-    for m in _ON_THE_NTH.finditer(text):
+    for m in _ON_THE_NTH.finditer(text) if ordinal else ():
         if len(hits) >= MAX_HITS:
             break
         if not free(m.start(), m.end()):
@@ -371,17 +391,22 @@ def _find_dates(text: str, subject_len: int, sent_local: date) -> list[_DateHit]
     return hits
 
 
+_CLOCK_PARTS = re.compile(r"(\d{1,2})(?:[:.h](\d\d))?\s*(a|p)?")
+_MERIDIEM = re.compile(r"[ap]\.?\s?m")
+_CLOCK_ONE_LETTER = re.compile(r"\d{1,2}(?::\d\d)?[ap]")
+
+
 def _clock(text: str, ampm_hint: str | None = None) -> tuple[int, int, str | None] | None:
     t = text.strip().lower()
     if t == "noon":
         return 12, 0, "pm"
     if t == "midnight":
         return 0, 0, "am"
-    m = re.match(r"(\d{1,2})(?:[:.h](\d\d))?\s*(a|p)?", t)
+    m = _CLOCK_PARTS.match(t)
     if not m:
         return None
     hour, minute = int(m.group(1)), int(m.group(2) or 0)
-    ap = (m.group(3) + "m") if m.group(3) and (re.search(r"[ap]\.?\s?m", t) or re.fullmatch(r"\d{1,2}(?::\d\d)?[ap]", t)) \
+    ap = (m.group(3) + "m") if m.group(3) and (_MERIDIEM.search(t) or _CLOCK_ONE_LETTER.fullmatch(t)) \
         else None
     return hour, minute, ap
 
@@ -416,7 +441,7 @@ def _time_matches(text: str, dates: Iterable[tuple[int, int]] = ()) -> Iterator[
 
 
 # "this Sat 10-2", "Saturday 1-4 at the park": a range of bare hours right after a weekday is a time
-_DAY_THEN_HOURS = re.compile(rf"\b{_WD_RE}\.?,?\s+(?P<h1>{_HOUR})\s*(?:-|–|—|to)\s*(?P<h2>{_HOUR})\b"
+_DAY_THEN_HOURS = re.compile(rf"(?=[fmstw])\b{_WD_RE}\.?,?\s+(?P<h1>{_HOUR})\s*(?:-|–|—|to)\s*(?P<h2>{_HOUR})\b"
                              r"(?![:./]?\d|\s*[ap]\.?m|\s*\(?\s*(?:[ECMP][SD]?T|AK[SD]T|HST|eastern|central|mountain|pacific)\b)",
                              re.I)
 
