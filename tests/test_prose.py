@@ -314,6 +314,26 @@ def test_a_cancellation_joins_the_announcement_whose_subject_adds_a_venue_and_a_
     assert events[0].start == datetime(2026, 6, 21, 11, tzinfo=ZoneInfo("America/New_York"))
 
 
+@pytest.mark.parametrize("announced, cancelled", [
+    # the subject says the cancellation in words after the name
+    ("[mn-bodywork] New event: MN CHAPTER MEETING (RSVP REQUIRED)", "[mn-bodywork] MN Chapter Meeting has been cancelled"),
+    # the announcement's subject adds the place it is held at
+    ("New event: MN Chapter Meeting at Riverside Community Center (3 CEs)", "CANCELLED: MN Chapter Meeting"),
+])
+def test_a_dated_cancellation_joins_the_announcement_of_its_name_and_day(announced, cancelled):
+    posts = [
+        _post("<a@list>", announced, "MN Chapter Meeting\nThursday the 2nd of July · 2:00 PM Central\n"
+              "4480 Main Rd., Rochester, Minnesota", "2026-02-20T23:58:00-06:00"),
+        _post("<m@list>", "MN Chapter Meeting - Thu 5/14!", "MN Chapter Meeting: Thursday the 14th of May @ 9:30 AM "
+              "Central Time, 3115 Clark Ave., Minneapolis, Minnesota", "2026-02-23T01:39:00-06:00"),
+        _post("<c@list>", cancelled, "Unfortunately we have to cancel MN Chapter Meeting on Thursday, July 2. "
+              "We hope to reschedule soon.", "2026-03-01T19:00:00-06:00"),
+    ]
+    events = {e.external_id: (e.status, e.start) for e in _events(posts)}
+    assert events == {"<m@list>": (Status.CONFIRMED, datetime(2026, 5, 14, 9, 30, tzinfo=Z)),
+                      "<a@list>": (Status.CANCELLED, datetime(2026, 7, 2, 14, 0, tzinfo=Z))}
+
+
 def test_a_monthly_subject_reused_for_different_dates_gives_one_record_per_date():
     posts = [
         _post("<m1@list>", "Monthly meetup", "Thursday, April 2 at 6pm at Cafe Lula.", "2026-03-25T10:00:00-05:00"),

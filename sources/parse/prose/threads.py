@@ -79,7 +79,7 @@ _AT_VENUE = re.compile(r"\s@\s[^–—|]*")
 
 # The day a subject names ("- Wed, May 6!!!", "on May 6", "- 3/7") is not part of the event's name
 _DAY_WORDS = re.compile(rf"\b(?:{_WD_RE}|{_MONTH_RE}|on|the|\d{{1,4}}(?:st|nd|rd|th)?)\b", re.I)
-_CANCEL_WORD = re.compile(r"\b(?:cancel+ed|postponed)\b", re.I)
+_CANCEL_WORD = re.compile(r"\b(?:(?:has|have|is|are)\s+(?:been\s+)?)?(?:cancel+ed|postponed|called\s+off)\b", re.I)
 
 
 def _name_key(subject: str) -> str:
@@ -94,6 +94,11 @@ def _similar_subjects(a: str, b: str) -> bool:
     shared ("Craniosacral Therapy Certification Course" and "MA Massage Therapy Conference" share only
     "therapy": two events that day)."""
     if subject_key(a) == subject_key(b) or _name_key(a) == _name_key(b) != "":
+        return True
+    # "NY Chapter Meeting" and "NY Chapter Meeting at Riverside Community Center": a name and the same
+    # name with the place it is held at
+    short, long = sorted((_name_key(a), _name_key(b)), key=len)
+    if len(short.split()) >= 2 and re.match(rf"{re.escape(short)} (?:at|in) \w", long):
         return True
     mine, theirs = _significant(a), _significant(b)
     return bool(mine and theirs) and len(mine & theirs) * 2 >= min(len(mine), len(theirs))
