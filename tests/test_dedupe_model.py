@@ -195,6 +195,18 @@ def test_a_cancelled_mail_copy_without_venue_or_link_still_cancels_its_event(ord
     assert [(len(e.sources), e.status) for e in events] == [(3, Status.CANCELLED)]
 
 
+def test_a_cancelled_copy_read_in_the_other_zone_of_its_family_cancels_its_event(order):
+    # "2 PM MST" in May, cancelled by a national list that read the word as Denver's summer time
+    from zoneinfo import ZoneInfo
+    denver, phoenix = ZoneInfo("America/Denver"), ZoneInfo("America/Phoenix")
+    chapter = rec("list-feed", "1", "Save the date: Advanced Chair Massage", datetime(2026, 5, 24, 14, tzinfo=phoenix),
+                  location="Online", region="AZ")
+    national = rec("list-mail", "<n@x>", "advanced chair massage - sun, may 24!!", datetime(2026, 5, 24, 14, tzinfo=denver),
+                   location="Online", region=None, status=Status.CANCELLED)
+    events = merge(order([chapter, national]), {}, source_types=TYPES)
+    assert [(len(e.sources), e.status) for e in events] == [(2, Status.CANCELLED)]
+
+
 @pytest.mark.parametrize("a_title, b_title", [
     ("New event: Scar Tissue Work Intensive", "Scar Tissue Work Intensive via Zoom (bring a friend)!!"),
     ("Lunch & Learn: Trigger Point Therapy [Virtual]", "Lunch & Learn: Trigger Point Therapy - Online"),

@@ -490,9 +490,11 @@ def _evaluate(a: _Rec, b: _Rec, slack: float = 0.0) -> PairScore:
 
 
 def strongly_matched(a: _Rec, b: _Rec) -> bool:
-    """Whether two records are one event on their own evidence: the same start, and a match by weight."""
+    """Whether two records are one event on their own evidence: the same start (or the same clock time
+    read in two zones of one family), and a match by weight."""
     s = _evaluate(a, b)
-    return s.match and s.time in ("exact", "date") and s.weight >= W.THRESHOLD + STRONG_MARGIN
+    same_start = s.time in ("exact", "date") or zone_family_slip(a.event.start, b.event.start)
+    return s.match and same_start and s.weight >= W.THRESHOLD + STRONG_MARGIN
 
 
 def score_pair(a: Event, b: Event, *, source_types: Mapping[str, str] | None = None,
