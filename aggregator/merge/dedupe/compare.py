@@ -308,7 +308,7 @@ def address_level(a: _Rec, b: _Rec) -> str:
     na, nb = a.numbers, b.numbers
     if not na or not nb:
         return "unknown"
-    if not (na & nb):
+    if na.isdisjoint(nb):
         return "different"
     if va == vb:
         return "same"
@@ -382,9 +382,11 @@ def comparisons_of(a: _Rec, b: _Rec, relation: str, title: float, venue: float |
     if relation == "hours":
         # A meeting room ("zoom.us/j/...") serves every session its host runs: for online events
         # only the place or an event page shows they are one.
+        # (Two starts in one zone object, as ZoneInfo shares one per key, are no zone slip: checked first.)
         same_place = vlevel == "same" or address == "same" or (shared and not (a.online and b.online
                                                                                and _meeting_links_only(a, b))) \
-            or zone_family_slip(a.event.start, b.event.start)
+            or (a.event.start.tzinfo is not b.event.start.tzinfo
+                and zone_family_slip(a.event.start, b.event.start))
         start = "hours_same_place" if same_place else "hours"
     else:
         start = _START_LEVEL[relation]
