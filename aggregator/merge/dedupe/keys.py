@@ -192,7 +192,10 @@ def norm_url(url: str | None) -> str | None:
         if ":" not in host:
             if host.startswith("www."):
                 host = host[4:]
-            path = _SLASHES.sub("/", "/" + path).rstrip("/")
+            path = "/" + path
+            if "//" in path:
+                path = _SLASHES.sub("/", path)
+            path = path.rstrip("/")
             return f"{host}{path}" if path and host else None
     try:
         parts = urlsplit(url)
