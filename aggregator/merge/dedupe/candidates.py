@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from itertools import chain
 
 from rapidfuzz import fuzz
 
@@ -91,13 +92,20 @@ def _candidates(recs: list[_Rec]) -> set[tuple[int, int]]:
         if sig is None:
             sig = by_core[r.core] = tuple(sorted(sorted(r.tokens, key=lambda t: (df[t], t))[:2]))
         r.block_tokens = sig
-        # Indexed under its region and under "*" (every region), so that a regional record looks
-        # up its region and the national ("") records, and a national record looks up "*".
-        # (Equal titles have equal rarest words, so the two words are the one key needed.)
-        for reg in (region[r.idx], "*"):
-            if r.ts is not None:
-                timed[(sig, r.ts % 3600, reg)][r.day].append(r.idx)
-            else:
+    # Indexed under its region and under "*" (every region), so that a regional record looks
+    # up its region and the national ("") records, and a national record looks up "*".
+    # (Equal titles have equal rarest words, so the two words are the one key needed.)
+    # Only national records look up "*": a timed record goes there when one of them has its key.
+    national_keys = {(r.block_tokens, r.ts % 3600) for r in recs if r.ts is not None and not region[r.idx]}
+    for r in recs:
+        sig = r.block_tokens
+        if r.ts is not None:
+            minute = r.ts % 3600
+            timed[(sig, minute, region[r.idx])][r.day].append(r.idx)
+            if (sig, minute) in national_keys:
+                timed[(sig, minute, "*")][r.day].append(r.idx)
+        else:
+            for reg in (region[r.idx], "*"):
                 dated[(sig, r.day, reg)].append(r.idx)
     # Looked up bucket by bucket: every record of one (signature, minute, region, day) looks up the same
     # buckets, so they are found once for all of them.
@@ -131,13 +139,14 @@ def _candidates(recs: list[_Rec]) -> set[tuple[int, int]]:
                             add((i, j) if i < j else (j, i))
 
     # 3. A shared event-specific URL, within a day either side.
+    # Only links more than one record gives are indexed (most pages are one record's).
+    given = Counter(chain.from_iterable(r.urls for r in recs))
     by_url: dict[str, dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
     for r in recs:
         for u in r.urls:
-            by_url[u][r.day].append(r.idx)
+            if given[u] > 1:
+                by_url[u][r.day].append(r.idx)
     for days in by_url.values():
-        if len(days) == 1 and len(next(iter(days.values()))) == 1:
-            continue  # a link no other record gives
         for day, members in days.items():
             for d in (day - 1, day, day + 1):
                 others = days.get(d)

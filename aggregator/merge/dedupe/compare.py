@@ -61,6 +61,7 @@ class _Rec:
     online: bool = False
     precision: int = 2  # how the start's zone is known: 0 explicit offset, 1 named zone, 2 a default
     block_tokens: tuple[str, ...] = ()
+    numbers: frozenset[str] = frozenset()  # the house and other numbers in `venue`, read once per record
 
     @property
     def utc(self) -> datetime | None:
@@ -136,12 +137,14 @@ def _prepare(event: Event, idx: int, source_types: Mapping[str, str] | None,
         urls = frozenset(u for u in (norm_url(event.url), *(norm_url(s.url) for s in event.sources)) if u)
     authority = _authority_of(ref.source, ref.external_id, source_types)
     online = is_online(event)
+    if online:
+        # An online event has no place: "Online (Zoom)" written alike by two sessions is no
+        # evidence that they are one.
+        venue = None
     return _Rec(idx=idx, event=event, key=(ref.source, ref.external_id), source=ref.source, ts=ts,
                 authority=(authority, ref.source), title=title, tokens=_tokens(core), all_day=ts is None,
                 day=day, local_day=local_day, last_day=last, urls=urls,
-                # An online event has no place: "Online (Zoom)" written alike by two sessions is no
-                # evidence that they are one.
-                venue=None if online else venue,
+                venue=venue, numbers=_numbers(venue) if venue is not None else _NO_NUMBERS,
                 cancelled=event.status == Status.CANCELLED or _says_cancelled(event.title), core=core,
                 online=online,
                 precision=_precision(start, authority, (source_zones or {}).get(ref.source)))
@@ -302,10 +305,10 @@ def address_level(a: _Rec, b: _Rec) -> str:
     va, vb = a.venue, b.venue
     if va is None or vb is None:
         return "unknown"
-    na, nb = _numbers(va), _numbers(vb)
+    na, nb = a.numbers, b.numbers
     if not na or not nb:
         return "unknown"
-    if not (na & nb):
+    if na.isdisjoint(nb):
         return "different"
     if va == vb:
         return "same"
@@ -343,6 +346,9 @@ def _street(venue: str) -> tuple[str, str] | None:
     return None
 
 
+_NO_NUMBERS: frozenset[str] = frozenset()
+
+
 @lru_cache(maxsize=1 << 18)
 def _numbers(venue: str) -> frozenset[str]:
     return frozenset(w for w in venue.split() if w.isdigit())
@@ -366,8 +372,8 @@ def comparisons_of(a: _Rec, b: _Rec, relation: str, title: float, venue: float |
     """Every field's level and weight for a pair whose starts can be the same moment."""
     address = address_level(a, b)
     vlevel = venue_level(venue)
-    if vlevel in ("weak", "different") and address == "unknown" and bool(_numbers(a.venue)) != bool(_numbers(b.venue)):
-        named, addressed = (b, a) if _numbers(a.venue) else (a, b)
+    if (vlevel == "weak" or vlevel == "different") and address == "unknown" and bool(a.numbers) != bool(b.numbers):
+        named, addressed = (b, a) if a.numbers else (a, b)
         # One names the place ("Harmony Massage School"), the other gives only its street address: they
         # cannot be compared, which is no evidence either way. A name before that address can be compared
         # with a name a structured source gives; a name read from prose may be the title's own words.
@@ -376,9 +382,11 @@ def comparisons_of(a: _Rec, b: _Rec, relation: str, title: float, venue: float |
     if relation == "hours":
         # A meeting room ("zoom.us/j/...") serves every session its host runs: for online events
         # only the place or an event page shows they are one.
+        # (Two starts in one zone object, as ZoneInfo shares one per key, are no zone slip: checked first.)
         same_place = vlevel == "same" or address == "same" or (shared and not (a.online and b.online
                                                                                and _meeting_links_only(a, b))) \
-            or zone_family_slip(a.event.start, b.event.start)
+            or (a.event.start.tzinfo is not b.event.start.tzinfo
+                and zone_family_slip(a.event.start, b.event.start))
         start = "hours_same_place" if same_place else "hours"
     else:
         start = _START_LEVEL[relation]
@@ -392,14 +400,16 @@ def comparisons_of(a: _Rec, b: _Rec, relation: str, title: float, venue: float |
         online = "mixed"
     else:
         online = "neither"
-    c = _COMPARISONS
-    return (c["title", title_level(title)], c["start", start], c["venue", vlevel], c["address", address],
-            c["link", link], c["online", online])
+    return (_TITLE_COMPARISON[title_level(title)], _START_COMPARISON[start], _VENUE_COMPARISON[vlevel],
+            _ADDRESS_COMPARISON[address], _LINK_COMPARISON[link], _ONLINE_COMPARISON[online])
 
 
 _START_LEVEL = {"exact": "exact", "date": "date_only"}
 #: One Comparison per (field, level), made once: pairs share them.
 _COMPARISONS = {(f, lv): Comparison(f, lv, w) for f, levels in W.WEIGHTS.items() for lv, w in levels.items()}
+_TITLE_COMPARISON, _START_COMPARISON, _VENUE_COMPARISON, _ADDRESS_COMPARISON, _LINK_COMPARISON, _ONLINE_COMPARISON = (
+    {lv: c for (f, lv), c in _COMPARISONS.items() if f == name}
+    for name in ("title", "start", "venue", "address", "link", "online"))
 
 
 class Judged(NamedTuple):

@@ -14,6 +14,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import chain
 
 from aggregator.merge.dedupe.keys import _SEGMENT, _fold, norm_title, strip_prefixes
 from aggregator.model import Event
@@ -57,27 +58,30 @@ def learn_decorations(records: Iterable[Event]) -> dict[str, Decoration]:
         normalized[source].add(norm_title(title))
     # How many sources' titles carry each word and each end segment, to tell a source's own
     # decoration from words everyone uses.
-    words_of = {t: frozenset(t.split()) for normed in normalized.values() for t in normed}
+    words_of = {t: frozenset(t.split()) for t in set().union(*normalized.values())}
     word_titles: Counter[str] = Counter()
     for t, n in Counter(t for normed in normalized.values() for t in normed).items():
         for w in words_of[t]:
             word_titles[w] += n
-    segment_titles: Counter[str] = Counter()
+    segment_titles: dict[str, int] = defaultdict(int)
     ends_of: dict[str, list[frozenset[str]]] = {}
-    title_ends: dict[str, frozenset[str] | None] = {}  # a title's end segments, read once per title
+    # a title's end segments and its leading one, read once per title (sources share titles)
+    title_ends: dict[str, tuple[frozenset[str], str] | None] = {}
     leads_of: dict[str, Counter[str]] = defaultdict(Counter)
-    lead_titles: Counter[str] = Counter()
+    lead_titles: dict[str, int] = defaultdict(int)
     for source, distinct in titles.items():
         per_title = []
         for t in distinct:
             if t in title_ends:
-                ends = title_ends[t]
+                read = title_ends[t]
             else:
-                ends = title_ends[t] = _end_segments(t)
-            if ends is not None:
+                ends = _end_segments(t)
+                read = title_ends[t] = None if ends is None else (ends, _lead_segment(t))
+            if read is not None:
+                ends, lead = read
                 per_title.append(ends)
-                segment_titles.update(ends)
-                lead = _lead_segment(t)
+                for s in ends:
+                    segment_titles[s] += 1
                 leads_of[source][lead] += 1
                 lead_titles[lead] += 1
         ends_of[source] = per_title
@@ -88,13 +92,14 @@ def learn_decorations(records: Iterable[Event]) -> dict[str, Decoration]:
         if len(distinct) < MIN_SEGMENT_TITLES:
             continue
         others = max(1, total - len(normed))
-        ends = Counter(s for e in ends_of[source] for s in e)
+        ends = Counter(chain.from_iterable(ends_of[source]))
         segments = {s for s, n in ends.items()
                     if s and n >= SHARE * len(distinct) and (segment_titles[s] - n) <= ELSEWHERE * others}
         segments |= {s for s, n in leads_of[source].items()
                      if s and n >= MIN_REPEATED_LEAD and lead_titles[s] - n < n}
         segments = tuple(sorted(segments))
-        words = Counter(w for t in normed for w in words_of[t]) if len(normed) >= MIN_TITLES else Counter()
+        words = Counter(chain.from_iterable(map(words_of.__getitem__, normed))) if len(normed) >= MIN_TITLES \
+            else Counter()
         common = frozenset(w for w, n in words.items()
                            if n >= SHARE * len(normed) and (word_titles[w] - n) <= ELSEWHERE * others)
         # A word on most titles is the source's, unless it is all that tells titles apart.

@@ -192,7 +192,10 @@ def norm_url(url: str | None) -> str | None:
         if ":" not in host:
             if host.startswith("www."):
                 host = host[4:]
-            path = _SLASHES.sub("/", "/" + path).rstrip("/")
+            path = "/" + path
+            if "//" in path:
+                path = _SLASHES.sub("/", path)
+            path = path.rstrip("/")
             return f"{host}{path}" if path and host else None
     try:
         parts = urlsplit(url)
@@ -229,7 +232,6 @@ _AT_SUFFIX = re.compile(r"\s+(?:@|\bat\s+the\b)\s+\S.*$", re.IGNORECASE)
 _SEGMENT = re.compile(r"\s+[|\u2013\u2014]\s+|\s+-\s+|\s*:\s+")
 
 
-@lru_cache(maxsize=1 << 18)
 def title_core(title: str, strip_words: frozenset[str] = frozenset(), strip_segments: tuple[str, ...] = (),
                venue: str | None = None) -> str:
     """The normalized title without its decorations: asides in parentheses or brackets, an "@ Venue"
@@ -238,6 +240,15 @@ def title_core(title: str, strip_words: frozenset[str] = frozenset(), strip_segm
     (``strip_segments``: folded leading or trailing segments such as "chicago massage meetup";
     ``strip_words``: normalized words). ``venue`` is the record's normalized venue.
     Never empty while the title has words: decorations are only dropped when something remains."""
+    if venue and not _bare(title, strip_segments)[2]:
+        venue = None  # read only after " at ": a title is cached once, not once per venue it is held at
+    return _title_core(title, strip_words, strip_segments, venue)
+
+
+@lru_cache(maxsize=1 << 18)
+def _bare(title: str, strip_segments: tuple[str, ...]) -> tuple[str, str, bool]:
+    """(the title without prefixes and a source's segments, that without asides and an "@ Venue" suffix,
+    whether the latter still says " at ")."""
     text = strip_prefixes(title or "")
     if strip_segments:
         parts = [p for p in _SEGMENT.split(text) if p.strip()]
@@ -249,7 +260,13 @@ def title_core(title: str, strip_words: frozenset[str] = frozenset(), strip_segm
         bare = _ASIDE.sub(" ", bare).strip()
     if "@" in bare or " at the " in bare.lower():
         bare = _AT_SUFFIX.sub("", bare).strip()
-    if venue and " at " in bare.lower():
+    return text, bare, " at " in bare.lower()
+
+
+@lru_cache(maxsize=1 << 18)
+def _title_core(title: str, strip_words: frozenset[str], strip_segments: tuple[str, ...], venue: str | None) -> str:
+    text, bare, says_at = _bare(title, strip_segments)
+    if venue and says_at:
         m = _AT_VENUE.search(bare)
         if m:
             # the venue's words as venues are compared ("Oak Street Clinic" is "oak st clinic")
