@@ -3,6 +3,7 @@ the revision fields the store keeps ("sequence", "last_modified")."""
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 from typing import Any
 
@@ -42,6 +43,12 @@ def event_to_dict(event: Event, *, revision: bool = True) -> dict[str, Any]:
         data["sequence"] = event.sequence
         data["last_modified"] = _time_out(event.last_modified)
     return data
+
+
+def record_text(event: Event) -> str:
+    """A source record as the store keeps it: its events.json entry (no revision fields) as JSON,
+    keys in event_to_dict's fixed order, so the text of an unchanged record is the same text."""
+    return json.dumps(event_to_dict(event, revision=False), ensure_ascii=False)
 
 
 def event_from_dict(data: dict[str, Any]) -> Event:
