@@ -160,8 +160,8 @@ def _instant(value: datetime, zone) -> datetime:
 
 def _ambiguous(value: datetime, zone) -> bool:
     """True when value's wall time in zone occurs twice (the fall-back hour)."""
-    local = _instant(value, zone).replace(tzinfo=None)
-    return local.replace(fold=0, tzinfo=zone).utcoffset() != local.replace(fold=1, tzinfo=zone).utcoffset()
+    local = _instant(value, zone)  # its wall time in zone, fold set to which of the two it is
+    return local.utcoffset() != local.replace(fold=1 - local.fold).utcoffset()
 
 
 def _sort_key(event: Event):
