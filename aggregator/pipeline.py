@@ -19,6 +19,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from aggregator import __version__
+from aggregator.codec import record_text
 from aggregator.collect import workers
 from aggregator.collect.fetch import body_fingerprint
 from aggregator.config.settings import CalendarSettings, Config, FilterSettings
@@ -53,6 +54,18 @@ class SourceOutcome:
     moved_to: str | None = None  # the source's URL answered 301/308 with this target
     fingerprint: str | None = None  # fetch.body_fingerprint of the source URL's body (of every page it read)
     pages: list[list] | None = None  # a follow: source's requests: [url, accept, discovered, body fingerprint]
+    # The records as the store keeps them, (external id, codec.record_text), in place of `records`
+    # when a worker process read the source (see _for_parent).
+    texts: list[tuple[str, str]] | None = None
+
+    def record_count(self) -> int:
+        return len(self.texts) if self.texts is not None else len(self.records)
+
+    def record_texts(self) -> list[tuple[str, str]]:
+        """(external id, stored text) of every record, in the order the source listed them."""
+        if self.texts is not None:
+            return self.texts
+        return [(event.sources[0].external_id, record_text(event)) for event in self.records]
 
 
 class _Unchanged(Exception):
@@ -355,7 +368,7 @@ def _read_all(config: Config, store: Store, sources: list[SourceOptions], work, 
     if fetcher is None and n > 1:
         _default_fetcher(config, store).close()  # the HTTP cache's tables exist before workers share it
         yield from workers.read_in_processes(
-            sources, n, lambda: _default_fetcher(config, store), work,
+            sources, n, lambda: _default_fetcher(config, store), lambda *args: _for_parent(*work(*args)),
             threads=max(1, config.fetch.concurrency // n), deadline=config.fetch.deadline,
             failed=lambda options, message: SourceOutcome(error=SourceError(
                 message, source_id=options.id, reason="worker_died")))
@@ -371,6 +384,15 @@ def _read_all(config: Config, store: Store, sources: list[SourceOptions], work, 
     finally:
         if own and hasattr(fetcher, "close"):
             fetcher.close()
+
+
+def _for_parent(options: SourceOptions, outcome: SourceOutcome, seconds: float):
+    """A worker's outcome as it travels to the run: its records already encoded as the store keeps
+    them. The run only stores them, and a list of strings unpickles many times faster than one of
+    events (a frozen dataclass sets each field in Python), so the serial parent does less."""
+    outcome.texts = outcome.record_texts()
+    outcome.records = []
+    return options, outcome, seconds
 
 
 def _publish_key(config: Config, now: datetime) -> str:
@@ -440,16 +462,17 @@ def _settle(store: Store, options: SourceOptions, outcome: SourceOutcome, now: d
         stored = None  # how many records the source holds now, when known without asking
         if outcome.error is not None or outcome.unchanged:
             pass  # failed, or the same as last run: its stored records stand
-        elif health.is_sudden_zero(store, options.id, len(outcome.records)):
+        elif health.is_sudden_zero(store, options.id, outcome.record_count()):
             outcome.fingerprint = None  # kept records are not this body's: parse it again next run
         else:
-            result.changed = store.replace_records(options.id, outcome.records, now)
-            stored = len({event.sources[0].external_id for event in outcome.records})
+            texts = outcome.record_texts()
+            result.changed = store.replace_record_texts(options.id, texts, now)
+            stored = len({external_id for external_id, _ in texts})
             if outcome.pages is not None:  # with the fingerprint: which pages to ask for again
                 store.set_meta(FOLLOWED_KEY + options.id, json.dumps(outcome.pages))
         result.records = store.record_count(options.id) if stored is None else stored
         result.warnings += health.record_outcome(
-            store, options.id, ok=result.ok, records=result.records if outcome.unchanged else len(outcome.records),
+            store, options.id, ok=result.ok, records=result.records if outcome.unchanged else outcome.record_count(),
             error=outcome.error, http_status=outcome.http_status, now=now, interval=interval,
             moved_to=outcome.moved_to, fingerprint=outcome.fingerprint if result.ok else None)
     return result

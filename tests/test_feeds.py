@@ -13,6 +13,7 @@ from aggregator.config.settings import load_config
 from aggregator.errors import ConfigError
 from aggregator.publish.feeds import (
     FeedFilter,
+    event_ics_path,
     event_region,
     google_add_link,
     quote_plus_all,
@@ -102,3 +103,11 @@ def test_page_links_quote_text_exactly_as_urllib_does(text):
     assert {key: unquote(value) for key, value in pairs}["location"] == text
     assert query == "&".join(f"{key}={quote(unquote(value), safe='')}" for key, value in pairs)
     assert quote_plus_all(text) == urlencode({"q": text})[2:]
+
+
+@pytest.mark.parametrize("uid", [*HOSTILE_TEXT, "a/b@c", "50%@x", "../x@y"])
+def test_an_events_download_path_is_its_uid_quoted_as_urllib_does(uid):
+    """The page links event/<uid>.ics and a static host serves that file: the uid stays in one
+    path segment ('/' escaped), '@' kept, everything else quoted as urllib's quote quotes it."""
+    assert event_ics_path(uid) == "event/" + quote(uid, safe="@") + ".ics"
+    assert "/" not in event_ics_path(uid)[len("event/"):]

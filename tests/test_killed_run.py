@@ -51,12 +51,12 @@ CHILD = textwrap.dedent("""
             park()  # the writes are done, COMMIT never comes
         Store.transaction = transaction
     elif point == "before-store":
-        original_replace = Store.replace_records
-        def replace_records(self, source_id, *a, **k):
+        original_replace = Store.replace_record_texts  # replace_records goes through it too
+        def replace_record_texts(self, source_id, *a, **k):
             if source_id == "amta-ny":
                 park()  # fetched (and the HTTP cache updated), records not yet stored
             return original_replace(self, source_id, *a, **k)
-        Store.replace_records = replace_records
+        Store.replace_record_texts = replace_record_texts
     elif point.startswith("publish:"):
         name = point.split(":", 1)[1]
         real_replace = os.replace

@@ -7,12 +7,13 @@ import random
 from dataclasses import replace
 from datetime import date, datetime, timezone
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from icalendar import Calendar
 
 from aggregator.config.settings import CalendarSettings
-from aggregator.publish.feeds import event_ics_path
+from aggregator.publish.feeds import compact_stamp, event_ics_path
 from aggregator.publish.ics import (
     event_files,
     fold_line,
@@ -222,3 +223,12 @@ def test_an_empty_feed_is_still_a_valid_calendar():
     part = Calendar.from_ical(select_from_calendar(render_calendar(hard_cases(), SETTINGS), set()))
     part.validate()
     assert not part.walk("VEVENT")
+
+
+@pytest.mark.parametrize("moment", [datetime(2026, 3, 8, 2, 30, 5), datetime(1999, 12, 31, 23, 59, 59),
+                                    datetime(999, 1, 2, 3, 4, 5), datetime(5, 6, 7), datetime(9999, 12, 31, 0, 0, 1)])
+def test_calendar_times_are_written_as_strftime_writes_them_in_any_year(moment):
+    """DTSTART, DTEND, DTSTAMP and the Google link's dates: compact stamps with the bytes strftime
+    gives (a year below 1000 unpadded, as it writes it)."""
+    assert compact_stamp(moment) == moment.strftime("%Y%m%dT%H%M%S")
+    assert compact_stamp(moment.date()) == moment.date().strftime("%Y%m%d")

@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from urllib.parse import quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from aggregator.model import Event
 
@@ -155,14 +155,28 @@ def regions_and_tags(events: Iterable[Event]) -> tuple[list[str], list[str]]:
 
 # --- links --------------------------------------------------------------------------------
 
+def compact_stamp(value: date) -> str:
+    """value.strftime("%Y%m%dT%H%M%S") for a datetime, "%Y%m%d" for a date, at a third of
+    strftime's cost: a publish writes thousands."""
+    if value.year < 1000:  # strftime writes such a year without padding
+        return value.strftime("%Y%m%dT%H%M%S" if isinstance(value, datetime) else "%Y%m%d")
+    if isinstance(value, datetime):
+        return "%d%02d%02dT%02d%02d%02d" % (value.year, value.month, value.day, value.hour, value.minute,
+                                           value.second)
+    return "%d%02d%02d" % (value.year, value.month, value.day)
+
+
 def _utc_stamp(value: datetime) -> str:
-    return value.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return compact_stamp(value.astimezone(timezone.utc)) + "Z"
 
 
 # urllib.parse.quote(text, safe="") as one str.translate over the UTF-8 bytes: quote() loops over
 # the bytes in Python, and the page quotes a title, a place and a description for every event.
-_QUOTED = {byte: f"%{byte:02X}" for byte in range(256)
-           if chr(byte) not in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~"}
+# A full table (a list, every byte mapped, safe ones to themselves): a dict missing the safe
+# bytes makes translate() raise and catch a KeyError for each of them, nearly twice the time.
+_SAFE = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~"
+_QUOTED = [chr(byte) if chr(byte) in _SAFE else f"%{byte:02X}" for byte in range(256)]
+_QUOTED_UID = [chr(byte) if chr(byte) in _SAFE + "@" else f"%{byte:02X}" for byte in range(256)]
 
 
 def quote_all(text: str) -> str:
@@ -205,7 +219,7 @@ def google_add_link(event: Event, *, max_details: int = 1200) -> str:
 
 def event_ics_path(uid: str) -> str:
     """Where one event's .ics download lives, relative to the site root."""
-    return "event/" + quote(uid, safe="@") + ".ics"
+    return "event/" + uid.encode("utf-8").decode("latin-1").translate(_QUOTED_UID) + ".ics"  # quote(uid, safe="@")
 
 
 @dataclass(frozen=True)

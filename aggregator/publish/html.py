@@ -44,6 +44,8 @@ from aggregator.config.settings import Config
 ALLOWED_TAGS = {"p", "br", "a", "ul", "ol", "li", "strong", "em"}
 LINK_REL = "noopener noreferrer nofollow"
 _URL_IN_TEXT = re.compile(r"\bhttps?://[^\s<>\"']+[^\s<>\"'.,;:!?)\]]")
+_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+_NOT_IN_ANCHOR = re.compile(r"[^A-Za-z0-9_-]")
 
 
 @lru_cache(maxsize=1)
@@ -65,7 +67,7 @@ def description_html(text: str) -> str:
     if not text:
         return ""
     paragraphs = []
-    for block in re.split(r"\n\s*\n", text.strip()):
+    for block in _PARAGRAPH_BREAK.split(text.strip()):
         escaped = html.escape(block, quote=True)
         linked = _URL_IN_TEXT.sub(lambda m: f'<a href="{m.group(0)}">{m.group(0)}</a>', escaped)
         paragraphs.append("<p>" + linked.replace("\n", "<br>") + "</p>")
@@ -178,7 +180,7 @@ def _light_view(event: Event, card: str) -> EventView:
     else:
         day = _local(event.start, event).date()  # the day when_text() lists it under, without its words
     return EventView(
-        uid=event.uid, anchor="e-" + re.sub(r"[^A-Za-z0-9_-]", "-", event.uid), title=event.title,
+        uid=event.uid, anchor="e-" + _NOT_IN_ANCHOR.sub("-", event.uid), title=event.title,
         cancelled=event.status == Status.CANCELLED, tentative=event.status == Status.TENTATIVE,
         day=day, when="", zone_label="", iso_start="", location=event.location, url=None, unsafe_url=None,
         description="", sources=[], region=event_region(event), tags=tuple(event.tags), google="", ics="",
@@ -218,7 +220,7 @@ def event_view(event: Event, source_names: dict[str, str], base: str = "") -> Ev
     for ref in event.sources:
         sources.append((source_names.get(ref.source, ref.source), safe_url(ref.url)))
     return EventView(
-        uid=event.uid, anchor="e-" + re.sub(r"[^A-Za-z0-9_-]", "-", event.uid), title=event.title,
+        uid=event.uid, anchor="e-" + _NOT_IN_ANCHOR.sub("-", event.uid), title=event.title,
         cancelled=event.status == Status.CANCELLED, tentative=event.status == Status.TENTATIVE,
         day=day, when=when, zone_label=zone_label,
         iso_start=event.start.isoformat(), location=event.location, url=url,

@@ -37,7 +37,7 @@ from aggregator import __version__
 from aggregator.config.settings import CalendarSettings, Config
 from aggregator.merge.normalize import safe_url
 from aggregator.model import Event, Status
-from aggregator.publish.feeds import event_ics_path, feed_filter, feed_title
+from aggregator.publish.feeds import compact_stamp, event_ics_path, feed_filter, feed_title
 from aggregator.publish.fragments import Fragments, cached, salt
 from aggregator.timezones import resolve_zone
 
@@ -160,8 +160,8 @@ def _instant(value: datetime, zone) -> datetime:
 
 def _ambiguous(value: datetime, zone) -> bool:
     """True when value's wall time in zone occurs twice (the fall-back hour)."""
-    local = _instant(value, zone).replace(tzinfo=None)
-    return local.replace(fold=0, tzinfo=zone).utcoffset() != local.replace(fold=1, tzinfo=zone).utcoffset()
+    local = _instant(value, zone)  # its wall time in zone, fold set to which of the two it is
+    return local.utcoffset() != local.replace(fold=1 - local.fold).utcoffset()
 
 
 def _sort_key(event: Event):
@@ -241,17 +241,17 @@ _FIRST = ("SUMMARY", "DTSTART", "DTEND", "DURATION", "DTSTAMP", "UID", "RECURREN
 
 
 def _utc_stamp(value: datetime) -> str:
-    return value.strftime("%Y%m%dT%H%M%SZ")
+    return compact_stamp(value) + "Z"
 
 
 def _date_time(name: str, value: datetime | date) -> tuple[str, str | None]:
     """A DTSTART/DTEND line, and the TZID it names."""
     if not isinstance(value, datetime):
-        return f"{name};VALUE=DATE:{value.strftime('%Y%m%d')}", None
+        return f"{name};VALUE=DATE:{compact_stamp(value)}", None
     key = getattr(value.tzinfo, "key", None)
     if key is None:  # UTC (a zone icalendar would name is always a ZoneInfo here)
         return f"{name}:{_utc_stamp(value.astimezone(timezone.utc))}", None
-    return f"{name};TZID={key}:{value.strftime('%Y%m%dT%H%M%S')}", key
+    return f"{name};TZID={key}:{compact_stamp(value)}", key
 
 
 def vevent_lines(event: Event, *, source_names: Mapping[str, str] | None = None) -> tuple[str | None, list[str]]:

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from datetime import datetime, time, timezone
 from pathlib import Path
 
-from aggregator.codec import event_from_dict, event_to_dict
+from aggregator.codec import event_from_dict, event_to_dict, record_text
 from aggregator.errors import (DatabaseDamaged, DatabaseFull, DatabaseNotWritable, DatabaseUnreachable,
                                RunInProgress, StoreError)
 from aggregator.store.locator import Database, as_database
@@ -302,6 +302,12 @@ class Store:
 
     def replace_records(self, source_id: str, records: Iterable[Event], now: datetime) -> bool:
         """Make `records` the source's current records (its last good read); True if anything changed."""
+        return self.replace_record_texts(source_id, ((e.sources[0].external_id, record_text(e)) for e in records),
+                                         now)
+
+    def replace_record_texts(self, source_id: str, records: Iterable[tuple[str, str]], now: datetime) -> bool:
+        """replace_records with each record given as (external id, codec.record_text of it): a
+        worker process encodes its records itself, and hands the run these texts to store."""
         stamp = now.isoformat()
         with self.transaction() as db:
             # A record is unchanged when its JSON text is: event_to_dict writes keys in a fixed order,
@@ -310,15 +316,13 @@ class Store:
                 "SELECT external_id, data FROM records WHERE source = ?", (source_id,))}
             after: dict[str, str] = {}
             rows = {}  # one statement for all of them: a run stores thousands of records
-            for event in records:
-                ref = event.sources[0]
-                text = json.dumps(event_to_dict(event, revision=False), ensure_ascii=False)
-                after[ref.external_id] = text
-                if before.get(ref.external_id) == text:
-                    rows.pop(ref.external_id, None)  # listed twice: the last one stands
+            for external_id, text in records:
+                after[external_id] = text
+                if before.get(external_id) == text:
+                    rows.pop(external_id, None)  # listed twice: the last one stands
                     continue
-                rows[ref.external_id] = (source_id, ref.external_id, record_uid(source_id, ref.external_id),
-                                         text, _text_hash(text), stamp, stamp)
+                rows[external_id] = (source_id, external_id, record_uid(source_id, external_id),
+                                     text, _text_hash(text), stamp, stamp)
             db.executemany(
                 """INSERT INTO records (source, external_id, record_uid, data, content_hash, first_seen, last_seen)
                    VALUES (?, ?, ?, ?, ?, ?, ?)
