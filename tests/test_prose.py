@@ -334,6 +334,36 @@ def test_a_dated_cancellation_joins_the_announcement_of_its_name_and_day(announc
                       "<a@list>": (Status.CANCELLED, datetime(2026, 7, 2, 14, 0, tzinfo=Z))}
 
 
+def test_two_events_that_day_sharing_one_word_of_their_names_stay_two():
+    posts = [
+        _post("<c@list>", "ANNOUNCE: WI Massage Therapy Conference",
+              "Please join us for WI Massage Therapy Conference on April 25–26, 2026 at Saint Luke's Parish Hall, "
+              "Madison.", "2026-02-18T21:03:00-06:00"),
+        _post("<t@list>", "Intro to Craniosacral Therapy",
+              "Please join us for Intro to Craniosacral Therapy on Saturday, April 25 from 2.00 p.m. - 4.30 p.m. at "
+              "Saint Luke's Parish Hall, Milwaukee.", "2026-02-27T23:38:00-06:00"),
+    ]
+    events = {e.external_id: (e.start, e.end) for e in _events(posts)}
+    assert events == {"<c@list>": (date(2026, 4, 25), date(2026, 4, 27)),  # an all-day end is the day after
+                      "<t@list>": (datetime(2026, 4, 25, 14, tzinfo=Z), datetime(2026, 4, 25, 16, 30, tzinfo=Z))}
+
+
+def test_a_dateless_cancellation_cancels_the_announced_event_whose_subject_it_quotes():
+    # of two "Community Massage Clinic Day"s, the one announced before the cancellation under its subject;
+    # the other is only reminded of afterwards
+    posts = [
+        _post("<a@list>", "New event: community massage clinic day",
+              "Please join us for Community Massage Clinic Day on Sun 3/15/2026, (all day) at Tucson Wellness "
+              "Center, Tucson.", "2026-02-24T00:56:00-07:00"),
+        _post("<c@list>", "CANCELLED: Community Massage Clinic Day",
+              "Sorry everyone, Community Massage Clinic Day is cancelled this time.", "2026-03-01T16:00:00-07:00"),
+        _post("<r@list>", "REMINDER - community massage clinic day!!!",
+              "Don't forget - Community Massage Clinic Day this Friday. Bring a friend.", "2026-03-02T04:25:00-07:00"),
+    ]
+    events = {e.external_id: e.status for e in _events(posts, ZoneInfo("America/Phoenix"))}
+    assert events == {"<a@list>": Status.CANCELLED, "<r@list>": Status.CONFIRMED}
+
+
 def test_a_monthly_subject_reused_for_different_dates_gives_one_record_per_date():
     posts = [
         _post("<m1@list>", "Monthly meetup", "Thursday, April 2 at 6pm at Cafe Lula.", "2026-03-25T10:00:00-05:00"),

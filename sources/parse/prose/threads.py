@@ -101,7 +101,11 @@ def _similar_subjects(a: str, b: str) -> bool:
     if len(short.split()) >= 2 and re.match(rf"{re.escape(short)} (?:at|in) \w", long):
         return True
     mine, theirs = _significant(a), _significant(b)
-    return bool(mine and theirs) and len(mine & theirs) * 2 >= min(len(mine), len(theirs))
+    shared = len(mine & theirs)
+    # one word in common is enough only for a one-word name ("Intro to Craniosacral Therapy" and "WI Massage
+    # Therapy Conference" share "therapy": two events that day)
+    return bool(mine and theirs) and shared * 2 >= min(len(mine), len(theirs)) \
+        and (shared >= 2 or min(len(mine), len(theirs)) == 1)
 
 
 _GENERIC_PLACE_WORDS = frozenset(("street", "avenue", "road", "drive", "boulevard", "suite", "unit", "center", "centre",
@@ -234,6 +238,12 @@ def records_from_posts(posts: Iterable[Post], zone: ZoneInfo, *, source_id: str 
             # common to count) comes before one that only shares words with it
             name = _name_key(post.subject)
             same_name = [t for t in shared if name and any(_name_key(p.subject) == name for p, _ in t[-1])]
+            # ... and of those, one whose subject it quotes as written ("CANCELLED: Community Massage Clinic
+            # Volunteers" is the "New event: Community Massage Clinic Volunteers", not the "... - May 25"),
+            # announced before the cancellation was sent
+            written = _written_subject(post.subject)
+            same_name.sort(key=lambda t: (all(_written_subject(p.subject) != written for p, _ in t[-1]),
+                                          min(p.sent for p, _ in t[-1]) > post.sent))
             match = own_thread[0] if own_thread else next((c for *_, c in same_name), None) or \
                 next((c for n, *_, c in shared if n), None)
             if match is not None:
