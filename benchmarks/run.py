@@ -163,36 +163,32 @@ def republish_phase(config_path: Path, db_path: Path, out_dir: Path, now: dateti
     return {"wall_s": round(wall, 3), "cpu_s": round(cpu, 3), "events": len(events)}
 
 
+def _in_child(args: list[str], now: datetime | None, what: str) -> dict:
+    """`python -m <args> [now]` in a fresh process, from the repository's root; the JSON it prints last."""
+    cmd = [sys.executable, "-m", *args]
+    if now is not None:
+        cmd.append(now.isoformat())
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{what} failed (exit {done.returncode}):\n{done.stderr[-4000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def _naive_in_child(config_path: Path, now: datetime | None) -> dict:
     """benchmarks/naive.py over the same farm, in a fresh process (its imports are not counted,
     as a run's are not: both are timed from their first source on)."""
-    cmd = [sys.executable, "-m", "benchmarks.naive", str(config_path), "--json"]
-    if now is not None:
-        cmd += ["--now", now.isoformat()]
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"the naive reader failed (exit {done.returncode}):\n{done.stderr[-4000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    args = ["benchmarks.naive", str(config_path), "--json"] + (["--now"] if now is not None else [])
+    return _in_child(args, now, "the naive reader")
 
 
 def _republish_in_child(config_path: Path, db_path: Path, out_dir: Path, now: datetime | None) -> dict:
-    cmd = [sys.executable, "-m", "benchmarks.run", "--republish-phase", str(config_path), str(db_path), str(out_dir)]
-    if now is not None:
-        cmd.append(now.isoformat())
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"the republish phase failed (exit {done.returncode}):\n{done.stderr[-4000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return _in_child(["benchmarks.run", "--republish-phase", str(config_path), str(db_path), str(out_dir)], now,
+                     "the republish phase")
 
 
 def _phase_in_child(config_path: Path, db_path: Path, out_dir: Path, now: datetime | None) -> dict:
-    cmd = [sys.executable, "-m", "benchmarks.run", "--phase", str(config_path), str(db_path), str(out_dir)]
-    if now is not None:
-        cmd.append(now.isoformat())
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"the benchmark phase failed (exit {done.returncode}):\n{done.stderr[-4000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return _in_child(["benchmarks.run", "--phase", str(config_path), str(db_path), str(out_dir)], now,
+                     "the benchmark phase")
 
 
 # --------------------------------------------------------------------------- scoring
