@@ -3,6 +3,9 @@ under waitress on 127.0.0.1 with a free port: shared by tests/test_web.py and te
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
@@ -95,3 +98,21 @@ class RunningSite:
     def __exit__(self, *exc) -> None:
         self.stop.set()
         self.thread.join(timeout=5)
+
+
+def start_serve(config_path: Path, db: Path, out: Path) -> tuple[subprocess.Popen, str]:
+    """The real `serve` command in a child process on a free loopback port, once it says it is
+    serving: (the process, its base URL ending in "/"). The caller ends the process."""
+    code = (
+        "import sys; from pathlib import Path; from aggregator.config.settings import load_config;"
+        "from aggregator.app.web.site import serve_command;"
+        f"sys.exit(serve_command(load_config(Path({str(config_path)!r})), Path({str(db)!r}),"
+        f" Path({str(out)!r}), '127.0.0.1', 0))"
+    )
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    line = proc.stdout.readline().decode()
+    if "serving" not in line:
+        proc.kill()
+        raise AssertionError(line + proc.stderr.read().decode())
+    return proc, line.split("on ", 1)[1].split()[0]

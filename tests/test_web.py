@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import gzip
-import os
 import signal
-import subprocess
-import sys
 
 import pytest
 import requests
 from bs4 import BeautifulSoup
 from icalendar import Calendar
 
-from tests.site_fixture import RunningSite, publish_site, site_events
+from tests.site_fixture import RunningSite, publish_site, site_events, start_serve
 
 
 @pytest.fixture(scope="module")
@@ -192,18 +189,8 @@ def test_nothing_published_yet_is_a_clear_503(tmp_path):
 
 def test_serve_command_stops_cleanly_on_sigterm(tmp_path):
     config, out = publish_site(tmp_path)
-    code = (
-        "import sys; from pathlib import Path; from aggregator.config.settings import load_config;"
-        "from aggregator.app.web.site import serve_command;"
-        f"sys.exit(serve_command(load_config(Path({str(tmp_path / 'sources.yaml')!r})), Path({str(tmp_path / 'db')!r}),"
-        f" Path({str(out)!r}), '127.0.0.1', 0))"
-    )
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    proc, url = start_serve(tmp_path / "sources.yaml", tmp_path / "db", out)
     try:
-        line = proc.stdout.readline().decode()
-        assert "serving" in line, line + proc.stderr.read().decode()
-        url = line.split("on ", 1)[1].split()[0]
         assert requests.get(url + "healthz", timeout=10).json()["ok"] is True
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0

@@ -7,17 +7,15 @@ visitor (a calendar app fetching /calendar.ics) sees meanwhile.
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
-import sys
 import time
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import requests
 
-from tests.site_fixture import CONFIG, publish_site
+from tests.site_fixture import CONFIG, publish_site, start_serve
 
 
 @contextmanager
@@ -26,18 +24,9 @@ def serving(tmp_path: Path, serve_section: str = ""):
     config, out = publish_site(tmp_path)
     config_path = tmp_path / "sources.yaml"
     config_path.write_text(CONFIG + serve_section, encoding="utf-8")
-    code = (
-        "import sys; from pathlib import Path; from aggregator.config.settings import load_config;"
-        "from aggregator.app.web.site import serve_command;"
-        f"sys.exit(serve_command(load_config(Path({str(config_path)!r})), Path({str(tmp_path / 'db')!r}),"
-        f" Path({str(out)!r}), '127.0.0.1', 0))"
-    )
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    proc, url = start_serve(config_path, tmp_path / "db", out)
     try:
-        line = proc.stdout.readline().decode()
-        assert "serving" in line, line + proc.stderr.read().decode()
-        yield line.split("on ", 1)[1].split()[0].rstrip("/"), out
+        yield url.rstrip("/"), out
     finally:
         proc.terminate()
         try:
