@@ -13,7 +13,6 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -21,6 +20,7 @@ from pathlib import Path
 from aggregator import __version__
 from aggregator.codec import record_text
 from aggregator.collect import workers
+from aggregator.collect.dispatch import run_by_host
 from aggregator.collect.fetch import body_fingerprint
 from aggregator.config.settings import CalendarSettings, Config, FilterSettings
 from aggregator.errors import ParseError, RecordRejected, SourceError
@@ -327,10 +327,19 @@ def _run(config: Config, store: Store, out_dir: Path, now: datetime, fetcher: Fe
                               known_pages=known_pages.get(options.id))
         return options, outcome, time.monotonic() - began
 
+    def expected_requests(options: SourceOptions) -> int:
+        """How many requests reading the source takes: its pages of last time, or for a source that
+        follows links and has none yet, as many as it may follow."""
+        pages = known_pages.get(options.id)
+        if pages:
+            return len(pages)
+        return 1 + (getattr(options, "follow_limit", 0) if getattr(options, "follow", None) else 0)
+
     ok_sources: set[str] = set()
     to_parse = sum(1 for s in sources
                    if not (has_records[s.id] and _likely_unchanged(s, config, window, known[s.id])))
-    for done, (options, outcome, seconds) in enumerate(_read_all(config, store, sources, work, fetcher, to_parse), 1):
+    reading = _read_all(config, store, sources, work, fetcher, to_parse, expected_requests)
+    for done, (options, outcome, seconds) in enumerate(reading, 1):
         result = _settle(store, options, outcome, now, seconds, config)
         if result.ok:
             ok_sources.add(options.id)
@@ -360,10 +369,13 @@ def _run(config: Config, store: Store, out_dir: Path, now: datetime, fetcher: Fe
 
 
 def _read_all(config: Config, store: Store, sources: list[SourceOptions], work, fetcher: Fetcher | None,
-              to_parse: int | None = None):
+              to_parse: int | None = None, weight: Callable[[SourceOptions], int] = lambda options: 1):
     """(options, outcome, seconds) of every source as each finishes: in worker processes when the
     run owns its fetcher and has many sources to parse (`to_parse`: those whose stored records
-    were not read as they would be now), else in threads of this process."""
+    were not read as they would be now), else in threads of this process. Either way the
+    sources expected to make the most requests (`weight`) start first, and no host has more than
+    twice its connections' worth of sources in progress (collect/dispatch.py)."""
+    cap = 2 * config.fetch.per_host
     n = workers.worker_count(config.fetch.workers, len(sources), config.fetch.concurrency, to_parse=to_parse)
     if fetcher is None and n > 1:
         _default_fetcher(config, store).close()  # the HTTP cache's tables exist before workers share it
@@ -371,16 +383,14 @@ def _read_all(config: Config, store: Store, sources: list[SourceOptions], work, 
             sources, n, lambda: _default_fetcher(config, store), lambda *args: _for_parent(*work(*args)),
             threads=max(1, config.fetch.concurrency // n), deadline=config.fetch.deadline,
             failed=lambda options, message: SourceOutcome(error=SourceError(
-                message, source_id=options.id, reason="worker_died")))
+                message, source_id=options.id, reason="worker_died")),
+            per_host_cap=cap, weight=weight)
         return
     own = fetcher is None
     fetcher = _default_fetcher(config, store) if own else fetcher
     try:
-        with ThreadPoolExecutor(max_workers=max(1, min(config.fetch.concurrency, len(sources) or 1)),
-                                thread_name_prefix="source") as pool:
-            futures = [pool.submit(work, s, fetcher) for s in sources]
-            for future in as_completed(futures):
-                yield future.result()
+        yield from run_by_host(sources, lambda options: work(options, fetcher), threads=config.fetch.concurrency,
+                               host=workers.host_of, cap=cap, weight=weight)
     finally:
         if own and hasattr(fetcher, "close"):
             fetcher.close()

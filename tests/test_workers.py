@@ -171,6 +171,21 @@ def test_each_hosts_sources_stay_together_and_shards_are_balanced(make_config):
     assert sorted(len(s) for s in split) == [4, 5]
 
 
+def test_a_host_with_most_requests_gets_a_worker_of_its_own():
+    """A Meetup-like site's sources follow many event pages: its requests set the run's floor,
+    so its worker should not also parse everybody else's sources."""
+    from sources.base import SourceOptions
+
+    sources = [SourceOptions(id=f"m{i}", type="jsonld", url=f"https://meetup.example/{i}") for i in range(5)]
+    sources += [SourceOptions(id=f"{h}{i}", type="ical", url=f"https://{h}.example/{i}.ics")
+                for h in "bcdefgh" for i in range(3)]
+    weight = {s.id: (14 if s.id.startswith("m") else 1) for s in sources}
+    split = shards(sources, 2, lambda options: weight[options.id])
+    meetup = next(shard for shard in split if shard[0].id.startswith("m"))
+    assert {s.id[0] for s in meetup} == {"m"}
+    assert sum(len(shard) for shard in split) == len(sources)
+
+
 def test_automatic_workers_never_fork_a_process_that_runs_other_threads():
     """`serve` runs the pipeline beside web and scheduler threads: a fork there could deadlock.
     (In a fresh interpreter: this test process may have other tests' server threads.)"""

@@ -26,9 +26,9 @@ import time
 import warnings
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from urllib.parse import urlsplit
 
+from aggregator.collect.dispatch import run_by_host
 from aggregator.errors import ParseError
 
 MIN_SOURCES_PER_WORKER = 20  # below this a fork costs more than it saves
@@ -71,14 +71,22 @@ def host_of(options) -> str:
     return (parts.hostname or "").lower() if parts.scheme in ("http", "https") else f"local:{options.id}"
 
 
-def shards(sources: Sequence, n: int) -> list[list]:
-    """`sources` split into at most n shards of about equal size, each host's sources together."""
+def shards(sources: Sequence, n: int, weight: Callable[[object], int] = lambda options: 1) -> list[list]:
+    """`sources` split into at most n shards of about equal weight (expected requests), each
+    host's sources together.
+
+    Weighing by requests puts a site that serves hundreds of event pages in a worker of its own
+    where it can: its requests set the run's floor, and its fetch threads then never wait for
+    the interpreter while other sources are parsed."""
     by_host: dict[str, list] = defaultdict(list)
     for options in sources:
         by_host[host_of(options)].append(options)
     bins: list[list[list]] = [[] for _ in range(max(1, n))]
-    for group in sorted(by_host.values(), key=len, reverse=True):
-        min(bins, key=lambda groups: sum(map(len, groups))).append(group)
+    loads = [0] * len(bins)
+    for group in sorted(by_host.values(), key=lambda group: sum(map(weight, group)), reverse=True):
+        lightest = min(range(len(bins)), key=lambda i: (loads[i], sum(map(len, bins[i]))))
+        bins[lightest].append(group)
+        loads[lightest] += sum(map(weight, group))
     # Hosts taken in turn: a worker's threads start on many hosts at once, not all queue on
     # the first host's `per_host` connections.
     return [[o for turn in itertools.zip_longest(*groups) for o in turn if o is not None]
@@ -87,10 +95,12 @@ def shards(sources: Sequence, n: int) -> list[list]:
 
 def read_in_processes(sources: Sequence, n: int, make_fetcher: Callable[[], object], read: Read,
                       threads: int, failed: Callable[[object, str], object],
-                      deadline: float) -> Iterator[tuple[object, object, float]]:
+                      deadline: float, per_host_cap: int = 4,
+                      weight: Callable[[object], int] = lambda options: 1) -> Iterator[tuple[object, object, float]]:
     """(options, outcome, seconds) of every source, as each finishes, read by n forked workers.
 
-    `make_fetcher()` runs in each worker (a fetcher is never shared across a fork);
+    `make_fetcher()` runs in each worker (a fetcher is never shared across a fork); each worker
+    reads its sources through dispatch.run_by_host (`per_host_cap`, `weight`: expected requests);
     `failed(options, message)` makes the outcome of a source whose worker died or got stuck
     (no outcome from any worker for 2 × `deadline` + STALL_MARGIN seconds)."""
     context = multiprocessing.get_context("fork")
@@ -106,9 +116,9 @@ def read_in_processes(sources: Sequence, n: int, make_fetcher: Callable[[], obje
             # Python 3.12+ warns that forking a threaded process may deadlock the child. Automatic
             # workers fork only a single-threaded run (worker_count); the child builds its own fetcher.
             warnings.simplefilter("ignore", DeprecationWarning)
-            for shard in shards(sources, n):
+            for shard in shards(sources, n, weight):
                 worker = context.Process(target=_work, args=(shard, make_fetcher, read, threads, results,
-                                                             os.getpid(), failed),
+                                                             os.getpid(), failed, per_host_cap, weight),
                                          name="massage-events-reader", daemon=True)
                 try:
                     worker.start()
@@ -164,7 +174,8 @@ def read_in_processes(sources: Sequence, n: int, make_fetcher: Callable[[], obje
 
 
 def _work(shard: list, make_fetcher: Callable[[], object], read: Read, threads: int, results,
-          parent: int, failed: Callable[[object, str], object]) -> None:
+          parent: int, failed: Callable[[object, str], object], per_host_cap: int,
+          weight: Callable[[object], int]) -> None:
     """A worker: read every source of the shard, sending each outcome as it is ready."""
     _die_with_parent(parent)
     try:
@@ -175,17 +186,15 @@ def _work(shard: list, make_fetcher: Callable[[], object], read: Read, threads: 
             results.put((options.id, 0.0, pickle.dumps(failed(options, message))))
         return
     try:
-        with ThreadPoolExecutor(max_workers=max(1, min(threads, len(shard))), thread_name_prefix="source") as pool:
-            futures = [pool.submit(read, options, fetcher) for options in shard]
-            for future in as_completed(futures):
-                options, outcome, seconds = future.result()
-                try:
-                    payload = pickle.dumps(outcome)
-                except Exception as error:  # an adapter put something unpicklable in a record
-                    payload = pickle.dumps(type(outcome)(error=ParseError(
-                        f"its records could not be passed on ({type(error).__name__}: {error}); "
-                        "run with --debug for the traceback", source_id=options.id, reason="adapter_crash")))
-                results.put((options.id, seconds, payload))
+        for options, outcome, seconds in run_by_host(shard, lambda options: read(options, fetcher), threads=threads,
+                                                     host=host_of, cap=per_host_cap, weight=weight):
+            try:
+                payload = pickle.dumps(outcome)
+            except Exception as error:  # an adapter put something unpicklable in a record
+                payload = pickle.dumps(type(outcome)(error=ParseError(
+                    f"its records could not be passed on ({type(error).__name__}: {error}); "
+                    "run with --debug for the traceback", source_id=options.id, reason="adapter_crash")))
+            results.put((options.id, seconds, payload))
     finally:
         if hasattr(fetcher, "close"):
             fetcher.close()
