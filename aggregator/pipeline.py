@@ -134,7 +134,8 @@ class _SourceFetcher:
         finally:
             self.fetch_seconds += time.monotonic() - began
         self.last_status = fetched.status
-        self.page_prints[url] = body_fingerprint(fetched.content)
+        # The fetcher's HTTP cache hashed the body already (the same function); else hash it here.
+        self.page_prints[url] = fetched.fingerprint or body_fingerprint(fetched.content)
         return fetched
 
     def pages_fingerprint(self) -> str | None:

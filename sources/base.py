@@ -37,6 +37,7 @@ class Fetched:
     content_type: str
     from_cache: bool = False  # unchanged since last run (304, or same body): may skip re-parsing
     last_modified: str | None = None  # the Last-Modified header, for year-less dates
+    fingerprint: str | None = None  # the fetcher's hash of `content` (volatile lines aside), when it made one
 
 
 class Fetcher(Protocol):

@@ -188,13 +188,13 @@ class HttpFetcher:
                 stored = answer.stored
                 return Fetched(url=current, status=200, content=stored.content,
                                text=decode(stored.content, stored.content_type), content_type=stored.content_type,
-                               from_cache=True,
+                               from_cache=True, fingerprint=stored.fingerprint,
                                last_modified=answer.headers.get("Last-Modified") or stored.last_modified)
             response = answer.response
             location = response.headers.get("Location") if response.is_redirect else None
             if location is None:
                 problem = classify(response.status_code, current, response.headers.get("Retry-After"),
-                                   dict(response.headers))
+                                   response.headers)
                 if problem:
                     raise problem
                 content = response.content or b""
@@ -205,7 +205,8 @@ class HttpFetcher:
                     state.moved_to = current
                 return Fetched(url=current, status=response.status_code, content=content,
                                text=decode(content, content_type), content_type=content_type,
-                               from_cache=answer.unchanged, last_modified=response.headers.get("Last-Modified"))
+                               from_cache=answer.unchanged, fingerprint=answer.fingerprint,
+                               last_modified=response.headers.get("Last-Modified"))
             if response.status_code not in (301, 308):
                 permanent = False
             target = urljoin(current, location.strip())
@@ -262,6 +263,7 @@ class HttpFetcher:
                 self.cache.checked_again(url)
             return _Answer(stored=stored, headers=response.headers)
         unchanged = False
+        fingerprint = None
         if response.status_code == 200 and self.cache is not None:
             fingerprint = body_fingerprint(response.content or b"")
             etag, modified = response.headers.get("ETag"), response.headers.get("Last-Modified")
@@ -272,7 +274,7 @@ class HttpFetcher:
                 unchanged = True
                 if etag or modified or stored.etag or stored.last_modified:  # the 12 h clock matters
                     self.cache.downloaded_again(url, etag=etag, last_modified=modified)
-        return _Answer(response=response, unchanged=unchanged)
+        return _Answer(response=response, unchanged=unchanged, fingerprint=fingerprint)
 
     def _count(self, state: SourceState) -> None:
         with self._lock:
@@ -408,6 +410,7 @@ class _Answer:
 
     response: Response | None = None
     unchanged: bool = False  # a 200 whose body is the stored one
+    fingerprint: str | None = None  # the 200's body_fingerprint, when the cache needed it
     stored: Stored | None = None  # a 304 (or fresh enough to ask nothing): this body stands
     headers: Mapping[str, str] = field(default_factory=dict)  # the 304's headers
 
