@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import random
@@ -415,6 +416,7 @@ class _Answer:
     headers: Mapping[str, str] = field(default_factory=dict)  # the 304's headers
 
 
+@functools.lru_cache(maxsize=4096)  # asked several times per request (trust, slot, SSRF): parsed once
 def _origin_key(url: str) -> tuple[str, int]:
     parts = urlsplit(url)
     port = parts.port or (443 if parts.scheme.lower() == "https" else 80)

@@ -7,6 +7,7 @@ may not go) means no rules; a timeout or connection failure is the source's own 
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -36,11 +37,12 @@ class _Robots:
     disallow_all: bool
     crawl_delay: float | None
     fetched: float  # time.monotonic()
+    allows_all: bool = False  # no Disallow rule with a path: every URL allowed, nothing to match
 
     def allows(self, url: str) -> bool:
         if self.disallow_all:
             return False
-        return self.parser is None or self.parser.can_fetch(ROBOTS_AGENT, url)
+        return self.parser is None or self.allows_all or self.parser.can_fetch(ROBOTS_AGENT, url)
 
 
 class RobotsRules:
@@ -97,12 +99,25 @@ class RobotsRules:
         parser = RobotFileParser()
         parser.parse(fetched.text.splitlines())
         delay = parser.crawl_delay(ROBOTS_AGENT) or crawl_delay_of(fetched.text)
-        return _Robots(parser, False, float(delay) if delay else None, time.monotonic())
+        return _Robots(parser, False, float(delay) if delay else None, time.monotonic(),
+                       allows_all=not has_disallow_rule(fetched.text))
 
 
+@functools.lru_cache(maxsize=4096)  # asked twice per page (rules, Crawl-delay): parsed once
 def origin_of(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
+
+
+def has_disallow_rule(text: str) -> bool:
+    """Whether robots.txt has a Disallow line with a path, for any agent. Without one every URL is
+    allowed (an empty Disallow allows all), and a page needs no matching, which robotparser pays
+    per URL (unquote, urlparse, quote)."""
+    for raw in text.splitlines():
+        key, colon, value = raw.split("#", 1)[0].partition(":")
+        if colon and key.strip().lower() == "disallow" and value.strip():
+            return True
+    return False
 
 
 def crawl_delay_of(text: str) -> float | None:

@@ -8,6 +8,7 @@ sending a request. Both the fetcher and the robots.txt reader go through them.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 
@@ -38,7 +39,7 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
 
 
 def classify(status: int, url: str, retry_after: str | None = None,
-             headers: dict | None = None) -> SourceError | None:
+             headers: Mapping[str, str] | None = None) -> SourceError | None:
     """Map an HTTP status onto the typed error that says what to do, or None when it is fine."""
     if 200 <= status < 300:
         return None
