@@ -173,14 +173,16 @@ def window_for(calendar: CalendarSettings, now: datetime) -> Window:
 def read_source(options: SourceOptions, calendar: CalendarSettings, fetcher: Fetcher, window: Window,
                 *, filters: FilterSettings | None = None, may_skip_unchanged: bool = False,
                 known_fingerprint: str | None = None, tag_rules=None, max_records: int | None = None,
-                deadline: float | None = None, known_pages: list[list] | None = None) -> SourceOutcome:
+                deadline: float | None = None, known_pages: list[list] | None = None,
+                salt: str | None = None) -> SourceOutcome:
     """Read and normalize one source, storing nothing. Never raises for a bad source.
 
     Limits: more than `max_records` records, or more than `deadline` seconds spent reading
     (time waiting on the fetcher aside: that has its own deadline), fail the source alone.
 
     `filters` are the global keyword rules: their excludes add to the source's, and their
-    includes apply to a source that has none of its own.
+    includes apply to a source that has none of its own. `salt`: its _reading_salt, when the run
+    has it already.
     """
     outcome = SourceOutcome()
     options = _reading_options(options, calendar, filters)
@@ -188,7 +190,7 @@ def read_source(options: SourceOptions, calendar: CalendarSettings, fetcher: Fet
     # A source that follows links is only unchanged when every page is: all are asked for again.
     follows = bool(getattr(options, "follow", None))
     view = _SourceFetcher(own, options, may_skip_unchanged, known_fingerprint,
-                          _reading_salt(options, calendar, window, tag_rules), max_records, pages=follows)
+                          salt or _reading_salt(options, calendar, window, tag_rules), max_records, pages=follows)
     began = time.monotonic()
     try:
         adapter = adapter_for(options.type)()
@@ -261,11 +263,9 @@ def _reading_options(options: SourceOptions, calendar: CalendarSettings,
     return options.model_copy(update=update)
 
 
-def _likely_unchanged(options: SourceOptions, config: Config, window: Window, known: str | None) -> bool:
+def _likely_unchanged(salt: str, known: str | None) -> bool:
     """Whether the source's stored records were read as it would be read now (same settings, day
-    and version): then only a changed body makes it parse again."""
-    salt = _reading_salt(_reading_options(options, config.calendar, config.filters), config.calendar,
-                         window, config.tags)
+    and version: the same reading salt): then only a changed body makes it parse again."""
     return known is not None and known.endswith(":" + salt)
 
 
@@ -325,7 +325,7 @@ def _run(config: Config, store: Store, out_dir: Path, now: datetime, fetcher: Fe
                               tag_rules=config.tags,
                               may_skip_unchanged=has_records[options.id], known_fingerprint=known[options.id],
                               max_records=config.fetch.max_records, deadline=config.fetch.deadline,
-                              known_pages=known_pages.get(options.id))
+                              known_pages=known_pages.get(options.id), salt=salts[options.id])
         return options, outcome, time.monotonic() - began
 
     def expected_requests(options: SourceOptions) -> int:
@@ -337,8 +337,10 @@ def _run(config: Config, store: Store, out_dir: Path, now: datetime, fetcher: Fe
         return 1 + (getattr(options, "follow_limit", 0) if getattr(options, "follow", None) else 0)
 
     ok_sources: set[str] = set()
-    to_parse = sum(1 for s in sources
-                   if not (has_records[s.id] and _likely_unchanged(s, config, window, known[s.id])))
+    # Each source's reading salt, made once here (reading options, JSON, hash) for both uses.
+    salts = {s.id: _reading_salt(_reading_options(s, config.calendar, config.filters), config.calendar, window,
+                                 config.tags) for s in sources}
+    to_parse = sum(1 for s in sources if not (has_records[s.id] and _likely_unchanged(salts[s.id], known[s.id])))
     reading = _read_all(config, store, sources, work, fetcher, to_parse, expected_requests)
     for done, (options, outcome, seconds) in enumerate(reading, 1):
         result = _settle(store, options, outcome, now, seconds, config)
