@@ -7,6 +7,7 @@ politeness, the User-Agent, decoding from bytes, and mapping failures onto the t
     fetcher.py   HttpFetcher (one per run) and SourceFetcher (one source's view, its deadline)
     cache.py     the HTTP cache: per URL its validators, body fingerprint and body (SQLite)
     session.py   the transport that reads bodies capped and within the deadline
+    wire.py      the direct exchange: http.client on kept-alive guarded connections (no proxy)
     guard.py     SSRF: blocked address ranges, guarded connections, redirect checks
     robots.py    robots.txt rules and Crawl-delay
     status.py    the error ladder: HTTP status or exception -> typed SourceError

@@ -68,41 +68,68 @@ class _GuardMixin:
         ctx = current_context()
         sock = super()._new_conn() if ctx is None else self._connect_within(ctx)
         if ctx is not None:
-            ctx.watch(sock)
-        if ctx is not None and ctx.ip_check is not None:
-            try:
-                peer = sock.getpeername()[0]
-            except OSError:
-                peer = ""
-            try:
-                ctx.ip_check(self.host, peer)
-            except SSRFBlocked:
-                sock.close()
-                raise
+            watch_and_check(sock, self.host, ctx)
         return sock
 
     def _connect_within(self, ctx: RequestContext):
-        from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
-        from urllib3.util.connection import create_connection
+        return open_socket(self, self._dns_host, self.port, self.timeout, max(0.05, ctx.state.remaining()),
+                           source_address=self.source_address, socket_options=self.socket_options, name=self.host)
 
+
+def open_socket(conn, host: str, port: int, timeout, budget: float, *, source_address=None,
+                socket_options=None, name: str | None = None):
+    """Resolve host within `budget` seconds and connect to the first address that answers, raising
+    urllib3's errors (about `conn`) as its own connections do."""
+    from urllib3.connection import HTTPConnection
+    from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
+    from urllib3.util.connection import create_connection
+
+    if socket_options is None:
+        socket_options = HTTPConnection.default_socket_options  # TCP_NODELAY, as urllib3's
+    try:
+        infos = resolve(host, port, budget)
+    except socket.gaierror as e:
+        raise NameResolutionError(name or host, conn, e) from e
+    except TimeoutError as e:
+        raise ConnectTimeoutError(conn, f"Resolving {name or host} did not finish within the deadline") from e
+    error: Exception | None = None
+    for info in infos:
         try:
-            infos = resolve(self._dns_host, self.port, max(0.05, ctx.state.remaining()))
-        except socket.gaierror as e:
-            raise NameResolutionError(self.host, self, e) from e
-        except TimeoutError as e:
-            raise ConnectTimeoutError(self, f"Resolving {self.host} did not finish within the deadline") from e
-        error: Exception | None = None
-        for info in infos:
-            try:
-                return create_connection((info[4][0], self.port), self.timeout, source_address=self.source_address,
-                                         socket_options=self.socket_options)
-            except socket.timeout as e:
-                error = ConnectTimeoutError(self, f"Connection to {self.host} timed out. "
-                                                  f"(connect timeout={self.timeout})")
-                error.__cause__ = e
-            except OSError as e:
-                error = NewConnectionError(self, f"Failed to establish a new connection: {e}")
-        raise error or NewConnectionError(self, f"{self.host} has no address")
+            return create_connection((info[4][0], port), timeout, source_address=source_address,
+                                     socket_options=socket_options)
+        except socket.timeout as e:
+            error = ConnectTimeoutError(conn, f"Connection to {name or host} timed out. (connect timeout={timeout})")
+            error.__cause__ = e
+        except OSError as e:
+            error = NewConnectionError(conn, f"Failed to establish a new connection: {e}")
+    raise error or NewConnectionError(conn, f"{name or host} has no address")
+
+
+def connect_guarded(conn, host: str, port: int, timeout: float, ctx: RequestContext | None):
+    """A socket connected to host the guarded way: resolved within the source's deadline (or the
+    connect timeout without one), watched for the deadline, its address checked (SSRF)."""
+    budget = max(0.05, ctx.state.remaining()) if ctx is not None else max(0.05, timeout or 10.0)
+    sock = open_socket(conn, host, port, timeout, budget)
+    if ctx is not None:
+        watch_and_check(sock, host, ctx)
+    return sock
+
+
+def watch_and_check(sock, host: str, ctx: RequestContext) -> None:
+    """The request's deadline watches sock; the address it reached is checked (SSRF): refused,
+    the socket is closed."""
+    ctx.watch(sock)
+    if ctx.ip_check is None:
+        return
+    try:
+        peer = sock.getpeername()[0]
+    except OSError:
+        peer = ""
+    try:
+        ctx.ip_check(host, peer)
+    except SSRFBlocked:
+        sock.close()
+        raise
 
 
 def resolve(host: str, port: int, timeout: float) -> list:
