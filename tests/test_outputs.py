@@ -159,6 +159,23 @@ def test_a_kill_at_any_rename_of_the_switch_is_finished_by_the_next_repair(tmp_p
     assert "e8@test" in (out / "events.json").read_text() and "e0@test" not in (out / "events.json").read_text()
 
 
+@pytest.mark.parametrize("rename", [1, 2, 4])
+def test_a_kill_during_a_first_publish_is_finished_by_the_next_repair(tmp_path, config, rename):
+    """Into an empty folder the staged folder of downloads moves whole (rename 1), then events.json,
+    calendar.ics and index.html (renames 2-4)."""
+    out = tmp_path / "out"
+    child = multiprocessing.get_context("fork").Process(target=_publish_and_die_at, args=(out, config, rename))
+    child.start()
+    child.join(30)
+    assert child.exitcode == -signal.SIGKILL
+    assert (out / outputs.JOURNAL).exists()
+    outputs.repair(out)
+    assert not (out / outputs.JOURNAL).exists()
+    assert not [p for p in out.iterdir() if p.name.startswith(".staging-")]
+    assert_one_whole_set(out)
+    assert "e8@test" in (out / "events.json").read_text()
+
+
 def test_a_kill_while_staging_leaves_the_old_set_and_the_next_repair_sweeps_the_staging(tmp_path, config):
     out = tmp_path / "out"
     outputs.publish(out, config, events(4), GENERATED)

@@ -36,6 +36,22 @@ def test_the_environment_autoescapes():
     assert env.from_string("{{ x }}").render(x="<b>") == "&lt;b&gt;"
 
 
+def test_where_compiled_templates_cannot_be_kept_the_page_is_rendered_the_same(config, tmp_path, monkeypatch):
+    """A read-only install: jinja can neither read nor write its compiled copies, and compiles instead."""
+    from aggregator.publish import html
+
+    expected = render_page(site_events(), config, NOW)
+    monkeypatch.setattr(html, "_bytecode_cache", lambda: html._CompiledTemplates(str(tmp_path / "cannot-write")))
+    html.environment.cache_clear()
+    html._card_template.cache_clear()
+    try:
+        assert render_page(site_events(), config, NOW) == expected
+        assert not (tmp_path / "cannot-write").exists()
+    finally:
+        html.environment.cache_clear()
+        html._card_template.cache_clear()
+
+
 @pytest.mark.parametrize("payload", [
     '<img src=x onerror="alert(1)">', "<svg onload=alert(1)>", '<a href="java&#x09;script:alert(1)">x</a>',
     '<iframe src="https://evil.example"></iframe>', "<style>body{display:none}</style>",

@@ -10,8 +10,9 @@ beside index.html from the last, nor a page linking to a per-event file that is 
 2. journal: `.publish-journal.json` lists the renames and removals, written atomically. From
    this moment the new set is complete on disk, and the switch is certain to happen.
 3. switch: rename the staged files into place in a fixed order (per-event files and feeds
-   first, the page last, so nothing ever links to a file not yet there), remove the downloads
-   of events gone, then the journal and the staging folder.
+   first, the page last, so nothing ever links to a file not yet there; a first publish moves
+   the folder of per-event files whole), remove the downloads of events gone, then the journal
+   and the staging folder.
 
 A run killed during 3 leaves the journal: the next run's `repair` finishes the switch before
 anything else. A run killed during 1 leaves a staging folder without a journal: `repair`
@@ -43,6 +44,7 @@ JOURNAL = ".publish-journal.json"
 STAGING_PREFIX = ".staging-"
 # The order of the switch: downloads first, the page that links to them last.
 _LAST = ("events.json", "calendar.ics", "index.html")
+_EVENT_DIR = "event"  # the per-event downloads (feeds.event_ics_path)
 
 
 def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
@@ -150,13 +152,20 @@ def _stage(out_dir: Path, staging: Path, per_event, files) -> list[str]:
     """Write every changed file under `staging`; return their names in switch order. When none
     changed, `staging` is not even created (a publish of what is published writes nothing)."""
     moves: list[str] = []
-    ordered = list(per_event) + [f for f in files if f[0] not in _LAST] + \
+    rest = [f for f in files if f[0] not in _LAST] + \
         sorted((f for f in files if f[0] in _LAST), key=lambda f: _LAST.index(f[0]))
     # Paths as strings: thousands of pathlib joins cost more than the files' own checks.
     out, into = str(out_dir), str(staging)
-    changed = [(name, data) for name, data in ordered if not _same_bytes(os.path.join(out, name), data)]
+    # A first publish (no event/ folder yet): every download is new, none needs comparing, and the
+    # staged folder is switched in by one rename of the folder rather than one per download.
+    whole = bool(per_event) and not os.path.lexists(os.path.join(out, _EVENT_DIR))
+    changed = list(per_event) if whole else \
+        [(name, data) for name, data in per_event if not _same_bytes(os.path.join(out, name), data)]
+    changed += [(name, data) for name, data in rest if not _same_bytes(os.path.join(out, name), data)]
     if not changed:
         return moves
+    if whole:
+        moves.append(_EVENT_DIR)
     staging.mkdir()
     folders = {into}
     for name, data in changed:
@@ -179,14 +188,16 @@ def _stage(out_dir: Path, staging: Path, per_event, files) -> list[str]:
             # (which republishes, since this one never recorded its publish) writes it again.
             if name in _LAST or not name.startswith("event/"):
                 os.fsync(f.fileno())
-        moves.append(name)
+        if not (whole and name.startswith(_EVENT_DIR + "/")):
+            moves.append(name)
     _fsync_dir(staging)
     return moves
 
 
 def _switch(out_dir: Path, plan: dict) -> None:
-    """Rename the staged files into place in the journal's order, remove the downloads of events
-    gone, then the journal and the staging folder. Safe to run again after a kill at any point."""
+    """Rename the staged files (or the staged event/ folder) into place in the journal's order,
+    remove the downloads of events gone, then the journal and the staging folder. Safe to run
+    again after a kill at any point."""
     staging = out_dir / plan["staging"]
     out, into = str(out_dir), str(staging)
     folders = set()
