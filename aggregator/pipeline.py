@@ -24,10 +24,7 @@ from aggregator.collect.dispatch import run_by_host
 from aggregator.collect.fetch import body_fingerprint
 from aggregator.config.settings import CalendarSettings, Config, FilterSettings
 from aggregator.errors import ParseError, RecordRejected, SourceError
-from aggregator.merge import (
-    lifecycle,
-    tagging,
-)
+from aggregator.merge import tagging
 from aggregator.merge.normalize import normalize, record_uid
 from aggregator.model import Event, RawEvent, Window
 from aggregator.publish import outputs
@@ -418,7 +415,8 @@ def _publish_key(config: Config, now: datetime) -> str:
 
 def merge_and_store(config: Config, store: Store, ok_sources: set[str], now: datetime) -> list[Event]:
     """All current records -> merged, revised events, stored as what is published."""
-    from aggregator.merge import dedupe  # rapidfuzz and friends: a run where nothing changed never merges
+    # Here, not at the top: a run where nothing changed never merges (rapidfuzz and friends).
+    from aggregator.merge import dedupe, lifecycle
 
     records = store.records()
     previous = store.previous_events()

@@ -8,11 +8,11 @@ CLDR mapping from those to IANA names, so we use it rather than our own table.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
 _ALIASES = {"utc": "UTC", "z": "UTC", "gmt": "UTC", "etc/utc": "UTC", "etc/gmt": "UTC"}
 
@@ -63,12 +63,7 @@ def resolve_zone(name: str | None) -> ZoneInfo | None:
         return None
     if cleaned.lower() in _ALIASES:
         return ZoneInfo("UTC")
-    candidates = [cleaned, WINDOWS_TO_OLSON.get(cleaned, ""), _display_name_zone(cleaned)]
-    if "/" in cleaned:
-        # '/mozilla.org/20050126_1/America/New_York' or '/America/New_York'
-        parts = cleaned.strip("/").split("/")
-        candidates += ["/".join(parts[-2:]), "/".join(parts[-3:])]
-    for candidate in candidates:
+    for candidate in _candidates(cleaned):
         if not candidate or candidate.startswith("/") or ".." in candidate:
             continue
         try:
@@ -76,6 +71,28 @@ def resolve_zone(name: str | None) -> ZoneInfo | None:
         except (ZoneInfoNotFoundError, ValueError, IsADirectoryError):
             continue
     return None
+
+
+def _candidates(cleaned: str) -> Iterator[str]:
+    """The names `cleaned` may stand for, most likely first (lazily: the Windows table is
+    looked up only for a name that is not itself an IANA zone)."""
+    yield cleaned
+    yield _windows_zones().get(cleaned, "")
+    yield _display_name_zone(cleaned)
+    if "/" in cleaned:
+        # '/mozilla.org/20050126_1/America/New_York' or '/America/New_York'
+        parts = cleaned.strip("/").split("/")
+        yield "/".join(parts[-2:])
+        yield "/".join(parts[-3:])
+
+
+@lru_cache(maxsize=1)
+def _windows_zones() -> dict[str, str]:
+    """CLDR's Windows zone names to IANA ones, from icalendar's table: imported when first
+    needed, so a run that reads no calendar and meets no Windows name never loads icalendar."""
+    from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
+
+    return WINDOWS_TO_OLSON
 
 
 def is_valid_zone(name: str) -> bool:
@@ -123,8 +140,10 @@ def first_zone(*names: str | None) -> ZoneInfo | None:
     return None
 
 
-# The zones CLDR maps Windows names to: one well-known city per region ("golden" zones).
-_GOLDEN = tuple(dict.fromkeys(z for z in WINDOWS_TO_OLSON.values() if "/" in z))
+@lru_cache(maxsize=1)
+def _golden() -> tuple[str, ...]:
+    """The zones CLDR maps Windows names to: one well-known city per region ("golden" zones)."""
+    return tuple(dict.fromkeys(z for z in _windows_zones().values() if "/" in z))
 
 
 def _offsets(tz, instants: tuple[datetime, ...]) -> tuple | None:
@@ -175,7 +194,7 @@ def equivalent_zone(tz, *, around: datetime | date | None = None,
     if monthly is None:
         return None
     preferred = [z.key for z in (resolve_zone(p) for p in prefer) if z is not None]
-    for group in (preferred, _GOLDEN, sorted(_all_zone_keys())):
+    for group in (preferred, _golden(), sorted(_all_zone_keys())):
         for key in group:
             if _zone_monthly(key, year) != monthly:
                 continue

@@ -14,8 +14,6 @@ from datetime import date, datetime, timedelta
 from urllib.parse import quote, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
-from bs4 import BeautifulSoup
-from dateutil import parser as dateparser
 
 from aggregator.config.settings import CalendarSettings
 from aggregator.errors import RecordRejected
@@ -49,6 +47,8 @@ def clean_line(text: str | None) -> str:
     if not text:
         return ""
     if "<" in text and ">" in text:
+        from bs4 import BeautifulSoup  # here: a run that reads nothing new never loads it
+
         text = BeautifulSoup(text, "html.parser").get_text(" ")
     text = _CONTROL.sub("", text).replace("\r", " ").replace("\n", " ")
     return _SPACE.sub(" ", text).strip()
@@ -102,6 +102,8 @@ def _to_time(value, zone: ZoneInfo, what: str, raw: RawEvent, source_id: str) ->
     if value is None or value == "":
         return None
     if isinstance(value, str):
+        from dateutil import parser as dateparser  # here: few records carry their times as text
+
         try:
             value = dateparser.parse(value, fuzzy=True)
         except (ValueError, OverflowError):
