@@ -135,9 +135,6 @@ def notify_curator(config: Config, store, report, now: datetime | None = None, *
     """Update the alert state from one run's report and email the curator; returns messages sent.
 
     `out_dir` is where the outbox is when no SMTP is configured (default: the database's folder)."""
-    from aggregator.mail.identity import from_address
-    from aggregator.mail.transport import make_transport
-
     now = now or datetime.now(timezone.utc)
     db = store.db
     settings = config.alerts
@@ -197,6 +194,10 @@ def notify_curator(config: Config, store, report, now: datetime | None = None, *
                 after.alerted = after.alert_kind = None
             _save(db, after)
         return 0
+    # Here, not at the top: most runs have nothing to tell and never load the mail transport.
+    from aggregator.mail.identity import from_address
+    from aggregator.mail.transport import make_transport
+
     own = transport is None
     transport = transport or make_transport(config, Path(out_dir) if out_dir else Path(store.path).parent)
     sent = 0
