@@ -595,6 +595,10 @@ def _occurrence(occurrence) -> _Occurrence:
 def _expand(calendar: icalendar.Calendar, lo: datetime, hi: datetime, ctx: _Context) -> Iterator[_Occurrence]:
     """Occurrences between lo and hi, series by series, each capped and isolated, so one bad
     RRULE never loses the other events and a runaway FREQ=HOURLY costs little."""
+    singles = _single_events(calendar, lo, hi)
+    if singles is not None:
+        yield from singles
+        return
     try:
         query = recurring_ical_events.of(calendar)
     except Exception as e:
@@ -608,6 +612,65 @@ def _expand(calendar: icalendar.Calendar, lo: datetime, hi: datetime, ctx: _Cont
             yield from _expand_series(query, single, lo, hi, ctx)
         return
     yield from _expand_series(query, calendar, lo, hi, ctx)
+
+
+_RECURRING = ("RRULE", "RDATE", "EXDATE", "RECURRENCE-ID")
+
+
+def _single_events(calendar: icalendar.Calendar, lo: datetime, hi: datetime) -> list[_Occurrence] | None:
+    """What recurring-ical-events (3.x) yields between lo and hi for a calendar where nothing
+    recurs (no RRULE, RDATE, EXDATE or RECURRENCE-ID, each UID once), computed as it computes
+    it: for one event it builds a series and a dateutil rule set (a third of reading such a
+    calendar) to yield the event's own span, kept when it starts within [lo - length, hi] and
+    overlaps [lo, hi) by its time_span_contains_event. None when the calendar is not that
+    simple (a time with no zone, a date against a time, pytz): recurring-ical-events reads it."""
+    if calendar.get("CALSCALE", "GREGORIAN") != "GREGORIAN":
+        return None  # of() refuses it
+    try:
+        calendar = x_wr_timezone.to_standard(calendar)  # as recurring_ical_events.of does
+        events = calendar.walk("VEVENT")
+        if any(name in comp for comp in events for name in _RECURRING):
+            return None
+        out, uids = [], set()
+        naive_lo, naive_hi = lo.replace(tzinfo=None), hi.replace(tzinfo=None)
+        for comp in events:
+            adapter = recurring_ical_events.EventAdapter(comp)
+            if adapter.uid in uids:
+                return None  # recurring-ical-events keeps the one with the highest SEQUENCE
+            uids.add(adapter.uid)
+            start, end = adapter.start, adapter.end  # its span: DTEND, DURATION or the default
+            length = end - start
+            if isinstance(start, datetime) and isinstance(end, datetime):
+                if start.tzinfo is None or end.tzinfo is None or hasattr(start.tzinfo, "localize"):
+                    return None
+                if not lo - length <= start <= hi:  # the rule set's between(inc=True)
+                    continue
+                first = start + timedelta(0)
+                last = first + length  # in the start's zone, as a series computes it
+                span_first, span_last = first, last
+            elif not isinstance(start, datetime) and not isinstance(end, datetime):
+                midnight = datetime(start.year, start.month, start.day)  # all-day: compared as naive
+                if not naive_lo - length <= midnight <= naive_hi:
+                    continue
+                moved = midnight + timedelta(0)
+                first = date(moved.year, moved.month, moved.day)
+                moved_end = moved + length
+                last = date(moved_end.year, moved_end.month, moved_end.day)
+                span_first = datetime(first.year, first.month, first.day, tzinfo=lo.tzinfo)
+                span_last = datetime(last.year, last.month, last.day, tzinfo=lo.tzinfo)
+            else:
+                return None
+            if span_first == span_last:  # time_span_contains_event
+                inside = span_first == lo if lo == hi else lo <= span_first < hi
+            elif lo == hi:
+                inside = span_first <= lo < span_last
+            else:
+                inside = span_first < hi and lo < span_last
+            if inside:
+                out.append(_Occurrence(comp, first, last))
+        return out
+    except Exception:  # whatever it is, recurring-ical-events says what becomes of it
+        return None
 
 
 def _expand_series(query, calendar: icalendar.Calendar, lo: datetime, hi: datetime,
