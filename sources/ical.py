@@ -627,10 +627,16 @@ def _single_events(calendar: icalendar.Calendar, lo: datetime, hi: datetime) -> 
     if calendar.get("CALSCALE", "GREGORIAN") != "GREGORIAN":
         return None  # of() refuses it
     try:
-        calendar = x_wr_timezone.to_standard(calendar)  # as recurring_ical_events.of does
         events = calendar.walk("VEVENT")
         if any(name in comp for comp in events for name in _RECURRING):
             return None
+        # of() applies X-WR-TIMEZONE once more (x_wr_timezone.to_standard): when it would change
+        # a time (one still in UTC or floating) or fail, recurring-ical-events reads the calendar.
+        x_wr = calendar.get("X-WR-TIMEZONE")
+        if x_wr is not None:
+            ZoneInfo(str(x_wr))
+            if any(_x_wr_would_change(comp.get(name)) for comp in events for name in ("DTSTART", "DTEND")):
+                return None
         out, uids = [], set()
         naive_lo, naive_hi = lo.replace(tzinfo=None), hi.replace(tzinfo=None)
         for comp in events:
@@ -671,6 +677,17 @@ def _single_events(calendar: icalendar.Calendar, lo: datetime, hi: datetime) -> 
         return out
     except Exception:  # whatever it is, recurring-ical-events says what becomes of it
         return None
+
+
+def _x_wr_would_change(prop) -> bool:
+    """Whether x_wr_timezone's walk would replace this DTSTART or DTEND value (a UTC or floating time)."""
+    if prop is None or type(prop).__name__ != "vDDDTypes":
+        return isinstance(prop, list)  # a list is walked too; other values are left alone
+    value = prop.dt
+    if type(value).__name__ != "datetime":
+        return False
+    name = value.tzname()
+    return name is None or name.upper() == "UTC"
 
 
 def _expand_series(query, calendar: icalendar.Calendar, lo: datetime, hi: datetime,
