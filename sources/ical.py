@@ -458,7 +458,13 @@ _SINGLE = ("UID", "SUMMARY", "DTSTART", "DTEND", "DURATION", "RECURRENCE-ID", "L
            "URL", "STATUS", "RRULE", "X-ALT-DESC", "X-ORIGINAL-URL")
 
 
+_SINGLE_NAMES = frozenset(_SINGLE)
+
+
 def _single_values(comp: icalendar.Component, ctx: _Context) -> None:
+    # One pass over the stored properties (keys are kept upper-case) rather than 13 lookups.
+    if not any(isinstance(value, list) and key in _SINGLE_NAMES for key, value in comp.items()):
+        return
     for name in _SINGLE:
         value = comp.get(name)
         if isinstance(value, list):
