@@ -352,7 +352,7 @@ def _read_calendar(calendar: icalendar.Calendar, options: SourceOptions, window:
     ctx = _Context(calendar, options, lines, window)
     skipped = list(_repair(calendar, ctx))
     yield from skipped
-    if ctx.x_wr is not None:
+    if ctx.x_wr is not None and _x_wr_walk_changes(calendar):
         try:
             calendar = x_wr_timezone.to_standard(calendar, timezone=ctx.x_wr)
         except Exception as e:  # a value the walker cannot convert: keep times as written
@@ -686,15 +686,35 @@ def _single_events(calendar: icalendar.Calendar, lo: datetime, hi: datetime) -> 
         return None
 
 
-def _x_wr_would_change(prop) -> bool:
-    """Whether x_wr_timezone's walk would replace this DTSTART or DTEND value (a UTC or floating time)."""
-    if prop is None or type(prop).__name__ != "vDDDTypes":
-        return isinstance(prop, list)  # a list is walked too; other values are left alone
-    value = prop.dt
-    if type(value).__name__ != "datetime":
-        return False
-    name = value.tzname()
-    return name is None or name.upper() == "UTC"
+_WALKED = tuple(getattr(x_wr_timezone.CalendarWalker, "VALUE_ATTRIBUTES",
+                        ("DTSTART", "DTEND", "RDATE", "RECURRENCE-ID", "EXDATE")))
+
+
+def _x_wr_would_change(value) -> bool:
+    """Whether x_wr_timezone's walk (2.x, CalendarWalker.walk_value) would replace this property
+    value: it replaces times in UTC or floating, inside lists and date lists too, by type name."""
+    kind = type(value).__name__
+    if kind == "datetime":
+        name = value.tzname()
+        return name is None or name.upper() == "UTC"
+    if kind == "vDDDTypes":
+        return _x_wr_would_change(value.dt)
+    if kind == "vDDDLists":
+        return any(_x_wr_would_change(ddd.dt) for ddd in value.dts)
+    if kind == "list":
+        return any(_x_wr_would_change(v) for v in value)
+    return False
+
+
+def _x_wr_walk_changes(calendar: icalendar.Calendar) -> bool:
+    """Whether x_wr_timezone.to_standard would change anything in the calendar: when it would
+    not, it returns the calendar itself after walking and comparing every VEVENT (Google writes
+    UTC times, so it often does; a farm-like feed with TZIDs never does). True when unsure."""
+    try:
+        return any(_x_wr_would_change(comp.get(name)) for comp in calendar.subcomponents
+                   if isinstance(comp, icalendar.cal.Event) for name in _WALKED)
+    except Exception:  # let the walker meet it (and say what it cannot convert)
+        return True
 
 
 def _expand_series(query, calendar: icalendar.Calendar, lo: datetime, hi: datetime,
