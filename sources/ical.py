@@ -41,6 +41,7 @@ import warnings
 from collections.abc import Iterator
 from typing import NamedTuple
 from datetime import date, datetime, timedelta, timezone, tzinfo
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import icalendar
@@ -228,16 +229,24 @@ def _without_known_zones(text: str) -> str:
         return text
 
     def keep_or_drop(m: re.Match) -> str:
-        block = _FOLD.sub("", m.group(0))
-        if any(edge.upper() not in _ZONE_PARTS for edge in _COMPONENT_EDGE.findall(block)):
-            return m.group(0)
-        tzids = _TZID_LINE.findall(block)
-        if len(tzids) != 1:
-            return m.group(0)
-        tzid = tzids[0]
-        return "" if knows(tzid) or knows(tzp.clean_timezone_id(tzid)) else m.group(0)
+        return "" if _known_zone_block(m.group(0), knows) else m.group(0)
 
     return _VTIMEZONE.sub(keep_or_drop, text)
+
+
+@lru_cache(maxsize=256)
+def _known_zone_block(block: str, knows) -> bool:
+    """Whether a VTIMEZONE block (as written) defines only a zone the provider knows by its TZID.
+    Remembered: feeds repeat the same blocks (every Outlook or Google "America/Denver" is one
+    text), and unfolding and searching a block of decades of RDATEs is most of this pre-pass."""
+    block = _FOLD.sub("", block)
+    if any(edge.upper() not in _ZONE_PARTS for edge in _COMPONENT_EDGE.findall(block)):
+        return False
+    tzids = _TZID_LINE.findall(block)
+    if len(tzids) != 1:
+        return False
+    tzid = tzids[0]
+    return bool(knows(tzid) or knows(tzp.clean_timezone_id(tzid)))
 
 
 _ZERO_INTERVAL = re.compile(r"(?<=[:;])INTERVAL=0+(?=[;\r\n]|$)", re.I | re.M)
