@@ -22,6 +22,7 @@ from aggregator.collect.fetch import HttpFetcher
 from aggregator.errors import ParseError, SourceError
 from aggregator.model import RawEvent, Status, Window
 from sources.base import Skipped, SourceOptions
+import sources.ical as ical
 from sources.ical import ICalAdapter, read_ical_bytes
 from tests.adapter_contract import AdapterContract
 from tests.conftest import SHARED_CORPUS
@@ -677,3 +678,69 @@ def test_a_vtimezone_under_an_iana_name_is_read_by_its_name_and_a_private_one_by
     assert events["denver@x"].start == datetime(2026, 3, 5, 18, 30, tzinfo=ZoneInfo("America/Denver"))
     assert events["denver@x"].timezone == "America/Denver"
     assert events["chapter@x"].start.astimezone(UTC) == datetime(2026, 3, 5, 23, 30, tzinfo=UTC)
+
+
+
+# Events with no SUMMARY are Skipped wherever the window lets them through (the exact window
+# filter comes after): what is skipped shows which events recurring-ical-events' window let in.
+UNTITLED_EDGES = """BEGIN:VCALENDAR\r
+VERSION:2.0\r
+PRODID:-//massage-events tests//edges//EN\r
+BEGIN:VEVENT\r
+UID:zero-length@test\r
+DTSTART;TZID=America/Chicago:20260307T100000\r
+DTEND;TZID=America/Chicago:20260307T100000\r
+END:VEVENT\r
+BEGIN:VEVENT\r
+UID:two-zones-over-dst@test\r
+DTSTART;TZID=America/Los_Angeles:20260307T220000\r
+DTEND;TZID=America/New_York:20260308T090000\r
+END:VEVENT\r
+BEGIN:VEVENT\r
+UID:negative-duration@test\r
+DTSTART:20260310T180000Z\r
+DURATION:-PT2H\r
+END:VEVENT\r
+BEGIN:VEVENT\r
+UID:all-day-same-day-end@test\r
+DTSTART;VALUE=DATE:20260312\r
+DTEND;VALUE=DATE:20260312\r
+END:VEVENT\r
+BEGIN:VEVENT\r
+UID:all-day-two-days@test\r
+DTSTART;VALUE=DATE:20260314\r
+DURATION:P2D\r
+END:VEVENT\r
+END:VCALENDAR\r
+"""
+# Their starts and ends in UTC (all-day ones at midnight UTC, as the window compares them).
+UNTITLED_EDGE_INSTANTS = [datetime(2026, 3, 7, 16, tzinfo=UTC), datetime(2026, 3, 8, 6, tzinfo=UTC),
+                          datetime(2026, 3, 8, 13, tzinfo=UTC), datetime(2026, 3, 10, 16, tzinfo=UTC),
+                          datetime(2026, 3, 10, 18, tzinfo=UTC), datetime(2026, 3, 12, tzinfo=UTC),
+                          datetime(2026, 3, 14, tzinfo=UTC), datetime(2026, 3, 16, tzinfo=UTC)]
+
+
+def test_a_calendar_where_nothing_recurs_reads_as_recurring_ical_events_reads_it(monkeypatch):
+    # Such calendars skip recurring-ical-events (sources.ical._single_events computes what it
+    # would yield); held here to recurring-ical-events itself. The window is widened by a day
+    # before expanding, so windows a day off each edge put the expansion's bounds on it.
+    day, hour = timedelta(days=1), timedelta(hours=1)
+    windows = [w for t in UNTITLED_EDGE_INSTANTS for h in (-hour, timedelta(0), hour)
+               for w in (Window(t + day + h, t + 3 * day + h), Window(t - 3 * day + h, t - day + h))]
+    cases = [(UNTITLED_EDGES.encode(), windows)] + [((FIXTURES / name).read_bytes(), [WIDE]) for name in (
+        "all_day_and_multi_day.ics", "duration_no_dtend.ics", "windows_tzid_outlook.ics")]
+    real, fast_used = ical._single_events, []
+
+    def spy(*args):
+        result = real(*args)
+        fast_used.append(result is not None)
+        return result
+
+    for body, body_windows in cases:
+        for window in body_windows:
+            monkeypatch.setattr(ical, "_single_events", spy)
+            fast = [repr(i) for i in read_ical_bytes(body, options(), window, origin="t")]
+            monkeypatch.setattr(ical, "_single_events", lambda *args: None)
+            slow = [repr(i) for i in read_ical_bytes(body, options(), window, origin="t")]
+            assert fast == slow, (window, body[:200])
+    assert all(fast_used), "these calendars were meant to take the fast path"
