@@ -56,6 +56,7 @@ from aggregator.errors import ParseError, SourceError
 from aggregator.model import RawEvent, Status, Window
 from aggregator.timezones import resolve_zone
 from sources.base import AUTHORITY_STRUCTURED_PAGE, Fetched, Fetcher, Skipped, SourceAdapter, SourceOptions
+from sources.parse import tree
 from sources.parse.dates import parse_iso, parse_when
 from sources.parse.pages import (
     absolute,
@@ -662,15 +663,37 @@ def _is_json_document(page: Fetched) -> bool:
     return True
 
 
-def follow_links(page: Fetched, selector: str) -> list[str]:
-    """Absolute http(s) links the selector picks on the page, in order, without repeats."""
-    soup = BeautifulSoup(page.text, "lxml")
-    links: list[str] = []
-    for element in soup.select(selector):
+_FIRST_LINK = lxml.etree.XPath("descendant::a[@href][1]")
+
+
+def _hrefs(text: str, selector: str) -> list[str | None]:
+    """The href of each element the selector picks (else of the first link inside it), page order:
+    from one lxml tree (sources.parse.tree) where its reading is soupsieve's, else from BeautifulSoup."""
+    try:
+        out = []
+        for element in tree.select(tree.parse(text), selector):
+            href = tree.attr(element, "href")
+            if not href:
+                inner = _FIRST_LINK(element)
+                href = tree.attr(inner[0], "href") if inner else None
+            out.append(href)
+        return out
+    except tree.Unsure:
+        pass
+    out = []
+    for element in BeautifulSoup(text, "lxml").select(selector):
         href = element.get("href")
         if not href:
             inner = element.find("a", href=True)
             href = inner.get("href") if inner else None
+        out.append(href)
+    return out
+
+
+def follow_links(page: Fetched, selector: str) -> list[str]:
+    """Absolute http(s) links the selector picks on the page, in order, without repeats."""
+    links: list[str] = []
+    for href in _hrefs(page.text, selector):
         url = absolute(href, page.url) if href else None
         if url:
             url = url.split("#", 1)[0]
