@@ -202,12 +202,42 @@ class _NoDate(ValueError):
 
 
 _PARSER = _dateutil.DEFAULTPARSER
+# The two plainest ways listings write a day, read without dateutil's tokenizer (most of the cost
+# of reading a listing): "3/4/2026" and "March 4, 2026" / "Mar 4 2026" / "March 4".
+_SLASHED = re.compile(r"(\d{1,2})/(\d{1,2})/([1-9]\d{3})")
+_WORDED = re.compile(r"([A-Za-z]{3,9}) (\d{1,2})(?:,? ([1-9]\d{3}))?")
+
+
+def _plain(text: str, dayfirst: bool, defaults: tuple[datetime, ...]) -> list[datetime] | None:
+    """_with_defaults() of a plain date as dateutil resolves it (parser.resolve_ymd), or None for any
+    other text. A day that does not exist raises ValueError, as dateutil's does."""
+    m = _SLASHED.fullmatch(text)
+    if m:
+        a, b, year = int(m.group(1)), int(m.group(2)), int(m.group(3))
+        if a > 31 or b > 31:
+            return None
+        # dateutil: "13/4/2026" or, day first, "3/4/2026" is day/month; else month/day
+        day, month = (a, b) if a > 12 or (dayfirst and b <= 12) else (b, a)
+        return [d.replace(year=year, month=month, day=day) for d in defaults]
+    m = _WORDED.fullmatch(text)
+    if m:
+        month = _PARSER.info.month(m.group(1))
+        day = int(m.group(2))
+        if month is None or day > 31:
+            return None
+        if m.group(3):
+            return [d.replace(year=int(m.group(3)), month=month, day=day) for d in defaults]
+        return [d.replace(month=month, day=day) for d in defaults]
+    return None
 
 
 def _with_defaults(text: str, dayfirst: bool, defaults: tuple[datetime, ...]) -> list[datetime]:
     """What dateutil.parser.parse(text, default=d, fuzzy=True, dayfirst=dayfirst, ignoretz=True)
     returns for each default d, the text read once (reading it is the cost; the default only
     fills what the text leaves out). Raises what parse raises."""
+    plain = _plain(text, dayfirst, defaults)
+    if plain is not None:
+        return plain
     if not (hasattr(_PARSER, "_parse") and hasattr(_PARSER, "_build_naive")):  # private in dateutil 2.x
         return [_dateutil.parse(text, default=d, fuzzy=True, dayfirst=dayfirst, ignoretz=True) for d in defaults]
     res, _skipped = _PARSER._parse(text, fuzzy=True, dayfirst=dayfirst)
