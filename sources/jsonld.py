@@ -338,6 +338,9 @@ def _first(value: Any) -> Any:
 
 
 def _text(value: Any) -> str | None:
+    if type(value) is str:  # most values: a plain string (the general way below gives the same)
+        text = (html.unescape(value) if "&" in value else value).strip()
+        return text or None
     value = _first(value)
     if isinstance(value, dict):
         value = value.get("@value", value.get("name", value.get("value")))

@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from dateutil import parser as _dateutil
@@ -103,17 +104,22 @@ def _iso_from_match(m: re.Match) -> datetime | date | None:
     except ValueError:
         return None
     if off:
-        if off == "Z":
-            from datetime import timezone
-            return value.replace(tzinfo=timezone.utc)
-        sign = 1 if off[0] == "+" else -1
-        digits = off[1:].replace(":", "")
-        hours, minutes = int(digits[:2]), int(digits[2:4] or 0)
-        if hours * 60 + minutes >= 24 * 60:  # "+48:00" places the time nowhere (timezone() refuses it)
-            return None
-        from datetime import timezone
-        return value.replace(tzinfo=timezone(sign * timedelta(hours=hours, minutes=minutes)))
+        zone = _offset(off)
+        return value.replace(tzinfo=zone) if zone is not None else None
     return value
+
+
+@lru_cache(maxsize=256)  # a page, a feed write one or two offsets, on every date
+def _offset(off: str) -> tzinfo | None:
+    """The fixed zone "Z", "+05:30", "-0800" or "+05" names; None past a day."""
+    if off == "Z":
+        return timezone.utc
+    sign = 1 if off[0] == "+" else -1
+    digits = off[1:].replace(":", "")
+    hours, minutes = int(digits[:2]), int(digits[2:4] or 0)
+    if hours * 60 + minutes >= 24 * 60:  # "+48:00" places the time nowhere (timezone() refuses it)
+        return None
+    return timezone(sign * timedelta(hours=hours, minutes=minutes))
 
 
 def nearest_year(month: int, day: int, reference: date, weekday: int | None = None) -> date | None:
@@ -321,8 +327,6 @@ def _zone_in(text: str) -> tuple[tzinfo | None, str]:
         sign = -1 if m.group(1) in "-\u2212" else 1
         hours, minutes = int(m.group(2)), int(m.group(3) or 0)
         if hours <= 14 and minutes < 60:
-            from datetime import timezone
-
             zone = timezone(sign * timedelta(hours=hours, minutes=minutes))
             return zone, (text[:m.start()] + " " + text[m.end():]).strip()
     m = _ZONE_WORD.search(text)
