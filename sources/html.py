@@ -43,6 +43,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import datetime
+from zoneinfo import ZoneInfo
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, ClassVar, Literal
@@ -353,7 +355,7 @@ class _TreeReader:
     @staticmethod
     def _text_of(el) -> str:
         """_text_of() over the lxml tree."""
-        text = re.sub(r"\s+([,.;:])", r"\1", tree.text(el))
+        text = _BEFORE_PUNCTUATION.sub(r"\1", tree.text(el))
         times = [el] if el.tag == "time" else _TIMED(el)[:2]
         if len(times) == 1 and times[0].get("datetime"):
             machine = times[0].get("datetime").strip()
@@ -380,6 +382,7 @@ class _TreeReader:
 
 
 _TIMED = lxml.etree.XPath("descendant::time[@datetime]")
+_BEFORE_PUNCTUATION = re.compile(r"\s+([,.;:])")
 _FIRST_LINK = lxml.etree.XPath("descendant::a[@href][1]")
 
 
@@ -460,9 +463,6 @@ def _at_venue(start, end, zone, location):
     """A time in a zone word's zone or the source's default is the venue's member of that zone family
     ("MST" or a Denver default for a Phoenix venue is Arizona time), else the source's own member ("MST"
     on an Arizona page); an explicit offset is kept."""
-    from datetime import datetime
-    from zoneinfo import ZoneInfo
-
     if not isinstance(start, datetime):
         return start, end
     family = start.tzinfo or zone
@@ -482,9 +482,6 @@ def _at_venue(start, end, zone, location):
 
 def _localize(value, zone):
     """Naive times are the source's local time; a bare offset ("GMT-6") is shown in the source's zone."""
-    from datetime import datetime
-    from zoneinfo import ZoneInfo
-
     if isinstance(value, datetime):
         if value.tzinfo is None:
             return value.replace(tzinfo=zone)

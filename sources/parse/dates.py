@@ -149,15 +149,23 @@ def nearest_year(month: int, day: int, reference: date, weekday: int | None = No
     return min(candidates, key=lambda c: (abs((c - reference).days), c < reference))
 
 
+# Compiled once: re.sub(pattern, ...) looks each pattern up again on every call, for every date.
+_SEPARATORS = re.compile(r"[\u00b7\u2022|@\u2219\u22c5\u2027\u2981]")  # · • | @
+_NOON = re.compile(r"\bnoon\b", re.I)
+_MIDNIGHT = re.compile(r"\bmidnight\b", re.I)
+_SPACES = re.compile(r"\s+")
+_DIGIT = re.compile(r"\d")
+
+
 def _clean(text: str) -> str:
     text = text.replace("\u00a0", " ").replace("\u202f", " ").replace("\u2009", " ")
-    text = re.sub(r"[\u00b7\u2022|@\u2219\u22c5\u2027\u2981]", " ", text)  # · • | @ separators
+    text = _SEPARATORS.sub(" ", text)
     text = _ORDINAL.sub(r"\1", text)
     text = _MERIDIEM.sub(lambda m: m.group(1).lower() + "m", text)
-    text = re.sub(r"\bnoon\b", "12:00pm", text, flags=re.I)
-    text = re.sub(r"\bmidnight\b", "12:00am", text, flags=re.I)
+    text = _NOON.sub("12:00pm", text)
+    text = _MIDNIGHT.sub("12:00am", text)
     text = _DASHES.sub(" - ", text)
-    return re.sub(r"\s+", " ", text).strip(" ,;")
+    return _SPACES.sub(" ", text).strip(" ,;")
 
 
 def _hm(hour: str, minute: str | None, meridiem: str | None) -> time | None:
@@ -255,12 +263,12 @@ def _with_defaults(text: str, dayfirst: bool, defaults: tuple[datetime, ...]) ->
 def _parse_date(text: str, reference: date, dayfirst: bool) -> tuple[date, bool]:
     """A calendar date from text; (date, year_was_given). Raise _NoDate when none is there."""
     text = _FILLER.sub(" ", text)
-    text = re.sub(r"\s+", " ", text).strip(" ,;-")
+    text = _SPACES.sub(" ", text).strip(" ,;-")
     relative = _RELATIVE.search(text)
-    if relative and not re.search(r"\d", _RELATIVE.sub(" ", _WEEKDAY.sub(" ", text))):
+    if relative and not _DIGIT.search(_RELATIVE.sub(" ", _WEEKDAY.sub(" ", text))):
         # "Today", "Tonight", "Tomorrow" (Meetup-style listings) count from the page's own date
         return reference + timedelta(days=1 if relative.group(1).lower() == "tomorrow" else 0), True
-    if not re.search(r"\d", text):
+    if not _DIGIT.search(text):
         raise _NoDate(text)
     weekday_m = _WEEKDAY.search(text)
     weekday = _WEEKDAYS[weekday_m.group(1).lower()] if weekday_m else None
