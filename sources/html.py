@@ -60,7 +60,7 @@ from aggregator.timezones import resolve_zone, same_family
 from sources.base import AUTHORITY_PAGE, Fetched, Fetcher, Skipped, SourceAdapter, SourceOptions
 from sources.parse.dates import parse_when
 from sources.parse.places import venue_zone
-from sources.parse.listing import Inference, date_head, infer_listing
+from sources.parse.listing import Inference, date_head, fragment_text, infer_listing
 from sources.parse import tree
 from sources.parse.pages import absolute, check_page, page_date, settle_ids, text_hash
 
@@ -223,7 +223,7 @@ def _lines(block: Tag, selector: str, event_css: str | None) -> list[str]:
         if el is None:
             continue
         for part in re.split(r"<br\s*/?>", el.decode_contents(), flags=re.I):
-            text = BeautifulSoup(part, "lxml").get_text(" ", strip=True)
+            text = fragment_text(part)
             if text:
                 out.append(re.sub(r"\s+", " ", text))
     return out
