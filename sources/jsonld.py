@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from datetime import time as dt_time
+from functools import lru_cache
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
@@ -101,11 +102,13 @@ def _first_line(error: Exception) -> str:
 def _type_names(thing: dict) -> list[str]:
     value = thing.get("@type", thing.get("type"))
     values = value if isinstance(value, list) else [value]
-    names = []
-    for v in values:
-        if isinstance(v, str) and v:
-            names.append(re.split(r"[/#:]", v.strip())[-1])
-    return names
+    return [_type_name(v) for v in values if isinstance(v, str) and v]
+
+
+@lru_cache(maxsize=512)  # a few type names, asked for at every node of every page
+def _type_name(value: str) -> str:
+    """ "https://schema.org/Event" -> "Event"."""
+    return re.split(r"[/#:]", value.strip())[-1]
 
 
 def is_event(thing: Any) -> bool:
