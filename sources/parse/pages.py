@@ -52,11 +52,14 @@ def check_page(page: Fetched, source_id: str | None = None) -> None:
 
 # An absolute http(s) URL that urljoin() gives back as it is: a plain ASCII host, no path parameters
 # (";"), no empty query or fragment, nothing urlsplit() removes or checks (whitespace, brackets).
-_PLAIN_URL = re.compile(r"(https?://[A-Za-z0-9.\-_~!$&'()*+,=%:@]+)(?:/[^\s?#;\[\]]*)?(?:\?[^\s#;\[\]]+)?"
+_PLAIN_URL = re.compile(r"(https?://[A-Za-z0-9.\-_~!$&'()*+,=%:@]+)(/[^\s?#;\[\]]*)?(?:\?[^\s#;\[\]]+)?"
                         r"(?:#[^\s;\[\]]+)?")
 # A link from the site's root ("/events/1.html") that urljoin() only puts the page's scheme and host
 # before, when it holds no "." or ".." segment to resolve (checked apart: no "/." at all).
 _PLAIN_PATH = re.compile(r"/(?!/)[^\s?#;\[\]]*(?:\?[^\s#;\[\]]+)?(?:#[^\s;\[\]]+)?")
+# A link from the page's folder ("events/1.html"): no scheme (no ":" in the path), no "//" that
+# urljoin would fold, no "." or ".." segment (checked apart); it goes after the base's last "/".
+_PLAIN_RELATIVE = re.compile(r"[A-Za-z0-9_~!$&'()*+,=%@-][^\s?#;:\[\]]*(?:\?[^\s#;\[\]]+)?(?:#[^\s;\[\]]+)?")
 
 
 def absolute(url: str | None, base: str) -> str | None:
@@ -71,6 +74,10 @@ def absolute(url: str | None, base: str) -> str | None:
                 return url
             if "/." not in url and _PLAIN_PATH.fullmatch(url):
                 return site.group(1) + url
+            folder = site.group(2) or "/"
+            if "/." not in url and "//" not in url and "/." not in folder and "//" not in folder \
+                    and _PLAIN_RELATIVE.fullmatch(url):
+                return site.group(1) + folder[:folder.rfind("/") + 1] + url
     if not url or url.startswith("#") and not base:
         return None
     joined = urljoin(base, url) if base and urlsplit(base).scheme in ("http", "https") else url
