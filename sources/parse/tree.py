@@ -5,8 +5,8 @@ attribute values and decode_contents().
 
 Whatever cannot be shown to read the same raises Unsure, and the caller reads the page with
 BeautifulSoup as before: a selector outside the forms below, a class attribute split by a space
-XPath does not know, markup whose bs4 rendering has rules of its own (<pre>, <meta>, processing
-instructions). Pure functions; no I/O.
+XPath does not know, markup after </html>, markup whose bs4 rendering has rules of its own (<pre>,
+<meta>, processing instructions). Pure functions; no I/O.
 """
 
 from __future__ import annotations
@@ -15,12 +15,14 @@ import re
 from functools import lru_cache
 
 import lxml.etree
+from bs4 import BeautifulSoup
 from bs4.builder import HTMLTreeBuilder
 from bs4.dammit import EntitySubstitution
 from cssselect import HTMLTranslator
 from cssselect import parser as css
 
-__all__ = ["Unsure", "parse", "select", "select_in", "text", "attr", "decode_contents", "decode", "lines"]
+__all__ = ["Unsure", "parse", "select", "select_in", "can_select", "text", "attr", "decode_contents", "decode",
+           "fragment_text", "lines"]
 
 
 class Unsure(Exception):
@@ -33,7 +35,7 @@ _VOID = frozenset(HTMLTreeBuilder.DEFAULT_EMPTY_ELEMENT_TAGS or ())
 _LIST_ATTRS = HTMLTreeBuilder.DEFAULT_CDATA_LIST_ATTRIBUTES  # class="a b": split on whitespace, rejoined
 _PRESERVE = frozenset(HTMLTreeBuilder.DEFAULT_PRESERVE_WHITESPACE_TAGS)
 _RAW_TEXT = frozenset(("script", "style"))  # bs4's HTML formatter writes their strings unescaped
-_ASCII_SPACES = "\x20\x0a\x09\x0c\x0d"  # BeautifulSoup.ASCII_SPACES: a string of only these is collapsed
+_ASCII_SPACES = BeautifulSoup.ASCII_SPACES  # a string of only these is kept as one space or newline
 _TEXT = lxml.etree.XPath("descendant::text()[not(ancestor::" + " or ancestor::".join(sorted(_STRING_CONTAINERS))
                          + ")]")
 _NONSPACE = re.compile(r"\S+")  # bs4.element.nonwhitespace_re
