@@ -43,10 +43,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import datetime
+from zoneinfo import ZoneInfo
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, ClassVar, Literal
 
+import lxml.etree
 import soupsieve
 from bs4 import BeautifulSoup, Tag
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -57,7 +60,8 @@ from aggregator.timezones import resolve_zone, same_family
 from sources.base import AUTHORITY_PAGE, Fetched, Fetcher, Skipped, SourceAdapter, SourceOptions
 from sources.parse.dates import parse_when
 from sources.parse.places import venue_zone
-from sources.parse.listing import Inference, date_head, infer_listing
+from sources.parse.listing import Inference, date_head, fragment_text, infer_listing
+from sources.parse import tree
 from sources.parse.pages import absolute, check_page, page_date, settle_ids, text_hash
 
 ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
@@ -219,7 +223,7 @@ def _lines(block: Tag, selector: str, event_css: str | None) -> list[str]:
         if el is None:
             continue
         for part in re.split(r"<br\s*/?>", el.decode_contents(), flags=re.I):
-            text = BeautifulSoup(part, "lxml").get_text(" ", strip=True)
+            text = fragment_text(part)
             if text:
                 out.append(re.sub(r"\s+", " ", text))
     return out
@@ -277,29 +281,141 @@ def _days(soup: BeautifulSoup, day_css: str, blocks: list[Tag]) -> dict[int, str
     return out
 
 
+class _SoupReader:
+    """The page as BeautifulSoup reads it: every selector soupsieve knows, "+"/"~" siblings, auto."""
+
+    def __init__(self, soup: BeautifulSoup, sel: Selectors) -> None:
+        self.soup, self.sel = soup, sel
+        self.blocks = soup.select(sel.event)
+        self._days = _days(soup, sel.day, self.blocks) if sel.day else {}
+
+    def pick(self, block: Tag, selector: str | None, **kw: Any) -> str | None:
+        return _pick(block, selector, event_css=self.sel.event, **kw)
+
+    def lines(self, block: Tag, selector: str) -> list[str]:
+        return _lines(block, selector, self.sel.event)
+
+    def day(self, block: Tag) -> str | None:
+        return self._days.get(id(block))
+
+    def snippet(self, block: Tag) -> str:
+        return block.get_text(" ", strip=True)[:60] or str(block)[:60]
+
+    def first_link(self, block: Tag) -> str | None:
+        anchor = block.select_one("a[href]") if block.name != "a" else block
+        return anchor.get("href") if anchor is not None else None
+
+
+class _TreeReader:
+    """The same readings from one lxml tree (sources.parse.tree), several times cheaper than building
+    BeautifulSoup's; raises tree.Unsure where it could read otherwise, and the page is read by _SoupReader."""
+
+    def __init__(self, text: str, sel: Selectors) -> None:
+        for key in ("title", "start", "end", "location", "link", "description"):
+            css = split_selector(getattr(sel, key) or "")[0]
+            if css and css not in (":scope", "&") and not tree.can_select(css, scoped=True):
+                raise tree.Unsure(f"selector {css!r}")  # "+ p", ":scope > td", ...: soupsieve reads them
+        if not tree.can_select(sel.event, scoped=False) or (sel.day and not tree.can_select(sel.day, scoped=False)):
+            raise tree.Unsure("event or day selector")
+        self.root = tree.parse(text)
+        self.blocks = tree.select(self.root, sel.event)
+        self._days: dict = {}
+        if sel.day:  # the nearest day heading before each event block, in page order
+            heads, events, current = set(tree.select(self.root, sel.day)), set(self.blocks), None
+            for el in self.root.iter(tag=lxml.etree.Element):
+                if el in heads:
+                    current = self._text_of(el)
+                elif el in events and current:
+                    self._days[el] = current
+
+    def _elements(self, block, css: str, all_matches: bool) -> list:
+        if not css or css in (":scope", "&"):
+            return [block]
+        hits = tree.select_in(block, css)
+        return hits if all_matches else [hits[0] if hits else None]
+
+    def pick(self, block, selector: str | None, *, html_out: bool = False, all_matches: bool = False) -> str | None:
+        if not selector:
+            return None
+        css, attr = split_selector(selector)
+        values = []
+        for el in self._elements(block, css, all_matches):
+            if el is None:
+                continue
+            if attr:
+                value = tree.attr(el, attr)
+            elif html_out:
+                value = tree.decode_contents(el)
+            else:
+                value = self._text_of(el)
+            if value and value.strip():
+                values.append(value.strip())
+        return " ".join(values) if values else None
+
+    @staticmethod
+    def _text_of(el) -> str:
+        """_text_of() over the lxml tree."""
+        text = _BEFORE_PUNCTUATION.sub(r"\1", tree.text(el))
+        times = [el] if el.tag == "time" else _TIMED(el)[:2]
+        if len(times) == 1 and times[0].get("datetime"):
+            machine = times[0].get("datetime").strip()
+            if re.fullmatch(r"\d{4}-\d{2}-\d{2}", machine):
+                return f"{machine} {text}"
+            if re.match(r"\d{4}-\d{2}-\d{2}[T ]\d", machine):
+                return machine
+        return text
+
+    def lines(self, block, selector: str) -> list[str]:
+        css, _attr = split_selector(selector)
+        return [re.sub(r"\s+", " ", line) for el in self._elements(block, css, True) if el is not None
+                for line in tree.lines(el)]
+
+    def day(self, block) -> str | None:
+        return self._days.get(block)
+
+    def snippet(self, block) -> str:
+        return tree.text(block)[:60] or tree.decode(block)[:60]
+
+    def first_link(self, block) -> str | None:
+        anchors = [block] if block.tag == "a" else _FIRST_LINK(block)
+        return tree.attr(anchors[0], "href") if anchors else None
+
+
+_TIMED = lxml.etree.XPath("descendant::time[@datetime]")
+_BEFORE_PUNCTUATION = re.compile(r"\s+([,.;:])")
+_FIRST_LINK = lxml.etree.XPath("descendant::a[@href][1]")
+
+
 def read_listing(page: Fetched, options: HtmlOptions) -> list[RawEvent | Skipped]:
     """The events of one listing page, in page order."""
     check_page(page, options.id)
-    soup = BeautifulSoup(page.text, "lxml")
     sel = options.selectors
+    if sel != "auto":
+        try:
+            return _read_blocks(page, options, sel, _TreeReader(page.text, sel))
+        except tree.Unsure:
+            pass  # read by BeautifulSoup, as the selectors or the page need
+    soup = BeautifulSoup(page.text, "lxml")
     if sel == "auto":
         sel = Selectors(**infer_page(page, options, soup).selectors)
+    return _read_blocks(page, options, sel, _SoupReader(soup, sel))
+
+
+def _read_blocks(page: Fetched, options: HtmlOptions, sel: Selectors,
+                 reader: _SoupReader | _TreeReader) -> list[RawEvent | Skipped]:
     reference = page_date(page)
     zone = resolve_zone(options.timezone) if options.timezone else None
-    blocks = soup.select(sel.event)
-    days = _days(soup, sel.day, blocks) if sel.day else {}
     out: list[RawEvent | Skipped] = []
-    for block in blocks:
-        title = _pick(block, sel.title, event_css=sel.event)
+    for block in reader.blocks:
+        title = reader.pick(block, sel.title)
         if not title:
-            snippet = block.get_text(" ", strip=True)[:60] or str(block)[:60]
-            out.append(Skipped(item=snippet, reason="no title found"))
+            out.append(Skipped(item=reader.snippet(block), reason="no title found"))
             continue
-        start_text = _pick(block, sel.start, all_matches=True, event_css=sel.event)
-        end_text = _pick(block, sel.end, all_matches=True, event_css=sel.event)
+        start_text = reader.pick(block, sel.start, all_matches=True)
+        end_text = reader.pick(block, sel.end, all_matches=True)
         when = parse_when(start_text, end_text, reference=reference, dayfirst=options.dayfirst)
         if when is None and start_text:  # "<b>Title</b><br>March 11, 6 pm<br>Place": the date is one line
-            for line in _lines(block, sel.start, sel.event):
+            for line in reader.lines(block, sel.start):
                 when = parse_when(line, end_text, reference=reference, dayfirst=options.dayfirst)
                 if when is not None:
                     start_text = line
@@ -313,7 +429,7 @@ def read_listing(page: Fetched, options: HtmlOptions) -> list[RawEvent | Skipped
             head = date_head(title, reference=reference, dayfirst=options.dayfirst)
             if head is not None and head[2]:
                 title = head[2]
-        day_text = days.get(id(block))
+        day_text = reader.day(block)
         if when is None and day_text:  # "6:30 pm" under the heading "Saturday, March 6"
             when = parse_when(day_text, start_text, reference=reference, dayfirst=options.dayfirst)
             start_text = f"{day_text} {start_text or ''}".strip()
@@ -322,19 +438,18 @@ def read_listing(page: Fetched, options: HtmlOptions) -> list[RawEvent | Skipped
                                                                    else "")))
             continue
         start, end = when.start, when.end
-        location = _pick(block, sel.location, event_css=sel.event)
+        location = reader.pick(block, sel.location)
         start, end = _at_venue(start, end, zone, location)
         if zone is not None:
             start = _localize(start, zone)
             end = _localize(end, zone) if end is not None else None
-        link = _pick(block, sel.link, event_css=sel.event)
+        link = reader.pick(block, sel.link)
         if link is None and sel.link is None:
-            anchor = block.select_one("a[href]") if block.name != "a" else block
-            link = anchor.get("href") if anchor is not None else None
+            link = reader.first_link(block)
         url = absolute(link, page.url) if link else None
         if url and not url.startswith(("http://", "https://")):
             url = None
-        description = _pick(block, sel.description, html_out=True, event_css=sel.event)
+        description = reader.pick(block, sel.description, html_out=True)
         key = url or text_hash(title, start.isoformat())
         if url and url.split("#", 1)[0] == page.url.split("#", 1)[0] and not url.partition("#")[2]:
             key = text_hash(page.url, title, start.isoformat())  # a link back to the listing names nothing
@@ -348,9 +463,6 @@ def _at_venue(start, end, zone, location):
     """A time in a zone word's zone or the source's default is the venue's member of that zone family
     ("MST" or a Denver default for a Phoenix venue is Arizona time), else the source's own member ("MST"
     on an Arizona page); an explicit offset is kept."""
-    from datetime import datetime
-    from zoneinfo import ZoneInfo
-
     if not isinstance(start, datetime):
         return start, end
     family = start.tzinfo or zone
@@ -370,9 +482,6 @@ def _at_venue(start, end, zone, location):
 
 def _localize(value, zone):
     """Naive times are the source's local time; a bare offset ("GMT-6") is shown in the source's zone."""
-    from datetime import datetime
-    from zoneinfo import ZoneInfo
-
     if isinstance(value, datetime):
         if value.tzinfo is None:
             return value.replace(tzinfo=zone)

@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from datetime import time as dt_time
+from functools import lru_cache
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
@@ -56,6 +57,7 @@ from aggregator.errors import ParseError, SourceError
 from aggregator.model import RawEvent, Status, Window
 from aggregator.timezones import resolve_zone
 from sources.base import AUTHORITY_STRUCTURED_PAGE, Fetched, Fetcher, Skipped, SourceAdapter, SourceOptions
+from sources.parse import tree as html_tree
 from sources.parse.dates import parse_iso, parse_when
 from sources.parse.pages import (
     absolute,
@@ -100,11 +102,13 @@ def _first_line(error: Exception) -> str:
 def _type_names(thing: dict) -> list[str]:
     value = thing.get("@type", thing.get("type"))
     values = value if isinstance(value, list) else [value]
-    names = []
-    for v in values:
-        if isinstance(v, str) and v:
-            names.append(re.split(r"[/#:]", v.strip())[-1])
-    return names
+    return [_type_name(v) for v in values if isinstance(v, str) and v]
+
+
+@lru_cache(maxsize=512)  # a few type names, asked for at every node of every page
+def _type_name(value: str) -> str:
+    """ "https://schema.org/Event" -> "Event"."""
+    return re.split(r"[/#:]", value.strip())[-1]
 
 
 def is_event(thing: Any) -> bool:
@@ -132,16 +136,25 @@ def _walk(node: Any, found: list[dict], depth: int = 0) -> None:
             _walk(value, found, depth + 1)
 
 
+_LD_SCRIPTS = lxml.etree.XPath('//script[translate(@type, "ABCDEFGHIJKLMNOPQRSTUVWXYZ", '
+                               '"abcdefghijklmnopqrstuvwxyz")="application/ld+json"]')
+
+
+def _readings(script: str) -> Iterator[str]:
+    """The script as written, then without comment lines, then unescaped: each made only when needed."""
+    yield script
+    yield re.sub(r"^\s*(//.*|<!--.*-->)\s*$", "", script, flags=re.M)
+    yield html.unescape(script)
+
+
 def _jsonld_blocks(tree) -> list[Any]:
     blocks = []
-    for node in tree.xpath('//script[translate(@type, "ABCDEFGHIJKLMNOPQRSTUVWXYZ", '
-                           '"abcdefghijklmnopqrstuvwxyz")="application/ld+json"]'):
+    for node in _LD_SCRIPTS(tree):
         script = node.text_content() if hasattr(node, "text_content") else node.xpath("string()")
         script = (script or "").strip()
         if not script:
             continue
-        for attempt in (script, re.sub(r"^\s*(//.*|<!--.*-->)\s*$", "", script, flags=re.M),
-                        html.unescape(script)):
+        for attempt in _readings(script):
             try:
                 blocks.append(json.loads(attempt, strict=False))
                 break
@@ -281,6 +294,14 @@ def _hevent_to_jsonld(item: dict) -> dict:
     return {k: v for k, v in out.items() if v not in (None, "", [])}
 
 
+def _mentions_itemscope(text: str) -> bool:
+    """re.search(r"\bitemscope\b", text, re.I), the case-blind scan (most of the cost on a small page)
+    skipped where the word is not there: for ASCII text, its lowercase must hold it."""
+    if text.isascii() and "itemscope" not in text.lower():
+        return False
+    return re.search(r"\bitemscope\b", text, re.I) is not None
+
+
 def extract_events(page_text: str, base_url: str) -> list[dict]:
     """Every schema.org Event the page states, as JSON-LD-like dicts (JSON-LD, then microdata, then h-event).
 
@@ -301,10 +322,11 @@ def extract_events(page_text: str, base_url: str) -> list[dict]:
         raise ParseError(f"the page cannot be parsed as HTML ({_first_line(e)})", reason="not_a_page") from None
     for block in _jsonld_blocks(tree):
         _walk(block, found)
-    if re.search(r"\bitemscope\b", page_text, re.I):
+    if _mentions_itemscope(page_text):
         for item in _microdata(tree, base_url):
             _walk(item, found)
-    if not found and re.search(r"\b(h-event|vevent)\b", page_text):
+    if not found and ("h-event" in page_text or "vevent" in page_text) \
+            and re.search(r"\b(h-event|vevent)\b", page_text):
         found.extend(_hevents(_event_fragments(tree) or page_text, base_url))
     return found
 
@@ -319,6 +341,9 @@ def _first(value: Any) -> Any:
 
 
 def _text(value: Any) -> str | None:
+    if type(value) is str:  # most values: a plain string (the general way below gives the same)
+        text = (html.unescape(value) if "&" in value else value).strip()
+        return text or None
     value = _first(value)
     if isinstance(value, dict):
         value = value.get("@value", value.get("name", value.get("value")))
@@ -662,15 +687,37 @@ def _is_json_document(page: Fetched) -> bool:
     return True
 
 
-def follow_links(page: Fetched, selector: str) -> list[str]:
-    """Absolute http(s) links the selector picks on the page, in order, without repeats."""
-    soup = BeautifulSoup(page.text, "lxml")
-    links: list[str] = []
-    for element in soup.select(selector):
+_FIRST_LINK = lxml.etree.XPath("descendant::a[@href][1]")
+
+
+def _hrefs(text: str, selector: str) -> list[str | None]:
+    """The href of each element the selector picks (else of the first link inside it), page order:
+    from one lxml tree (sources.parse.tree) where its reading is soupsieve's, else from BeautifulSoup."""
+    try:
+        out = []
+        for element in html_tree.select(html_tree.parse(text), selector):
+            href = html_tree.attr(element, "href")
+            if not href:
+                inner = _FIRST_LINK(element)
+                href = html_tree.attr(inner[0], "href") if inner else None
+            out.append(href)
+        return out
+    except html_tree.Unsure:
+        pass
+    out = []
+    for element in BeautifulSoup(text, "lxml").select(selector):
         href = element.get("href")
         if not href:
             inner = element.find("a", href=True)
             href = inner.get("href") if inner else None
+        out.append(href)
+    return out
+
+
+def follow_links(page: Fetched, selector: str) -> list[str]:
+    """Absolute http(s) links the selector picks on the page, in order, without repeats."""
+    links: list[str] = []
+    for href in _hrefs(page.text, selector):
         url = absolute(href, page.url) if href else None
         if url:
             url = url.split("#", 1)[0]

@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from dateutil import parser as _dateutil
@@ -103,17 +104,22 @@ def _iso_from_match(m: re.Match) -> datetime | date | None:
     except ValueError:
         return None
     if off:
-        if off == "Z":
-            from datetime import timezone
-            return value.replace(tzinfo=timezone.utc)
-        sign = 1 if off[0] == "+" else -1
-        digits = off[1:].replace(":", "")
-        hours, minutes = int(digits[:2]), int(digits[2:4] or 0)
-        if hours * 60 + minutes >= 24 * 60:  # "+48:00" places the time nowhere (timezone() refuses it)
-            return None
-        from datetime import timezone
-        return value.replace(tzinfo=timezone(sign * timedelta(hours=hours, minutes=minutes)))
+        zone = _offset(off)
+        return value.replace(tzinfo=zone) if zone is not None else None
     return value
+
+
+@lru_cache(maxsize=256)  # a page, a feed write one or two offsets, on every date
+def _offset(off: str) -> tzinfo | None:
+    """The fixed zone "Z", "+05:30", "-0800" or "+05" names; None past a day."""
+    if off == "Z":
+        return timezone.utc
+    sign = 1 if off[0] == "+" else -1
+    digits = off[1:].replace(":", "")
+    hours, minutes = int(digits[:2]), int(digits[2:4] or 0)
+    if hours * 60 + minutes >= 24 * 60:  # "+48:00" places the time nowhere (timezone() refuses it)
+        return None
+    return timezone(sign * timedelta(hours=hours, minutes=minutes))
 
 
 def nearest_year(month: int, day: int, reference: date, weekday: int | None = None) -> date | None:
@@ -143,15 +149,23 @@ def nearest_year(month: int, day: int, reference: date, weekday: int | None = No
     return min(candidates, key=lambda c: (abs((c - reference).days), c < reference))
 
 
+# Compiled once: re.sub(pattern, ...) looks each pattern up again on every call, for every date.
+_SEPARATORS = re.compile(r"[\u00b7\u2022|@\u2219\u22c5\u2027\u2981]")  # · • | @
+_NOON = re.compile(r"\bnoon\b", re.I)
+_MIDNIGHT = re.compile(r"\bmidnight\b", re.I)
+_SPACES = re.compile(r"\s+")
+_DIGIT = re.compile(r"\d")
+
+
 def _clean(text: str) -> str:
     text = text.replace("\u00a0", " ").replace("\u202f", " ").replace("\u2009", " ")
-    text = re.sub(r"[\u00b7\u2022|@\u2219\u22c5\u2027\u2981]", " ", text)  # · • | @ separators
+    text = _SEPARATORS.sub(" ", text)
     text = _ORDINAL.sub(r"\1", text)
     text = _MERIDIEM.sub(lambda m: m.group(1).lower() + "m", text)
-    text = re.sub(r"\bnoon\b", "12:00pm", text, flags=re.I)
-    text = re.sub(r"\bmidnight\b", "12:00am", text, flags=re.I)
+    text = _NOON.sub("12:00pm", text)
+    text = _MIDNIGHT.sub("12:00am", text)
     text = _DASHES.sub(" - ", text)
-    return re.sub(r"\s+", " ", text).strip(" ,;")
+    return _SPACES.sub(" ", text).strip(" ,;")
 
 
 def _hm(hour: str, minute: str | None, meridiem: str | None) -> time | None:
@@ -202,12 +216,42 @@ class _NoDate(ValueError):
 
 
 _PARSER = _dateutil.DEFAULTPARSER
+# The two plainest ways listings write a day, read without dateutil's tokenizer (most of the cost
+# of reading a listing): "3/4/2026" and "March 4, 2026" / "Mar 4 2026" / "March 4".
+_SLASHED = re.compile(r"(\d{1,2})/(\d{1,2})/([1-9]\d{3})")
+_WORDED = re.compile(r"([A-Za-z]{3,9}) (\d{1,2})(?:,? ([1-9]\d{3}))?")
+
+
+def _plain(text: str, dayfirst: bool, defaults: tuple[datetime, ...]) -> list[datetime] | None:
+    """_with_defaults() of a plain date as dateutil resolves it (parser.resolve_ymd), or None for any
+    other text. A day that does not exist raises ValueError, as dateutil's does."""
+    m = _SLASHED.fullmatch(text)
+    if m:
+        a, b, year = int(m.group(1)), int(m.group(2)), int(m.group(3))
+        if a > 31 or b > 31:
+            return None
+        # dateutil: "13/4/2026" or, day first, "3/4/2026" is day/month; else month/day
+        day, month = (a, b) if a > 12 or (dayfirst and b <= 12) else (b, a)
+        return [d.replace(year=year, month=month, day=day) for d in defaults]
+    m = _WORDED.fullmatch(text)
+    if m:
+        month = _PARSER.info.month(m.group(1))
+        day = int(m.group(2))
+        if month is None or day > 31:
+            return None
+        if m.group(3):
+            return [d.replace(year=int(m.group(3)), month=month, day=day) for d in defaults]
+        return [d.replace(month=month, day=day) for d in defaults]
+    return None
 
 
 def _with_defaults(text: str, dayfirst: bool, defaults: tuple[datetime, ...]) -> list[datetime]:
     """What dateutil.parser.parse(text, default=d, fuzzy=True, dayfirst=dayfirst, ignoretz=True)
     returns for each default d, the text read once (reading it is the cost; the default only
     fills what the text leaves out). Raises what parse raises."""
+    plain = _plain(text, dayfirst, defaults)
+    if plain is not None:
+        return plain
     if not (hasattr(_PARSER, "_parse") and hasattr(_PARSER, "_build_naive")):  # private in dateutil 2.x
         return [_dateutil.parse(text, default=d, fuzzy=True, dayfirst=dayfirst, ignoretz=True) for d in defaults]
     res, _skipped = _PARSER._parse(text, fuzzy=True, dayfirst=dayfirst)
@@ -219,12 +263,12 @@ def _with_defaults(text: str, dayfirst: bool, defaults: tuple[datetime, ...]) ->
 def _parse_date(text: str, reference: date, dayfirst: bool) -> tuple[date, bool]:
     """A calendar date from text; (date, year_was_given). Raise _NoDate when none is there."""
     text = _FILLER.sub(" ", text)
-    text = re.sub(r"\s+", " ", text).strip(" ,;-")
+    text = _SPACES.sub(" ", text).strip(" ,;-")
     relative = _RELATIVE.search(text)
-    if relative and not re.search(r"\d", _RELATIVE.sub(" ", _WEEKDAY.sub(" ", text))):
+    if relative and not _DIGIT.search(_RELATIVE.sub(" ", _WEEKDAY.sub(" ", text))):
         # "Today", "Tonight", "Tomorrow" (Meetup-style listings) count from the page's own date
         return reference + timedelta(days=1 if relative.group(1).lower() == "tomorrow" else 0), True
-    if not re.search(r"\d", text):
+    if not _DIGIT.search(text):
         raise _NoDate(text)
     weekday_m = _WEEKDAY.search(text)
     weekday = _WEEKDAYS[weekday_m.group(1).lower()] if weekday_m else None
@@ -291,8 +335,6 @@ def _zone_in(text: str) -> tuple[tzinfo | None, str]:
         sign = -1 if m.group(1) in "-\u2212" else 1
         hours, minutes = int(m.group(2)), int(m.group(3) or 0)
         if hours <= 14 and minutes < 60:
-            from datetime import timezone
-
             zone = timezone(sign * timedelta(hours=hours, minutes=minutes))
             return zone, (text[:m.start()] + " " + text[m.end():]).strip()
     m = _ZONE_WORD.search(text)

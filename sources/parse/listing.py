@@ -37,9 +37,10 @@ from datetime import date, datetime, timedelta
 
 from bs4 import BeautifulSoup, Tag
 
+from sources.parse import tree
 from sources.parse.dates import parse_when
 
-__all__ = ["Inference", "infer_listing", "refusal", "date_head"]
+__all__ = ["Inference", "infer_listing", "refusal", "date_head", "fragment_text"]
 
 _SKIP = {"script", "style", "noscript", "template", "svg", "head", "title", "meta", "link", "iframe", "select",
          "option", "button", "form", "input", "textarea"}
@@ -185,10 +186,19 @@ def _own_lines(el: Tag) -> list[str]:
     """An element's text cut at its <br>s."""
     out = []
     for part in re.split(r"<br\s*/?>", el.decode_contents(), flags=re.I):
-        text = re.sub(r"\s+", " ", BeautifulSoup(part, "lxml").get_text(" ", strip=True)).strip()
+        text = re.sub(r"\s+", " ", fragment_text(part)).strip()
         if text:
             out.append(text)
     return out
+
+
+def fragment_text(markup: str) -> str:
+    """BeautifulSoup(markup, "lxml").get_text(" ", strip=True), read from an lxml tree where that is
+    the same reading (sources.parse.tree): a tree per line of a block is what reading the lines cost."""
+    try:
+        return tree.fragment_text(markup)
+    except tree.Unsure:
+        return BeautifulSoup(markup, "lxml").get_text(" ", strip=True)
 
 
 def _innermost(marks: list[Tag]) -> list[Tag]:
