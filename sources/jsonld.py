@@ -34,7 +34,6 @@ from zoneinfo import ZoneInfo
 import jstyleson
 import lxml.etree
 import lxml.html
-import mf2py
 import soupsieve
 from bs4 import BeautifulSoup
 from dateutil.rrule import (
@@ -224,6 +223,8 @@ def _event_fragments(tree) -> str | None:
 
 
 def _hevents(text: str, base_url: str) -> list[dict]:
+    import mf2py  # here: only pages with microformats need it, and a run that parses nothing never does
+
     try:
         parsed = mf2py.parse(doc=text, url=base_url or None, html_parser="lxml", metaformats=False)
     except Exception as e:  # noqa: BLE001
