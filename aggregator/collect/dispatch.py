@@ -38,7 +38,8 @@ def run_by_host(items: Sequence[T], call: Callable[[T], R], *, threads: int, hos
     Items start heaviest first, never more than `cap` of one host at once. An exception raised by
     `call` is raised here, like a future's result. Threads start the next item themselves as they
     finish, so a slow consumer of the results never leaves a thread idle."""
-    waiting = heaviest_first(items, weight)
+    # Each item's host once (a URL parsed per look would cost more than the choosing).
+    waiting = [(host(item), item) for item in heaviest_first(items, weight)]
     total = len(waiting)
     if not total:
         return
@@ -53,11 +54,11 @@ def run_by_host(items: Sequence[T], call: Callable[[T], R], *, threads: int, hos
             nonlocal running
             i = 0
             while running < threads and i < len(waiting):
-                key = host(waiting[i])
+                key, item = waiting[i]
                 if in_progress[key] >= cap:
                     i += 1
                     continue
-                item = waiting.pop(i)
+                del waiting[i]
                 in_progress[key] += 1
                 running += 1
                 pool.submit(task, item, key)
