@@ -17,6 +17,33 @@ _BLANK_LINES = re.compile(r"\n{3,}")
 _NEWLINE = re.compile(r"[ \t]*\r?\n[ \t\r\n]*")
 
 
+# Text whose only tags are line breaks (what list archives and feeds mostly send) is read without a
+# parser, to the very text the parse below gives; any other entity or a stray "<" takes the parse.
+_BREAK = re.compile(r"<br\s*/?>", re.I)
+_ENTITY = re.compile(r"&(?:(amp|lt|gt|quot|nbsp)|#(\d{1,5})|#x([0-9a-fA-F]{1,4}));")
+_NAMED = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "nbsp": "\u00a0"}
+_OTHER_AMPERSAND = re.compile(r"&(?!\s)")
+
+
+def _entity(m: re.Match) -> str:
+    return _NAMED[m.group(1)] if m.group(1) else chr(int(m.group(2)) if m.group(2) else int(m.group(3), 16))
+
+
+def _lines_between_breaks(html: str) -> str | None:
+    pieces = []
+    for piece in _BREAK.split(html):
+        if "&" in piece:
+            if _OTHER_AMPERSAND.search(_ENTITY.sub("", piece)):
+                return None
+            codes = [int(a or b, 16 if b else 10) for _, a, b in _ENTITY.findall(piece) if a or b]
+            if any(not 0 < c < 0x80 and not (0xA0 <= c < 0xD800 or 0xE000 <= c < 0x110000) for c in codes):
+                return None  # NUL and 128-159 (read as windows-1252) are the parser's to map
+            piece = _ENTITY.sub(_entity, piece)
+        pieces.append(_NEWLINE.sub(" ", piece) if "\n" in piece else piece)
+    lines = [_SPACES.sub(" ", line).strip() for line in "\n".join(pieces).replace("\r", "").split("\n")]
+    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+
+
 def looks_like_html(text: str | None) -> bool:
     return bool(text) and _TAG.search(text) is not None
 
@@ -27,6 +54,10 @@ def html_to_text(html: str | None) -> str:
     holds no tag is returned as it is."""
     if not html or not looks_like_html(html):
         return html or ""
+    if len(html) < MAX_HTML and "<" not in _BREAK.sub("", html):
+        text = _lines_between_breaks(html)
+        if text is not None:
+            return text
     from bs4 import BeautifulSoup, NavigableString, Tag  # here: most text handed to us is plain
 
     soup = BeautifulSoup(html[:MAX_HTML], "html.parser")
