@@ -95,7 +95,18 @@ def is_mbox(content: bytes) -> bool:
 
 def _header(msg: Message, name: str) -> str:
     wanted = name.lower()
-    text = next((value for key, value in msg.raw_items() if key.lower() == wanted), None)
+    return _decoded_header(next((value for key, value in msg.raw_items() if key.lower() == wanted), None))
+
+
+def _first_headers(msg: Message) -> dict[str, str]:
+    """Each header's first value by its lower-case name: one pass over the headers for all we read."""
+    first: dict[str, str] = {}
+    for key, value in msg.raw_items():
+        first.setdefault(key.lower(), value)
+    return first
+
+
+def _decoded_header(text: str | None) -> str:
     if text is None:
         return ""
     if not text.isascii():  # raw 8-bit bytes, kept as surrogates: most are UTF-8, the rest Latin-1
@@ -166,8 +177,12 @@ def parse_message(raw: bytes) -> Message:
 
 def message_date(msg: Message) -> datetime | None:
     """The message's Date header as an aware datetime, or None when it has none we can read."""
+    return _date_of(_header(msg, "Date"))
+
+
+def _date_of(date_text: str) -> datetime | None:
     try:
-        sent = email.utils.parsedate_to_datetime(_header(msg, "Date"))
+        sent = email.utils.parsedate_to_datetime(date_text)
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if sent.tzinfo is None:
@@ -176,19 +191,20 @@ def message_date(msg: Message) -> datetime | None:
 
 
 def post_from_message(msg: Message, *, fallback_sent: datetime | None = None) -> tuple[Post, list[bytes]]:
-    subject = _header(msg, "Subject")
-    sender = _header(msg, "From")
-    date_text = _header(msg, "Date")
-    sent = message_date(msg) or fallback_sent or datetime.now(timezone.utc)
-    message_id = _header(msg, "Message-ID").strip() or _header(msg, "Message-Id").strip()
+    headers = _first_headers(msg)
+    subject = _decoded_header(headers.get("subject"))
+    sender = _decoded_header(headers.get("from"))
+    date_text = _decoded_header(headers.get("date"))
+    sent = _date_of(date_text) or fallback_sent or datetime.now(timezone.utc)
+    message_id = _decoded_header(headers.get("message-id")).strip()
     if not message_id:
         message_id = post_id(subject, date_text, sender)
     body, calendars = message_parts(msg)
-    in_reply_to = _header(msg, "In-Reply-To") or None
+    in_reply_to = _decoded_header(headers.get("in-reply-to")) or None
     if in_reply_to:
         in_reply_to = (re.findall(r"<[^>]+>", in_reply_to) or [in_reply_to])[0]
-    references = tuple(re.findall(r"<[^>]+>", _header(msg, "References")))
-    archived = _header(msg, "Archived-At")
+    references = tuple(re.findall(r"<[^>]+>", _decoded_header(headers.get("references"))))
+    archived = _decoded_header(headers.get("archived-at"))
     url = archived.strip("<>") if archived.strip("<>").lower().startswith(("http://", "https://")) else None
     post = Post(id=message_id, subject=subject, body=body, sent=sent, author=sender, url=url,
                 in_reply_to=in_reply_to, references=references)
