@@ -123,8 +123,9 @@ class Reading:
 
 
 
-def read_post(subject: str, body: str, sent: datetime, zone: ZoneInfo) -> Reading:
-    """Read one post: the event it announces, or the reason it is not an announcement."""
+def read_post(subject: str, body: str, sent: datetime, zone: ZoneInfo, *, strip=strip_quotes) -> Reading:
+    """Read one post: the event it announces, or the reason it is not an announcement. (`strip` is
+    strip_quotes, or one that remembers what it returned: records_from_posts reads a body twice.)"""
     if sent.tzinfo is None:
         sent = sent.replace(tzinfo=zone)
     sent_local = sent.astimezone(zone)
@@ -136,7 +137,7 @@ def read_post(subject: str, body: str, sent: datetime, zone: ZoneInfo) -> Readin
     if _AUTOREPLY_SUBJECT.search(subject or ""):
         return Reading(reason="an automatic reply, not an announcement")
     reply = is_reply(subject)
-    own = strip_quotes((body or "")[:MAX_SCAN * 10], reply=reply)[:MAX_SCAN]
+    own = strip((body or "")[:MAX_SCAN * 10], reply=reply)[:MAX_SCAN]
     if _AUTOREPLY_BODY.search(own[:300]):
         return Reading(reason="an automatic reply, not an announcement")
     if len(_VOTE_LINE.findall(own[:4000])) >= 2:

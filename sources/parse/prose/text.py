@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 from aggregator.text import CANCEL_WORDS, NOTICE_WORDS, REPLY_MARKERS
@@ -19,8 +20,27 @@ _PREFIX_RE = re.compile(
 _SPACES = re.compile(r"\s+")
 
 
+# A subject is cleaned for the post's reading and again for every thread and title it is compared in:
+# the last few hundred short ones are remembered (a long one, rare, is cleaned each time).
+_SUBJECTS_KEPT = 1024
+_LONGEST_KEPT = 300
+
+
 def clean_subject(subject: str) -> str:
     """The announcement's title: no Re:/Fwd:/Reminder:/[list] prefixes, single spaces."""
+    if subject and len(subject) <= _LONGEST_KEPT:
+        return _clean_subject_kept(subject)
+    return _clean_subject(subject)
+
+
+def subject_key(subject: str) -> str:
+    """The subject's words, lower case, without prefixes and cancel markers: threads and titles compare these."""
+    if subject and len(subject) <= _LONGEST_KEPT:
+        return _subject_key_kept(subject)
+    return _subject_key(subject)
+
+
+def _clean_subject(subject: str) -> str:
     text = _SPACES.sub(" ", subject or "").strip()
     previous = None
     while previous != text:
@@ -33,7 +53,7 @@ def clean_subject(subject: str) -> str:
 _CANCEL_SUFFIX_RE = re.compile(r"\s*(?:[-–—:]\s*|[(\[]\s*)(?:cancel+ed|postponed|called\s+off)\s*[)\]]?\W*$", re.I)
 
 
-def subject_key(subject: str) -> str:
+def _subject_key(subject: str) -> str:
     words = re.findall(r"[a-z0-9]+", _CANCEL_SUFFIX_RE.sub("", clean_subject(subject)).lower())
     return " ".join(words)
 
@@ -61,6 +81,10 @@ _OUTLOOK_FROM = re.compile(r"^from\s*:\s*\S", re.I)
 _OUTLOOK_NEXT = re.compile(r"^(?:sent|date)\s*:", re.I)
 # A reply's subject: "Re:", "RE:", "AW:", "SV:", "Antw:", after any [list] tag.
 _REPLY_SUBJECT = re.compile(r"^\s*(?:\[[^\]]{1,40}\]\s*)*(?:re|aw|sv|antw|r)\s*(?:\[\d+\])?\s*:", re.I)
+
+
+_clean_subject_kept = functools.lru_cache(maxsize=_SUBJECTS_KEPT)(_clean_subject)
+_subject_key_kept = functools.lru_cache(maxsize=_SUBJECTS_KEPT)(_subject_key)
 
 
 def is_reply(subject: str) -> bool:

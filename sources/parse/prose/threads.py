@@ -157,7 +157,16 @@ def records_from_posts(posts: Iterable[Post], zone: ZoneInfo, *, source_id: str 
                        ) -> Iterator[RawEvent | Skipped]:
     """One RawEvent per announced event (replies, reminders, forwards collapsed), Skipped for the rest."""
     posts = sorted(posts, key=lambda p: (p.sent, p.id))
-    readings = [(p, read_post(p.subject, p.body, p.sent, zone)) for p in posts]
+    # A post's own words are read for its reading and again for its record's description: once is enough
+    own_words: dict[tuple[str, bool], str] = {}
+
+    def strip(body: str, *, reply: bool = False) -> str:
+        key = (body, reply)
+        if key not in own_words:
+            own_words[key] = strip_quotes(body, reply=reply)
+        return own_words[key]
+
+    readings = [(p, read_post(p.subject, p.body, p.sent, zone, strip=strip)) for p in posts]
 
     # Threads by Message-ID references.
     root_of: dict[str, str] = {}
@@ -292,7 +301,7 @@ def records_from_posts(posts: Iterable[Post], zone: ZoneInfo, *, source_id: str 
             timezone=best.timezone,
             location=location,
             url=urls[0] if urls else None,
-            description=strip_quotes(body_post.body)[:4000],
+            description=strip(body_post.body)[:4000],
             status=Status.CANCELLED if cancelled else Status.CONFIRMED,
             extra={"posts": ", ".join(p.id for p, _ in cluster)},
         )
