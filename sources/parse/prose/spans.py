@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from sources.parse.prose.when import (
-    _MONTH_RE, _MONTHS, _STARTS_DIGIT, _STARTS_WEEKDAY_DIGIT, _STARTS_WEEKDAY_MONTH, _WD_RE, MAX_HITS, _is_deadline,
-    _year_for,
+    _MONTH_RE, _MONTHS, _STARTS_DIGIT, _STARTS_WEEKDAY_DIGIT, _STARTS_WEEKDAY_MONTH, _WD_RE, DAY_FIRST_RE, MAX_HITS,
+    _is_deadline, _year_for,
 )
 
 
@@ -20,13 +20,14 @@ MAX_SPAN_DAYS = 16
 _SPAN_SEP = r"\s*(?:-|–|—|to|through|thru|until|till|(?P<both>&|and))\s*"
 _WD_OPT = rf"(?:{_WD_RE}\.?,?\s+)?"
 _ORD = r"(?:st|nd|rd|th)?"
-# Each with the strings every match of it holds, tested before the scan (as when._DATE_PATTERNS)
+# Each with the strings every match of it holds, tested before the scan (as when._DATE_PATTERNS); a day
+# before its month (the second) holds when.DAY_FIRST_RE's piece
 _SPAN_PATTERNS = [
     (re.compile(rf"{_STARTS_WEEKDAY_MONTH}(?<![\w/])(?:from\s+)?{_WD_OPT}(?P<m1>{_MONTH_RE})\.?\s+(?P<d1>\d{{1,2}}){_ORD}(?:,?\s+(?P<y1>20\d\d))?"
                 rf"{_SPAN_SEP}{_WD_OPT}(?:(?P<m2>{_MONTH_RE})\.?\s+|the\s+)?(?P<d2>\d{{1,2}}){_ORD}(?![\d:])"
                 rf"(?:,?\s+(?P<y2>20\d\d))?(?!\s*(?:[ap]\.?\s?m\b|[:.]\d))", re.I), ()),
     (re.compile(rf"{_STARTS_DIGIT}(?<![\w/])(?P<d1>\d{{1,2}}){_ORD}(?:\s+(?P<m1>{_MONTH_RE})\.?)?{_SPAN_SEP}(?P<d2>\d{{1,2}}){_ORD}"
-                rf"\s+(?P<m2>{_MONTH_RE})\b\.?(?:,?\s+(?P<y2>20\d\d))?", re.I), ()),
+                rf"\s+(?P<m2>{_MONTH_RE})\b\.?(?:,?\s+(?P<y2>20\d\d))?", re.I), DAY_FIRST_RE),
     (re.compile(rf"(?<![\w/.-])(?P<iso1>20\d\d-\d\d-\d\d){_SPAN_SEP}(?P<iso2>20\d\d-\d\d-\d\d)(?!\d)", re.I), ("20", "-")),
     # "3/14-3/15", "Sat 3/14 - Sun 3/15", "3/30 - 4/2/2026", "6/12-14" (US order, as the single dates are read)
     (re.compile(rf"{_STARTS_WEEKDAY_DIGIT}(?<![\w/.])(?:{_WD_RE}\.?,?\s+)?(?P<n1>1[0-2]|0?[1-9])/(?P<d1>3[01]|[12]\d|0?[1-9]){_SPAN_SEP}"
@@ -51,11 +52,15 @@ def _month(word: str | None) -> int | None:
     return _MONTHS[word[:3].lower()] if word else None
 
 
-def _find_spans(text: str, sent_local: date) -> list[_SpanHit]:
-    """Spans of two to MAX_SPAN_DAYS days the text names, in order."""
+def _find_spans(text: str, sent_local: date, day_first: bool | None = None) -> list[_SpanHit]:
+    """Spans of two to MAX_SPAN_DAYS days the text names, in order. `day_first`: whether
+    when.DAY_FIRST_RE is in the text, when the caller knows."""
     spans: list[_SpanHit] = []
     for pattern, needs in _SPAN_PATTERNS:
-        if not all(part in text for part in needs):
+        if needs is DAY_FIRST_RE:
+            if not (day_first if day_first is not None else DAY_FIRST_RE.search(text) is not None):
+                continue
+        elif not all(part in text for part in needs):
             continue
         for m in pattern.finditer(text):
             if len(spans) >= MAX_HITS:
