@@ -40,6 +40,15 @@ _NOT_EVENT_SUBJECTS = [
     (re.compile(r"\b(?:room|space|venue|hall)\s+(?:booking|reservation|request|availability)\b", re.I),
      "a room booking, not an event"),
 ]
+# All of them at once, searched first: most titles match none, and one search costs less than ten
+_ANY_NOT_EVENT_SUBJECT = re.compile("|".join(f"(?:{pattern.pattern})" for pattern, _ in _NOT_EVENT_SUBJECTS), re.I)
+# Words without which a pattern below cannot match, looked for in the lower-cased text first (a substring
+# test is far cheaper than a case-blind scan). None holds an "i", "k" or "s", the letters a case-blind
+# pattern also matches in other scripts' forms ("ſ", "K"), so a match always holds one of them.
+_CANCELLED_BODY_WORDS = ("cancel", "called", "tponed")
+_MOVED_WORDS = ("moved", "tponed", "hed", "changed")  # "pushed", "rescheduled": "hed"
+_ALL_DAY_WORDS = ("all-day", "all day")
+
 # An autoreply answers every post the list sends; its span of days is the writer's absence.
 _AUTOREPLY_SUBJECT = re.compile(r"^\W*(?:automatic\s+reply|auto(?:matic)?[- ]?(?:reply|response)|autoreply"
                                 r"|out\s+of\s+(?:the\s+)?office|r[ée]ponse\s+automatique|abwesenheitsnotiz)\b", re.I)
@@ -130,9 +139,10 @@ def read_post(subject: str, body: str, sent: datetime, zone: ZoneInfo, *, strip=
         sent = sent.replace(tzinfo=zone)
     sent_local = sent.astimezone(zone)
     title = clean_subject(subject)
-    for pattern, reason in _NOT_EVENT_SUBJECTS:
-        if pattern.search(title):
-            return Reading(reason=reason)
+    if _ANY_NOT_EVENT_SUBJECT.search(title):
+        for pattern, reason in _NOT_EVENT_SUBJECTS:
+            if pattern.search(title):
+                return Reading(reason=reason)
 
     if _AUTOREPLY_SUBJECT.search(subject or ""):
         return Reading(reason="an automatic reply, not an announcement")
@@ -142,7 +152,9 @@ def read_post(subject: str, body: str, sent: datetime, zone: ZoneInfo, *, strip=
         return Reading(reason="an automatic reply, not an announcement")
     if len(_VOTE_LINE.findall(own[:4000])) >= 2:
         return Reading(reason="a vote on a date, not an announcement")
-    cancelled = bool(_CANCEL_SUBJECT_RE.search(subject)) or bool(_CANCELLED_BODY_RE.search(own))
+    low_own = own.lower()
+    cancelled = bool(_CANCEL_SUBJECT_RE.search(subject)) or \
+        (any(word in low_own for word in _CANCELLED_BODY_WORDS) and bool(_CANCELLED_BODY_RE.search(own)))
     if _DIGEST_BODY_RE.search(own[:2000]):
         return Reading(reason="a list digest; its messages are read as posts of their own")
     # A reply's subject repeats the announcement it answers: its date is the reply's news only when
@@ -151,6 +163,7 @@ def read_post(subject: str, body: str, sent: datetime, zone: ZoneInfo, *, strip=
     if reply and not cancelled and not _find_times(own):
         head = ""
     text = head + own
+    low_text = head.lower() + low_own  # text.lower(): only looked in for words of ASCII letters
 
     day_first = DAY_FIRST_RE.search(text) is not None  # for both _find_dates and _find_spans
     dates = _find_dates(text, len(head), sent_local.date(), day_first)
@@ -158,7 +171,7 @@ def read_post(subject: str, body: str, sent: datetime, zone: ZoneInfo, *, strip=
     # "moved from March 7 to Saturday, March 21", "postponed to May 2": the new date is the event's,
     # the old one is not, and a post that names the new date does not cancel the event
     moves = []
-    for m in _MOVED_RE.finditer(text):
+    for m in _MOVED_RE.finditer(text) if any(word in low_text for word in _MOVED_WORDS) else ():
         if any(0 <= d.pos - m.end() < 40 for d in dates):
             moves.append((m.start(), m.end()))
             for d in dates:
@@ -176,8 +189,13 @@ def read_post(subject: str, body: str, sent: datetime, zone: ZoneInfo, *, strip=
         return Reading(reason="names no date and time for an event", cancelled=cancelled)
 
     usable_times = [t for t in times if not t.deadline]
-    all_day = bool(_ALL_DAY_RE.search(text))
-    subject_cue = not reply and bool(_EVENT_NOUN.search(title))
+    all_day = any(word in low_text for word in _ALL_DAY_WORDS) and bool(_ALL_DAY_RE.search(text))
+    cue: list[bool] = []  # whether the subject names an event: looked up the first time it is asked
+
+    def subject_cue() -> bool:
+        if not cue:
+            cue.append(not reply and bool(_EVENT_NOUN.search(title)))
+        return cue[0]
 
     def announced(pos: int, end: int) -> bool:
         """Whether a date with no time of its own is an event's: on a Date:/When: line, or in a sentence
@@ -187,7 +205,7 @@ def read_post(subject: str, body: str, sent: datetime, zone: ZoneInfo, *, strip=
         sentence = _sentence(text, pos, end)
         if sentence.rstrip().endswith("?") or _SALE_RE.search(sentence):
             return False
-        return all_day or subject_cue or bool(_EVENT_NOUN.search(sentence) or _EVENT_VERB.search(sentence))
+        return all_day or subject_cue() or bool(_EVENT_NOUN.search(sentence) or _EVENT_VERB.search(sentence))
 
     def hours_given(sp: _SpanHit) -> bool:
         """A range of hours in the span's paragraph: a schedule, an event whatever its words."""
