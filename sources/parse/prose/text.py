@@ -74,6 +74,10 @@ _WROTE = re.compile(rf"^(?i:(?:on|le|am|el|il|op|em|den)\b.{{0,200}}\b{_SAID}\b[
 # Every attribution holds a word for "wrote": a line without one is no attribution, and this search is far
 # cheaper than _WROTE's backtracking over every line of a post
 _SAID_WORD = re.compile(rf"\b{_SAID}", re.I)
+# ... and in ASCII text (where a case-blind match is a lower-case one) one of these pieces of them: a
+# substring test that spares the line-by-line search in the many posts that hold none
+_SAID_PIECES = ("wrote", "writes", "escribi", "crit", "schrieb", "skrev", "scrisse", "schreef", "napisa", "escreveu",
+                "kirjoitti")
 _ATTRIBUTION_START = re.compile(r"^(?:on|le|am|el|il|op|em|den)\s.*\d", re.I)
 _ATTRIBUTION_END = re.compile(rf"\b{_SAID}\b[^:\n]{{0,80}}:\s*$", re.I)
 # The start of an Outlook header block quoting the original ("From: X / Sent: ... / To: / Subject:").
@@ -124,6 +128,8 @@ def strip_quotes(body: str, *, reply: bool = False) -> str:
     or an Outlook header block starts the quoted original, which is dropped.
     """
     lines = (body or "").replace("\r\n", "\n").split("\n")
+    low = (body or "").lower()
+    said = not (body or "").isascii() or any(piece in low for piece in _SAID_PIECES)
     kept = []
     in_forward_headers = False
     seen_header = False
@@ -164,7 +170,7 @@ def strip_quotes(body: str, *, reply: bool = False) -> str:
         if stripped.startswith(">"):
             quoted = False  # prefixed quoting: an unprefixed line after it is an answer
             continue
-        attribution = _attribution_at(lines, i - 1)
+        attribution = _attribution_at(lines, i - 1) if said else 0
         if attribution:
             i += attribution - 1
             following = next((x.strip() for x in lines[i:i + 50] if x.strip()), "")
