@@ -98,7 +98,9 @@ def _find_spans(text: str, sent_local: date, day_first: bool | None = None) -> l
             if g.get("both") and (last - first).days != 1:
                 continue  # "March 3 and 10": two days, not the days between
             spans.append(_SpanHit(m.start(), m.end(), first, last))
-    for m in _WEEKEND_RE.finditer(text):
+    # every match says "weekend": an ASCII text that does not (most) is not scanned for one
+    weekend = not text.isascii() or "weekend" in text.lower()
+    for m in _WEEKEND_RE.finditer(text) if weekend else ():
         if any(not (m.end() <= s.pos or m.start() >= s.end) for s in spans):
             continue
         saturday = sent_local + timedelta(days=(5 - sent_local.weekday()) % 7)

@@ -461,9 +461,14 @@ _DAY_THEN_HOURS = re.compile(rf"(?=[fmstw])\b{_WD_RE}\.?,?\s+(?P<h1>{_HOUR})\s*(
                              re.I)
 
 
+_HOUR_RANGE = re.compile(r"\d\s*(?:-|–|—|to)\s*\d", re.I)
+
+
 def _find_times(text: str, dates: Iterable[tuple[int, int]] = ()) -> list[_TimeHit]:
     hits = []
-    for m in _DAY_THEN_HOURS.finditer(text):
+    # a range of bare hours after a weekday holds two digits around a dash or "to": most posts hold none
+    hour_range = _HOUR_RANGE.search(text) is not None
+    for m in _DAY_THEN_HOURS.finditer(text) if hour_range else ():
         if len(hits) >= MAX_HITS:
             break
         if re.search(r"(?:through|thru|to|until|-|–)\s*$", text[max(0, m.start() - 12):m.start()], re.I):
