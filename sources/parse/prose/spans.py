@@ -20,12 +20,16 @@ MAX_SPAN_DAYS = 16
 _SPAN_SEP = r"\s*(?:-|–|—|to|through|thru|until|till|(?P<both>&|and))\s*"
 _WD_OPT = rf"(?:{_WD_RE}\.?,?\s+)?"
 _ORD = r"(?:st|nd|rd|th)?"
-# Each with the strings every match of it holds, tested before the scan (as when._DATE_PATTERNS); a day
-# before its month (the second) holds when.DAY_FIRST_RE's piece
+# Every match of the first pattern below holds its middle, from the first day's last digit to the second
+# day's first ("10 - 11", "30th to June 1"): searched for first, starting at digits, it spares most posts
+# the scan from every letter a month or weekday can start with
+_MONTH_FIRST_MIDDLE = re.compile(rf"\d{_ORD}(?:,?\s+20\d\d)?{_SPAN_SEP}{_WD_OPT}(?:{_MONTH_RE}\.?\s+|the\s+)?\d", re.I)
+# Each with the strings every match of it holds, tested before the scan (as when._DATE_PATTERNS), or a
+# piece every match holds: the first's middle (above), when.DAY_FIRST_RE's for a day before its month
 _SPAN_PATTERNS = [
     (re.compile(rf"{_STARTS_WEEKDAY_MONTH}(?<![\w/])(?:from\s+)?{_WD_OPT}(?P<m1>{_MONTH_RE})\.?\s+(?P<d1>\d{{1,2}}){_ORD}(?:,?\s+(?P<y1>20\d\d))?"
                 rf"{_SPAN_SEP}{_WD_OPT}(?:(?P<m2>{_MONTH_RE})\.?\s+|the\s+)?(?P<d2>\d{{1,2}}){_ORD}(?![\d:])"
-                rf"(?:,?\s+(?P<y2>20\d\d))?(?!\s*(?:[ap]\.?\s?m\b|[:.]\d))", re.I), ()),
+                rf"(?:,?\s+(?P<y2>20\d\d))?(?!\s*(?:[ap]\.?\s?m\b|[:.]\d))", re.I), _MONTH_FIRST_MIDDLE),
     (re.compile(rf"{_STARTS_DIGIT}(?<![\w/])(?P<d1>\d{{1,2}}){_ORD}(?:\s+(?P<m1>{_MONTH_RE})\.?)?{_SPAN_SEP}(?P<d2>\d{{1,2}}){_ORD}"
                 rf"\s+(?P<m2>{_MONTH_RE})\b\.?(?:,?\s+(?P<y2>20\d\d))?", re.I), DAY_FIRST_RE),
     (re.compile(rf"(?<![\w/.-])(?P<iso1>20\d\d-\d\d-\d\d){_SPAN_SEP}(?P<iso2>20\d\d-\d\d-\d\d)(?!\d)", re.I), ("20", "-")),
@@ -59,6 +63,9 @@ def _find_spans(text: str, sent_local: date, day_first: bool | None = None) -> l
     for pattern, needs in _SPAN_PATTERNS:
         if needs is DAY_FIRST_RE:
             if not (day_first if day_first is not None else DAY_FIRST_RE.search(text) is not None):
+                continue
+        elif isinstance(needs, re.Pattern):
+            if needs.search(text) is None:
                 continue
         elif not all(part in text for part in needs):
             continue
