@@ -123,9 +123,12 @@ def _decoded_header(text: str | None) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
-def _part_text(part: Message) -> str:
+_ASK = object()
+
+
+def _part_text(part: Message, charset=_ASK) -> str:
     payload = part.get_payload(decode=True) or b""  # quoted-printable and base64 undone
-    charset = part.get_content_charset() or "utf-8"
+    charset = (part.get_content_charset() if charset is _ASK else charset) or "utf-8"
     try:
         return payload.decode(charset, errors="replace")
     except LookupError:  # an unknown charset name
@@ -140,24 +143,46 @@ def _part_bytes(part: Message) -> bytes:
     return text.encode("utf-8", "replace") if isinstance(text, str) else b""
 
 
+# A Content-Type that is a bare type with at most a charset (what most list mail sends): read here as
+# get_content_type() and get_content_charset() read it, rather than parsing its parameters three times
+# (the type, the charset, the absent name of a file); any other is left to the email package.
+_BARE_CONTENT_TYPE = re.compile(r"([a-z0-9.+-]+/[a-z0-9.+-]+)(?:;[ \t]*charset=(?:\"([a-z0-9_.-]+)\"|([a-z0-9_.-]+)))?", re.I)
+
+
+def _bare_part(part: Message) -> tuple[str, str | None] | None:
+    """(content type, charset) of a part with a bare Content-Type and no Content-Disposition, else None."""
+    value = part.get("Content-Type")
+    if not isinstance(value, str) or part.get("Content-Disposition") is not None:
+        return None
+    m = _BARE_CONTENT_TYPE.fullmatch(value.strip())
+    if m is None:
+        return None
+    charset = m.group(2) or m.group(3)
+    return m.group(1).lower(), charset.lower() if charset else None
+
+
 def message_parts(msg: Message) -> tuple[str, list[bytes]]:
     """The body as plain text (text/plain preferred, else HTML as text) and any calendar parts."""
     plain, html, calendars = [], [], []
     for part in msg.walk() if msg.is_multipart() else [msg]:
         if part.is_multipart():
             continue
-        ctype = part.get_content_type().lower()
-        filename = (part.get_filename() or "").lower() if hasattr(part, "get_filename") else ""
+        bare = _bare_part(part)
+        if bare is not None:
+            (ctype, charset), filename, disposition = bare, "", ""
+        else:
+            ctype, charset = part.get_content_type().lower(), _ASK
+            filename = (part.get_filename() or "").lower() if hasattr(part, "get_filename") else ""
+            disposition = (part.get("Content-Disposition") or "").lower()
         if ctype in CALENDAR_TYPES or filename.endswith((".ics", ".vcs")):
             calendars.append(_part_bytes(part))
             continue
-        disposition = (part.get("Content-Disposition") or "").lower()
         if disposition.startswith("attachment"):
             continue
         if ctype == "text/plain":
-            plain.append(_part_text(part))
+            plain.append(_part_text(part, charset))
         elif ctype == "text/html":
-            html.append(_part_text(part))
+            html.append(_part_text(part, charset))
         elif ctype == "message/rfc822":
             continue
     if plain and any(p.strip() for p in plain):
