@@ -25,7 +25,7 @@ import time
 from calendar import timegm
 from collections.abc import Iterator
 from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime, parsedate_tz
+from email.utils import parsedate_to_datetime
 
 import feedparser
 from lxml import etree
@@ -163,7 +163,27 @@ _QUICK_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dt
                                 remove_comments=False, strip_cdata=True, recover=False)
 _QUICK_FIELDS = frozenset(("title", "link", "guid", "pubDate", "description", "author", "category", "comments"))
 _XML_ENCODING = re.compile(rb"""\A<\?xml[^>]*?encoding=["']([\w.:-]+)["']""")
-_RFC822 = re.compile(r"(?:[A-Z][a-z]{2}, )?\d{1,2} [A-Z][a-z]{2} \d{4} \d\d:\d\d(?::\d\d)? [+-]\d{4}")
+# "Mon, 07 Dec 2026 11:00:00 +0000": the RFC 822 date feedparser reads with its first parser able to
+# (a weekday it knows, or none; a real month; a numeric zone); anything else is feedparser's to read
+_MONTH_NUMBERS = {name: number for number, name in enumerate(
+    ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
+_RFC822 = re.compile(r"(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), )?(\d{1,2}) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "
+                     r"((?:19|20)\d\d) (\d\d):(\d\d)(?::(\d\d))? ([+-])(\d\d)(\d\d)")
+
+
+def _rfc822_instant(text: str) -> datetime | None:
+    """The UTC instant of an RFC 822 date as feedparser reads it; None when feedparser would not
+    read it so (a day the month lacks, a 25th hour)."""
+    m = _RFC822.fullmatch(text)
+    if m is None:
+        return None
+    day, month, year, hour, minute, second = int(m[1]), _MONTH_NUMBERS[m[2]], int(m[3]), int(m[4]), int(m[5]), int(m[6] or 0)
+    try:
+        datetime(year, month, day, hour, minute, second)
+    except ValueError:
+        return None
+    offset = (int(m[8]) * 3600 + int(m[9]) * 60) * (-1 if m[7] == "-" else 1)
+    return datetime.fromtimestamp(timegm((year, month, day, hour, minute, second, 0, 1, -1)) - offset, tz=timezone.utc)
 _PLAIN_URL = re.compile(r"https?://[A-Za-z0-9][^\s<>\"]*")
 # Markup whose text html_to_text reads the same before and after feedparser's sanitiser: these tags
 # (attributes and all), a bare "&" before a space, and the entities the sanitiser writes back unchanged.
@@ -226,13 +246,12 @@ def quick_posts(content: bytes, content_type: str = "") -> list[Post] | None:
         link, guid, sent = fields.get("link", ""), fields.get("guid", ""), fields.get("pubDate", "")
         title, description = fields.get("title", ""), fields.get("description", "")
         if guid_node is None or guid_node.get("isPermaLink", "true") != "true" or set(guid_node.attrib) - {"isPermaLink"} \
-                or not _PLAIN_URL.fullmatch(link) or link != guid or not _RFC822.fullmatch(sent) \
+                or not _PLAIN_URL.fullmatch(link) or link != guid \
                 or not title or not description or not _harmless(title) or not _harmless(description):
             return None
-        parts = parsedate_tz(sent)
-        if parts is None or parts[9] is None:
+        when = _rfc822_instant(sent)
+        if when is None:
             return None
-        when = datetime.fromtimestamp(timegm(parts[:6] + (0, 1, -1)) - parts[9], tz=timezone.utc)
         posts.append(Post(id=guid, subject=re.sub(r"\s+", " ", html_to_text(title)).strip(),
                           body=html_to_text(description), sent=when, author=fields.get("author", ""),
                           url=link, in_reply_to=None))
