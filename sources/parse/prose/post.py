@@ -13,7 +13,7 @@ from sources.parse.prose.places import find_place, place_after_time
 from sources.parse.prose.text import clean_subject, is_reply, strip_quotes
 from sources.parse.prose.spans import _find_spans, _SpanHit
 from sources.parse.prose.when import (
-    _ALL_DAY_RE, _DATE_LABEL, _RANGE_START, DAY_FIRST_RE, _DateHit, _find_dates, _find_times, _named_zone, _TimeHit,
+    _ALL_DAY_RE, _DATE_LABEL, _RANGE_START, _DateHit, _find_dates, _find_times, _named_zone, _TimeHit,
 )
 
 # An announcement states its date near the top; a huge post is scanned only this far (characters).
@@ -165,8 +165,8 @@ def read_post(subject: str, body: str, sent: datetime, zone: ZoneInfo, *, strip=
     text = head + own
     low_text = head.lower() + low_own  # text.lower(): only looked in for words of ASCII letters
 
-    day_first = DAY_FIRST_RE.search(text) is not None  # for both _find_dates and _find_spans
-    dates = _find_dates(text, len(head), sent_local.date(), day_first)
+    seen: dict = {}  # the pieces of dates the text holds, found for _find_dates and used again by _find_spans
+    dates = _find_dates(text, len(head), sent_local.date(), seen)
     times = _find_times(text, [(d.pos, d.end) for d in dates])
     # "moved from March 7 to Saturday, March 21", "postponed to May 2": the new date is the event's,
     # the old one is not, and a post that names the new date does not cancel the event
@@ -213,7 +213,7 @@ def read_post(subject: str, body: str, sent: datetime, zone: ZoneInfo, *, strip=
         return any(t.stop is not None and para_start <= t.pos and (para_end < 0 or t.end <= para_end)
                    for t in usable_times)
 
-    span = next((sp for sp in _find_spans(text, sent_local.date(), day_first)
+    span = next((sp for sp in _find_spans(text, sent_local.date(), seen)
                  if sp.last >= sent_local.date() and not any(a <= sp.pos < b for a, b in moves)
                  and (announced(sp.pos, sp.end) or hours_given(sp))), None)
     chosen: tuple[_DateHit, _TimeHit | None] | None = None

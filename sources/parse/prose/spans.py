@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from sources.parse.prose.when import (
-    _MONTH_RE, _MONTHS, _STARTS_DIGIT, _STARTS_WEEKDAY_DIGIT, _STARTS_WEEKDAY_MONTH, _WD_RE, DAY_FIRST_RE, MAX_HITS,
-    _is_deadline, _year_for,
+    _MONTH_RE, _MONTHS, _STARTS_DIGIT, _STARTS_WEEKDAY_DIGIT, _STARTS_WEEKDAY_MONTH, _WD_RE, DAY_FIRST_RE, ISO_DATE_RE,
+    MAX_HITS, US_DATE_RE, _is_deadline, _year_for, holds,
 )
 
 
@@ -24,18 +24,18 @@ _ORD = r"(?:st|nd|rd|th)?"
 # day's first ("10 - 11", "30th to June 1"): searched for first, starting at digits, it spares most posts
 # the scan from every letter a month or weekday can start with
 _MONTH_FIRST_MIDDLE = re.compile(rf"\d{_ORD}(?:,?\s+20\d\d)?{_SPAN_SEP}{_WD_OPT}(?:{_MONTH_RE}\.?\s+|the\s+)?\d", re.I)
-# Each with the strings every match of it holds, tested before the scan (as when._DATE_PATTERNS), or a
-# piece every match holds: the first's middle (above), when.DAY_FIRST_RE's for a day before its month
+# Each with a piece every match of it holds, searched for before the scan (as when._DATE_PATTERNS): the
+# first's middle (above), and when.py's pieces of a day before its month, an ISO and a US date
 _SPAN_PATTERNS = [
     (re.compile(rf"{_STARTS_WEEKDAY_MONTH}(?<![\w/])(?:from\s+)?{_WD_OPT}(?P<m1>{_MONTH_RE})\.?\s+(?P<d1>\d{{1,2}}){_ORD}(?:,?\s+(?P<y1>20\d\d))?"
                 rf"{_SPAN_SEP}{_WD_OPT}(?:(?P<m2>{_MONTH_RE})\.?\s+|the\s+)?(?P<d2>\d{{1,2}}){_ORD}(?![\d:])"
                 rf"(?:,?\s+(?P<y2>20\d\d))?(?!\s*(?:[ap]\.?\s?m\b|[:.]\d))", re.I), _MONTH_FIRST_MIDDLE),
     (re.compile(rf"{_STARTS_DIGIT}(?<![\w/])(?P<d1>\d{{1,2}}){_ORD}(?:\s+(?P<m1>{_MONTH_RE})\.?)?{_SPAN_SEP}(?P<d2>\d{{1,2}}){_ORD}"
                 rf"\s+(?P<m2>{_MONTH_RE})\b\.?(?:,?\s+(?P<y2>20\d\d))?", re.I), DAY_FIRST_RE),
-    (re.compile(rf"(?<![\w/.-])(?P<iso1>20\d\d-\d\d-\d\d){_SPAN_SEP}(?P<iso2>20\d\d-\d\d-\d\d)(?!\d)", re.I), ("20", "-")),
+    (re.compile(rf"(?<![\w/.-])(?P<iso1>20\d\d-\d\d-\d\d){_SPAN_SEP}(?P<iso2>20\d\d-\d\d-\d\d)(?!\d)", re.I), ISO_DATE_RE),
     # "3/14-3/15", "Sat 3/14 - Sun 3/15", "3/30 - 4/2/2026", "6/12-14" (US order, as the single dates are read)
     (re.compile(rf"{_STARTS_WEEKDAY_DIGIT}(?<![\w/.])(?:{_WD_RE}\.?,?\s+)?(?P<n1>1[0-2]|0?[1-9])/(?P<d1>3[01]|[12]\d|0?[1-9]){_SPAN_SEP}"
-                rf"{_WD_OPT}(?:(?P<n2>1[0-2]|0?[1-9])/)?(?P<d2>3[01]|[12]\d|0?[1-9])(?:/(?P<y2>(?:20)?\d\d))?(?![\d/:]|\s*[ap]\.?m\b)", re.I), ("/",)),
+                rf"{_WD_OPT}(?:(?P<n2>1[0-2]|0?[1-9])/)?(?P<d2>3[01]|[12]\d|0?[1-9])(?:/(?P<y2>(?:20)?\d\d))?(?![\d/:]|\s*[ap]\.?m\b)", re.I), US_DATE_RE),
 ]
 
 # "this weekend — Sat + Sun", "next weekend: Saturday & Sunday": the coming weekend, named with its days. Without
@@ -56,18 +56,11 @@ def _month(word: str | None) -> int | None:
     return _MONTHS[word[:3].lower()] if word else None
 
 
-def _find_spans(text: str, sent_local: date, day_first: bool | None = None) -> list[_SpanHit]:
-    """Spans of two to MAX_SPAN_DAYS days the text names, in order. `day_first`: whether
-    when.DAY_FIRST_RE is in the text, when the caller knows."""
+def _find_spans(text: str, sent_local: date, seen: dict | None = None) -> list[_SpanHit]:
+    """Spans of two to MAX_SPAN_DAYS days the text names, in order. `seen`: as when.holds() takes it."""
     spans: list[_SpanHit] = []
-    for pattern, needs in _SPAN_PATTERNS:
-        if needs is DAY_FIRST_RE:
-            if not (day_first if day_first is not None else DAY_FIRST_RE.search(text) is not None):
-                continue
-        elif isinstance(needs, re.Pattern):
-            if needs.search(text) is None:
-                continue
-        elif not all(part in text for part in needs):
+    for pattern, piece in _SPAN_PATTERNS:
+        if not holds(piece, text, seen):
             continue
         for m in pattern.finditer(text):
             if len(spans) >= MAX_HITS:

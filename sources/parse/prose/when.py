@@ -126,16 +126,26 @@ def _evening_cue(before: str) -> bool:
         return True
     return False
 
-# A day written before its month ("10 March", "the 3rd of May", "14-15 June"): every match of the two
-# day-first patterns below (and of spans.py's) holds this piece, and most posts hold none. One search for
-# it, starting only at a digit, costs a third of the scans it spares.
+# Pieces every match of a date pattern holds (and of spans.py's): a post that holds none (most posts) is
+# not scanned with the pattern. Each search starts only at a digit (or at "20"), far cheaper than the scan.
+# A day written before its month: "10 March", "the 3rd of May", "14-15 June"
 DAY_FIRST_RE = re.compile(rf"\d(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH_RE}", re.I)
 _FRENCH_DAY_RE = re.compile(r"\d(?:er)?\s+(?:janvier|f[ée]vrier|mars|avril|mai|juin|juillet|ao[uû]t|septembre|octobre"
                             r"|novembre|d[ée]cembre)\b", re.I)
+ISO_DATE_RE = re.compile(r"20\d\d-\d\d-\d\d")  # "2026-03-10"
+US_DATE_RE = re.compile(r"\d/\d")  # "3/10" (URLs hold slashes, seldom between digits)
 
-# Each with the strings every match of it holds: a post that lacks one (most posts write no ISO, US or
-# European numeric date) is not scanned with it, a substring test costing far less than the scan; and
-# for the day-first ones, the piece every match holds (above), searched for once.
+
+def holds(piece: re.Pattern, text: str, seen: dict | None = None) -> bool:
+    """Whether the text holds the piece; `seen` remembers the answers for one text (dates and spans ask)."""
+    if seen is None:
+        return piece.search(text) is not None
+    if piece not in seen:
+        seen[piece] = piece.search(text) is not None
+    return seen[piece]
+
+
+# Each with the strings every match of it holds (a substring test), or a piece above every match holds.
 _DATE_PATTERNS = [
     # Tuesday, March 10th, 2026 / Mar. 10 / March 10-11
     (re.compile(rf"{_STARTS_WEEKDAY_MONTH}(?<![\w/])(?:{_WD_RE}\.?,?\s+)?(?:the\s+)?(?P<mon>{_MONTH_RE})\.?\s+(?P<day>\d{{1,2}})(?:st|nd|rd|th)?"
@@ -144,10 +154,10 @@ _DATE_PATTERNS = [
     (re.compile(rf"{_STARTS_WEEKDAY_DIGIT}(?<![\w/])(?:{_WD_RE}\.?,?\s+)?(?:the\s+)?(?P<day>\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?(?P<mon>{_MONTH_RE})\b\.?"
                 rf"(?:,?\s+(?P<year>20\d\d))?", re.I), DAY_FIRST_RE),
     # 2026-03-10
-    (re.compile(r"(?<![\w/.-])(?P<year>20\d\d)-(?P<mnum>\d\d)-(?P<day>\d\d)(?![\d])"), ("20", "-")),
+    (re.compile(r"(?<![\w/.-])(?P<year>20\d\d)-(?P<mnum>\d\d)-(?P<day>\d\d)(?![\d])"), ISO_DATE_RE),
     # Tue 3/10 or 3/10/2026 or 3/10/26 (US order)
     (re.compile(rf"{_STARTS_WEEKDAY_DIGIT}(?<![\w/.])(?:{_WD_RE}\.?,?\s+)?(?P<mnum>1[0-2]|0?[1-9])/(?P<day>3[01]|[12]\d|0?[1-9])"
-                r"(?:/(?P<year>(?:20)?\d\d))?(?![\d/])", re.I), ("/",)),
+                r"(?:/(?P<year>(?:20)?\d\d))?(?![\d/])", re.I), US_DATE_RE),
     # le 12 mai 2026 (French: the month names are not English words, so no guessing)
     (re.compile(_STARTS_DIGIT + r"(?<![\w/])(?P<day>3[01]|[12]\d|0?[1-9])(?:er)?\s+(?P<mon_fr>janvier|f[ée]vrier|mars|avril|mai|juin|juillet"
                 r"|ao[uû]t|septembre|octobre|novembre|d[ée]cembre)\b(?:\s+(?P<year>20\d\d))?", re.I), _FRENCH_DAY_RE),
@@ -269,8 +279,8 @@ RECENT_PAST = 60
 MAX_HITS = 150
 
 
-def _find_dates(text: str, subject_len: int, sent_local: date, day_first: bool | None = None) -> list[_DateHit]:
-    """The dates the text names. `day_first`: whether DAY_FIRST_RE is in the text, when the caller knows."""
+def _find_dates(text: str, subject_len: int, sent_local: date, seen: dict | None = None) -> list[_DateHit]:
+    """The dates the text names. `seen`: what holds() found in this text so far (see there)."""
     hits: list[_DateHit] = []
     taken: list[tuple[int, int]] = []
 
@@ -279,10 +289,7 @@ def _find_dates(text: str, subject_len: int, sent_local: date, day_first: bool |
 
     for pattern, needs in _DATE_PATTERNS:
         if isinstance(needs, re.Pattern):
-            if needs is DAY_FIRST_RE and day_first is not None:
-                if not day_first:
-                    continue
-            elif needs.search(text) is None:
+            if not holds(needs, text, seen):
                 continue
         elif not all(part in text for part in needs):
             continue
