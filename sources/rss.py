@@ -32,6 +32,7 @@ from lxml import etree
 
 from aggregator.errors import ParseError
 from aggregator.model import RawEvent, Window
+from aggregator.text import looks_like_html
 from sources.base import AUTHORITY_FEED, Fetcher, Skipped, SourceAdapter, SourceOptions
 from sources.parse.mail import source_zone
 from sources.parse.prose import Post, html_to_text, post_id, records_from_posts
@@ -159,8 +160,6 @@ def posts_from_feed(parsed, *, fallback_sent: datetime) -> list[Post]:
 # when nothing in it is something feedparser would read differently (a namespace, a DOCTYPE, another
 # charset, a date not in RFC 822 form with a numeric zone, markup beyond a few harmless tags, an entity
 # its sanitiser would rewrite). Anything else returns None and feedparser reads the feed.
-_QUICK_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
-                                remove_comments=False, strip_cdata=True, recover=False)
 _QUICK_FIELDS = frozenset(("title", "link", "guid", "pubDate", "description", "author", "category", "comments"))
 _XML_ENCODING = re.compile(rb"""\A<\?xml[^>]*?encoding=["']([\w.:-]+)["']""")
 # "Mon, 07 Dec 2026 11:00:00 +0000": the RFC 822 date feedparser reads with its first parser able to
@@ -187,10 +186,12 @@ def _rfc822_instant(text: str) -> datetime | None:
 _PLAIN_URL = re.compile(r"https?://[A-Za-z0-9][^\s<>\"]*")
 # Markup whose text html_to_text reads the same before and after feedparser's sanitiser: these tags
 # (attributes and all), a bare "&" before a space, and the entities the sanitiser writes back unchanged.
-_HARMLESS_TAG = re.compile(r"</?(?:br|p|div|span|a|b|i|em|strong|u|ul|ol|li|blockquote|h[1-6])(?:\s[^<>]*)?/?>", re.I)
-# (Character references 128-159 and 0 are left out: both parsers map them, each its own way.)
+# (Not "</br>": the sanitiser drops it, and text left with no tag is not read as HTML.)
+_HARMLESS_TAG = re.compile(r"<(?:br|/?(?:p|div|span|a|b|i|em|strong|u|ul|ol|li|blockquote|h[1-6]))(?:\s[^<>]*)?/?>", re.I)
+# (Character references 128-159 and 0 are left out: both parsers map them, each its own way; names and
+# hexadecimal digits in lower case only: the sanitiser writes them in lower case.)
 _HARMLESS_AMP = re.compile(r"&(?:amp|lt|gt|quot|nbsp|#(?:[1-9]\d{0,4}|x[0-9a-f]{1,4})(?<!#12[89])(?<!#1[3-5]\d)"
-                           r"(?<!#x[89][0-9a-f]));|&(?=\s)", re.I)
+                           r"(?<!#x[89][0-9a-f]));|&(?=\s)")
 
 
 def _harmless(value: str) -> bool:
@@ -198,7 +199,13 @@ def _harmless(value: str) -> bool:
         return False
     if "<" in value and "<" in _HARMLESS_TAG.sub("", value):
         return False
-    return "&" not in value or "&" not in _HARMLESS_AMP.sub("", value)
+    if "&" not in value:
+        return True
+    if "&" in _HARMLESS_AMP.sub("", value):
+        return False
+    # The sanitiser writes &#39; and &#34; as the characters: html_to_text decodes them too, but only in
+    # text with a tag (text without one it returns as it is)
+    return looks_like_html(value) or ("&#39;" not in value and "&#34;" not in value)
 
 
 def _as_feedparser_text(value: str) -> str:
@@ -229,7 +236,8 @@ def quick_posts(content: bytes, content_type: str = "") -> list[Post] | None:
     if b"<!DOCTYPE" in content.upper() or b"<!ENTITY" in content.upper() or b"xml:base" in content:
         return None
     try:
-        root = etree.fromstring(content, _QUICK_PARSER)
+        root = etree.fromstring(content, etree.XMLParser(  # a parser per call: one is not for two threads
+            resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, strip_cdata=True, recover=False))
     except (etree.XMLSyntaxError, ValueError):
         return None
     if root.tag != "rss" or root.get("version") != "2.0" or root.nsmap or len(root) != 1 or root[0].tag != "channel":
@@ -252,8 +260,10 @@ def quick_posts(content: bytes, content_type: str = "") -> list[Post] | None:
         when = _rfc822_instant(sent)
         if when is None:
             return None
-        posts.append(Post(id=guid, subject=re.sub(r"\s+", " ", html_to_text(title)).strip(),
-                          body=html_to_text(description), sent=when, author=fields.get("author", ""),
+        subject, body = re.sub(r"\s+", " ", html_to_text(title)).strip(), html_to_text(description)
+        if not subject and not body:
+            continue  # as posts_from_feed: nothing to read
+        posts.append(Post(id=guid, subject=subject, body=body, sent=when, author=fields.get("author", ""),
                           url=link, in_reply_to=None))
     return posts
 
