@@ -29,9 +29,10 @@ def _entity(m: re.Match) -> str:
     return _NAMED[m.group(1)] if m.group(1) else chr(int(m.group(2)) if m.group(2) else int(m.group(3), 16))
 
 
-def _lines_between_breaks(html: str) -> str | None:
-    pieces = []
-    for piece in _BREAK.split(html):
+def _lines_between_breaks(pieces: list[str]) -> str | None:
+    """The text of the pieces between <br> tags; None when an entity asks for the parser.
+    (Each substitution runs only where it can change something: most lines need none.)"""
+    for i, piece in enumerate(pieces):
         if "&" in piece:
             if _OTHER_AMPERSAND.search(_ENTITY.sub("", piece)):
                 return None
@@ -39,9 +40,14 @@ def _lines_between_breaks(html: str) -> str | None:
             if any(not 0 < c < 0x80 and not (0xA0 <= c < 0xD800 or 0xE000 <= c < 0x110000) for c in codes):
                 return None  # NUL and 128-159 (read as windows-1252) are the parser's to map
             piece = _ENTITY.sub(_entity, piece)
-        pieces.append(_NEWLINE.sub(" ", piece) if "\n" in piece else piece)
-    lines = [_SPACES.sub(" ", line).strip() for line in "\n".join(pieces).replace("\r", "").split("\n")]
-    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+        pieces[i] = _NEWLINE.sub(" ", piece) if "\n" in piece else piece
+    text = "\n".join(pieces)
+    if "\r" in text:
+        text = text.replace("\r", "")
+    lines = [(_SPACES.sub(" ", line) if "  " in line or "\t" in line or "\u00a0" in line else line).strip()
+             for line in text.split("\n")]
+    text = "\n".join(lines)
+    return (_BLANK_LINES.sub("\n\n", text) if "\n\n\n" in text else text).strip()
 
 
 def looks_like_html(text: str | None) -> bool:
@@ -54,10 +60,12 @@ def html_to_text(html: str | None) -> str:
     holds no tag is returned as it is."""
     if not html or not looks_like_html(html):
         return html or ""
-    if len(html) < MAX_HTML and "<" not in _BREAK.sub("", html):
-        text = _lines_between_breaks(html)
-        if text is not None:
-            return text
+    if len(html) < MAX_HTML:
+        pieces = _BREAK.split(html)
+        if not any("<" in piece for piece in pieces):
+            text = _lines_between_breaks(pieces)
+            if text is not None:
+                return text
     from bs4 import BeautifulSoup, NavigableString, Tag  # here: most text handed to us is plain
 
     soup = BeautifulSoup(html[:MAX_HTML], "html.parser")
