@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 
@@ -248,6 +249,22 @@ def find_place(text: str, *, fallbacks: bool = True, title: str | None = None) -
 
 
 def _find_place(text: str, *, fallbacks: bool = True) -> str | None:
+    place = _named_place(text)
+    if place is not _NOT_NAMED:
+        return place
+    return _fallback_place(text) if fallbacks else None
+
+
+# What _named_place returns when nothing there decides, and the weak last resorts are next
+_NOT_NAMED = object()
+
+
+# A post's place is asked for without the weak last resorts first, then with them (read_post): the
+# answer of the first search is remembered for the second (for the last few texts; a pure function)
+@functools.lru_cache(maxsize=32)
+def _named_place(text: str):
+    """The place a post names (a label, a place line, "at <name>, <address>" ...), None when what it names
+    is no place, _NOT_NAMED when it names none of these ways."""
     m = _PLACE_LABEL_RE.search(text) or _PLACE_LABEL_LINE_RE.search(text)
     if m:
         place = _clean_place(m.group("place"))
@@ -303,8 +320,11 @@ def _find_place(text: str, *, fallbacks: bool = True) -> str | None:
             return place
     if block:
         return block
-    if not fallbacks:
-        return None
+    return _NOT_NAMED
+
+
+def _fallback_place(text: str) -> str | None:
+    """The weak last resorts: a bare street address anywhere, "in Louisville, KY", an online hint."""
     m = _BARE_ADDRESS_RE.search(text)
     if m:
         return _clean_place(m.group("place"))
