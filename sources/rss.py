@@ -26,14 +26,15 @@ from calendar import timegm
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-
-import feedparser
+from typing import TYPE_CHECKING
 
 from aggregator.errors import ParseError
 from aggregator.model import RawEvent, Window
 from sources.base import AUTHORITY_FEED, Fetcher, Skipped, SourceAdapter, SourceOptions
 from sources.parse.mail import source_zone
-from sources.parse.prose import Post, html_to_text, post_id, records_from_posts
+
+if TYPE_CHECKING:
+    from sources.parse.prose import Post
 
 log = logging.getLogger(__name__)
 
@@ -91,11 +92,15 @@ def _body(entry) -> str:
             candidates.append(value)
     if not candidates:
         return ""
+    from sources.parse.prose import html_to_text
+
     return html_to_text(max(candidates, key=len))
 
 
 def parse_feed(content: bytes, *, origin: str, source_id: str | None = None, content_type: str = ""):
     """feedparser's reading of feed bytes, or ParseError when they are not a feed."""
+    import feedparser  # here, as the prose reader below: a run that reads no feed never loads them
+
     if not content.strip():
         raise ParseError(f"{origin} is empty; expected an RSS or Atom feed", source_id=source_id, reason="empty")
     headers = {"content-type": content_type} if content_type else {}
@@ -128,6 +133,8 @@ def parse_feed(content: bytes, *, origin: str, source_id: str | None = None, con
 
 
 def posts_from_feed(parsed, *, fallback_sent: datetime) -> list[Post]:
+    from sources.parse.prose import Post, html_to_text, post_id
+
     feed_date = _when(parsed.get("feed", {}), "updated", "published")
     posts = []
     for entry in parsed.get("entries") or []:
@@ -171,4 +178,6 @@ class RssAdapter(SourceAdapter):
             except (TypeError, ValueError):
                 fallback = None
         posts = posts_from_feed(parsed, fallback_sent=fallback or datetime.now(timezone.utc))
+        from sources.parse.prose import records_from_posts
+
         yield from records_from_posts(posts, source_zone(options), source_id=options.id)

@@ -23,13 +23,16 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.header import decode_header, make_header
 from email.message import Message
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from aggregator.errors import ParseError, SourceError
 from aggregator.model import RawEvent, Window
 from aggregator.timezones import resolve_zone
 from sources.base import Skipped, SourceOptions
-from sources.parse.prose import Post, html_to_text, post_id, records_from_posts
+
+if TYPE_CHECKING:
+    from sources.parse.prose import Post
 
 log = logging.getLogger(__name__)
 
@@ -188,6 +191,8 @@ def message_parts(msg: Message) -> tuple[str, list[bytes]]:
     if plain and any(p.strip() for p in plain):
         body = "\n\n".join(plain)
     elif html:
+        from sources.parse.prose import html_to_text
+
         body = "\n\n".join(html_to_text(h) for h in html)
     else:
         body = ""
@@ -216,6 +221,8 @@ def _date_of(date_text: str) -> datetime | None:
 
 
 def post_from_message(msg: Message, *, fallback_sent: datetime | None = None) -> tuple[Post, list[bytes]]:
+    from sources.parse.prose import Post, post_id
+
     headers = _first_headers(msg)
     subject = _decoded_header(headers.get("subject"))
     sender = _decoded_header(headers.get("from"))
@@ -244,6 +251,8 @@ def read_messages(raw_messages: Iterable[bytes], options: SourceOptions, window:
                   origin: str) -> Iterator[RawEvent | Skipped]:
     """Every message of a mailbox: invitations read as iCalendar, the rest read as list posts."""
     from sources.ical import read_ical_bytes  # the ical adapter's engine, shared
+    # Here, not at the top: the prose reader's patterns cost a run that reads no mail to build.
+    from sources.parse.prose import records_from_posts
 
     posts: list[Post] = []
     # An invitation and its later update or cancellation share a UID: the latest message wins.
