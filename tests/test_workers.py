@@ -243,3 +243,25 @@ def test_a_workers_sources_take_their_hosts_in_turn():
                for h in "abc" for i in range(3)]
     (shard,) = shards(sources, 1)
     assert [s.id[0] for s in shard[:3]] == ["a", "b", "c"]  # threads begin on three hosts, not one
+
+
+def test_a_worker_that_mostly_parses_yields_the_cpu_to_the_one_on_the_busiest_host():
+    """The worker reading a Meetup-like site waits on its connections: every moment its threads
+    wait for a CPU adds to the run, so the worker that parses everybody else's sources runs at a
+    lower priority, and the busy one does not."""
+    from aggregator.collect.workers import PARSER_NICENESS, read_in_processes
+    from sources.base import SourceOptions
+
+    sources = [SourceOptions(id=f"m{i}", type="jsonld", url=f"https://meetup.example/{i}") for i in range(3)]
+    sources += [SourceOptions(id=f"{h}0", type="ical", url=f"https://{h}.example/x.ics") for h in "bcd"]
+    weight = {s.id: (14 if s.id.startswith("m") else 1) for s in sources}
+    base = os.nice(0)
+
+    def read(options, fetcher):
+        return options, os.nice(0), 0.0  # the worker's niceness, as the outcome
+
+    seen = {options.id: niceness for options, niceness, _ in read_in_processes(
+        sources, 2, lambda: None, read, threads=2, failed=lambda options, message: None, deadline=30,
+        weight=lambda options: weight[options.id])}
+    assert {seen[f"m{i}"] for i in range(3)} == {base}
+    assert {seen[f"{h}0"] for h in "bcd"} == {min(base + PARSER_NICENESS, 19)}

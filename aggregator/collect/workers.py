@@ -37,6 +37,9 @@ MAX_AUTO_WORKERS = 4
 # (checked between records, so one long step may overrun it a little). Workers silent for longer
 # than twice the deadline + this are stuck, not slow: they are stopped.
 STALL_MARGIN = 180.0
+# How much lower a worker that mostly parses runs than one waiting on a busy host (measured on
+# the one-big-site farm: the busy host's connections sat idle 0.66 -> 0.59 s of 4.6).
+PARSER_NICENESS = 10
 
 Read = Callable[[object, object], tuple[object, object, float]]  # (options, fetcher) -> (options, outcome, s)
 
@@ -116,9 +119,14 @@ def read_in_processes(sources: Sequence, n: int, make_fetcher: Callable[[], obje
             # Python 3.12+ warns that forking a threaded process may deadlock the child. Automatic
             # workers fork only a single-threaded run (worker_count); the child builds its own fetcher.
             warnings.simplefilter("ignore", DeprecationWarning)
-            for shard in shards(sources, n, weight):
+            plan = shards(sources, n, weight)
+            loads = [sum(map(weight, shard)) for shard in plan]
+            for shard, load in zip(plan, loads):
+                # A worker with far fewer requests than the busiest mostly parses: it yields the CPU
+                # to the one waiting on the busiest host, whose requests set the run's floor.
+                parses = 2 * load <= max(loads)
                 worker = context.Process(target=_work, args=(shard, make_fetcher, read, threads, results,
-                                                             os.getpid(), failed, per_host_cap, weight),
+                                                             os.getpid(), failed, per_host_cap, weight, parses),
                                          name="massage-events-reader", daemon=True)
                 try:
                     worker.start()
@@ -175,9 +183,15 @@ def read_in_processes(sources: Sequence, n: int, make_fetcher: Callable[[], obje
 
 def _work(shard: list, make_fetcher: Callable[[], object], read: Read, threads: int, results,
           parent: int, failed: Callable[[object, str], object], per_host_cap: int,
-          weight: Callable[[object], int]) -> None:
-    """A worker: read every source of the shard, sending each outcome as it is ready."""
+          weight: Callable[[object], int], parses: bool = False) -> None:
+    """A worker: read every source of the shard, sending each outcome as it is ready. `parses`:
+    its shard is parsing more than waiting, so it runs at a lower priority (PARSER_NICENESS)."""
     _die_with_parent(parent)
+    if parses:
+        try:
+            os.nice(PARSER_NICENESS)
+        except OSError:  # not allowed here: it only costs a little wall time
+            pass
     try:
         fetcher = make_fetcher()
     except Exception as error:  # e.g. the HTTP cache cannot be opened: every source says why
