@@ -82,6 +82,14 @@ def db_location(request, tmp_path):
     return request.getfixturevalue("pg_cluster").new_database()
 
 
+@pytest.fixture
+def no_proxies(monkeypatch):
+    """Requests go straight to the loopback servers, whatever proxy the machine's environment names."""
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
 @pytest.fixture(autouse=True)
 def _local_state_in_tmp(tmp_path, monkeypatch):
     """What massage-events keeps under ~/.cache (a PostgreSQL database's HTTP cache, a bucket's

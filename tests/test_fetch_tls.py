@@ -50,24 +50,16 @@ def https(tmp_path_factory):
     server.server_close()
 
 
-def _no_proxies(monkeypatch) -> None:
-    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.upper(), raising=False)
-
-
-def test_the_ca_bundle_named_in_the_environment_is_trusted(https, monkeypatch):
+def test_the_ca_bundle_named_in_the_environment_is_trusted(https, no_proxies, monkeypatch):
     url, cert = https
-    _no_proxies(monkeypatch)
     monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))
     fetched = HttpFetcher().get(url)
     assert fetched.status == 200 and fetched.content == CALENDAR
 
 
-def test_an_untrusted_certificate_is_a_fetch_error_that_says_so(https, monkeypatch):
+def test_an_untrusted_certificate_is_a_fetch_error_that_says_so(https, no_proxies, monkeypatch):
     url, _ = https
-    _no_proxies(monkeypatch)
     monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
     monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
     with pytest.raises(FetchError) as caught:

@@ -33,10 +33,7 @@ class _Site(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def site(monkeypatch):
-    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.upper(), raising=False)
+def site(no_proxies):
     _Site.seen = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Site)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -74,10 +74,7 @@ class _RawSite:
 
 
 @pytest.fixture
-def site(monkeypatch):
-    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.upper(), raising=False)
+def site(no_proxies):
     raw = _RawSite()
     fetcher = HttpFetcher(deadline=3, connect_timeout=1, read_timeout=2, retries=1, backoff_base=0.05)
     yield raw, fetcher

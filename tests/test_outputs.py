@@ -140,22 +140,28 @@ def _publish_and_die_at(out, config, rename: int) -> None:
     os._exit(0)
 
 
-@pytest.mark.parametrize("rename", [1, 4, 7, 9, 10])
-def test_a_kill_at_any_rename_of_the_switch_is_finished_by_the_next_repair(tmp_path, config, rename):
-    """Events 0-5 published; the next set (3-8, moved) has 6 downloads, then events.json,
-    calendar.ics and index.html: renames 1-6 are downloads, 7-9 the main files."""
-    out = tmp_path / "out"
-    outputs.publish(out, config, events(6), GENERATED)
+def _killed_at_then_repaired(out, config, rename: int, *, killed: bool) -> None:
+    """A child publishing into `out` is killed before rename `rename` (when the switch has that many);
+    then the next run's repair leaves one whole set and nothing of the switch behind."""
     child = multiprocessing.get_context("fork").Process(target=_publish_and_die_at, args=(out, config, rename))
     child.start()
     child.join(30)
-    if rename <= 9:
+    if killed:
         assert child.exitcode == -signal.SIGKILL
         assert (out / outputs.JOURNAL).exists()
     outputs.repair(out)
     assert not (out / outputs.JOURNAL).exists()
     assert not [p for p in out.iterdir() if p.name.startswith(".staging-")]
     assert_one_whole_set(out)
+
+
+@pytest.mark.parametrize("rename", [1, 4, 7, 9, 10])
+def test_a_kill_at_any_rename_of_the_switch_is_finished_by_the_next_repair(tmp_path, config, rename):
+    """Events 0-5 published; the next set (3-8, moved) has 6 downloads, then events.json,
+    calendar.ics and index.html: renames 1-6 are downloads, 7-9 the main files."""
+    out = tmp_path / "out"
+    outputs.publish(out, config, events(6), GENERATED)
+    _killed_at_then_repaired(out, config, rename, killed=rename <= 9)
     assert "e8@test" in (out / "events.json").read_text() and "e0@test" not in (out / "events.json").read_text()
 
 
@@ -164,15 +170,7 @@ def test_a_kill_during_a_first_publish_is_finished_by_the_next_repair(tmp_path, 
     """Into an empty folder the staged folder of downloads moves whole (rename 1), then events.json,
     calendar.ics and index.html (renames 2-4)."""
     out = tmp_path / "out"
-    child = multiprocessing.get_context("fork").Process(target=_publish_and_die_at, args=(out, config, rename))
-    child.start()
-    child.join(30)
-    assert child.exitcode == -signal.SIGKILL
-    assert (out / outputs.JOURNAL).exists()
-    outputs.repair(out)
-    assert not (out / outputs.JOURNAL).exists()
-    assert not [p for p in out.iterdir() if p.name.startswith(".staging-")]
-    assert_one_whole_set(out)
+    _killed_at_then_repaired(out, config, rename, killed=True)
     assert "e8@test" in (out / "events.json").read_text()
 
 
