@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 from rapidfuzz import fuzz
 
 import aggregator.merge.dedupe.weights as W
-from aggregator.merge.dedupe.keys import _MEETING_URL, is_online, type_authority, norm_title, norm_url, norm_venue, \
+from aggregator.merge.dedupe.keys import _MEETING_URL, _bare, _online_place, type_authority, norm_title, norm_url, norm_venue, \
     street_address, title_core, title_says_cancelled, zone_family_slip
 from aggregator.model import Event, SourceRef, Status
 from sources.base import AUTHORITY_MAIL, AUTHORITY_PAGE, AUTHORITY_UNKNOWN
@@ -109,6 +109,26 @@ def _tokens(core: str) -> frozenset[str]:
     return frozenset(core.split())
 
 
+_NO_WORDS: frozenset[str] = frozenset()
+_NO_PLACE: tuple[None, frozenset[str], bool] = (None, frozenset(), False)
+
+
+@lru_cache(maxsize=1 << 18)
+def _place(location: str) -> tuple[str | None, frozenset[str], bool]:
+    """(normalized venue, its numbers, whether the place says the event is online), read once per place."""
+    venue = norm_venue(location)
+    return venue, (_numbers(venue) if venue is not None else _NO_NUMBERS), _online_place(location)
+
+
+@lru_cache(maxsize=1 << 18)
+def _titled(title: str, words: frozenset[str], segments: tuple[str, ...], venue: str | None
+            ) -> tuple[str, str, frozenset[str], bool]:
+    """(normalized title, core, the core's words, whether the title says cancelled), read once per title
+    and decoration (and venue, for a title that says " at ")."""
+    core = title_core(title, words, segments, venue)
+    return norm_title(title), core, _tokens(core), _says_cancelled(title)
+
+
 def _prepare(event: Event, idx: int, source_types: Mapping[str, str] | None,
              decoration=None, source_zones: Mapping[str, str] | None = None) -> _Rec:
     ref = event.sources[0] if event.sources else SourceRef("", event.uid, event.url)
@@ -124,28 +144,34 @@ def _prepare(event: Event, idx: int, source_types: Mapping[str, str] | None,
         last = (event.end.toordinal() - 1) if isinstance(event.end, date) and not isinstance(event.end, datetime) \
             else day
         last = max(last, day)
-    title = norm_title(event.title)
-    venue = norm_venue(event.location)
-    if decoration:
-        core = title_core(event.title, decoration.words, decoration.segments, venue)
-    else:
-        core = title_core(event.title, venue=venue)
-    if len(event.sources) == 1 and event.sources[0].url == event.url:
-        u = norm_url(event.url)
+    title_text = event.title
+    location = event.location
+    venue, numbers, online = _place(location) if location else _NO_PLACE
+    segments = decoration.segments if decoration else ()
+    # The venue shapes the core only when the title says " at " (see keys.title_core).
+    title, core, tokens, says_cancelled = _titled(title_text, decoration.words if decoration else _NO_WORDS,
+                                                  segments, venue if venue and _bare(title_text, segments)[2]
+                                                  else None)
+    url = event.url
+    if len(event.sources) == 1 and event.sources[0].url == url:
+        u = norm_url(url)
         urls = frozenset((u,)) if u else frozenset()
     else:
-        urls = frozenset(u for u in (norm_url(event.url), *(norm_url(s.url) for s in event.sources)) if u)
+        urls = frozenset(u for u in (norm_url(url), *(norm_url(s.url) for s in event.sources)) if u)
     authority = _authority_of(ref.source, ref.external_id, source_types)
-    online = is_online(event)
+    # is_online, with the place's reading cached by place
+    if not online:
+        online = bool(url and _MEETING_URL.match(url)) or bool(not location and title_text
+                                                               and "webinar" in title_text.lower()) \
+            or any(s.url and s.url != url and _MEETING_URL.match(s.url) for s in event.sources)
     if online:
         # An online event has no place: "Online (Zoom)" written alike by two sessions is no
         # evidence that they are one.
-        venue = None
+        venue, numbers = None, _NO_NUMBERS
     return _Rec(idx=idx, event=event, key=(ref.source, ref.external_id), source=ref.source, ts=ts,
-                authority=(authority, ref.source), title=title, tokens=_tokens(core), all_day=ts is None,
-                day=day, local_day=local_day, last_day=last, urls=urls,
-                venue=venue, numbers=_numbers(venue) if venue is not None else _NO_NUMBERS,
-                cancelled=event.status == Status.CANCELLED or _says_cancelled(event.title), core=core,
+                authority=(authority, ref.source), title=title, tokens=tokens, all_day=ts is None,
+                day=day, local_day=local_day, last_day=last, urls=urls, venue=venue, numbers=numbers,
+                cancelled=event.status == Status.CANCELLED or says_cancelled, core=core,
                 online=online,
                 precision=_precision(start, authority, (source_zones or {}).get(ref.source)))
 
@@ -435,14 +461,29 @@ _SAME_RECORD, _TWICE, _TIMES, _ONE_SOURCE, _HOURS, _REGIONS, _WEIGHED = (
 
 
 def _judge(a: _Rec, b: _Rec, slack: float = 0.0) -> Judged:
-    if a.key > b.key:
+    if a.key >= b.key:
+        if a.key == b.key:
+            return Judged(a, b, "exact", 1.0, None, False, True, 99.0, (), "", _SAME_RECORD, slack)
         a, b = b, a
-    if a.key == b.key:
-        return Judged(a, b, "exact", 1.0, None, False, True, 99.0, (), "", _SAME_RECORD, slack)
-    relation = _time_relation(a, b)
-    title = title_similarity(a.core, b.core) if a.core <= b.core else title_similarity(b.core, a.core)
+    # The common cases read inline (merge judges every candidate pair): two timed starts, equal
+    # cores, equal venues; the rest as _time_relation, title_similarity and venue_similarity say.
+    ta, tb = a.ts, b.ts
+    if ta is not None and tb is not None:
+        delta = abs(ta - tb)
+        relation = "exact" if delta == 0 else \
+            "hours" if delta % 3600 == 0 and delta <= MAX_HOURS_OFF * 3600 else "none"
+    else:
+        relation = _time_relation(a, b)
+    ca, cb = a.core, b.core
+    if ca == cb:
+        title = 1.0 if ca else 0.0
+    else:
+        title = title_similarity(ca, cb) if ca <= cb else title_similarity(cb, ca)
     va, vb = a.venue, b.venue
-    venue = venue_similarity(va, vb) if (va or "") <= (vb or "") else venue_similarity(vb, va)
+    if va == vb:
+        venue = None if va is None else 1.0
+    else:
+        venue = venue_similarity(va, vb) if (va or "") <= (vb or "") else venue_similarity(vb, va)
     shared = not a.urls.isdisjoint(b.urls)
     if relation == "none":
         return Judged(a, b, relation, title, venue, shared, False, -99.0, (), "time", _TIMES, slack)

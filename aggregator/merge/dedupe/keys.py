@@ -83,7 +83,6 @@ _TITLE_STOP = frozenset(
     ("the a an of at for and with to in on by from our your is are be this next our"
      " tonight today tomorrow pm am st nd rd th " + _MONTHS + " " + _WEEKDAYS).split())
 _NON_WORD = re.compile(r"[^\w]+")
-_DIGITS = re.compile(r"^\d+$")
 
 
 def _fold(text: str) -> str:
@@ -136,9 +135,14 @@ def norm_title(title: str) -> str:
     for trigger, pattern, repl in _ABBREVIATIONS:
         if trigger is None or trigger in text:
             text = pattern.sub(repl, text)
+    # Numbers and ordinals/times ("3", "21st", "7pm") go: str.isdecimal() is what regex \d+ matches.
     words = [w for w in _NON_WORD.sub(" ", text).replace("_", " ").split()
-             if w not in _TITLE_STOP and not _DIGITS.match(w) and not re.match(r"^\d+(st|nd|rd|th|am|pm)$", w)]
+             if w not in _TITLE_STOP and not (w[0].isdecimal() and (
+                 w.isdecimal() or (w[-2:] in _NUMBER_SUFFIXES and w[:-2].isdecimal())))]
     return " ".join(words)
+
+
+_NUMBER_SUFFIXES = frozenset(("st", "nd", "rd", "th", "am", "pm"))
 
 
 _VENUE_NONE = frozenset(("tba", "tbd", "to be announced", "to be determined", "online", "virtual", "zoom",
