@@ -51,11 +51,19 @@ def learn_decorations(records: Iterable[Event]) -> dict[str, Decoration]:
     """source id -> its decoration, for the sources that decorate their titles."""
     titles: dict[str, set[str]] = defaultdict(set)
     normalized: dict[str, set[str]] = defaultdict(set)
-    # A source repeats its titles (a monthly meeting): each (source, title) is read once.
-    for source, title in dict.fromkeys((ev.sources[0].source if ev.sources else "", ev.title or "")
-                                       for ev in records):
-        titles[source].add(strip_prefixes(title))
-        normalized[source].add(norm_title(title))
+    # A source repeats its titles (a monthly meeting), and sources share titles: each title is read once.
+    given: dict[str, set[str]] = defaultdict(set)
+    for ev in records:
+        given[ev.sources[0].source if ev.sources else ""].add(ev.title or "")
+    read: dict[str, tuple[str, str]] = {}
+    for source, distinct_given in given.items():
+        stripped, normed = titles[source], normalized[source]
+        for title in distinct_given:
+            pair = read.get(title)
+            if pair is None:
+                pair = read[title] = (strip_prefixes(title), norm_title(title))
+            stripped.add(pair[0])
+            normed.add(pair[1])
     # How many sources' titles carry each word and each end segment, to tell a source's own
     # decoration from words everyone uses.
     words_of = {t: frozenset(t.split()) for t in set().union(*normalized.values())}
