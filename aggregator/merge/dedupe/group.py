@@ -116,9 +116,10 @@ def _group(recs: list[_Rec], same: list[list[int]], never: set[tuple[int, int]]
     # their indexes sort as their keys do.
     scored = []
     candidates = _candidates(recs)
-    for i, j in candidates:
+    for pair in candidates:
+        i, j = pair
         s = _judge(recs[i], recs[j])
-        strict[(i, j)] = s
+        strict[pair] = s
         if s.match:
             scored.append((-s.weight, i, j))
     scored.sort()
@@ -144,7 +145,12 @@ def _group(recs: list[_Rec], same: list[list[int]], never: set[tuple[int, int]]
         if ra == rb:
             joined.append(strict[(i, j)])
             continue
-        if all(loose(x, y) for x in members[ra] for y in members[rb]):
+        ma, mb = members[ra], members[rb]
+        if len(ma) == 1 and len(mb) == 1 and not never:
+            # two records alone: the pair itself, a strict match, is all complete linkage checks
+            union(ra, rb)
+            joined.append(strict[(i, j)])
+        elif all(loose(x, y) for x in ma for y in mb):
             union(ra, rb)
             joined.append(strict[(i, j)])
     groups = [sorted(m) for m in members.values()]
