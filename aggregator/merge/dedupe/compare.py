@@ -28,8 +28,8 @@ from zoneinfo import ZoneInfo
 from rapidfuzz import fuzz
 
 import aggregator.merge.dedupe.weights as W
-from aggregator.merge.dedupe.keys import _MEETING_URL, _bare, _online_place, type_authority, norm_title, norm_url, norm_venue, \
-    street_address, title_core, title_says_cancelled, zone_family_slip
+from aggregator.merge.dedupe.keys import _MEETING_URL, _bare, _online_place, type_authority, norm_title, norm_url, \
+    norm_venue, street_address, title_core, title_says_cancelled, zone_family_slip
 from aggregator.model import Event, SourceRef, Status
 from sources.base import AUTHORITY_MAIL, AUTHORITY_PAGE, AUTHORITY_UNKNOWN
 
@@ -408,10 +408,11 @@ def comparisons_of(a: _Rec, b: _Rec, relation: str, title: float, venue: float |
     if relation == "hours":
         # A meeting room ("zoom.us/j/...") serves every session its host runs: for online events
         # only the place or an event page shows they are one.
-        # (Two starts in one zone object, as ZoneInfo shares one per key, are no zone slip: checked first.)
+        # (A slip is one hour, and two starts in one zone object, as ZoneInfo shares one per key, are none:
+        # both checked first, on the epoch seconds and the zone objects.)
         same_place = vlevel == "same" or address == "same" or (shared and not (a.online and b.online
                                                                                and _meeting_links_only(a, b))) \
-            or (a.event.start.tzinfo is not b.event.start.tzinfo
+            or (abs(a.ts - b.ts) == 3600 and a.event.start.tzinfo is not b.event.start.tzinfo  # type: ignore[operator]
                 and zone_family_slip(a.event.start, b.event.start))
         start = "hours_same_place" if same_place else "hours"
     else:
