@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 from rapidfuzz import fuzz
 
 import aggregator.merge.dedupe.weights as W
-from aggregator.merge.dedupe.keys import _MEETING_URL, _bare, _online_place, type_authority, norm_title, norm_url, \
+from aggregator.merge.dedupe.keys import _MEETING_URL, _bare, _online_place, online_elsewhere, type_authority, norm_title, norm_url, \
     norm_venue, street_address, title_core, title_says_cancelled, zone_family_slip
 from aggregator.model import Event, SourceRef, Status
 from sources.base import AUTHORITY_MAIL, AUTHORITY_PAGE, AUTHORITY_UNKNOWN
@@ -159,11 +159,7 @@ def _prepare(event: Event, idx: int, source_types: Mapping[str, str] | None,
     else:
         urls = frozenset(u for u in (norm_url(url), *(norm_url(s.url) for s in event.sources)) if u)
     authority = _authority_of(ref.source, ref.external_id, source_types)
-    # is_online, with the place's reading cached by place
-    if not online:
-        online = bool(url and _MEETING_URL.match(url)) or bool(not location and title_text
-                                                               and "webinar" in title_text.lower()) \
-            or any(s.url and s.url != url and _MEETING_URL.match(s.url) for s in event.sources)
+    online = online or online_elsewhere(event)
     if online:
         # An online event has no place: "Online (Zoom)" written alike by two sessions is no
         # evidence that they are one.

@@ -312,22 +312,16 @@ _MEETING_URL = re.compile(r"^https?://(?:[\w\-]+\.)*(?:" + "|".join(re.escape(h)
                           re.IGNORECASE)
 
 
-def is_online(event: Event) -> bool:
-    """An event held online: its place says so ("Online", "Zoom") or its link is a meeting room."""
-    if _online(event.location, event.url, event.title):
-        return True
-    for s in event.sources:
-        if s.url and s.url != event.url and _MEETING_URL.match(s.url):
-            return True
-    return False
-
-
-def _online(where: str | None, url: str | None, title: str | None) -> bool:
-    if where and _online_place(where):
-        return True
+def online_elsewhere(event: Event) -> bool:
+    """Whether an event is held online by what it says besides its place: a link that is a meeting
+    room (its own or a copy's), or a webinar with no place. Its place is read by _online_place
+    ("Online", "Zoom"), apart: dedupe reads each distinct place once and this once per record."""
+    url = event.url
     if url and _MEETING_URL.match(url):
         return True
-    return bool(not where and title and "webinar" in title.lower())
+    if not event.location and event.title and "webinar" in event.title.lower():
+        return True
+    return any(s.url and s.url != url and _MEETING_URL.match(s.url) for s in event.sources)
 
 
 @lru_cache(maxsize=1 << 18)
