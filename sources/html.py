@@ -229,12 +229,21 @@ def _lines(block: Tag, selector: str, event_css: str | None) -> list[str]:
     return out
 
 
+_BEFORE_PUNCTUATION = re.compile(r"\s+([,.;:])")
+
+
 def _text_of(el: Tag) -> str:
     """An element's text; a <time datetime> (itself or its only one) speaks by its attribute."""
-    text = re.sub(r"\s+([,.;:])", r"\1", el.get_text(" ", strip=True))
     times = [el] if el.name == "time" else _timed(el)
-    if len(times) == 1 and times[0].get("datetime"):
-        machine = str(times[0]["datetime"]).strip()
+    return _spoken(el.get_text(" ", strip=True), [str(t.get("datetime") or "") for t in times])
+
+
+def _spoken(text: str, machines: list[str]) -> str:
+    """An element's text (no space before punctuation), given the datetime attributes of its first
+    two <time> elements (or its own): exactly one speaks for it."""
+    text = _BEFORE_PUNCTUATION.sub(r"\1", text)
+    if len(machines) == 1 and machines[0]:
+        machine = machines[0].strip()
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", machine):
             return f"{machine} {text}"  # the date from the attribute, the time from the words
         if re.match(r"\d{4}-\d{2}-\d{2}[T ]\d", machine):
@@ -355,15 +364,8 @@ class _TreeReader:
     @staticmethod
     def _text_of(el) -> str:
         """_text_of() over the lxml tree."""
-        text = _BEFORE_PUNCTUATION.sub(r"\1", tree.text(el))
         times = [el] if el.tag == "time" else _TIMED(el)[:2]
-        if len(times) == 1 and times[0].get("datetime"):
-            machine = times[0].get("datetime").strip()
-            if re.fullmatch(r"\d{4}-\d{2}-\d{2}", machine):
-                return f"{machine} {text}"
-            if re.match(r"\d{4}-\d{2}-\d{2}[T ]\d", machine):
-                return machine
-        return text
+        return _spoken(tree.text(el), [t.get("datetime") or "" for t in times])
 
     def lines(self, block, selector: str) -> list[str]:
         css, _attr = split_selector(selector)
@@ -377,13 +379,11 @@ class _TreeReader:
         return tree.text(block)[:60] or tree.decode(block)[:60]
 
     def first_link(self, block) -> str | None:
-        anchors = [block] if block.tag == "a" else _FIRST_LINK(block)
-        return tree.attr(anchors[0], "href") if anchors else None
+        anchor = block if block.tag == "a" else tree.first_link(block)
+        return tree.attr(anchor, "href") if anchor is not None else None
 
 
 _TIMED = lxml.etree.XPath("descendant::time[@datetime]")
-_BEFORE_PUNCTUATION = re.compile(r"\s+([,.;:])")
-_FIRST_LINK = lxml.etree.XPath("descendant::a[@href][1]")
 
 
 def read_listing(page: Fetched, options: HtmlOptions) -> list[RawEvent | Skipped]:

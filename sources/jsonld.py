@@ -688,9 +688,6 @@ def _is_json_document(page: Fetched) -> bool:
     return True
 
 
-_FIRST_LINK = lxml.etree.XPath("descendant::a[@href][1]")
-
-
 def _hrefs(text: str, selector: str) -> list[str | None]:
     """The href of each element the selector picks (else of the first link inside it), page order:
     from one lxml tree (sources.parse.tree) where its reading is soupsieve's, else from BeautifulSoup."""
@@ -699,8 +696,8 @@ def _hrefs(text: str, selector: str) -> list[str | None]:
         for element in html_tree.select(html_tree.parse(text), selector):
             href = html_tree.attr(element, "href")
             if not href:
-                inner = _FIRST_LINK(element)
-                href = html_tree.attr(inner[0], "href") if inner else None
+                inner = html_tree.first_link(element)
+                href = html_tree.attr(inner, "href") if inner is not None else None
             out.append(href)
         return out
     except html_tree.Unsure:

@@ -52,14 +52,8 @@ def check_page(page: Fetched, source_id: str | None = None) -> None:
 
 # An absolute http(s) URL that urljoin() gives back as it is: a plain ASCII host, no path parameters
 # (";"), no empty query or fragment, nothing urlsplit() removes or checks (whitespace, brackets).
-_PLAIN_URL = re.compile(r"(https?://[A-Za-z0-9.\-_~!$&'()*+,=%:@]+)(/[^\s?#;\[\]]*)?(?:\?[^\s#;\[\]]+)?"
+_PLAIN_URL = re.compile(r"https?://[A-Za-z0-9.\-_~!$&'()*+,=%:@]+(?:/[^\s?#;\[\]]*)?(?:\?[^\s#;\[\]]+)?"
                         r"(?:#[^\s;\[\]]+)?")
-# A link from the site's root ("/events/1.html") that urljoin() only puts the page's scheme and host
-# before, when it holds no "." or ".." segment to resolve (checked apart: no "/." at all).
-_PLAIN_PATH = re.compile(r"/(?!/)[^\s?#;\[\]]*(?:\?[^\s#;\[\]]+)?(?:#[^\s;\[\]]+)?")
-# A link from the page's folder ("events/1.html"): no scheme (no ":" in the path), no "//" that
-# urljoin would fold, no "." or ".." segment (checked apart); it goes after the base's last "/".
-_PLAIN_RELATIVE = re.compile(r"[A-Za-z0-9_~!$&'()*+,=%@-][^\s?#;:\[\]]*(?:\?[^\s#;\[\]]+)?(?:#[^\s;\[\]]+)?")
 
 
 def absolute(url: str | None, base: str) -> str | None:
@@ -67,17 +61,8 @@ def absolute(url: str | None, base: str) -> str | None:
     if not url or not isinstance(url, str):
         return None
     url = url.strip()
-    if base and url.isascii() and base.isascii():  # the common links, joined without parsing either
-        site = _PLAIN_URL.fullmatch(base)
-        if site is not None:
-            if _PLAIN_URL.fullmatch(url):
-                return url
-            if "/." not in url and _PLAIN_PATH.fullmatch(url):
-                return site.group(1) + url
-            folder = site.group(2) or "/"
-            if "/." not in url and "//" not in url and "/." not in folder and "//" not in folder \
-                    and _PLAIN_RELATIVE.fullmatch(url):
-                return site.group(1) + folder[:folder.rfind("/") + 1] + url
+    if base and url.isascii() and _PLAIN_URL.fullmatch(url) and _PLAIN_URL.fullmatch(base):
+        return url  # the common link, already absolute: urljoin would give it back unchanged
     if not url or url.startswith("#") and not base:
         return None
     joined = urljoin(base, url) if base and urlsplit(base).scheme in ("http", "https") else url

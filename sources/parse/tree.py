@@ -21,8 +21,8 @@ from bs4.dammit import EntitySubstitution
 from cssselect import HTMLTranslator
 from cssselect import parser as css
 
-__all__ = ["Unsure", "parse", "select", "select_in", "can_select", "text", "attr", "decode_contents", "decode",
-           "fragment_text", "lines"]
+__all__ = ["Unsure", "parse", "select", "select_in", "can_select", "text", "attr", "first_link", "decode_contents",
+           "decode", "fragment_text", "lines"]
 
 
 class Unsure(Exception):
@@ -140,6 +140,15 @@ def attr(el, name: str) -> str | None:
     if value is not None and (name in _LIST_ATTRS.get("*", ()) or name in _LIST_ATTRS.get(el.tag, ())):
         return " ".join(_NONSPACE.findall(value))
     return value
+
+
+_FIRST_LINK = lxml.etree.XPath("descendant::a[@href][1]")
+
+
+def first_link(el):
+    """el.find("a", href=True): the first link inside el, or None."""
+    found = _FIRST_LINK(el)
+    return found[0] if found else None
 
 
 def _string(value: str, parent_tag) -> str:
