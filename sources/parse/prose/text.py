@@ -21,26 +21,10 @@ _SPACES = re.compile(r"\s+")
 
 
 # A subject is cleaned for the post's reading and again for every thread and title it is compared in:
-# the last few hundred short ones are remembered (a long one, rare, is cleaned each time).
-_SUBJECTS_KEPT = 1024
-_LONGEST_KEPT = 300
-
-
+# the last thousand are remembered.
+@functools.lru_cache(maxsize=1024)
 def clean_subject(subject: str) -> str:
     """The announcement's title: no Re:/Fwd:/Reminder:/[list] prefixes, single spaces."""
-    if subject and len(subject) <= _LONGEST_KEPT:
-        return _clean_subject_kept(subject)
-    return _clean_subject(subject)
-
-
-def subject_key(subject: str) -> str:
-    """The subject's words, lower case, without prefixes and cancel markers: threads and titles compare these."""
-    if subject and len(subject) <= _LONGEST_KEPT:
-        return _subject_key_kept(subject)
-    return _subject_key(subject)
-
-
-def _clean_subject(subject: str) -> str:
     text = _SPACES.sub(" ", subject or "").strip()
     previous = None
     while previous != text:
@@ -53,7 +37,9 @@ def _clean_subject(subject: str) -> str:
 _CANCEL_SUFFIX_RE = re.compile(r"\s*(?:[-–—:]\s*|[(\[]\s*)(?:cancel+ed|postponed|called\s+off)\s*[)\]]?\W*$", re.I)
 
 
-def _subject_key(subject: str) -> str:
+@functools.lru_cache(maxsize=1024)
+def subject_key(subject: str) -> str:
+    """The subject's words, lower case, without prefixes and cancel markers: threads and titles compare these."""
     words = re.findall(r"[a-z0-9]+", _CANCEL_SUFFIX_RE.sub("", clean_subject(subject)).lower())
     return " ".join(words)
 
@@ -74,10 +60,6 @@ _WROTE = re.compile(rf"^(?i:(?:on|le|am|el|il|op|em|den)\b.{{0,200}}\b{_SAID}\b[
 # Every attribution holds a word for "wrote": a line without one is no attribution, and this search is far
 # cheaper than _WROTE's backtracking over every line of a post
 _SAID_WORD = re.compile(rf"\b{_SAID}", re.I)
-# ... and in ASCII text (where a case-blind match is a lower-case one) one of these pieces of them: a
-# substring test that spares the line-by-line search in the many posts that hold none
-_SAID_PIECES = ("wrote", "writes", "escribi", "crit", "schrieb", "skrev", "scrisse", "schreef", "napisa", "escreveu",
-                "kirjoitti")
 _ATTRIBUTION_START = re.compile(r"^(?:on|le|am|el|il|op|em|den)\s.*\d", re.I)
 _ATTRIBUTION_END = re.compile(rf"\b{_SAID}\b[^:\n]{{0,80}}:\s*$", re.I)
 # The start of an Outlook header block quoting the original ("From: X / Sent: ... / To: / Subject:").
@@ -85,10 +67,6 @@ _OUTLOOK_FROM = re.compile(r"^from\s*:\s*\S", re.I)
 _OUTLOOK_NEXT = re.compile(r"^(?:sent|date)\s*:", re.I)
 # A reply's subject: "Re:", "RE:", "AW:", "SV:", "Antw:", after any [list] tag.
 _REPLY_SUBJECT = re.compile(r"^\s*(?:\[[^\]]{1,40}\]\s*)*(?:re|aw|sv|antw|r)\s*(?:\[\d+\])?\s*:", re.I)
-
-
-_clean_subject_kept = functools.lru_cache(maxsize=_SUBJECTS_KEPT)(_clean_subject)
-_subject_key_kept = functools.lru_cache(maxsize=_SUBJECTS_KEPT)(_subject_key)
 
 
 def is_reply(subject: str) -> bool:
@@ -128,8 +106,8 @@ def strip_quotes(body: str, *, reply: bool = False) -> str:
     or an Outlook header block starts the quoted original, which is dropped.
     """
     lines = (body or "").replace("\r\n", "\n").split("\n")
-    low = (body or "").lower()
-    said = not (body or "").isascii() or any(piece in low for piece in _SAID_PIECES)
+    # One search of the whole post spares the line-by-line one in the many posts without such a word.
+    said = _SAID_WORD.search(body or "") is not None
     kept = []
     in_forward_headers = False
     seen_header = False
