@@ -178,6 +178,11 @@ def _post(pid, subject, body, sent, **kw) -> Post:
     return Post(id=pid, subject=subject, body=body, sent=datetime.fromisoformat(sent), **kw)
 
 
+def _statuses(posts, zone) -> dict[str, Status]:
+    """Each record's status by the post it was read from."""
+    return {e.external_id: e.status for e in records_from_posts(posts, zone) if isinstance(e, RawEvent)}
+
+
 def test_replies_reminders_and_forwards_collapse_into_one_record_with_the_most_complete_details():
     posts = [
         _post("<a@list>", "Spring Networking Mixer - Tuesday, March 10",
@@ -1266,8 +1271,7 @@ def test_a_cancellation_replying_to_one_course_does_not_cancel_another_course_th
               "Unfortunately we have to cancel Cupping Therapy Certification Course on Friday, July 17.",
               "2026-03-01T19:00:00-05:00", in_reply_to="<cupping@l>"),
     ]
-    events = {e.external_id: e.status for e in records_from_posts(posts, ZoneInfo("America/New_York"))
-              if isinstance(e, RawEvent)}
+    events = _statuses(posts, ZoneInfo("America/New_York"))
     assert events == {"<sports@l>": Status.CONFIRMED, "<cupping@l>": Status.CANCELLED}
 
 
@@ -1331,8 +1335,7 @@ def test_a_cancellation_naming_no_date_cancels_the_next_of_two_alike_events():
         _post("m13", "Student and Alumni Meetup has been cancelled",
               "Sorry everyone, Student and Alumni Meetup is cancelled this time.", "2026-03-01T17:00:00-08:00"),
     ]
-    events = {e.external_id: e.status for e in records_from_posts(posts, ZoneInfo("America/Los_Angeles"))
-              if isinstance(e, RawEvent)}
+    events = _statuses(posts, ZoneInfo("America/Los_Angeles"))
     assert events == {"m1": Status.CONFIRMED, "m12": Status.CANCELLED}
 
 
@@ -1346,8 +1349,7 @@ def test_a_feeds_cancelling_reply_cancels_the_post_whose_subject_it_quotes_not_a
         _post("m5", "Re: [AMTA-WI] Student and Alumni Meetup!! - CANCELLED",
               "Sorry everyone, Student and Alumni Meetup is cancelled this time.", "2026-03-01T12:00:00-06:00"),
     ]
-    events = {e.external_id: e.status for e in records_from_posts(posts, ZoneInfo("America/Chicago"))
-              if isinstance(e, RawEvent)}
+    events = _statuses(posts, ZoneInfo("America/Chicago"))
     assert events == {"m13": Status.CONFIRMED, "m4": Status.CANCELLED}
 
 
