@@ -462,25 +462,10 @@ def _judge(a: _Rec, b: _Rec, slack: float = 0.0) -> Judged:
         if a.key == b.key:
             return Judged(a, b, "exact", 1.0, None, False, True, 99.0, (), "", _SAME_RECORD, slack)
         a, b = b, a
-    # The common cases read inline (merge judges every candidate pair): two timed starts, equal
-    # cores, equal venues; the rest as _time_relation, title_similarity and venue_similarity say.
-    ta, tb = a.ts, b.ts
-    if ta is not None and tb is not None:
-        delta = abs(ta - tb)
-        relation = "exact" if delta == 0 else \
-            "hours" if delta % 3600 == 0 and delta <= MAX_HOURS_OFF * 3600 else "none"
-    else:
-        relation = _time_relation(a, b)
-    ca, cb = a.core, b.core
-    if ca == cb:
-        title = 1.0 if ca else 0.0
-    else:
-        title = title_similarity(ca, cb) if ca <= cb else title_similarity(cb, ca)
+    relation = _time_relation(a, b)
+    title = title_similarity(a.core, b.core) if a.core <= b.core else title_similarity(b.core, a.core)
     va, vb = a.venue, b.venue
-    if va == vb:
-        venue = None if va is None else 1.0
-    else:
-        venue = venue_similarity(va, vb) if (va or "") <= (vb or "") else venue_similarity(vb, va)
+    venue = venue_similarity(va, vb) if (va or "") <= (vb or "") else venue_similarity(vb, va)
     shared = not a.urls.isdisjoint(b.urls)
     if relation == "none":
         return Judged(a, b, relation, title, venue, shared, False, -99.0, (), "time", _TIMES, slack)
