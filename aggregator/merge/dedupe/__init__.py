@@ -225,20 +225,7 @@ def _merge_detailed(records: Sequence[Event], known: Mapping[str, str], override
             hidden.append(uid)
             continue
         events.append(merged)
-    # Starts recur: each instant is written once. Aware datetimes are equal only at one instant, except
-    # across a fold (a repeated hour compares equal in its zone, fold ignored): those are not kept.
-    instants: dict[datetime, str] = {}
-
-    def order(e: Event) -> tuple[str, str]:
-        start = e.start
-        if not (isinstance(start, datetime) and start.tzinfo is not None and not start.fold):
-            return _instant(e), e.uid
-        at = instants.get(start)
-        if at is None:
-            at = instants[start] = _instant(e)
-        return at, e.uid
-
-    events.sort(key=order)
+    events.sort(key=lambda e: (_instant(e), e.uid))
     return MergeResult(events=events, joined=joined, hidden=sorted(hidden), unresolved=unresolved,
                        groups=[[r.key for r in g] for g in groups], candidates=candidates)
 
