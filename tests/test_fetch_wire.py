@@ -1,15 +1,23 @@
 """How the direct transport (collect/fetch/wire.py) reads answers written byte for byte as servers
 send them: interim 1xx answers skipped, kept-alive connections reused and closing ones not, a body
-cut short reported as truncated, and http.client's limit on the number of header lines kept."""
+cut short reported as truncated, and http.client's limit on the number of header lines kept; and
+how it writes a request: the target urllib3 reads from the URL, the bytes http.client would send,
+refused where http.client refuses."""
 
 from __future__ import annotations
 
+import http.client
 import socket
 import threading
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from urllib3.util import parse_url
 
 from aggregator.collect.fetch import HttpFetcher
+from aggregator.collect.fetch.session import split_target
+from aggregator.collect.fetch.wire import request_head
 from aggregator.errors import SourceError
 
 CALENDAR = b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nEND:VCALENDAR\r\n"
@@ -119,3 +127,37 @@ def test_more_header_lines_than_http_client_allows_are_refused(site):
     with pytest.raises(SourceError) as caught:
         fetcher.get(f"{raw.url}/headers-98")
     assert "more than 100 headers" in str(caught.value)
+
+
+# URL pieces as sources and pages give them: plain, escaped, with dot segments, odd ports, unicode.
+_PIECES = st.sampled_from(["a", "B", ".", "..", ".x", "a.b", "%7e", "%2F", " ", "é", "~", "-", "_", "!", "$",
+                           "'", "(", "*", "+", ",", ";", "=", ":", "@", "&", "?", "/", "#", ""])
+
+
+@given(host=st.sampled_from(["ex.org", "Ex.Org", "127.0.0.1", "[::1]", "xn--bcher-kva.example", "bücher.example"]),
+       scheme=st.sampled_from(["http", "https", "HTTP"]),
+       port=st.sampled_from(["", ":80", ":8080", ":0443", ":65535"]),
+       path=st.lists(_PIECES, max_size=8).map("".join), query=st.lists(_PIECES, max_size=5).map("".join))
+@settings(max_examples=400, deadline=None)
+def test_the_request_target_is_what_urllib3_reads_from_the_url(host, scheme, port, path, query):
+    url = f"{scheme}://{host}{port}/{path}" + (f"?{query}" if query else "")
+    parts = parse_url(url)
+    assert split_target(url) == (parts.scheme, parts.host, parts.port, parts.request_uri)
+
+
+def test_a_request_is_written_as_http_client_writes_it():
+    headers = {"User-Agent": "massage-events/1", "Accept": "*/*", "If-None-Match": '"abc"'}
+    for host, port, default in (("ex.org", 80, 80), ("ex.org", 8080, 80), ("::1", 443, 443), ("bücher.example", 443, 80)):
+        sent = []
+        conn = http.client.HTTPConnection(host, port)
+        conn.default_port = default
+        conn.send = sent.append
+        conn.request("GET", "/a?b=1", headers=headers)
+        assert request_head("/a?b=1", host, port, default, headers) == b"".join(sent)
+
+
+@pytest.mark.parametrize("target, headers", [("/a b", {}), ("/a\r\nX: y", {}), ("/", {"X-A": "1\r\nX-B: 2"}),
+                                             ("/", {" X-A": "1"}), ("/", {"X:A": "1"}), ("/", {"X-A": "1\n"})])
+def test_a_request_http_client_would_refuse_is_refused(target, headers):
+    with pytest.raises((ValueError, http.client.InvalidURL)):
+        request_head(target, "ex.org", 80, 80, headers)

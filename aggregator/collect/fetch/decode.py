@@ -8,6 +8,9 @@ import re
 
 _XML_DECL = re.compile(rb'^<\?xml[^>]*encoding=["\']([A-Za-z0-9._-]+)["\']')
 _META_CHARSET = re.compile(rb'<meta[^>]+charset=["\']?([A-Za-z0-9._-]+)', re.I)
+_HTTP_CHARSET = re.compile(r"charset=[\"']?([\w.:-]+)", re.I)
+_BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"),
+         (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
 _SNIFF_BYTES = 8192
 # Labels that browsers (WHATWG Encoding) read as windows-1252, and that servers often send for UTF-8.
 _LATIN1_LABELS = {"iso-8859-1", "iso8859-1", "latin-1", "latin1", "l1", "us-ascii", "ascii",
@@ -20,9 +23,7 @@ def decode(content: bytes, content_type: str = "") -> str:
     Latin-1 labels are read as windows-1252 (as browsers do: smart quotes survive), and a
     body labelled Latin-1 that is valid UTF-8 is read as UTF-8 (the most common mislabel).
     """
-    for bom, encoding in ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF32_LE, "utf-32-le"),
-                          (codecs.BOM_UTF32_BE, "utf-32-be"), (codecs.BOM_UTF16_LE, "utf-16-le"),
-                          (codecs.BOM_UTF16_BE, "utf-16-be")):
+    for bom, encoding in _BOMS:  # UTF-32-LE before UTF-16-LE: its BOM starts with UTF-16-LE's
         if content.startswith(bom):
             return content[len(bom):].decode(encoding, errors="replace")
     candidates = []
@@ -30,7 +31,7 @@ def decode(content: bytes, content_type: str = "") -> str:
     m = _XML_DECL.match(head.lstrip()) or _META_CHARSET.search(head)
     if m:
         candidates.append(m.group(1).decode("ascii", "ignore"))
-    m = re.search(r"charset=[\"']?([\w.:-]+)", content_type or "", re.I)
+    m = _HTTP_CHARSET.search(content_type or "")
     if m:
         candidates.append(m.group(1))
     candidates.append("utf-8")

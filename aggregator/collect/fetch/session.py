@@ -20,6 +20,7 @@ from __future__ import annotations
 import http.cookiejar
 import logging
 import os
+import re
 import threading
 import urllib.request
 from collections.abc import Mapping
@@ -44,6 +45,27 @@ _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 # Where a CA bundle other than certifi's may be named, in requests' order of precedence (a
 # chapter's office network with its own CA sets one of these).
 CA_BUNDLE_SETTINGS = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+
+
+# A URL urllib3's parse_url would leave as it is: lower-case scheme and host, no percent-escapes,
+# fragment or character it would escape, no dot segment it would remove. Most URLs are like this
+# (a source's, the links a page gives); the rest go through parse_url.
+_PLAIN_URL = re.compile(r"(https?)://([a-z0-9.-]+)(?::([0-9]{1,5}))?"
+                        r"((?:/[A-Za-z0-9\-_~!$&'()*+,;=:@]*(?:\.[A-Za-z0-9\-_~!$&'()*+,;=:@]+)*)*)"
+                        r"(\?[A-Za-z0-9\-._~!$&'()*+,;=:@/?]*)?")
+
+
+def split_target(url: str) -> tuple[str, str, int | None, str] | None:
+    """(scheme, host, port or None, request target) as urllib3's parse_url reads url."""
+    plain = _PLAIN_URL.fullmatch(url)
+    if plain is not None:
+        scheme, host, port, path, query = plain.groups()
+        if port is None or int(port) <= 65535:
+            return scheme, host, None if port is None else int(port), (path or "/") + (query or "")
+    parts = parse_url(url)
+    if not parts.host:
+        return None
+    return parts.scheme, parts.host, parts.port, parts.request_uri
 
 
 class Response:
@@ -158,10 +180,11 @@ class Transport:
     def _send(self, url: str, sent: Mapping[str, str], timeout: tuple[float, float]):
         """Send the request; the response with its status and headers read, its body not yet."""
         if not self._proxies:
-            parts = parse_url(url)  # urllib3's reading of the URL, as its pool manager's
-            if parts.scheme in ("http", "https") and parts.host:
-                return self._wire.open(parts.scheme, parts.host, parts.port or (443 if parts.scheme == "https" else 80),
-                                       parts.request_uri, url, sent, timeout)
+            split = split_target(url)  # urllib3's reading of the URL, as its pool manager's
+            if split is not None and split[0] in ("http", "https"):
+                scheme, host, port, target = split
+                return self._wire.open(scheme, host, port or (443 if scheme == "https" else 80), target, url, sent,
+                                       timeout)
         return self._manager(url).urlopen("GET", url, headers=sent, redirect=False, retries=False,
                                           preload_content=False, assert_same_host=False,
                                           timeout=urllib3.Timeout(connect=timeout[0], read=timeout[1]))

@@ -58,7 +58,7 @@ class RequestContext:
         # socket itself is kept, not its connection: http.client drops a connection's socket as
         # soon as a response without a length arrives, while that response still reads from it.
         self.sockets: list = []
-        self.expired = threading.Event()
+        self.expired = _Flag()
 
     def watch(self, sock) -> None:
         """Note a socket this request reads from; shut it at once if the deadline already passed."""
@@ -74,6 +74,23 @@ class RequestContext:
         self.expired.set()
         for sock in list(self.sockets):
             shut(sock)
+
+
+class _Flag:
+    """Set once, from the watchdog's thread; read by the request's. Nobody waits on it, so a
+    plain attribute does what a threading.Event would (whose lock and condition, made for every
+    request, cost more than the flag is ever read)."""
+
+    __slots__ = ("_set",)
+
+    def __init__(self) -> None:
+        self._set = False
+
+    def set(self) -> None:
+        self._set = True
+
+    def is_set(self) -> bool:
+        return self._set
 
 
 def shut(sock) -> None:

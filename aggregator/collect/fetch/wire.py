@@ -5,21 +5,30 @@ keys and checks, header validation, a second header dict, response wrappers): on
 534 conditional GETs answered 304, most of the run's CPU. Requests that go straight to the site
 (no proxy; session.py sends proxied ones through urllib3) take this path instead:
 
-    DirectPools.open   an idle connection of the origin (or a new one), the request, the status
-                       line and headers; errors as urllib3 raises them, so status.py reads them alike
-    _Response          http.client's response seat, read through llhttp (httptools): status line,
-                       headers and body framing in C, where http.client's own reading and its
-                       email-package header parser cost ~45 µs of each exchange's ~150 µs
+    DirectPools.open   an idle connection of the origin (or a new one), the request written in one
+                       send, the status line and headers; errors as urllib3 raises them, so
+                       status.py reads them alike
+    request_head       the request's bytes, checked as http.client checks them
+    _Response          the answer, read through llhttp (httptools): status line, headers and body
+                       framing in C, where http.client's own reading and its email-package header
+                       parser cost ~45 µs of each exchange's ~150 µs
     Exchange.stream    the body as read; a compressed body goes through urllib3's own decoders
                        (gzip, deflate, br, zstd, their errors)
     _Connection        resolves within the deadline, connects, checks the address (guard.py)
 
 A connection goes back to its origin's idle list only once its body was read to the end.
+
+http.client's connection opens the socket; the request and the answer bypass its request state:
+its request() and getresponse() are ~100 Python calls per exchange (header checks one header at a
+time, a state machine, a file over the socket), and on a re-run where every answer is a 304 those
+calls, run each time with the processor's caches cold after waiting on the network, were most of
+the exchange's CPU.
 """
 
 from __future__ import annotations
 
 import http.client
+import re
 import ssl
 import threading
 from collections.abc import Iterator, Mapping
@@ -42,6 +51,40 @@ _MAX_HEAD = (_MAX_HEADERS + 1) * (_MAX_LINE + 2)
 _READ = 64 * 1024  # bytes asked of the socket at a time
 
 
+# What http.client refuses in a request (its _contains_disallowed_url_pchar_re, _is_legal_header_name
+# and _is_illegal_header_value): a target with a control character or space, a header name that
+# starts with white space or holds a colon or line break, a line break in a value not followed by
+# folding white space.
+_BAD_TARGET = re.compile("[\x00-\x20\x7f]")
+_LEGAL_NAME = re.compile(r"[^:\s][^:\r\n]*").fullmatch
+_BAD_VALUE = re.compile(r"\n(?![ \t])|\r(?![ \t\n])")
+
+
+def request_head(target: str, host: str, port: int, default_port: int, headers: Mapping[str, str]) -> bytes:
+    """`GET target HTTP/1.1`, Host (the port only when not the scheme's own) and `headers`, as one
+    block of bytes, as http.client writes them (Accept-Encoding: identity when none is given); a
+    target, name or value http.client would refuse raises as it does. `host` is bare (no brackets)."""
+    if _BAD_TARGET.search(target):
+        raise http.client.InvalidURL(f"URL can't contain control characters. {target!r}")
+    try:
+        name = host.encode("ascii")
+    except UnicodeEncodeError:
+        name = host.encode("idna")
+    if ":" in host:  # an IPv6 address
+        name = b"[" + name + b"]"
+    lines = [b"GET ", target.encode("ascii"), b" HTTP/1.1\r\nHost: ", name]
+    if port != default_port:
+        lines.append(b":%d" % port)
+    if not any(key.lower() == "accept-encoding" for key in headers):
+        lines.append(b"\r\nAccept-Encoding: identity")
+    for key, value in headers.items():
+        if not _LEGAL_NAME(key) or _BAD_VALUE.search(value):
+            raise ValueError(f"Invalid header {key!r}: {value!r}")
+        lines += (b"\r\n", key.encode("ascii"), b": ", value.encode("latin-1"))
+    lines.append(b"\r\n\r\n")
+    return b"".join(lines)
+
+
 class _Malformed(http.client.HTTPException):
     """A response llhttp could not read (raised as http.client's errors are, so mapped alike)."""
 
@@ -51,19 +94,16 @@ class _Stop(Exception):
 
 
 class _Response:
-    """One response in http.client's response_class seat (so HTTPConnection keeps its request
-    state and keep-alive rules), its head and body framing read by llhttp.
+    """One response on a connection's socket, its head and body framing read by llhttp.
 
     Everything read is fed to the parser, which calls back with the headers and body pieces:
     a 1xx answer is skipped, 204/304 have no body, Content-Length, chunked and close-delimited
     bodies end where HTTP/1.1 says; keep-alive is llhttp's reading of the version and Connection.
     """
 
-    def __init__(self, sock, debuglevel: int = 0, method: str | None = None) -> None:
+    def __init__(self, sock) -> None:
         self._sock = sock
-        # A file over the socket holds it open when the connection closes itself (Connection:
-        # close), as http.client's response does; the reads are the socket's own.
-        self._file = sock.makefile("rb", buffering=0)
+        self._closed = False
         self._parser = httptools.HttpResponseParser(self)
         # What http.client itself tolerates: bare LF line ends, any bytes in a header value,
         # Transfer-Encoding: chunked beside a Content-Length (chunked wins), spaces after a chunk size.
@@ -118,7 +158,7 @@ class _Response:
         if self._headed:
             self._complete = True
 
-    # http.client's side
+    # the reader's side
     def begin(self) -> None:
         """Read until the final answer's headers are in (with whatever body came along)."""
         while not self._headed:
@@ -158,12 +198,11 @@ class _Response:
         return data
 
     def isclosed(self) -> bool:
-        return self._file is None
+        return self._closed
 
     def close(self) -> None:
-        file, self._file = self._file, None
-        if file is not None:
-            file.close()
+        """Read no more (the connection's owner closes or keeps the socket)."""
+        self._closed = True
 
     def _feed(self, data: bytes) -> None:
         try:
@@ -205,13 +244,13 @@ class _Response:
 
 
 class _Connection(http.client.HTTPConnection):
-    """http.client's connection, opened the guarded way (and wrapped in TLS for https)."""
-
-    response_class = _Response
+    """http.client's connection, opened the guarded way (and wrapped in TLS for https). Only its
+    socket is used: requests and answers go through request_head and _Response."""
 
     def __init__(self, host: str, port: int, tls: ssl.SSLContext | None) -> None:
         super().__init__(host, port)
         self.tls = tls
+        self.default_port = 443 if tls is not None else 80
 
     def connect(self) -> None:
         ctx = current_context()
@@ -305,9 +344,13 @@ class DirectPools:
             ctx.watch(conn.sock)
         conn.timeout = timeout[0]  # connecting; the read timeout is set once the request is out
         try:
-            conn.request("GET", target, headers=headers)
+            head = request_head(target, conn.host, conn.port, conn.default_port, headers)
+            if conn.sock is None:
+                conn.connect()
+            conn.sock.sendall(head)
             conn.sock.settimeout(timeout[1])
-            response = conn.getresponse()
+            response = _Response(conn.sock)
+            response.begin()
         except (HTTPError, SSRFBlocked):
             conn.close()
             raise
@@ -320,6 +363,9 @@ class DirectPools:
         except (OSError, http.client.HTTPException) as e:
             conn.close()
             raise ProtocolError("Connection aborted.", e) from e
+        except ValueError:  # a request http.client would refuse: the caller reports the URL
+            conn.close()
+            raise
         return Exchange(self, key, conn, response, url)
 
     def put(self, key: tuple, conn: _Connection) -> None:
