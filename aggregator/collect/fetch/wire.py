@@ -75,7 +75,7 @@ def request_head(target: str, host: str, port: int, default_port: int, headers: 
     lines = [b"GET ", target.encode("ascii"), b" HTTP/1.1\r\nHost: ", name]
     if port != default_port:
         lines.append(b":%d" % port)
-    if not any(key.lower() == "accept-encoding" for key in headers):
+    if "Accept-Encoding" not in headers and not any(key.lower() == "accept-encoding" for key in headers):
         lines.append(b"\r\nAccept-Encoding: identity")
     for key, value in headers.items():
         if not _LEGAL_NAME(key) or _BAD_VALUE.search(value):
@@ -279,7 +279,9 @@ class Exchange:
         self.status = response.status
         # As urllib3 reads them: case-insensitive, a repeated header's values joined with commas
         # (two Content-Encoding headers are two codings; getlist() gives every Set-Cookie).
-        self.headers = urllib3.HTTPHeaderDict(response.headers)
+        self.headers = urllib3.HTTPHeaderDict()
+        for name, value in response.headers:  # add() itself: the constructor's type checks cost more
+            self.headers.add(name, value)
 
     def stream(self, amt: int, decode_content: bool = True) -> Iterator[bytes]:
         """The body in pieces of at most `amt` bytes, decoded when it is compressed."""
