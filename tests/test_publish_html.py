@@ -12,6 +12,7 @@ from aggregator.config.settings import load_config
 from aggregator.publish.feeds import FeedFilter
 from aggregator.publish.html import (
     description_html,
+    descriptions_html,
     environment,
     render_page,
     sanitize_html,
@@ -43,13 +44,13 @@ def test_where_compiled_templates_cannot_be_kept_the_page_is_rendered_the_same(c
     expected = render_page(site_events(), config, NOW)
     monkeypatch.setattr(html, "_bytecode_cache", lambda: html._CompiledTemplates(str(tmp_path / "cannot-write")))
     html.environment.cache_clear()
-    html._card_template.cache_clear()
+    html._card_macro.cache_clear()
     try:
         assert render_page(site_events(), config, NOW) == expected
         assert not (tmp_path / "cannot-write").exists()
     finally:
         html.environment.cache_clear()
-        html._card_template.cache_clear()
+        html._card_macro.cache_clear()
 
 
 @pytest.mark.parametrize("payload", [
@@ -74,6 +75,24 @@ def test_plain_description_is_escaped_paragraphed_and_linked():
     out = description_html("Line one <b>not bold</b>\nline two\n\nSee https://example.org/ce.")
     assert "&lt;b&gt;not bold&lt;/b&gt;" in out and "<br>" in out and out.count("<p>") == 2
     assert '<a href="https://example.org/ce" rel="noopener noreferrer nofollow">https://example.org/ce</a>.' in out
+
+
+# Text that sanitizers parse differently: entities, markup, NUL and CR, no-break and bidi marks, links at edges.
+_ODD = ["Hi", " ", "\n", "\n\n", "\r\n", "\x00", "\x0b", "&amp;", "&#39;", "<b>", "</p>", "<ul></ul>", "<!-- x -->",
+        "<a href=x>", "\u00a0", "\u202e", "é", "💆🏽", "\"", "'", "https://ex.org/a?b=1&c=2", "(http://x.y/z).",
+        "mailto:a@b.c", "javascript:alert(1)", "\\", "<script>", "&nbsp;", "]]>", "\ufeff"]
+
+
+def test_descriptions_cleaned_together_are_each_what_cleaning_it_alone_gives():
+    """descriptions_html cleans a first publish's descriptions in one nh3 call; each must come out
+    as description_html makes it alone, whatever its text, empty ones included."""
+    import random
+
+    rng = random.Random(5)
+    texts = ["", "   ", *_ODD] + ["".join(rng.choice(_ODD) for _ in range(rng.randint(1, 40))) for _ in range(300)]
+    rng.shuffle(texts)
+    assert descriptions_html(texts) == [description_html(t) for t in texts]
+    assert descriptions_html([]) == []
 
 
 @pytest.mark.parametrize("url", ["JaVaScRiPt:alert(1)", "\x01javascript:alert(1)", "java\nscript:alert(1)",
