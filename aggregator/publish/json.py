@@ -59,18 +59,40 @@ def dumps_indented(value, pad: str = "") -> str:
 
 
 def _entry(event: Event) -> str:
-    """One entry as json.dumps(document, indent=1) writes it inside the events list (two levels in)."""
-    return dumps_indented(_published(event), "  ")
+    """One entry as json.dumps(document, indent=1) writes it inside the events list (two levels in):
+    dumps_indented(_published(event), "  "), written field by field without the dict and the walk
+    over it (a first publish writes thousands; a test holds the two to the same text). Each value
+    goes through dumps_indented with the pad of its level, whatever its type."""
+    v = dumps_indented
+    field, item, sub = "   ", "    ", "     "  # the pads of a field, a list item, a source's field
+    start, end, tags, sources = event.start, event.end, event.tags, event.sources
+    return "".join((
+        '{\n   "uid": ', v(event.uid, field),
+        ',\n   "title": ', v(event.title, field),
+        ',\n   "start": ', v(None if start is None else start.isoformat(), field),
+        ',\n   "end": ', v(None if end is None else end.isoformat(), field),
+        ',\n   "all_day": ', v(event.all_day, field),
+        ',\n   "timezone": ', v(event.timezone, field),
+        ',\n   "location": ', v(event.location, field),
+        ',\n   "url": ', v(_escaped(event.url), field),
+        ',\n   "description": ', v(event.description, field),
+        ',\n   "status": ', v(str(event.status), field),
+        ',\n   "region": ', v(event.region, field),
+        ',\n   "tags": ', "[\n    " + ",\n    ".join(v(t, item) for t in tags) + "\n   ]" if tags else "[]",
+        ',\n   "sources": ', "[\n    " + ",\n    ".join(
+            '{\n     "source": ' + v(ref.source, sub) + ',\n     "url": ' + v(_escaped(ref.url), sub)
+            + ',\n     "external_id": ' + v(ref.external_id, sub) + "\n    }" for ref in sources) + "\n   ]"
+        if sources else "[]",
+        "\n  }"))
 
 
 def render_json(events: Sequence[Event], generated: datetime, *, fragments: Fragments | None = None) -> bytes:
     """events.json; with `fragments`, entries of events unchanged since an earlier publish are
     reused (the same bytes json.dumps writes: string values never hold a raw newline)."""
     stamp = generated.astimezone(timezone.utc).replace(microsecond=0).isoformat()
-    if fragments is None or not events:
-        document = {"generated": stamp, "events": [_published(e) for e in events]}
-        return (dumps_indented(document) + "\n").encode("utf-8")
-    piece_salt = salt("json")
+    if not events:
+        return (dumps_indented({"generated": stamp, "events": []}) + "\n").encode("utf-8")
+    piece_salt = salt("json") if fragments is not None else ""
     entries = [cached(fragments, "json", e, piece_salt, lambda e=e: _entry(e)) for e in events]
     head = json.dumps({"generated": stamp}, ensure_ascii=False, indent=1)[:-2]  # '{\n "generated": "..."'
     return (head + ',\n "events": [\n  ' + ",\n  ".join(entries) + "\n ]\n}\n").encode("utf-8")
