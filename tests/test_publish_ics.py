@@ -232,3 +232,21 @@ def test_calendar_times_are_written_as_strftime_writes_them_in_any_year(moment):
     gives (a year below 1000 unpadded, as it writes it)."""
     assert compact_stamp(moment) == moment.strftime("%Y%m%dT%H%M%S")
     assert compact_stamp(moment.date()) == moment.date().strftime("%Y%m%d")
+
+
+def test_blocks_are_cut_out_where_a_byte_by_byte_search_cuts_them():
+    """split_calendar finds each block a line at a time; on any bytes, CRs and bare LFs included,
+    it cuts exactly what `.*?^END:` (MULTILINE, DOTALL) cuts."""
+    import re
+
+    from aggregator.publish.ics import _BLOCK
+
+    bytewise = re.compile(rb"^BEGIN:(VEVENT|VTIMEZONE)\r\n.*?^END:\1\r\n", re.S | re.M)
+    rng = random.Random(3)
+    parts = [b"BEGIN:VEVENT", b"BEGIN:VTIMEZONE", b"END:VEVENT", b"END:VTIMEZONE", b"\r\n", b"\n", b"\r", b"x",
+             b" ", b"END:", b"BEGIN:", b"\r\n "]
+    samples = [render_calendar(generated_events(60), SETTINGS)]
+    samples += [b"".join(rng.choice(parts) for _ in range(rng.randint(0, 40))) for _ in range(3000)]
+    for data in samples:
+        assert [(m.span(), m.group(1)) for m in _BLOCK.finditer(data)] == \
+            [(m.span(), m.group(1)) for m in bytewise.finditer(data)], data
