@@ -161,9 +161,9 @@ def _instant(value: datetime, zone) -> datetime:
     return value.astimezone(zone) if zone is not None else value.astimezone(timezone.utc)
 
 
-def _ambiguous(value: datetime, zone) -> bool:
-    """True when value's wall time in zone occurs twice (the fall-back hour)."""
-    local = _instant(value, zone)  # its wall time in zone, fold set to which of the two it is
+def _twice(local: datetime) -> bool:
+    """True when the wall time of `local` (an instant in its zone, fold set to which of the two
+    it is) occurs twice: the fall-back hour."""
     return local.utcoffset() != local.replace(fold=1 - local.fold).utcoffset()
 
 
@@ -241,6 +241,9 @@ def _finish(cal: Calendar, events: Sequence[Event], source_names, zone_name: str
 # The property order icalendar writes (its canonical order, then by name): kept so the bytes
 # of the feed do not change with how they are made.
 _FIRST = ("SUMMARY", "DTSTART", "DTEND", "DURATION", "DTSTAMP", "UID", "RECURRENCE-ID", "SEQUENCE")
+# That order for the properties vevent_lines writes, worked out once rather than per event.
+_ORDER = _FIRST + tuple(sorted(("CATEGORIES", "DESCRIPTION", "LAST-MODIFIED", "LOCATION", "STATUS", "TRANSP", "URL")))
+_STATUS = {Status.CANCELLED: "CANCELLED", Status.TENTATIVE: "TENTATIVE"}
 
 
 def _utc_stamp(value: datetime) -> str:
@@ -266,8 +269,7 @@ def vevent_lines(event: Event, *, source_names: Mapping[str, str] | None = None)
     props["DTSTAMP"] = "DTSTAMP:" + stamp
     props["LAST-MODIFIED"] = "LAST-MODIFIED:" + stamp
     props["SEQUENCE"] = f"SEQUENCE:{int(event.sequence or 0)}"
-    props["STATUS"] = "STATUS:" + {Status.CANCELLED: "CANCELLED", Status.TENTATIVE: "TENTATIVE"}.get(
-        event.status, "CONFIRMED")
+    props["STATUS"] = "STATUS:" + _STATUS.get(event.status, "CONFIRMED")
     # Cleaned text stays clean when stripped: one clean_text is enough.
     props["SUMMARY"] = "SUMMARY:" + escape_text(clean_text(event.title).strip())  # libical drops edge spaces
     if event.all_day or not isinstance(event.start, datetime):
@@ -280,11 +282,15 @@ def vevent_lines(event: Event, *, source_names: Mapping[str, str] | None = None)
         props["TRANSP"] = "TRANSP:TRANSPARENT"
     else:
         zone = _zone_of(event)
-        if zone is not None and any(_ambiguous(t, zone) for t in (event.start, event.end) if isinstance(t, datetime)):
+        start = _instant(event.start, zone)
+        end = _instant(event.end, zone) if isinstance(event.end, datetime) else None
+        if zone is not None and (_twice(start) or (end is not None and _twice(end))):
             zone = None  # a wall time that occurs twice: clients disagree on which; UTC is exact
-        props["DTSTART"], tzid = _date_time("DTSTART", _instant(event.start, zone))
-        if isinstance(event.end, datetime) and event.end > event.start:
-            props["DTEND"] = _date_time("DTEND", _instant(event.end, zone))[0]
+            start = _instant(event.start, None)
+            end = _instant(event.end, None) if end is not None else None
+        props["DTSTART"], tzid = _date_time("DTSTART", start)
+        if end is not None and event.end > event.start:
+            props["DTEND"] = _date_time("DTEND", end)[0]
         props["TRANSP"] = "TRANSP:OPAQUE"
     location = clean_text(event.location).strip()
     if location:
@@ -303,8 +309,10 @@ def vevent_lines(event: Event, *, source_names: Mapping[str, str] | None = None)
     tags = [t for t in (clean_text(t).strip() for t in event.tags) if t]
     if tags:
         props["CATEGORIES"] = "CATEGORIES:" + ",".join(escape_text(t) for t in tags)
-    names = [n for n in _FIRST if n in props] + sorted(n for n in props if n not in _FIRST)
-    return tzid, ["BEGIN:VEVENT", *(props[n] for n in names), "END:VEVENT"]
+    lines = [props[n] for n in _ORDER if n in props]
+    if len(lines) != len(props):  # a property _ORDER does not name: icalendar's rule in full
+        lines = [props[n] for n in [n for n in _FIRST if n in props] + sorted(n for n in props if n not in _FIRST)]
+    return tzid, ["BEGIN:VEVENT", *lines, "END:VEVENT"]
 
 
 # --- VTIMEZONE with yearly rules ------------------------------------------------------------------
