@@ -250,3 +250,34 @@ def test_blocks_are_cut_out_where_a_byte_by_byte_search_cuts_them():
     for data in samples:
         assert [(m.span(), m.group(1)) for m in _BLOCK.finditer(data)] == \
             [(m.span(), m.group(1)) for m in bytewise.finditer(data)], data
+
+
+def _fold_by_tokens(line: str, limit: int = 75) -> str:
+    """Folding as fold_line first did it, a character (or an escape) at a time: the reference."""
+    out: list[str] = []
+    current: list[str] = []
+    size = 0
+    i = 0
+    while i < len(line):
+        token = line[i:i + 2] if line[i] == "\\" and i + 1 < len(line) else line[i]
+        width = len(token.encode("utf-8"))
+        room = limit - (1 if out else 0)
+        if current and size + width > room:
+            out.append("".join(current))
+            current, size = [], 0
+        current.append(token)
+        size += width
+        i += len(token)
+    out.append("".join(current))
+    return "\r\n ".join(out)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from("ab ,;\\Né€💆東\u0301"), min_size=0, max_size=500),
+       st.sampled_from([75, 74, 10, 6, 5, 3, 2]))
+def test_a_line_is_folded_where_walking_it_a_character_at_a_time_folds_it(text, limit):
+    """fold_line cuts a non-ASCII line by its octets; the cuts must be the ones a walk over its
+    characters and escapes makes, whatever the mix of widths and backslashes."""
+    for line in ("DESCRIPTION:" + text, text):
+        if limit >= 6 or not line.isascii():  # (ASCII lines are cut as before, for a limit that fits an escape)
+            assert fold_line(line, limit) == _fold_by_tokens(line, limit)

@@ -77,21 +77,33 @@ def fold_line(line: str, limit: int = 75) -> str:
         return line
     if line.isascii():
         return _fold_ascii(line, limit)
-    out: list[str] = []
-    current: list[str] = []
-    size = 0
-    i = 0
-    while i < len(line):
-        token = line[i:i + 2] if line[i] == "\\" and i + 1 < len(line) else line[i]
-        width = len(token.encode("utf-8"))
-        room = limit - (1 if out else 0)
-        if current and size + width > room:
-            out.append("".join(current))
-            current, size = [], 0
-        current.append(token)
-        size += width
-        i += len(token)
-    out.append("".join(current))
+    return _fold_utf8(line.encode("utf-8"), limit)
+
+
+def _fold_utf8(data: bytes, limit: int) -> str:
+    """fold_line for a line with non-ASCII characters, as its UTF-8 octets: cut every `limit`
+    octets, earlier where the cut would fall inside a character (before the character) or part an
+    escape from its backslash (before the backslash). The same cuts as walking the line a character
+    at a time, at a fraction of the cost for a long description in French or Japanese."""
+    out = []
+    start, room = 0, limit
+    while len(data) - start > room:
+        cut = start + room
+        while data[cut] & 0xC0 == 0x80:  # a continuation octet: the cut is inside a character
+            cut -= 1
+        run = 0  # backslashes (one octet, never part of another character) just before the cut
+        while cut - run - 1 >= start and data[cut - run - 1] == 0x5C:
+            run += 1
+        if run % 2:
+            cut -= 1
+        if cut <= start:  # a limit narrower than one character or escape: it goes alone
+            cut = start + 2 if data[start] == 0x5C else start + 1
+            while cut < len(data) and data[cut] & 0xC0 == 0x80:
+                cut += 1
+        out.append(data[start:cut].decode("utf-8"))
+        start, room = cut, limit - 1
+    if start < len(data):  # (a character alone may have ended the line)
+        out.append(data[start:].decode("utf-8"))
     return "\r\n ".join(out)
 
 
