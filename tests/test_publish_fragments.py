@@ -94,21 +94,6 @@ def test_events_json_is_laid_out_exactly_as_json_dumps_lays_it_out(config, tmp_p
         assert [e["title"] for e in json.loads(text)["events"]] == [e.title for e in events]
 
 
-def test_an_entry_written_field_by_field_is_its_dict_laid_out_as_json_dumps_lays_it_out():
-    """events.json entries are written without building the dict: the text must be the dict's
-    (codec.event_to_dict, the contract) laid out generically, for any field values."""
-    from aggregator.model import SourceRef, Status
-    from aggregator.publish.json import _entry, _published, dumps_indented
-    from tests.calendar_cases import generated_events, hard_cases
-
-    odd = replace(_events(1)[0], title="Quote \" \\ \u2028 💆", location=None, url="javascript:x", region=None,
-                  tags=("ce", "Café, \"x\""), status=Status.CANCELLED,
-                  sources=(SourceRef("a", "1", None), SourceRef("b\n", "2", 'https://x.org/"q"')))
-    bare = replace(odd, end=None, tags=(), sources=(), description="")
-    for event in [*_events(5), *hard_cases(), *generated_events(60), odd, bare]:
-        assert _entry(event) == dumps_indented(_published(event), "  "), event.uid
-
-
 def test_an_events_pieces_are_found_again_by_the_next_run_in_another_process(db_location):
     """Pieces are keyed by a digest of the event as the store gives it back: a later run (another
     process, other object addresses, another hash seed) computes the same keys, or it would

@@ -160,14 +160,3 @@ def test_static_file_embeds_its_css_and_script_verbatim(config):
     page = render_page(site_events(), config, NOW).decode("utf-8")
     for name, data in static_assets():
         assert data.decode("utf-8").strip() in page, f"{name} must be inlined unchanged (no jinja delimiters in it)"
-
-
-def test_a_cards_time_is_what_strftime_writes_without_its_leading_zero_or_minutes_on_the_hour():
-    from datetime import timedelta
-
-    from aggregator.publish.html import _time
-
-    midnight = datetime(2026, 3, 8, tzinfo=CHI)
-    for minute in range(24 * 60):
-        moment = midnight + timedelta(minutes=minute)
-        assert _time(moment) == moment.strftime("%I:%M %p").lstrip("0").replace(":00 ", " "), moment

@@ -177,11 +177,7 @@ def _local(value: datetime, event: Event) -> datetime:
 
 
 def _time(value: datetime) -> str:
-    """"6:30 PM", "6 PM": strftime("%I:%M %p") without its leading zero nor ":00", in a tenth of
-    strftime's time (a card shows one or two; %p is AM/PM, Python leaves LC_TIME at "C")."""
-    hour = value.hour % 12 or 12
-    half = "AM" if value.hour < 12 else "PM"
-    return f"{hour}:{value.minute:02d} {half}" if value.minute else f"{hour} {half}"
+    return value.strftime("%I:%M %p").lstrip("0").replace(":00 ", " ")
 
 
 def _long_day(value: date) -> str:

@@ -253,9 +253,13 @@ def _finish(cal: Calendar, events: Sequence[Event], source_names, zone_name: str
 # The property order icalendar writes (its canonical order, then by name): kept so the bytes
 # of the feed do not change with how they are made.
 _FIRST = ("SUMMARY", "DTSTART", "DTEND", "DURATION", "DTSTAMP", "UID", "RECURRENCE-ID", "SEQUENCE")
-# That order for the properties vevent_lines writes, worked out once rather than per event.
-_ORDER = _FIRST + tuple(sorted(("CATEGORIES", "DESCRIPTION", "LAST-MODIFIED", "LOCATION", "STATUS", "TRANSP", "URL")))
 _STATUS = {Status.CANCELLED: "CANCELLED", Status.TENTATIVE: "TENTATIVE"}
+
+
+@lru_cache(maxsize=64)
+def _in_order(names: tuple[str, ...]) -> tuple[str, ...]:
+    """`names` in that order, worked out once per set of properties (a calendar has a few kinds)."""
+    return tuple(n for n in _FIRST if n in names) + tuple(sorted(n for n in names if n not in _FIRST))
 
 
 def _utc_stamp(value: datetime) -> str:
@@ -321,9 +325,7 @@ def vevent_lines(event: Event, *, source_names: Mapping[str, str] | None = None)
     tags = [t for t in (clean_text(t).strip() for t in event.tags) if t]
     if tags:
         props["CATEGORIES"] = "CATEGORIES:" + ",".join(escape_text(t) for t in tags)
-    lines = [props[n] for n in _ORDER if n in props]
-    if len(lines) != len(props):  # a property _ORDER does not name: icalendar's rule in full
-        lines = [props[n] for n in [n for n in _FIRST if n in props] + sorted(n for n in props if n not in _FIRST)]
+    lines = [props[n] for n in _in_order(tuple(props))]
     return tzid, ["BEGIN:VEVENT", *lines, "END:VEVENT"]
 
 

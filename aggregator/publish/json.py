@@ -59,31 +59,8 @@ def dumps_indented(value, pad: str = "") -> str:
 
 
 def _entry(event: Event) -> str:
-    """One entry as json.dumps(document, indent=1) writes it inside the events list (two levels in):
-    dumps_indented(_published(event), "  "), written field by field without the dict and the walk
-    over it (a first publish writes thousands; a test holds the two to the same text). Each value
-    goes through dumps_indented with the pad of its level, whatever its type."""
-    v = dumps_indented
-    field, item, sub = "   ", "    ", "     "  # the pads of a field, a list item, a source's field
-    start, end, tags, sources = event.start, event.end, event.tags, event.sources
-    return "".join((
-        '{\n   "uid": ', v(event.uid, field),
-        ',\n   "title": ', v(event.title, field),
-        ',\n   "start": ', v(None if start is None else start.isoformat(), field),
-        ',\n   "end": ', v(None if end is None else end.isoformat(), field),
-        ',\n   "all_day": ', v(event.all_day, field),
-        ',\n   "timezone": ', v(event.timezone, field),
-        ',\n   "location": ', v(event.location, field),
-        ',\n   "url": ', v(_escaped(event.url), field),
-        ',\n   "description": ', v(event.description, field),
-        ',\n   "status": ', v(str(event.status), field),
-        ',\n   "region": ', v(event.region, field),
-        ',\n   "tags": ', "[\n    " + ",\n    ".join(v(t, item) for t in tags) + "\n   ]" if tags else "[]",
-        ',\n   "sources": ', "[\n    " + ",\n    ".join(
-            '{\n     "source": ' + v(ref.source, sub) + ',\n     "url": ' + v(_escaped(ref.url), sub)
-            + ',\n     "external_id": ' + v(ref.external_id, sub) + "\n    }" for ref in sources) + "\n   ]"
-        if sources else "[]",
-        "\n  }"))
+    """One entry as json.dumps(document, indent=1) writes it inside the events list (two levels in)."""
+    return dumps_indented(_published(event), "  ")
 
 
 def render_json(events: Sequence[Event], generated: datetime, *, fragments: Fragments | None = None) -> bytes:
